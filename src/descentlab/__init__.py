@@ -1,0 +1,47 @@
+"""descentlab: small feed-forward networks with exact, hand-derived gradients, and an honest comparison of
+first-order optimisers (steepest descent, Nesterov's method, …).
+
+The public API is re-exported here; see docs/architecture.md for where each piece lives.
+"""
+
+__version__ = "0.1.0"
+
+from .activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
+from .data import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
+from .experiments import CompareConfig, Comparison, compare, write_run
+from .model_io import ModelFileError, load_model, save_model
+from .network import MLP, Objective
+from .optimizers import GD, NAG, nag_momentum
+from .params import Params
+from .train import FitResult, History, fit
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "CompareConfig",
+    "Comparison",
+    "DataError",
+    "Dataset",
+    "FitResult",
+    "GD",
+    "History",
+    "MLP",
+    "ModelFileError",
+    "NAG",
+    "Objective",
+    "Params",
+    "Standardizer",
+    "__version__",
+    "compare",
+    "fit",
+    "get_activation",
+    "load_csv",
+    "load_iris",
+    "load_model",
+    "nag_momentum",
+    "save_model",
+    "sigmoid",
+    "softplus",
+    "train_test_split",
+    "write_run",
+]

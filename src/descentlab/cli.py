@@ -1,0 +1,261 @@
+"""The ``descentlab`` command: a thin layer over the library (argument parsing, terminal output, exit codes).
+
+Exit codes: 0 success, 1 a failure the user can act on (bad data, unreadable model, failed check),
+2 a usage error (bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__
+from .data import DataError
+from .model_io import ModelFileError
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit code 1."""
+
+
+# -- argument types (each message names what is wrong) ---------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+# -- shared options ---------------------------------------------------------------------------------------------
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    from .activations import ACTIVATIONS
+
+    p.add_argument("--hidden", type=_int_at_least(1), nargs="+", default=[16], metavar="N",
+                   help="hidden layer widths, input to output (default: 16, the assignment's N_H)")
+    p.add_argument("--activation", choices=list(ACTIVATIONS), default="softplus",
+                   help="hidden activation (default: softplus)")
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split and of the initial parameters (default: 0)")
+    p.add_argument("--test-size", type=_fraction, default=0.25,
+                   help="fraction of the samples held out for testing, stratified (default: 0.25)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="descentlab",
+        description="Train small neural networks with exact gradients and compare first-order optimisers.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"descentlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser(
+        "compare",
+        help="train one network with GD and NAG from the same start; write plots, report, models",
+        description=(
+            "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) from the "
+            "same initial parameters on the embedded Iris data, and write curves.png, history.csv, "
+            "summary.json, report.md and models/<method>.safetensors into --out."
+        ),
+    )
+    _add_model_options(p)
+    _add_data_options(p)
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default: 0.01)")
+    p.add_argument("--iterations", type=_int_at_least(0), default=350,
+                   help="full-batch iterations per method (default: 350)")
+    p.add_argument("--init-mu", type=_finite_float, default=0.0,
+                   help="mean of the normal initialisation (default: 0)")
+    p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
+                   help="standard deviation of the normal initialisation (default: 1)")
+    p.add_argument("--standardize", action="store_true",
+                   help="standardise features with training-split mean and std (default: raw features)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run folder to write (default: a new folder runs/<date>-<time>)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=_cmd_compare)
+
+    p = sub.add_parser("info", help="describe a saved model file",
+                       description="Print a model file's architecture, parameter counts and training record.")
+    p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
+    p.set_defaults(handler=_cmd_info)
+    return parser
+
+
+# -- commands ----------------------------------------------------------------------------------------------------
+def _new_run_dir() -> Path:
+    base = Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _network_line(net: Any) -> str:
+    sizes = net.sizes
+    hidden = " → ".join(f"{n} ({net.activation.name})" for n in sizes[1:-1])
+    arch = " → ".join([str(sizes[0]), *([hidden] if hidden else []), f"{sizes[-1]} (softmax)"])
+    tensors = ", ".join(f"{name} {shape[0]}×{shape[1]}" for name, shape, _ in net.describe())
+    return f"Network {arch}: [bold]{net.n_params}[/bold] learnable parameters ({tensors})"
+
+
+def _results_table(summary: dict[str, Any]) -> Table:
+    from .plots import method_label
+
+    table = Table(title="Final metrics (at the exported iterate)")
+    for column in ("method", "train loss", "train acc.", "test loss", "test acc.", "→90 % test",
+                   "→95 % test", "time (s)"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, m in summary["methods"].items():
+        f = m["final"]
+        reach = [("never" if m[key] is None else str(m[key]))
+                 for key in ("iterations_to_test_accuracy_90", "iterations_to_test_accuracy_95")]
+        table.add_row(method_label(name) + (" [red](stopped)[/red]" if m["stopped"] else ""),
+                      f"{f['train_loss']:.4f}", f"{100 * f['train_accuracy']:.1f} %", f"{f['test_loss']:.4f}",
+                      f"{100 * f['test_accuracy']:.1f} %", *reach, f"{m['seconds']:.3f}")
+    return table
+
+
+def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .data import load_iris
+    from .experiments import CompareConfig, compare, summarize, write_run
+    from .network import MLP
+
+    started = time.perf_counter()
+    config = CompareConfig(
+        hidden=tuple(args.hidden), activation=args.activation, seed=args.seed, test_size=args.test_size,
+        init_mu=args.init_mu, init_sigma=args.init_sigma, lr=args.lr, iterations=args.iterations,
+        standardize=args.standardize,
+    )
+    data = load_iris()
+    net = MLP([data.n_features, *config.hidden, data.n_classes], config.activation)
+    out.print(f"Data: {config.data}, {data.n_samples} samples, {data.n_features} features, "
+              f"{data.n_classes} classes")
+    out.print(_network_line(net))
+    run_dir = args.out or _new_run_dir()
+    progress = Progress(TextColumn("{task.description:<5}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
+    tasks: dict[str, Any] = {}
+
+    def on_step(method: str, k: int, history: Any) -> None:
+        if method not in tasks:
+            tasks[method] = progress.add_task(method.upper(), total=config.iterations + 1)
+        progress.update(tasks[method], completed=k + 1)
+
+    with progress:
+        comparison = compare(data, config, callback=on_step)
+    for name, result in comparison.results.items():
+        if result.stopped:
+            err.print(f"[yellow]warning:[/yellow] {name}: {result.stopped}")
+    write_run(comparison, run_dir)
+    out.print(_results_table(summarize(comparison)))
+    out.print(f"Wrote {run_dir}/ (curves.png, history.csv, summary.json, report.md, models/) "
+              f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .model_io import load_model
+
+    net, params, meta = load_model(args.model)
+    out.print(f"Model {args.model} (format {meta['format_version']}, descentlab {meta.get('descentlab_version')})")
+    out.print(_network_line(net))
+    table = Table(title="Parameter tensors")
+    table.add_column("tensor")
+    table.add_column("shape", justify="right")
+    table.add_column("entries", justify="right")
+    for name, shape, size in net.describe():
+        table.add_row(name, "×".join(map(str, shape)), str(size))
+    table.add_row("[bold]total[/bold]", "", f"[bold]{net.n_params}[/bold]")
+    out.print(table)
+    if meta.get("feature_names"):
+        out.print(f"Features: {', '.join(meta['feature_names'])}")
+    if meta.get("class_names"):
+        out.print(f"Classes: {', '.join(meta['class_names'])}")
+    out.print(f"Standardisation: {'yes' if meta.get('standardization') else 'no'}")
+    for section in ("training", "metrics"):
+        if meta.get(section):
+            out.print(f"{section.capitalize()}: " + ", ".join(f"{k}={v}" for k, v in meta[section].items()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return int(args.handler(args, out, err))
+    except (UserError, DataError, ModelFileError) as error:
+        err.print(f"[red]error:[/red] {escape(str(error))}")
+        return 1
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/red]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Experiments: several optimisers trained from one initial point, and the run folder they write."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import Dataset, Standardizer, load_iris, train_test_split
+from .model_io import atomic_write_text, save_model
+from .network import MLP
+from .optimizers import GD, NAG, Optimizer
+from .params import Params
+from .train import HISTORY_FIELDS, FitResult, History, fit
+
+ACCURACY_LEVELS = (0.90, 0.95)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything that decides a comparison; the defaults are the assignment's setting."""
+
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "softplus"
+    seed: int = 0
+    test_size: float = 0.25
+    init_mu: float = 0.0
+    init_sigma: float = 1.0
+    lr: float = 0.01
+    iterations: int = 350
+    standardize: bool = False
+    data: str = "iris (embedded)"
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare`: one FitResult per method, all from ``initial``."""
+
+    config: CompareConfig
+    net: MLP
+    initial: Params
+    train: Dataset
+    test: Dataset
+    results: dict[str, FitResult]
+    standardizer: Standardizer | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_optimizers(lr: float) -> list[Optimizer]:
+    """GD and NAG with the same step size (the assignment's pair)."""
+    return [GD(lr=lr), NAG(lr=lr)]
+
+
+def compare(
+    data: Dataset | None = None,
+    config: CompareConfig | None = None,
+    optimizers: Sequence[Optimizer] | None = None,
+    callback: Callable[[str, int, History], None] | None = None,
+) -> Comparison:
+    """Train one network with several optimisers from the same initial parameters.
+
+    Parameters
+    ----------
+    data : Dataset, default the embedded Iris
+    config : CompareConfig, default the assignment's setting (lr 0.01, 4 → 16 softplus → 3, 350 iterations)
+    optimizers : default ``[GD(lr), NAG(lr)]``; their ``name`` labels the results and must be unique
+    callback : callable(method, k, history), called after each recorded iteration
+    """
+    import time
+
+    config = config or CompareConfig()
+    data = data if data is not None else load_iris()
+    optimizers = list(optimizers) if optimizers is not None else default_optimizers(config.lr)
+    names = [opt.name for opt in optimizers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"every method needs its own name, got {names}")
+    train, test = train_test_split(data, test_size=config.test_size, seed=config.seed)
+    standardizer = None
+    if config.standardize:
+        standardizer = Standardizer.fit(train.X)
+        train, test = standardizer.apply(train), standardizer.apply(test)
+    net = MLP([data.n_features, *config.hidden, data.n_classes], activation=config.activation)
+    initial = net.init(seed=config.seed, mu=config.init_mu, sigma=config.init_sigma)
+    results: dict[str, FitResult] = {}
+    start = time.perf_counter()
+    for optimizer in optimizers:
+        def progress(k: int, history: History, name: str = optimizer.name) -> None:
+            if callback is not None:
+                callback(name, k, history)
+
+        results[optimizer.name] = fit(
+            net, initial, train, optimizer, iterations=config.iterations, test=test, callback=progress
+        )
+    return Comparison(config, net, initial, train, test, results, standardizer, time.perf_counter() - start)
+
+
+def _package_versions() -> dict[str, str]:
+    import matplotlib
+
+    from . import __version__
+
+    return {
+        "descentlab": __version__,
+        "numpy": np.__version__,
+        "matplotlib": matplotlib.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def summarize(comparison: Comparison) -> dict[str, Any]:
+    """The content of ``summary.json``: configuration, versions and per-method outcomes."""
+    methods: dict[str, Any] = {}
+    for name, result in comparison.results.items():
+        reach = {
+            f"iterations_to_test_accuracy_{round(level * 100)}": result.history.first_reaching(
+                "test_accuracy", level
+            )
+            for level in ACCURACY_LEVELS
+        }
+        methods[name] = {
+            "optimizer": {"class": type(result.optimizer).__name__, **_hyper(result.optimizer)},
+            "iterations_done": result.iterations,
+            "stopped": result.stopped,
+            "seconds": result.seconds,
+            "final": result.final,
+            **reach,
+        }
+    return {
+        "config": asdict(comparison.config),
+        "network": {
+            "sizes": list(comparison.net.sizes),
+            "activation": comparison.net.activation.name,
+            "n_params": comparison.net.n_params,
+            "tensors": {name: list(shape) for name, shape, _ in comparison.net.describe()},
+        },
+        "data": {
+            "n_train": comparison.train.n_samples,
+            "n_test": comparison.test.n_samples,
+            "feature_names": list(comparison.train.feature_names),
+            "class_names": list(comparison.train.class_names),
+        },
+        "versions": _package_versions(),
+        "seconds": comparison.seconds,
+        "methods": methods,
+    }
+
+
+def _hyper(optimizer: Any) -> dict[str, Any]:
+    return {k: v for k, v in asdict(optimizer).items() if k != "name"}
+
+
+def history_csv(results: dict[str, FitResult]) -> str:
+    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "iteration", *HISTORY_FIELDS])
+    for name, result in results.items():
+        columns = [getattr(result.history, f) for f in HISTORY_FIELDS]
+        for k in range(len(result.history)):
+            writer.writerow([name, k, *(repr(float(c[k])) for c in columns)])
+    return buffer.getvalue()
+
+
+def model_metadata(comparison: Comparison, name: str) -> dict[str, Any]:
+    """What a model file of one method records about how it was made."""
+    result = comparison.results[name]
+    return {
+        "feature_names": list(comparison.train.feature_names),
+        "class_names": list(comparison.train.class_names),
+        "standardization": comparison.standardizer.to_json() if comparison.standardizer else None,
+        "training": {
+            **asdict(comparison.config),
+            "method": name,
+            "optimizer": {"class": type(result.optimizer).__name__, **_hyper(result.optimizer)},
+            "iterations_done": result.iterations,
+            "stopped": result.stopped,
+        },
+        "metrics": result.final,
+    }
+
+
+def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
+    """Write the run folder: curves.png, history.csv, summary.json, report.md, models/<method>.safetensors.
+
+    Every file is written atomically. Returns the paths written.
+    """
+    from .plots import plot_curves
+    from .report import render_report
+
+    out = Path(out)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, result in comparison.results.items():
+        path = out / "models" / f"{name}.safetensors"
+        save_model(path, comparison.net, result.params, metadata=model_metadata(comparison, name))
+        written.append(path)
+    plot_curves(comparison.results, out / "curves.png", title=_title(comparison))
+    written.append(out / "curves.png")
+    atomic_write_text(out / "history.csv", history_csv(comparison.results))
+    written.append(out / "history.csv")
+    summary = summarize(comparison)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    written.append(out / "summary.json")
+    atomic_write_text(out / "report.md", render_report(comparison, summary))
+    written.append(out / "report.md")
+    return written
+
+
+def _title(comparison: Comparison) -> str:
+    c = comparison.config
+    arch = " → ".join(str(n) for n in comparison.net.sizes)
+    return f"{arch} ({comparison.net.activation.name}), lr {c.lr:g}, seed {c.seed}"

@@ -1,0 +1,270 @@
+"""The feed-forward network: parameter layout, initialisation, forward pass, loss and exact gradients.
+
+Column ("denominator") layout as in ``docs/derivation.md``: inside this module a batch is ``A0`` of shape
+``(d, S)``, one sample per column; users pass rows ``X`` of shape ``(S, d)`` and the transpose happens once,
+in :class:`Objective`. Kernel lines cite the equation label they implement.
+
+Every kernel also accepts parameters of M models stacked on a leading axis (``flat`` of shape ``(M, P)``):
+the products then broadcast to ``(M, n, S)`` and losses come back with shape ``(M,)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .params import Params, Slot, make_slots
+
+
+def _transpose(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+class MLP:
+    """A fully connected network with one hidden activation and a softmax output.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``[4, 16, 3]`` for the assignment's network
+        ``4 → 16 (softplus) → 3 (softmax)``. ``[d, k]`` is multinomial logistic regression.
+    activation : str or Activation
+        Hidden activation: ``softplus`` (default), ``relu``, ``tanh``, ``sigmoid`` or ``identity``.
+
+    Notes
+    -----
+    Parameters are ``W_l`` of shape ``(n_{l+1}, n_l)`` and ``b_l`` of shape ``(n_{l+1}, 1)`` for
+    ``l = 0 … L−1``, stored in that order (``W0, b0, W1, b1, …``) in one flat vector, so that
+    ``n_params = Σ_l n_{l+1}(n_l + 1)``; for ``[4, N_H, 3]`` that is ``8·N_H + 3``.
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str | Activation = "softplus") -> None:
+        sizes = [int(n) for n in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least an input and an output width, got {sizes}")
+        if any(n < 1 for n in sizes):
+            raise ValueError(f"every layer width must be at least 1, got {sizes}")
+        if sizes[-1] < 2:
+            raise ValueError(f"the softmax output needs at least 2 classes, got {sizes[-1]}")
+        self.sizes: tuple[int, ...] = tuple(sizes)
+        self.activation: Activation = get_activation(activation)
+        layout: list[tuple[str, tuple[int, ...]]] = []
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layout.append((f"W{layer}", (n_out, n_in)))
+            layout.append((f"b{layer}", (n_out, 1)))
+        self.slots: tuple[Slot, ...] = make_slots(layout)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers L (hidden layers + 1)."""
+        return len(self.sizes) - 1
+
+    @property
+    def n_params(self) -> int:
+        """Number of learnable parameters, ``Σ_l n_{l+1}(n_l + 1)``."""
+        return self.slots[-1].stop
+
+    def __repr__(self) -> str:
+        return f"MLP({list(self.sizes)}, activation={self.activation.name!r})"
+
+    def describe(self) -> list[tuple[str, tuple[int, ...], int]]:
+        """``(name, shape, size)`` of every parameter tensor, in storage order."""
+        return [(s.name, s.shape, s.size) for s in self.slots]
+
+    # -- parameters ---------------------------------------------------------------------------------------
+    def init(self, seed: int | np.random.Generator = 0, mu: float = 0.0, sigma: float = 1.0) -> Params:
+        """Every parameter drawn independently from the normal distribution N(mu, sigma²).
+
+        The draw is ``numpy.random.default_rng(seed).normal(mu, sigma, n_params)`` laid out as
+        ``W0, b0, W1, b1, …``, so a seed fixes the initial point exactly.
+        """
+        if not sigma >= 0.0 or not np.isfinite(sigma) or not np.isfinite(mu):
+            raise ValueError(f"init needs a finite mu and sigma >= 0, got mu={mu}, sigma={sigma}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return Params(rng.normal(mu, sigma, self.n_params), self.slots)
+
+    def params(self, arrays: Mapping[str, np.ndarray]) -> Params:
+        """Parameters from plain arrays by name; every shape is checked and the values copied."""
+        names = {s.name for s in self.slots}
+        missing = sorted(names - set(arrays))
+        extra = sorted(set(arrays) - names)
+        if missing or extra:
+            raise ValueError(f"parameter names do not match {self!r}: missing {missing}, unexpected {extra}")
+        flat = np.empty(self.n_params, dtype=np.float64)
+        for slot in self.slots:
+            value = np.asarray(arrays[slot.name], dtype=np.float64)
+            if value.shape != slot.shape:
+                raise ValueError(f"{slot.name} has shape {value.shape}, expected {slot.shape}")
+            flat[slot.start : slot.stop] = value.ravel()
+        return Params(flat, self.slots)
+
+    def _check(self, params: Params) -> None:
+        if params.slots != self.slots:
+            raise ValueError(f"these parameters do not belong to {self!r}")
+
+    # -- user-facing evaluation (rows in, rows out) -----------------------------------------------------------
+    def objective(self, X: np.ndarray, y: np.ndarray) -> Objective:
+        """The loss of this network on fixed data, as the training loop and optimisers use it."""
+        return Objective(self, X, y)
+
+    def loss_and_grad(self, params: Params, X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+        r"""Mean cross-entropy over the S samples and its exact gradient.
+
+        Parameters
+        ----------
+        params : Params of this network
+        X : (S, d) array, one sample per row
+        y : (S,) int array of class indices in ``0..k−1``
+
+        Returns
+        -------
+        loss : float
+            :math:`L = -\frac{1}{S}\sum_s \ln \hat y_{s, y_s}`
+        grads : Params
+            :math:`\partial L/\partial W_l, \partial L/\partial b_l`, a new vector (nothing is shared).
+        """
+        self._check(params)
+        objective = Objective(self, X, y)
+        loss, grad = objective.loss_and_grad(params.flat)
+        return float(loss), Params(grad.copy(), self.slots)
+
+    def loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
+        """Mean cross-entropy over the S samples (forward pass only)."""
+        self._check(params)
+        return float(Objective(self, X, y).loss_and_correct(params.flat)[0])
+
+    def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, ``(S, k)``; every row sums to 1."""
+        self._check(params)
+        A0 = _as_columns(X, self.sizes[0])
+        z_out = forward(self, params.flat, A0)[0][-1]
+        shifted = z_out - z_out.max(axis=-2, keepdims=True)
+        proba = np.exp(shifted)
+        proba /= proba.sum(axis=-2, keepdims=True)
+        return _transpose(proba)
+
+    def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
+        """Most probable class index per sample, ``(S,)`` int64."""
+        self._check(params)
+        z_out = forward(self, params.flat, _as_columns(X, self.sizes[0]))[0][-1]
+        return np.argmax(z_out, axis=-2).astype(np.int64)
+
+
+def _as_columns(X: np.ndarray, d: int) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != d:
+        raise ValueError(f"X must have shape (S, {d}), got {X.shape}")
+    return np.ascontiguousarray(X.T)
+
+
+def _layers(net: MLP, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(W_l, b_l)`` views into ``flat`` for every layer."""
+    view = Params(flat, net.slots)
+    return [(view[f"W{layer}"], view[f"b{layer}"]) for layer in range(net.n_layers)]
+
+
+def forward(
+    net: MLP, flat: np.ndarray, A0: np.ndarray, with_derivative: bool = False
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Forward pass in column layout.
+
+    Returns ``zs`` (pre-activations ``z_1 … z_L``), ``As`` (``a_0 … a_{L−1}``, the inputs of each layer) and,
+    with ``with_derivative``, ``hs`` (``h′(z_1) … h′(z_{L−1})``, computed together with the values).
+    """
+    h = net.activation
+    zs: list[np.ndarray] = []
+    As: list[np.ndarray] = [A0]
+    hs: list[np.ndarray] = []
+    layers = _layers(net, flat)
+    a = A0
+    for layer, (W, b) in enumerate(layers):
+        z = W @ a + b  # (F1) z_{l+1} = W_l a_l + b_l
+        zs.append(z)
+        if layer < len(layers) - 1:
+            if with_derivative:
+                a, dh = h.value_and_derivative(z)  # (F2) a_{l+1} = h(z_{l+1}), with h′(z_{l+1})
+                hs.append(dh)
+            else:
+                a = h.value(z)  # (F2)
+            As.append(a)
+    return zs, As, hs
+
+
+class Objective:
+    """Mean cross-entropy of one network on fixed data: the oracle the optimisers call.
+
+    The data are transposed to columns and one-hot encoded once. :meth:`loss_and_grad` writes the gradient
+    into a buffer that its next call overwrites (the training loop allocates no parameter-sized array per
+    call); copy it to keep it.
+
+    Parameters
+    ----------
+    net : the network
+    X : (S, d) array of samples (rows)
+    y : (S,) int array of class indices
+    """
+
+    def __init__(self, net: MLP, X: np.ndarray, y: np.ndarray) -> None:
+        self.net = net
+        self.A0 = _as_columns(X, net.sizes[0])
+        y = np.asarray(y)
+        k = net.sizes[-1]
+        if y.shape != (self.A0.shape[1],):
+            raise ValueError(f"y must have shape ({self.A0.shape[1]},), got {y.shape}")
+        if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k):
+            raise ValueError(f"y must hold class indices in 0..{k - 1}")
+        if y.size == 0:
+            raise ValueError("the loss needs at least one sample")
+        self.y = y.astype(np.int64)
+        self.S = int(self.A0.shape[1])
+        self.Y = np.zeros((k, self.S))  # one-hot, column s is y_s
+        self.Y[self.y, np.arange(self.S)] = 1.0
+        self._grad: np.ndarray | None = None
+
+    def _log_softmax_parts(self, z_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Log-sum-exp: ln Σ_j e^{z_j} = m + ln Σ_j e^{z_j − m}, m = max_j z_j, so no exp overflows.
+        shifted = z_out - z_out.max(axis=-2, keepdims=True)
+        expo = np.exp(shifted)
+        sum_exp = expo.sum(axis=-2, keepdims=True)
+        return shifted, expo, sum_exp
+
+    def loss_and_correct(self, flat: np.ndarray) -> tuple[Any, Any]:
+        """Loss (L1) and the number of correctly classified samples; forward pass only."""
+        z_out = forward(self.net, flat, self.A0)[0][-1]
+        shifted, _, sum_exp = self._log_softmax_parts(z_out)
+        return self._loss(shifted, sum_exp), self._correct(z_out)
+
+    def loss_and_grad(self, flat: np.ndarray) -> tuple[Any, np.ndarray]:
+        """Loss (L1) and its gradient with respect to ``flat`` (B1–B5), all samples at once."""
+        loss, grad, _ = self.loss_grad_and_correct(flat)
+        return loss, grad
+
+    def _loss(self, shifted: np.ndarray, sum_exp: np.ndarray) -> Any:
+        # (L1) L = (1/S) Σ_s (ln Σ_j e^{z_js} − z_{y_s s}) = −(1/S) Σ_s ln ŷ_{y_s s}
+        return (np.log(sum_exp)[..., 0, :] - (self.Y * shifted).sum(axis=-2)).mean(axis=-1)
+
+    def _correct(self, z_out: np.ndarray) -> Any:
+        return (np.argmax(z_out, axis=-2) == self.y).sum(axis=-1)
+
+    def loss_grad_and_correct(self, flat: np.ndarray) -> tuple[Any, np.ndarray, Any]:
+        """Loss, gradient (in the reused buffer) and number of correct predictions in one pass."""
+        net = self.net
+        if self._grad is None or self._grad.shape != flat.shape:
+            self._grad = np.empty(flat.shape, dtype=np.float64)
+        grads = Params(self._grad, net.slots)
+        zs, As, hs = forward(net, flat, self.A0, with_derivative=True)
+        shifted, expo, sum_exp = self._log_softmax_parts(zs[-1])
+        Y_hat = expo / sum_exp  # (F3) ŷ = softmax(z_L)
+        dZ = (Y_hat - self.Y) / self.S  # (B1) ∂L/∂z_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
+        layers = _layers(net, flat)
+        for layer in range(net.n_layers - 1, -1, -1):
+            W = layers[layer][0]
+            np.matmul(dZ, _transpose(As[layer]), out=grads[f"W{layer}"])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
+            np.sum(dZ, axis=-1, keepdims=True, out=grads[f"b{layer}"])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
+            if layer > 0:
+                dA = _transpose(W) @ dZ  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
+                dZ = dA * hs[layer - 1]  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
+        return self._loss(shifted, sum_exp), self._grad, self._correct(zs[-1])

@@ -1,0 +1,193 @@
+"""The training loop: run an optimiser for K iterations and record what it would export at every step."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .data import Dataset
+from .network import MLP, Objective
+from .optimizers import Optimizer
+from .params import Params
+
+HISTORY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm")
+
+
+@dataclass
+class History:
+    """Per-iteration measurements, index k = 0 … K (k = 0 is the initial point).
+
+    Every entry is measured at the iterate the method would export after k steps (``p_k`` for NAG, never
+    the look-ahead point): ``train_loss`` (mean cross-entropy), ``train_accuracy``, ``test_loss``,
+    ``test_accuracy`` (NaN when there is no test set) and ``grad_norm`` (‖∇L‖₂ on the training data).
+    """
+
+    train_loss: np.ndarray
+    train_accuracy: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    grad_norm: np.ndarray
+
+    @classmethod
+    def empty(cls, length: int) -> History:
+        return cls(*(np.full(length, np.nan) for _ in HISTORY_FIELDS))
+
+    def __len__(self) -> int:
+        return int(self.train_loss.shape[0])
+
+    @property
+    def iterations(self) -> np.ndarray:
+        """The iteration index k of every entry."""
+        return np.arange(len(self))
+
+    def truncated(self, length: int) -> History:
+        return History(*(getattr(self, name)[:length].copy() for name in HISTORY_FIELDS))
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in HISTORY_FIELDS}
+
+    def first_reaching(self, name: str, level: float) -> int | None:
+        """Smallest k with ``history.<name>[k] >= level``, or None when it never gets there."""
+        values = getattr(self, name)
+        hits = np.flatnonzero(values >= level)
+        return int(hits[0]) if hits.size else None
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    ``params`` is the exported iterate after the last finite step (a new vector; the input is untouched),
+    ``history`` its measurements, ``stopped`` None after a normal run or the reason training stopped early,
+    ``seconds`` the wall time of the loop.
+    """
+
+    params: Params
+    history: History
+    optimizer: Any
+    iterations: int
+    stopped: str | None = None
+    seconds: float = 0.0
+    final: dict[str, float] = field(default_factory=dict)
+
+
+class _Measured:
+    """The oracle given to the optimiser, remembering the last point the loop measured.
+
+    The loop evaluates loss and gradient at every exported iterate for the history; when the optimiser then
+    asks for the gradient at that same array (GD always does), the stored result is handed back instead of
+    computing it twice. Points are matched by identity: optimiser steps never write into an array they
+    returned, so the same object means the same values.
+    """
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        self.point: np.ndarray | None = None
+        self.loss: Any = None
+        self.grad: np.ndarray | None = None
+        self.correct: Any = None
+
+    def measure(self, x: np.ndarray) -> None:
+        self.loss, self.grad, self.correct = self.objective.loss_grad_and_correct(x)
+        self.point = x
+
+    def __call__(self, x: np.ndarray) -> tuple[Any, np.ndarray]:
+        if x is self.point:
+            assert self.grad is not None
+            return self.loss, self.grad
+        self.point = None  # the buffer is about to hold another point's gradient
+        return self.objective.loss_and_grad(x)
+
+
+def fit(
+    net: MLP,
+    params: Params,
+    train: Dataset,
+    optimizer: Optimizer,
+    iterations: int = 350,
+    test: Dataset | None = None,
+    callback: Callable[[int, History], None] | None = None,
+) -> FitResult:
+    """Train ``net`` from ``params`` with full-batch steps of ``optimizer``.
+
+    Parameters
+    ----------
+    net : MLP
+    params : Params
+        Initial point; never modified.
+    train, test : Dataset
+        Training data (the loss that is minimised, mean over its S samples) and optional held-out data.
+    optimizer : an optimiser from :mod:`descentlab.optimizers`
+    iterations : int
+        Number of steps K ≥ 0.
+    callback : callable(k, history), optional
+        Called after iteration k has been recorded (for progress displays).
+
+    Returns
+    -------
+    FitResult
+        A non-finite loss or gradient stops the loop: the history then holds the iterations done (+1 for
+        the start), ``params`` is the last finite iterate and ``stopped`` says what happened.
+    """
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    if params.slots != net.slots:
+        raise ValueError(f"the initial parameters do not belong to {net!r}")
+    objective = net.objective(train.X, train.y)
+    test_objective = net.objective(test.X, test.y) if test is not None and test.n_samples else None
+    oracle = _Measured(objective)
+    history = History.empty(iterations + 1)
+    state = optimizer.init(params.flat)
+    last_finite = state.x
+    stopped: str | None = None
+    done = 0
+    start = time.perf_counter()
+    for k in range(iterations + 1):
+        if k > 0:
+            # Divergence shows up as inf/NaN and is caught by the checks below; the floating-point
+            # warnings on the way there are expected, not errors.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                state = optimizer.step(state, oracle)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            oracle.measure(state.x)
+            assert oracle.grad is not None
+            grad_norm = math.sqrt(float(np.dot(oracle.grad, oracle.grad)))
+        if not (math.isfinite(float(oracle.loss)) and math.isfinite(grad_norm)):
+            if k == 0:
+                raise ValueError("the initial parameters give a non-finite loss or gradient")
+            what = "loss" if not math.isfinite(float(oracle.loss)) else "gradient"
+            stopped = (
+                f"the training {what} became non-finite at iteration {k} "
+                f"(learning rate too large?); kept the parameters of iteration {k - 1}"
+            )
+            break
+        history.train_loss[k] = oracle.loss
+        history.train_accuracy[k] = oracle.correct / objective.S
+        history.grad_norm[k] = grad_norm
+        if test_objective is not None:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                test_loss, test_correct = test_objective.loss_and_correct(state.x)
+            history.test_loss[k] = test_loss
+            history.test_accuracy[k] = test_correct / test_objective.S
+        last_finite = state.x
+        done = k
+        if callback is not None:
+            callback(k, history)
+    seconds = time.perf_counter() - start
+    if stopped is not None:
+        history = history.truncated(done + 1)
+    final = {name: float(values[-1]) for name, values in history.as_dict().items()}
+    return FitResult(
+        params=Params(np.array(last_finite, copy=True), net.slots),
+        history=history,
+        optimizer=optimizer,
+        iterations=done,
+        stopped=stopped,
+        seconds=seconds,
+        final=final,
+    )

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from descentlab.activations import ACTIVATIONS, sigmoid, softplus
+
+Z = np.linspace(-30.0, 30.0, 241)
+EXTREME = np.array([-1e308, -1e4, -745.0, -710.0, -50.0, 0.0, 50.0, 710.0, 745.0, 1e4, 1e308])
+
+
+def test_softplus_and_sigmoid_match_the_textbook_formulas_where_those_are_safe():
+    # ln(1 + e^z) written with log1p is accurate for z ≤ 30 (e^30 is far from overflow).
+    assert np.allclose(softplus(Z), np.log1p(np.exp(Z)), rtol=1e-14, atol=0)
+    assert np.allclose(softplus(Z), np.logaddexp(0.0, Z), rtol=1e-14, atol=0)
+    assert np.allclose(sigmoid(Z), 1.0 / (1.0 + np.exp(-Z)), rtol=1e-14, atol=0)
+
+
+def test_extreme_inputs_do_not_overflow_and_have_the_right_limits():
+    # conftest makes overflow raise, so merely evaluating these is part of the test.
+    sp = softplus(EXTREME)
+    assert np.all(np.isfinite(sp))
+    assert sp[0] == 0.0 and sp[-1] == 1e308 and sp[6] == 50.0
+    s = sigmoid(EXTREME)
+    assert s[0] == 0.0 and s[-1] == 1.0 and s[5] == 0.5
+    for act in ACTIVATIONS.values():
+        value, derivative = act.value_and_derivative(EXTREME[1:-1])
+        assert np.all(np.isfinite(value)) and np.all(np.isfinite(derivative))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_derivative_equals_central_difference(name):
+    act = ACTIVATIONS[name]
+    z = Z[np.abs(Z) > 1e-3]  # relu has a kink at 0
+    h = 1e-6
+    numeric = (act.value(z + h) - act.value(z - h)) / (2 * h)
+    value, derivative = act.value_and_derivative(z)
+    assert np.allclose(value, act.value(z), rtol=0, atol=0)
+    assert np.allclose(derivative, numeric, rtol=1e-7, atol=1e-9)
+
+
+def test_softplus_derivative_is_the_sigmoid():
+    assert np.array_equal(ACTIVATIONS["softplus"].derivative(Z), sigmoid(Z))
+
+
+def test_unknown_activation_lists_the_choices():
+    from descentlab.activations import get_activation
+
+    with pytest.raises(ValueError, match="softplus, relu, tanh, sigmoid, identity"):
+        get_activation("swish")

@@ -1,0 +1,139 @@
+"""End to end: the command line as a user runs it, every file it writes checked."""
+
+import csv
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["compare", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_compare_writes_every_file(default_run):
+    names = sorted(str(p.relative_to(default_run)) for p in default_run.rglob("*") if p.is_file())
+    assert names == ["curves.png", "history.csv", "models/gd.safetensors", "models/nag.safetensors",
+                     "report.md", "summary.json"]
+    assert (default_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_metrics_equal_those_recomputed_from_the_saved_models(default_run, iris):
+    summary = json.loads((default_run / "summary.json").read_text())
+    assert summary["network"]["n_params"] == 131 and summary["config"]["iterations"] == 350
+    train, test = dl.train_test_split(iris, test_size=0.25, seed=0)
+    for method in ("gd", "nag"):
+        net, params, meta = dl.load_model(default_run / "models" / f"{method}.safetensors")
+        final = summary["methods"][method]["final"]
+        assert final["train_loss"] == net.loss(params, train.X, train.y)
+        assert final["test_loss"] == net.loss(params, test.X, test.y)
+        assert final["test_accuracy"] == np.mean(net.predict(params, test.X) == test.y)
+        assert final["train_accuracy"] == np.mean(net.predict(params, train.X) == train.y)
+        assert meta["class_names"] == ["setosa", "versicolor", "virginica"]
+        assert meta["training"]["method"] == method and meta["metrics"] == final
+
+
+def test_history_csv_matches_a_fresh_fit(default_run, iris):
+    rows = list(csv.DictReader((default_run / "history.csv").read_text().splitlines()))
+    assert len(rows) == 2 * 351
+    train, test = dl.train_test_split(iris, test_size=0.25, seed=0)
+    net = dl.MLP([4, 16, 3])
+    result = dl.fit(net, net.init(seed=0), train, dl.NAG(lr=0.01), iterations=350, test=test)
+    nag = [r for r in rows if r["method"] == "nag"]
+    assert [float(r["train_loss"]) for r in nag] == result.history.train_loss.tolist()
+    assert [float(r["test_accuracy"]) for r in nag] == result.history.test_accuracy.tolist()
+
+
+def test_report_states_the_numbers_and_the_command(default_run):
+    report = (default_run / "report.md").read_text()
+    summary = json.loads((default_run / "summary.json").read_text())
+    assert "![Training loss and test accuracy over the iterations](curves.png)" in report
+    assert "**131 learnable parameters**" in report
+    assert "descentlab compare --hidden 16 --activation softplus --lr 0.01 --iterations 350" in report
+    for method in ("gd", "nag"):
+        assert f"{summary['methods'][method]['final']['train_loss']:.4f}" in report
+
+
+def test_report_command_reproduces_the_run(default_run, tmp_path):
+    report = (default_run / "report.md").read_text()
+    line = next(line for line in report.splitlines() if line.startswith("descentlab compare"))
+    assert main([*shlex.split(line)[1:], "--out", str(tmp_path), "--quiet"]) == 0
+    assert (tmp_path / "history.csv").read_text() == (default_run / "history.csv").read_text()
+
+
+def test_info_describes_a_model(default_run, capsys):
+    assert main(["info", "--model", str(default_run / "models" / "nag.safetensors")]) == 0
+    text = capsys.readouterr().out
+    assert "131" in text and "W0" in text and "setosa" in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "--lr", "-1"], "--lr: must be a positive number"),
+        (["compare", "--iterations", "x"], "--iterations: not a whole number"),
+        (["compare", "--test-size", "1.5"], "--test-size: must be between 0 and 1"),
+        (["compare", "--hidden", "0"], "--hidden: must be at least 1"),
+        (["compare", "--activation", "swish"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message_naming_the_argument(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_failures_exit_1_with_one_line_and_no_traceback(tmp_path, capsys):
+    assert main(["info", "--model", str(tmp_path / "nope.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert "no such model file" in err and "Traceback" not in err
+
+
+def test_a_diverging_method_is_reported_and_the_run_completes(tmp_path, capsys):
+    assert main(["compare", "--lr", "1e200", "--iterations", "20", "--out", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert "non-finite" in summary["methods"]["gd"]["stopped"]
+    assert "stopped early" in (tmp_path / "report.md").read_text()
+    assert "non-finite" in capsys.readouterr().err
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    blocks = readme.split("```")
+    commands = [line for line in blocks[1].splitlines()[1:] if line.strip()]  # [0] is the language tag
+    assert len(commands) == 2 and "descentlab compare" in commands[0]
+    assert commands[1].strip() in ci
+
+
+def test_help_lists_every_flag_with_its_default(capsys):
+    assert main(["compare", "--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--lr", "--iterations", "--hidden", "--seed", "--test-size", "--init-mu", "--init-sigma",
+                 "--out"):
+        assert flag in text
+    assert "default: 0.01" in text
+
+
+def test_readme_numbers_are_those_of_the_default_run(default_run):
+    summary = json.loads((default_run / "summary.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    for method in ("gd", "nag"):
+        row = next(line for line in readme.splitlines() if line.startswith(f"| {method.upper()} "))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        m = summary["methods"][method]
+        f = m["final"]
+        assert cells[1:] == [f"{f['train_loss']:.4f}", f"{100 * f['train_accuracy']:.1f} %",
+                             f"{f['test_loss']:.4f}", f"{100 * f['test_accuracy']:.1f} %",
+                             str(m["iterations_to_test_accuracy_90"])]
+    assert "after 36 iterations" in readme and "at iteration 36," in (default_run / "report.md").read_text()

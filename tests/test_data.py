@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+import descentlab as dl
+
+
+def test_embedded_iris_is_the_corrected_150_row_table(iris):
+    assert iris.X.shape == (150, 4) and iris.X.dtype == np.float64
+    assert iris.y.dtype == np.int64 and np.bincount(iris.y).tolist() == [50, 50, 50]
+    assert iris.class_names == ("setosa", "versicolor", "virginica")
+    assert iris.feature_names == ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    # Rows 35 and 38 (1-based) as Fisher printed them; the UCI file once had them wrong.
+    assert iris.X[34].tolist() == [4.9, 3.1, 1.5, 0.2] and iris.X[37].tolist() == [4.9, 3.6, 1.4, 0.1]
+    assert iris.X.sum() == pytest.approx(2078.7, abs=1e-9)
+
+
+def test_split_is_stratified_disjoint_and_deterministic(iris):
+    train, test = dl.train_test_split(iris, test_size=0.25, seed=0)
+    assert (train.n_samples, test.n_samples) == (112, 38)
+    assert np.bincount(test.y).tolist() == [13, 13, 12]
+    again, _ = dl.train_test_split(iris, test_size=0.25, seed=0)
+    assert np.array_equal(train.X, again.X)
+    other, _ = dl.train_test_split(iris, test_size=0.25, seed=1)
+    assert not np.array_equal(train.X, other.X)
+    rows = {tuple(r) + (c,) for r, c in zip(iris.X.tolist(), iris.y.tolist(), strict=True)}
+    got = [tuple(r) + (c,) for d in (train, test) for r, c in zip(d.X.tolist(), d.y.tolist(), strict=True)]
+    assert len(got) == 150 and set(got) == rows
+
+
+def test_dataset_encodes_labels_in_sorted_order():
+    d = dl.Dataset([[1.0], [2.0], [3.0]], ["b", "a", "b"])
+    assert d.class_names == ("a", "b") and d.y.tolist() == [1, 0, 1] and d.feature_names == ("x0",)
+
+
+def test_split_refuses_a_class_too_small_to_stratify():
+    d = dl.Dataset(np.zeros((5, 1)), [0, 0, 0, 0, 1])
+    with pytest.raises(dl.DataError, match="class '1' has 1 row"):
+        dl.train_test_split(d)
+
+
+def test_standardizer_uses_training_statistics():
+    s = dl.Standardizer.fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
+    assert s.transform(np.array([[1.0, 5.0], [3.0, 7.0]])).tolist() == [[0.0, 0.0], [2.0, 2.0]]

@@ -1,0 +1,135 @@
+"""NAG as ASSIGNMENT.md task 8 fixes it, checked against a step worked out by hand; and each of the three
+known defects (gradient at p, t_0 = 0, p_{k−1} aliasing the new iterate) is shown to be caught."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab.optimizers import GDState, NAGState, next_t
+
+
+def quadratic_oracle(calls=None):
+    """f(x) = ½ xᵀ A x with A = diag(1, 4): ∇f(x) = A x. Records every point it is asked about."""
+    A = np.array([1.0, 4.0])
+
+    def oracle(x):
+        if calls is not None:
+            calls.append(np.array(x))
+        return 0.5 * (x * (A * x)).sum(axis=-1), A * x
+
+    return oracle
+
+
+def run(optimizer, steps, x0=(1.0, 1.0), calls=None):
+    oracle = quadratic_oracle(calls)
+    state = optimizer.init(np.array(x0))
+    states = [state]
+    for _ in range(steps):
+        state = optimizer.step(state, oracle)
+        states.append(state)
+    return states
+
+
+def test_momentum_factors_are_the_task_8_sequence():
+    expected = [0.0, 0.281754, 0.434043, 0.531064, 0.598779, 0.648923, 0.687646]
+    assert np.allclose(dl.nag_momentum(7), expected, atol=5e-7)
+    assert next_t(1.0) == pytest.approx((1 + math.sqrt(5)) / 2, rel=1e-15)
+
+
+# Hand-worked, lr = 0.2, x0 = (1, 1), ∇f(x) = (x₁, 4x₂):
+#   k=0: p1 = q0 − 0.2·(1, 4)               = (0.8, 0.2);  t1 = (1+√5)/2; q1 = p1 + 0·(p1 − p0) = p1
+#   k=1: p2 = q1 − 0.2·(0.8, 0.8)           = (0.64, 0.04)  — so far exactly GD
+#        q2 = p2 + 0.281754…·(p2 − p1)      = (0.64 − 0.0450807, 0.04 − 0.0450807)
+#   k=2: p3 = q2 − 0.2·(q2₁, 4 q2₂)         = (0.8·q2₁, 0.2·q2₂)
+def hand_p3():
+    beta1 = (next_t(1.0) - 1.0) / next_t(next_t(1.0))
+    q2 = np.array([0.64, 0.04]) + beta1 * (np.array([0.64, 0.04]) - np.array([0.8, 0.2]))
+    return np.array([0.8 * q2[0], 0.2 * q2[1]]), q2
+
+
+def nag_matches_hand_computation(optimizer) -> bool:
+    states = run(optimizer, 3)
+    p3, _ = hand_p3()
+    return (
+        np.allclose(states[1].x, [0.8, 0.2], rtol=1e-15)
+        and np.allclose(states[2].x, [0.64, 0.04], rtol=1e-15)
+        and np.allclose(states[3].x, p3, rtol=1e-14)
+    )
+
+
+def test_first_two_nag_steps_equal_gd_and_the_third_matches_the_hand_computation():
+    nag = run(dl.NAG(lr=0.2), 3)
+    gd = run(dl.GD(lr=0.2), 2)
+    assert np.array_equal(nag[1].x, gd[1].x) and np.array_equal(nag[2].x, gd[2].x)
+    p3, q2 = hand_p3()
+    assert np.allclose(nag[2].q, q2, rtol=1e-15)
+    assert np.allclose(nag[3].x, p3, rtol=1e-14)
+    assert not np.allclose(nag[3].x, run(dl.GD(lr=0.2), 3)[3].x)
+    assert nag_matches_hand_computation(dl.NAG(lr=0.2))
+
+
+def test_nag_asks_for_the_gradient_at_the_look_ahead_point_only():
+    calls = []
+    states = run(dl.NAG(lr=0.2), 4, calls=calls)
+    assert len(calls) == 4
+    for k, point in enumerate(calls):
+        assert np.array_equal(point, states[k].q)
+    assert not np.array_equal(calls[2], states[2].x)  # q_2 ≠ p_2 once momentum is on
+
+
+# -- the known defects, each as it was written, must be caught ---------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class GradientAtP(dl.NAG):
+    def step(self, state, oracle):
+        _, grad = oracle(state.x)  # the original submission: gradient at p, not q
+        p_new = state.q - self.lr * grad
+        t_new = next_t(state.t)
+        q_new = p_new + ((state.t - 1) / t_new) * (p_new - state.x)
+        return NAGState(p_new, q_new, t_new, state.k + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TStartsAtZero(dl.NAG):
+    def init(self, x0):
+        return dataclasses.replace(super().init(x0), t=0.0)  # first factor becomes −1
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviousAliasesNew(dl.NAG):
+    def step(self, state, oracle):
+        _, grad = oracle(state.q)
+        p_new = state.q - self.lr * grad
+        t_new = next_t(state.t)
+        p_prev = p_new  # "p_{k−1} = new parameters": momentum is always zero
+        q_new = p_new + ((state.t - 1) / t_new) * (p_new - p_prev)
+        return NAGState(p_new, q_new, t_new, state.k + 1)
+
+
+@pytest.mark.parametrize("defect", [GradientAtP, TStartsAtZero, PreviousAliasesNew])
+def test_each_known_defect_fails_the_hand_computation(defect):
+    assert not nag_matches_hand_computation(defect(lr=0.2))
+
+
+def test_gd_step_is_the_formula_and_does_not_touch_its_input():
+    x0 = np.array([1.0, -2.0])
+    state = dl.GD(lr=0.1).init(x0)
+    assert state.x is not x0
+    new = dl.GD(lr=0.1).step(state, quadratic_oracle())
+    assert np.allclose(new.x, [1.0 - 0.1 * 1.0, -2.0 + 0.1 * 8.0], rtol=1e-15)
+    assert np.array_equal(state.x, [1.0, -2.0]) and new.k == 1 and isinstance(new, GDState)
+
+
+def test_steps_broadcast_over_stacked_models():
+    x0 = np.array([[1.0, 1.0], [2.0, -1.0]])
+    stacked = run(dl.NAG(lr=0.2), 5, x0=x0)[-1].x
+    for m in range(2):
+        assert np.allclose(stacked[m], run(dl.NAG(lr=0.2), 5, x0=x0[m])[-1].x, rtol=1e-15)
+
+
+@pytest.mark.parametrize("lr", [0.0, -1.0, float("nan"), float("inf")])
+def test_learning_rate_must_be_positive(lr):
+    with pytest.raises(ValueError, match="learning rate"):
+        dl.NAG(lr=lr)

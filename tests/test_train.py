@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+import descentlab as dl
+
+
+@pytest.fixture(scope="module")
+def setting(iris_split):
+    train, test = iris_split
+    net = dl.MLP([4, 16, 3])
+    return net, net.init(seed=0), train, test
+
+
+def test_history_has_k_plus_one_entries_measured_at_the_exported_iterate(setting):
+    net, p0, train, test = setting
+    result = dl.fit(net, p0, train, dl.NAG(lr=0.01), iterations=20, test=test)
+    h = result.history
+    assert len(h) == 21 and result.iterations == 20 and result.stopped is None
+    # Re-run the optimiser by hand: entry k is the loss at p_k, not at the look-ahead q_k.
+    objective = net.objective(train.X, train.y)
+    opt = dl.NAG(lr=0.01)
+    state = opt.init(p0.flat)
+    for k in range(21):
+        if k:
+            state = opt.step(state, lambda x: tuple(np.copy(v) for v in objective.loss_and_grad(x)))
+        assert h.train_loss[k] == net.loss(net.params(dict(dl.Params(state.x, net.slots))), train.X, train.y)
+        assert h.test_accuracy[k] == np.mean(net.predict(dl.Params(state.x, net.slots), test.X) == test.y)
+    assert np.array_equal(result.params.flat, state.x)
+    _, g = net.loss_and_grad(result.params, train.X, train.y)
+    assert h.grad_norm[-1] == pytest.approx(np.linalg.norm(g.flat), rel=1e-12)
+
+
+def test_same_seed_gives_identical_history_and_inputs_are_untouched(setting):
+    net, p0, train, test = setting
+    before = p0.flat.copy()
+    a = dl.fit(net, p0, train, dl.NAG(lr=0.01), iterations=30, test=test)
+    b = dl.fit(net, net.init(seed=0), train, dl.NAG(lr=0.01), iterations=30, test=test)
+    for name, values in a.history.as_dict().items():
+        assert np.array_equal(values, getattr(b.history, name)), name
+    assert np.array_equal(p0.flat, before)
+    assert a.params.flat is not p0.flat
+
+
+def test_gd_decreases_the_training_loss_monotonically_at_lr_001(setting):
+    net, p0, train, test = setting
+    loss = dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=350).history.train_loss
+    assert np.all(np.diff(loss) < 0)
+    assert np.all(np.isnan(dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=2).history.test_loss))
+
+
+def test_gd_moves_every_parameter_tensor(setting):
+    # The original defect: misspelled keys meant GD updated nothing.
+    net, p0, train, _ = setting
+    p1 = dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=1).params
+    for name in p0:
+        assert not np.array_equal(p1[name], p0[name]), name
+    _, g = net.loss_and_grad(p0, train.X, train.y)
+    assert np.allclose(p1.flat, p0.flat - 0.01 * g.flat, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("sigma,lr", [(10.0, 0.01), (1.0, 1.0), (10.0, 1.0)])
+def test_harsh_settings_raise_no_floating_point_warning(setting, sigma, lr):
+    net, _, train, test = setting
+    result = dl.fit(net, net.init(seed=0, sigma=sigma), train, dl.NAG(lr=lr), iterations=350, test=test)
+    assert np.all(np.isfinite(result.params.flat))
+    assert len(result.history) == result.iterations + 1
+
+
+def test_a_diverging_run_stops_with_the_last_finite_iterate(setting):
+    net, p0, train, test = setting
+    result = dl.fit(net, p0, train, dl.GD(lr=1e200), iterations=50, test=test)
+    assert result.stopped is not None and "non-finite" in result.stopped
+    assert result.iterations < 50 and len(result.history) == result.iterations + 1
+    assert np.all(np.isfinite(result.params.flat))
+    assert np.all(np.isfinite(result.history.train_loss))
+
+
+def test_callback_sees_every_iteration(setting):
+    net, p0, train, _ = setting
+    seen = []
+    dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=5, callback=lambda k, h: seen.append(k))
+    assert seen == [0, 1, 2, 3, 4, 5]
