@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
 from .data import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
 from .experiments import CompareConfig, Comparison, compare, write_run
+from .gradcheck import GradcheckReport, gradcheck
 from .model_io import ModelFileError, load_model, save_model
 from .network import MLP, Objective
 from .optimizers import GD, NAG, nag_momentum
@@ -35,6 +36,8 @@ __all__ = [
     "compare",
     "fit",
     "get_activation",
+    "gradcheck",
+    "GradcheckReport",
     "load_csv",
     "load_iris",
     "load_model",

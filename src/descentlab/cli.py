@@ -96,6 +96,33 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="fraction of the samples held out for testing, stratified (default: 0.25)")
 
 
+def _add_csv_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=None,
+                   help="a CSV file with a header row (default: the embedded Iris data)")
+    p.add_argument("--target", default=None,
+                   help="name of the label column of --data (default: the last column)")
+
+
+def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
+    from .data import load_csv, load_iris
+
+    if args.data is None:
+        return load_iris(), "iris (embedded)"
+    target = args.target
+    if target is None:
+        import csv
+
+        try:
+            with args.data.open(newline="", encoding="utf-8-sig") as handle:
+                header = next(csv.reader(handle), [])
+        except OSError:
+            raise DataError(f"{args.data}: no such file") from None
+        if not header:
+            raise DataError(f"{args.data}: the file is empty (a header row is required)")
+        target = header[-1].strip()
+    return load_csv(args.data, target=target), str(args.data)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="descentlab",
@@ -131,6 +158,31 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_cmd_compare)
 
+    p = sub.add_parser(
+        "gradcheck",
+        help="verify the analytic gradient against finite differences",
+        description=(
+            "Compare the analytic gradient of the mean cross-entropy with fourth-order central finite "
+            "differences, entry by entry, and print one row per parameter tensor. Exits 1 when any tensor's "
+            "maximum relative error reaches the threshold."
+        ),
+    )
+    _add_model_options(p)
+    _add_data_options(p)
+    _add_csv_options(p)
+    p.add_argument("--samples", type=_int_at_least(1), default=None,
+                   help="check on the first N training samples (the assignment used 1; default: all)")
+    p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
+                   help="standard deviation of the normal initialisation of the point checked (default: 1)")
+    p.add_argument("--eps", type=_positive_float, default=None,
+                   help="relative finite-difference step η; entry i uses η·max(1, |θ_i|) (default: 3e-4)")
+    p.add_argument("--max-entries", type=_int_at_least(1), default=None,
+                   help="check at most N entries per tensor: the largest gradients plus a seeded random draw "
+                        "(default: every entry)")
+    p.add_argument("--threshold", type=_positive_float, default=1e-6,
+                   help="largest maximum relative error that passes (default: 1e-6)")
+    p.set_defaults(handler=_cmd_gradcheck)
+
     p = sub.add_parser("info", help="describe a saved model file",
                        description="Print a model file's architecture, parameter counts and training record.")
     p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
@@ -157,8 +209,6 @@ def _network_line(net: Any) -> str:
 
 
 def _results_table(summary: dict[str, Any]) -> Table:
-    from .plots import method_label
-
     table = Table(title="Final metrics (at the exported iterate)")
     for column in ("method", "train loss", "train acc.", "test loss", "test acc.", "→90 % test",
                    "→95 % test", "time (s)"):
@@ -167,7 +217,7 @@ def _results_table(summary: dict[str, Any]) -> Table:
         f = m["final"]
         reach = [("never" if m[key] is None else str(m[key]))
                  for key in ("iterations_to_test_accuracy_90", "iterations_to_test_accuracy_95")]
-        table.add_row(method_label(name) + (" [red](stopped)[/red]" if m["stopped"] else ""),
+        table.add_row(name.upper() + (" [red](stopped)[/red]" if m["stopped"] else ""),
                       f"{f['train_loss']:.4f}", f"{100 * f['train_accuracy']:.1f} %", f"{f['test_loss']:.4f}",
                       f"{100 * f['test_accuracy']:.1f} %", *reach, f"{m['seconds']:.3f}")
     return table
@@ -213,6 +263,36 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .data import train_test_split
+    from .gradcheck import gradcheck
+    from .network import MLP
+
+    data, source = _load_data(args)
+    train, _ = train_test_split(data, test_size=args.test_size, seed=args.seed)
+    n = train.n_samples if args.samples is None else min(args.samples, train.n_samples)
+    net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
+    params = net.init(seed=args.seed, sigma=args.init_sigma)
+    out.print(f"Data: {source}, first {n} of {train.n_samples} training samples")
+    out.print(_network_line(net))
+    report = gradcheck(net, params, train.X[:n], train.y[:n], eps=args.eps, max_entries=args.max_entries,
+                       seed=args.seed, threshold=args.threshold)
+    table = Table(title=f"Analytic vs. finite-difference gradient (loss {report.loss:.6g})")
+    for column in ("tensor", "shape", "checked", "max abs. error", "max rel. error", "worst entry",
+                   "analytic", "numeric"):
+        table.add_column(column, justify="left" if column == "tensor" else "right")
+    for t in report.tensors:
+        colour = "green" if t.max_rel_error < report.threshold else "red"
+        table.add_row(t.name, "×".join(map(str, t.shape)), str(t.checked), f"{t.max_abs_error:.2e}",
+                      f"[{colour}]{t.max_rel_error:.2e}[/{colour}]", str(list(t.worst_index)),
+                      f"{t.analytic_at_worst:.10e}", f"{t.numeric_at_worst:.10e}")
+    out.print(table)
+    verdict = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
+    out.print(f"{verdict}: max relative error {report.max_rel_error:.2e} "
+              f"(threshold {report.threshold:.0e})")
+    return 0 if report.ok else 1
+
+
 def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .model_io import load_model
 
@@ -240,7 +320,8 @@ def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
-    out = Console(highlight=False)
+    # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True, highlight=False)
     parser = _build_parser()
     try:

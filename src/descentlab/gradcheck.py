@@ -11,8 +11,8 @@ agrees with it to ~10⁻¹⁰ relative, while a real mistake (a wrong sign, a mi
 is off by order 1.
 
 Relative error of an entry: ``|a − n| / max(|a|, |n|, floor_i)`` with the noise floor
-``floor_i = 100·ε·max(1, |L|) / (h_i · threshold)``: an entry so small that the rounding error of the
-difference quotient (bounded generously by 100·ε·|L|/h_i) would exceed ``threshold`` of it is judged by its
+``floor_i = 100·ε·max(1, |L|) / (h_i · 10⁻⁶)``: an entry so small that the rounding error of the
+difference quotient (bounded generously by 100·ε·|L|/h_i) would exceed 10⁻⁶ of it is judged by its
 absolute error instead (≈ 10⁻¹⁰·|L|), because no float64 difference quotient resolves it better.
 The check passes when every tensor's maximum relative error is below ``threshold`` (default 10⁻⁶: about
 three orders of magnitude above what rounding gives, six below what a bug gives).
@@ -32,6 +32,7 @@ from .params import Params
 
 DEFAULT_ETA = 3e-4
 NOISE_FACTOR = 100.0
+RESOLUTION = 1e-6
 THRESHOLD = 1e-6
 _CHUNK_ROWS = 2048  # perturbed models evaluated per batched forward pass
 
@@ -150,7 +151,7 @@ def gradcheck(
         a = analytic[idx]
         abs_err = np.abs(a - n)
         h = eta * np.maximum(1.0, np.abs(params.flat[idx]))
-        floor = NOISE_FACTOR * np.finfo(np.float64).eps * max(1.0, abs(loss)) / (h * threshold)
+        floor = NOISE_FACTOR * np.finfo(np.float64).eps * max(1.0, abs(loss)) / (h * RESOLUTION)
         rel_err = abs_err / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
         worst = int(np.argmax(rel_err))
         checks.append(
