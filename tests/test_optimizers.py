@@ -133,3 +133,101 @@ def test_steps_broadcast_over_stacked_models():
 def test_learning_rate_must_be_positive(lr):
     with pytest.raises(ValueError, match="learning rate"):
         dl.NAG(lr=lr)
+
+
+# -- the rest of the suite: two steps each, worked by hand on f(x) = ½(x₁² + 4x₂²), x0 = (1, 1) ----------------
+def test_heavy_ball_first_two_steps():
+    # v1 = −0.2·(1, 4) = (−0.2, −0.8), x1 = (0.8, 0.2); ∇f(x1) = (0.8, 0.8)
+    # v2 = 0.5·v1 − 0.2·(0.8, 0.8) = (−0.26, −0.56), x2 = (0.54, −0.36)
+    states = run(dl.Momentum(lr=0.2, mu=0.5), 2)
+    assert np.allclose(states[1].x, [0.8, 0.2], rtol=1e-15)
+    assert np.allclose(states[2].x, [0.54, -0.36], rtol=1e-15)
+
+
+def test_sutskever_first_two_steps_take_the_gradient_at_x_plus_mu_v():
+    # step 0: look-ahead x0 + 0.5·0 = x0, v1 = (−0.2, −0.8), x1 = (0.8, 0.2)
+    # step 1: look-ahead x1 + 0.5·v1 = (0.7, −0.2), ∇f = (0.7, −0.8), v2 = 0.5·v1 − 0.2·(0.7, −0.8) = (−0.24, −0.24)
+    calls = []
+    states = run(dl.SutskeverNAG(lr=0.2, mu=0.5), 2, calls=calls)
+    assert np.allclose(calls[1], [0.7, -0.2], rtol=1e-15)
+    assert np.allclose(states[2].x, [0.56, -0.04], rtol=1e-15)
+
+
+def test_adam_first_two_steps():
+    # k=1: m = 0.1·g0 = (0.1, 0.4), v = 0.001·g0² = (0.001, 0.016); m̂ = (1, 4), v̂ = (1, 16) ⇒ x1 ≈ x0 − 0.1·(1, 1)
+    # k=2: g1 = (0.9, 3.6); m = (0.18, 0.72), m̂ = m/0.19; v = (0.001809, 0.028944), v̂ = v/0.001999
+    states = run(dl.Adam(lr=0.1), 2)
+    eps = 1e-8
+    x1 = np.array([1 - 0.1 * 1 / (1 + eps), 1 - 0.1 * 4 / (4 + eps)])
+    assert np.allclose(states[1].x, x1, rtol=1e-15)
+    m_hat = np.array([0.18, 0.72]) / 0.19
+    v_hat = np.array([0.001809, 0.028944]) / 0.001999
+    assert np.allclose(states[2].x, x1 - 0.1 * m_hat / (np.sqrt(v_hat) + eps), rtol=1e-12)
+
+
+def test_armijo_backtracks_until_sufficient_decrease():
+    # step 1: f0 = 2.5, ‖g‖² = 17; s = 1 gives (0, −3), f = 18 — rejected; s = 0.5 gives (0.5, −1), f = 2.125 ≤ 2.49915
+    # step 2: f = 2.125, g = (0.5, −4); s = 1 gives (0, 3) — rejected; s = 0.5 gives (0.25, 1), f = 2.03125 — accepted
+    calls = []
+    states = run(dl.GD(lr=1.0, line_search="armijo"), 2, calls=calls)
+    assert np.allclose(states[1].x, [0.5, -1.0], rtol=1e-15) and float(states[1].step_size[0]) == 0.5
+    assert np.allclose(states[2].x, [0.25, 1.0], rtol=1e-15)
+    assert len(calls) == 6  # per step: one gradient, two trial values (the plain oracle serves both here)
+
+
+def test_restarted_nag_starts_like_nag_and_resets_when_its_condition_holds():
+    plain, restarted = run(dl.NAG(lr=0.2), 2), run(dl.NAG(lr=0.2, restart="gradient"), 2)
+    assert np.array_equal(plain[2].x, restarted[2].x) and np.array_equal(plain[2].q, restarted[2].q)
+    A = np.array([1.0, 4.0])
+    for restart in ("gradient", "function"):
+        states = run(dl.NAG(lr=0.24, restart=restart), 60, x0=(3.0, -2.0))
+        assert int(np.sum(states[-1].restarts)) > 0
+        for before, after in zip(states[:-1], states[1:], strict=True):
+            reset = after.restarts[0] > before.restarts[0]
+            f = lambda x: 0.5 * float(x @ (A * x))  # noqa: E731
+            condition = (
+                float((A * before.q) @ (after.x - before.x)) > 0 if restart == "gradient" else f(after.x) > f(before.x)
+            )
+            assert reset == condition
+            if reset:
+                assert np.array_equal(after.q, after.x) and float(after.t[0]) == 1.0
+
+
+def test_sutskever_with_the_nesterov_schedule_is_nag_exactly(iris_split):
+    train, _ = iris_split
+    net = dl.MLP([4, 16, 3])
+    p0 = net.init(seed=0)
+    a = dl.fit(net, p0, train, dl.NAG(lr=0.01), iterations=100)
+    b = dl.fit(net, p0, train, dl.SutskeverNAG(lr=0.01, mu="nesterov"), iterations=100)
+    assert np.allclose(a.params.flat, b.params.flat, rtol=1e-12, atol=1e-13)
+    assert np.allclose(a.history.train_loss, b.history.train_loss, rtol=1e-12)
+
+
+def test_pytorch_style_nesterov_is_sutskever_shifted_to_the_look_ahead_point():
+    # PyTorch SGD(nesterov=True): buf ← μ buf + g(θ); θ ← θ − lr (g(θ) + μ buf), with θ = x + μ v.
+    lr, mu = 0.1, 0.7
+    oracle = quadratic_oracle()
+    theta, buf = np.array([1.0, 1.0]), np.zeros(2)
+    state = dl.SutskeverNAG(lr=lr, mu=mu).init(theta)
+    for _ in range(25):
+        g = oracle(theta)[1]
+        buf = mu * buf + g
+        theta = theta - lr * (g + mu * buf)
+        state = dl.SutskeverNAG(lr=lr, mu=mu).step(state, oracle)
+        assert np.allclose(theta, state.x + mu * state.v, rtol=1e-13, atol=1e-15)
+
+
+def test_parse_optimizer_specs():
+    from descentlab.optimizers import parse_optimizer
+
+    assert parse_optimizer("nag", lr=0.05) == dl.NAG(lr=0.05)
+    m = parse_optimizer("momentum:mu=0.5", lr=0.02)
+    assert (m.lr, m.mu, m.name) == (0.02, 0.5, "momentum:mu=0.5")
+    assert parse_optimizer("nag-restart").restart == "gradient"
+    assert parse_optimizer("adam:lr=0.001").lr == 0.001
+    with pytest.raises(ValueError, match="unknown optimiser 'sgd'"):
+        parse_optimizer("sgd")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_optimizer("momentum:0.5")
+    with pytest.raises(ValueError, match="mu must be in"):
+        parse_optimizer("momentum:mu=1.5")

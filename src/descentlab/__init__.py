@@ -11,13 +11,18 @@ from .data import DataError, Dataset, Standardizer, load_csv, load_iris, train_t
 from .experiments import CompareConfig, Comparison, compare, write_run
 from .gradcheck import GradcheckReport, gradcheck
 from .model_io import ModelFileError, load_model, save_model
-from .network import MLP, Objective
-from .optimizers import GD, NAG, nag_momentum
+from .network import MLP, Objective, lipschitz_bound
+from .optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
 from .params import Params
 from .train import FitResult, History, fit
 
 __all__ = [
     "ACTIVATIONS",
+    "Adam",
+    "Momentum",
+    "SutskeverNAG",
+    "lipschitz_bound",
+    "parse_optimizer",
     "Activation",
     "CompareConfig",
     "Comparison",

@@ -106,9 +106,9 @@ class MLP:
             raise ValueError(f"these parameters do not belong to {self!r}")
 
     # -- user-facing evaluation (rows in, rows out) -----------------------------------------------------------
-    def objective(self, X: np.ndarray, y: np.ndarray) -> Objective:
+    def objective(self, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0) -> Objective:
         """The loss of this network on fixed data, as the training loop and optimisers use it."""
-        return Objective(self, X, y)
+        return Objective(self, X, y, weight_decay)
 
     def loss_and_grad(self, params: Params, X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         r"""Mean cross-entropy over the S samples and its exact gradient.
@@ -205,10 +205,15 @@ class Objective:
     net : the network
     X : (S, d) array of samples (rows)
     y : (S,) int array of class indices
+    weight_decay : λ ≥ 0 of the L2 penalty ``(λ/2) Σ_l ‖W_l‖²_F`` on the weights (biases are not penalised),
+        added to the loss (L2) and ``λ W_l`` to the weight gradients (B6).
     """
 
-    def __init__(self, net: MLP, X: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, net: MLP, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0) -> None:
+        if not (np.isfinite(weight_decay) and weight_decay >= 0.0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
         self.net = net
+        self.weight_decay = float(weight_decay)
         self.A0 = _as_columns(X, net.sizes[0])
         y = np.asarray(y)
         k = net.sizes[-1]
@@ -232,19 +237,27 @@ class Objective:
         return shifted, expo, sum_exp
 
     def loss_and_correct(self, flat: np.ndarray) -> tuple[Any, Any]:
-        """Loss (L1) and the number of correctly classified samples; forward pass only."""
+        """Loss (L1, plus L2 when penalised) and the number of correctly classified samples; forward only."""
         z_out = forward(self.net, flat, self.A0)[0][-1]
         shifted, _, sum_exp = self._log_softmax_parts(z_out)
-        return self._loss(shifted, sum_exp), self._correct(z_out)
+        return self._loss(shifted, sum_exp, flat), self._correct(z_out)
+
+    def loss(self, flat: np.ndarray) -> Any:
+        """The loss alone (forward pass only)."""
+        return self.loss_and_correct(flat)[0]
 
     def loss_and_grad(self, flat: np.ndarray) -> tuple[Any, np.ndarray]:
         """Loss (L1) and its gradient with respect to ``flat`` (B1–B5), all samples at once."""
         loss, grad, _ = self.loss_grad_and_correct(flat)
         return loss, grad
 
-    def _loss(self, shifted: np.ndarray, sum_exp: np.ndarray) -> Any:
+    def _loss(self, shifted: np.ndarray, sum_exp: np.ndarray, flat: np.ndarray) -> Any:
         # (L1) L = (1/S) Σ_s (ln Σ_j e^{z_js} − z_{y_s s}) = −(1/S) Σ_s ln ŷ_{y_s s}
-        return (np.log(sum_exp)[..., 0, :] - (self.Y * shifted).sum(axis=-2)).mean(axis=-1)
+        loss = (np.log(sum_exp)[..., 0, :] - (self.Y * shifted).sum(axis=-2)).mean(axis=-1)
+        if self.weight_decay:
+            weights = _layers(self.net, flat)
+            loss = loss + 0.5 * self.weight_decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in weights)  # (L2)
+        return loss
 
     def _correct(self, z_out: np.ndarray) -> Any:
         return (np.argmax(z_out, axis=-2) == self.y).sum(axis=-1)
@@ -262,9 +275,35 @@ class Objective:
         layers = _layers(net, flat)
         for layer in range(net.n_layers - 1, -1, -1):
             W = layers[layer][0]
-            np.matmul(dZ, _transpose(As[layer]), out=grads[f"W{layer}"])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
+            dW = grads[f"W{layer}"]
+            np.matmul(dZ, _transpose(As[layer]), out=dW)  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
+            if self.weight_decay:
+                dW += self.weight_decay * W  # (B6) the penalty's gradient λ W_l
             np.sum(dZ, axis=-1, keepdims=True, out=grads[f"b{layer}"])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
             if layer > 0:
                 dA = _transpose(W) @ dZ  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
                 dZ = dA * hs[layer - 1]  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
-        return self._loss(shifted, sum_exp), self._grad, self._correct(zs[-1])
+        return self._loss(shifted, sum_exp, flat), self._grad, self._correct(zs[-1])
+
+
+def lipschitz_bound(X: np.ndarray, weight_decay: float = 0.0) -> float:
+    r"""A Lipschitz constant of the gradient of multinomial logistic regression, ``MLP([d, k])``.
+
+    For the mean cross-entropy of a softmax of ``z = W x + b`` the Hessian is
+    ``(1/S) Σ_s (diag(ŷ_s) − ŷ_s ŷ_sᵀ) ⊗ x̃_s x̃_sᵀ`` with ``x̃ = [x; 1]``, and
+    ``diag(ŷ) − ŷŷᵀ ⪯ ½ I`` (Böhning 1992), so
+
+    .. math:: L = \tfrac12\,\lambda_{\max}\!\bigl(\tilde X^\top \tilde X / S\bigr) + \lambda,
+              \qquad \tilde X = [X,\ \mathbf 1]
+
+    where λ is the weight decay (its Hessian is λ on the weights and 0 on the biases, at most λ).
+
+    Parameters
+    ----------
+    X : (S, d) array of samples
+    weight_decay : λ ≥ 0
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X_tilde = np.hstack([X, np.ones((X.shape[0], 1))])
+    gram = X_tilde.T @ X_tilde / X.shape[0]
+    return 0.5 * float(np.linalg.eigvalsh(gram)[-1]) + float(weight_decay)

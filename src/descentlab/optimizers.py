@@ -5,28 +5,25 @@ Each optimiser is a frozen dataclass of hyper-parameters with two methods:
 * ``init(x0) -> state``: a state whose ``x`` is an independent copy of ``x0``;
 * ``step(state, oracle) -> state``: one iteration, where ``oracle(point) -> (loss, grad)`` is evaluated at
   points the optimiser chooses. The gradient it returns may live in a buffer that the next call overwrites,
-  so an optimiser copies what it keeps (here: nothing but the new iterates, which are new arrays anyway).
+  so an optimiser copies what it keeps. Methods that need a function value alone (line search, function
+  restart) call ``oracle.loss(point)`` when the oracle has it, which the training loop counts separately.
 
 ``state.x`` is always the iterate the method would export. States are frozen and steps never write into an
 existing array, so a state handed out earlier stays valid. All arithmetic broadcasts, so ``x`` may be one
-model ``(P,)`` or M models ``(M, P)``.
+model ``(P,)`` or M models ``(M, P)``; per-model scalars (NAG's ``t``, a line search's step) have shape
+``x.shape[:-1] + (1,)``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
 
 Oracle = Callable[[np.ndarray], tuple[Any, np.ndarray]]
-
-
-class State(Protocol):
-    x: np.ndarray
-    k: int
 
 
 class Optimizer(Protocol):
@@ -38,58 +35,117 @@ class Optimizer(Protocol):
     def step(self, state: Any, oracle: Oracle) -> Any: ...
 
 
-def _check_lr(lr: float) -> None:
-    if not (math.isfinite(lr) and lr > 0.0):
-        raise ValueError(f"the learning rate must be a positive number, got {lr}")
+def _check_positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0.0):
+        what = "the learning rate" if name == "lr" else name
+        raise ValueError(f"{what} must be a positive number, got {value}")
 
 
+def _check_unit(name: str, value: float, closed: bool = False) -> None:
+    ok = 0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0
+    if not (math.isfinite(value) and ok):
+        raise ValueError(f"{name} must be in [0, 1{']' if closed else ')'}, got {value}")
+
+
+def _value(oracle: Oracle, x: np.ndarray) -> Any:
+    """A function value alone: ``oracle.loss`` when the oracle offers it, else the full oracle."""
+    loss_only = getattr(oracle, "loss", None)
+    return loss_only(x) if loss_only is not None else oracle(x)[0]
+
+
+def _per_model(x: np.ndarray, value: float) -> np.ndarray:
+    return np.full(x.shape[:-1] + (1,), value)
+
+
+def hyper_parameters(optimizer: Any) -> dict[str, Any]:
+    """The optimiser's hyper-parameters by name (without its display name)."""
+    return {f.name: getattr(optimizer, f.name) for f in fields(optimizer) if f.name != "name"}
+
+
+# -- steepest descent ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GDState:
-    """Steepest descent: the iterate ``x = θ_k`` and the iteration count k."""
+    """Steepest descent: the iterate ``x = θ_k``, the iteration count k, and the last accepted step."""
 
     x: np.ndarray
     k: int = 0
+    step_size: Any = None
 
 
 @dataclass(frozen=True)
 class GD:
-    r"""Steepest descent with a constant step (task 7; eq. (G1) of docs/derivation.md).
+    r"""Steepest descent (task 7; eq. G1 of docs/derivation.md), optionally with Armijo backtracking.
 
-    .. math:: \theta_{k+1} = \theta_k - \mathrm{lr}\,\nabla L(\theta_k)
+    .. math:: \theta_{k+1} = \theta_k - s_k\,\nabla L(\theta_k)
+
+    With ``line_search=None`` the step is constant, ``s_k = lr``. With ``line_search="armijo"`` every
+    iteration starts from ``s = lr`` and multiplies it by ``shrink`` until the sufficient-decrease condition
+
+    .. math:: L(\theta_k - s\,g) \le L(\theta_k) - c\, s\, \|g\|^2, \qquad g = \nabla L(\theta_k)
+
+    holds (at most ``max_backtracks`` times; after that the smallest step is taken). Each trial is a
+    function evaluation through the oracle, counted by the training loop.
 
     Parameters
     ----------
     lr : float
-        Step size, > 0.
+        Step size (> 0); the first trial step with a line search.
+    line_search : None or "armijo"
+    c, shrink, max_backtracks : Armijo constants (0 < c < 1, 0 < shrink < 1).
     """
 
     lr: float = 0.01
+    line_search: str | None = None
+    c: float = 1e-4
+    shrink: float = 0.5
+    max_backtracks: int = 50
     name: str = "gd"
 
     def __post_init__(self) -> None:
-        _check_lr(self.lr)
+        _check_positive("lr", self.lr)
+        if self.line_search not in (None, "armijo"):
+            raise ValueError(f"line_search must be None or 'armijo', got {self.line_search!r}")
+        if not (0.0 < self.c < 1.0 and 0.0 < self.shrink < 1.0 and self.max_backtracks >= 0):
+            raise ValueError("Armijo needs 0 < c < 1, 0 < shrink < 1 and max_backtracks >= 0")
 
     def init(self, x0: np.ndarray) -> GDState:
         return GDState(x=np.array(x0, dtype=np.float64, copy=True), k=0)
 
     def step(self, state: GDState, oracle: Oracle) -> GDState:
-        _, grad = oracle(state.x)
-        return GDState(x=state.x - self.lr * grad, k=state.k + 1)  # (G1)
+        loss, grad = oracle(state.x)
+        if self.line_search is None:
+            return GDState(x=state.x - self.lr * grad, k=state.k + 1, step_size=self.lr)  # (G1)
+        grad = np.array(grad)  # the trial evaluations may reuse the oracle's buffer
+        loss = np.asarray(loss)[..., None]
+        decrease = self.c * np.sum(grad * grad, axis=-1, keepdims=True)
+        s = _per_model(state.x, self.lr)
+        trial = state.x - s * grad
+        for _ in range(self.max_backtracks):
+            failed = np.asarray(_value(oracle, trial))[..., None] > loss - s * decrease
+            if not failed.any():
+                break
+            s = np.where(failed, s * self.shrink, s)
+            trial = state.x - s * grad
+        return GDState(x=trial, k=state.k + 1, step_size=s)
 
 
+# -- Nesterov 1983 -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NAGState:
-    """Nesterov's method: exported iterate ``x = p_k``, look-ahead ``q = q_k``, ``t = t_k``, count k."""
+    """Nesterov's method: exported iterate ``x = p_k``, look-ahead ``q = q_k``, ``t = t_k``, count k,
+    the loss at ``p_k`` when a function restart needs it, and how many restarts happened so far."""
 
     x: np.ndarray
     q: np.ndarray
-    t: float
+    t: Any
     k: int = 0
+    loss: Any = None
+    restarts: Any = 0
 
 
-def next_t(t: float) -> float:
-    r""":math:`t_{k+1} = (1 + \sqrt{1 + 4 t_k^2}) / 2` (eq. N2)."""
-    return (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+def next_t(t: Any) -> Any:
+    r""":math:`t_{k+1} = (1 + \sqrt{1 + 4 t_k^2}) / 2` (eq. N2); floats or arrays."""
+    return (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
 
 
 def nag_momentum(n: int) -> np.ndarray:
@@ -101,7 +157,7 @@ def nag_momentum(n: int) -> np.ndarray:
     factors = np.empty(n)
     t = 1.0
     for k in range(n):
-        t_new = next_t(t)
+        t_new = float(next_t(t))
         factors[k] = (t - 1.0) / t_new
         t = t_new
     return factors
@@ -122,37 +178,242 @@ class NAG:
     the step. The first two steps are plain gradient steps (the factor is 0 at k = 0, and q_1 = p_1).
     ``state.x`` is ``p_k``, the iterate that is exported.
 
+    Adaptive restart (O'Donoghue & Candès 2015) resets the momentum, ``t_{k+1} = 1`` and ``q_{k+1} = p_{k+1}``,
+    when ``restart="function"`` and ``L(p_{k+1}) > L(p_k)`` (one extra function evaluation per step), or
+    when ``restart="gradient"`` and ``∇L(q_k)ᵀ(p_{k+1} − p_k) > 0`` (free: the gradient is at hand).
+
     Parameters
     ----------
     lr : float
         Step size, > 0; ``1/L`` for an L-smooth convex loss gives the O(1/k²) bound.
+    restart : None, "function" or "gradient"
     """
 
     lr: float = 0.01
+    restart: str | None = None
     name: str = "nag"
 
     def __post_init__(self) -> None:
-        _check_lr(self.lr)
+        _check_positive("lr", self.lr)
+        if self.restart not in (None, "function", "gradient"):
+            raise ValueError(f"restart must be None, 'function' or 'gradient', got {self.restart!r}")
 
     def init(self, x0: np.ndarray) -> NAGState:
         p0 = np.array(x0, dtype=np.float64, copy=True)
-        return NAGState(x=p0, q=p0.copy(), t=1.0, k=0)
+        return NAGState(x=p0, q=p0.copy(), t=_per_model(p0, 1.0), k=0,
+                        restarts=np.zeros(p0.shape[:-1] + (1,), dtype=np.int64))
 
     def step(self, state: NAGState, oracle: Oracle) -> NAGState:
         _, grad = oracle(state.q)
         p_new = state.q - self.lr * grad  # (N1) gradient at the look-ahead point q_k
         t_new = next_t(state.t)  # (N2)
         q_new = p_new + ((state.t - 1.0) / t_new) * (p_new - state.x)  # (N3) state.x is p_k
-        return NAGState(x=p_new, q=q_new, t=t_new, k=state.k + 1)
+        if self.restart is None:
+            return NAGState(x=p_new, q=q_new, t=t_new, k=state.k + 1, restarts=state.restarts)
+        loss_new = None
+        if self.restart == "gradient":
+            reset = np.sum(grad * (p_new - state.x), axis=-1, keepdims=True) > 0.0
+        else:
+            loss_old = _value(oracle, state.x) if state.loss is None else state.loss
+            loss_new = np.asarray(_value(oracle, p_new))
+            reset = (loss_new > np.asarray(loss_old))[..., None]
+        return NAGState(
+            x=p_new,
+            q=np.where(reset, p_new, q_new),
+            t=np.where(reset, 1.0, t_new),
+            k=state.k + 1,
+            loss=loss_new,
+            restarts=state.restarts + reset.astype(np.int64),
+        )
 
 
-OPTIMIZERS: dict[str, Callable[..., Any]] = {"gd": GD, "nag": NAG}
+# -- constant-momentum methods -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MomentumState:
+    """Iterate ``x``, velocity ``v`` (``x_k − x_{k−1}``), count k and, for a Nesterov schedule, ``t_k``."""
+
+    x: np.ndarray
+    v: np.ndarray
+    k: int = 0
+    t: float = 1.0
 
 
-def make_optimizer(name: str, **hyper: float) -> Any:
-    """An optimiser by its command-line name (``gd``, ``nag``) with keyword hyper-parameters."""
+@dataclass(frozen=True)
+class Momentum:
+    r"""Polyak's heavy ball.
+
+    .. math:: v_{k+1} = \mu v_k - \mathrm{lr}\,\nabla L(x_k), \qquad x_{k+1} = x_k + v_{k+1},\quad v_0 = 0
+
+    Parameters
+    ----------
+    lr : float, > 0
+    mu : float in [0, 1), the momentum; ``mu = 0`` is GD.
+    """
+
+    lr: float = 0.01
+    mu: float = 0.9
+    name: str = "momentum"
+
+    def __post_init__(self) -> None:
+        _check_positive("lr", self.lr)
+        _check_unit("mu", self.mu)
+
+    def init(self, x0: np.ndarray) -> MomentumState:
+        x = np.array(x0, dtype=np.float64, copy=True)
+        return MomentumState(x=x, v=np.zeros_like(x))
+
+    def step(self, state: MomentumState, oracle: Oracle) -> MomentumState:
+        _, grad = oracle(state.x)
+        v = self.mu * state.v - self.lr * grad
+        return MomentumState(x=state.x + v, v=v, k=state.k + 1)
+
+
+@dataclass(frozen=True)
+class SutskeverNAG:
+    r"""Nesterov's method in the constant-momentum form of Sutskever et al. (2013).
+
+    .. math:: v_{k+1} = \mu_k v_k - \mathrm{lr}\,\nabla L(x_k + \mu_k v_k), \qquad x_{k+1} = x_k + v_{k+1}
+
+    With ``mu`` a number, μ_k = mu. With ``mu="nesterov"``, μ_k = (t_{k−1} − 1)/t_k (0 for k = 0, 1): then
+    ``x_k = p_k`` and ``x_k + μ_k v_k = q_k`` of :class:`NAG` exactly, because ``v_k = p_k − p_{k−1}``.
+
+    PyTorch's ``SGD(nesterov=True)``, Keras and optax keep the look-ahead point ``θ_k = x_k + μ v_k`` as
+    their variable and the buffer ``b_k = −v_k/lr``: ``b_{k+1} = μ b_k + ∇L(θ_k)``,
+    ``θ_{k+1} = θ_k − lr(∇L(θ_k) + μ b_{k+1})`` — the same sequence, shifted to the look-ahead point
+    (docs/optimizers.md has the algebra).
+    """
+
+    lr: float = 0.01
+    mu: float | str = 0.9
+    name: str = "sutskever"
+
+    def __post_init__(self) -> None:
+        _check_positive("lr", self.lr)
+        if isinstance(self.mu, str):
+            if self.mu != "nesterov":
+                raise ValueError(f"mu must be a number in [0, 1) or 'nesterov', got {self.mu!r}")
+        else:
+            _check_unit("mu", self.mu)
+
+    def init(self, x0: np.ndarray) -> MomentumState:
+        x = np.array(x0, dtype=np.float64, copy=True)
+        return MomentumState(x=x, v=np.zeros_like(x), t=1.0)
+
+    def step(self, state: MomentumState, oracle: Oracle) -> MomentumState:
+        if self.mu == "nesterov":
+            # μ_k = (t_{k−1} − 1)/t_k with t_{−1} = t_0 = 1: state.t holds t_{k−1} before the first update.
+            t_prev, t_now = (1.0, 1.0) if state.k == 0 else (state.t, float(next_t(state.t)))
+            mu = (t_prev - 1.0) / t_now
+            t_keep = t_now
+        else:
+            mu, t_keep = float(self.mu), state.t
+        _, grad = oracle(state.x + mu * state.v)
+        v = mu * state.v - self.lr * grad
+        return MomentumState(x=state.x + v, v=v, k=state.k + 1, t=t_keep)
+
+
+# -- Adam ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AdamState:
+    """Iterate ``x``, first and second moment estimates ``m``, ``v``, and the count k."""
+
+    x: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    k: int = 0
+
+
+@dataclass(frozen=True)
+class Adam:
+    r"""Adam (Kingma & Ba 2015) with bias correction.
+
+    .. math::
+        m_{k+1} &= \beta_1 m_k + (1-\beta_1) g_k, \qquad v_{k+1} = \beta_2 v_k + (1-\beta_2) g_k^2\\
+        x_{k+1} &= x_k - \mathrm{lr}\,\frac{m_{k+1}/(1-\beta_1^{k+1})}{\sqrt{v_{k+1}/(1-\beta_2^{k+1})} + \epsilon}
+    """
+
+    lr: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    name: str = "adam"
+
+    def __post_init__(self) -> None:
+        _check_positive("lr", self.lr)
+        _check_unit("beta1", self.beta1)
+        _check_unit("beta2", self.beta2)
+        _check_positive("eps", self.eps)
+
+    def init(self, x0: np.ndarray) -> AdamState:
+        x = np.array(x0, dtype=np.float64, copy=True)
+        return AdamState(x=x, m=np.zeros_like(x), v=np.zeros_like(x))
+
+    def step(self, state: AdamState, oracle: Oracle) -> AdamState:
+        _, grad = oracle(state.x)
+        k = state.k + 1
+        m = self.beta1 * state.m + (1.0 - self.beta1) * grad
+        v = self.beta2 * state.v + (1.0 - self.beta2) * grad * grad
+        m_hat = m / (1.0 - self.beta1**k)
+        v_hat = v / (1.0 - self.beta2**k)
+        return AdamState(x=state.x - self.lr * m_hat / (np.sqrt(v_hat) + self.eps), m=m, v=v, k=k)
+
+
+# -- names used on the command line ---------------------------------------------------------------------------
+def _preset(cls: type, **fixed: Any) -> Callable[..., Any]:
+    def make(**hyper: Any) -> Any:
+        return cls(**{**fixed, **hyper})
+
+    return make
+
+
+OPTIMIZERS: dict[str, Callable[..., Any]] = {
+    "gd": _preset(GD, name="gd"),
+    "nag": _preset(NAG, name="nag"),
+    "nag-restart": _preset(NAG, restart="gradient", name="nag-restart"),
+    "momentum": _preset(Momentum, name="momentum"),
+    "sutskever": _preset(SutskeverNAG, name="sutskever"),
+    "adam": _preset(Adam, name="adam"),
+    "gd-armijo": _preset(GD, line_search="armijo", name="gd-armijo"),
+}
+
+
+def _parse_value(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"none": None}.get(text.lower(), text)
+
+
+def parse_optimizer(spec: str, lr: float = 0.01) -> Any:
+    """An optimiser from a command-line spec ``NAME[:KEY=VALUE[:KEY=VALUE…]]``.
+
+    ``NAME`` is one of ``gd, nag, nag-restart, momentum, sutskever, adam, gd-armijo``; ``lr`` is the default
+    learning rate unless the spec sets its own. The spec itself becomes the optimiser's ``name`` when it
+    carries hyper-parameters, so ``momentum:mu=0.5`` and ``momentum:mu=0.9`` stay apart.
+
+    Examples: ``nag``, ``nag-restart:restart=function``, ``momentum:mu=0.8``, ``adam:lr=0.001:beta1=0.8``.
+    """
+    name, *settings = spec.strip().split(":")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimiser {name!r}; choose from: {', '.join(OPTIMIZERS)}")
+    hyper: dict[str, Any] = {"lr": lr}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{spec!r}: expected KEY=VALUE after ':', got {setting!r}")
+        hyper[key.strip()] = _parse_value(value.strip())
+    if settings:
+        hyper["name"] = spec.strip()
     try:
-        cls = OPTIMIZERS[name]
-    except KeyError:
-        raise ValueError(f"unknown optimiser {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
-    return cls(**hyper)
+        return OPTIMIZERS[name](**hyper)
+    except TypeError as error:
+        raise ValueError(f"{spec!r}: {error}") from None
+
+
+def make_optimizer(name: str, **hyper: Any) -> Any:
+    """An optimiser by its command-line name with keyword hyper-parameters."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimiser {name!r}; choose from: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](**hyper)

@@ -15,7 +15,9 @@ from .network import MLP, Objective
 from .optimizers import Optimizer
 from .params import Params
 
-HISTORY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm")
+HISTORY_FIELDS = (
+    "train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm", "grad_evals", "func_evals"
+)
 
 
 @dataclass
@@ -25,6 +27,10 @@ class History:
     Every entry is measured at the iterate the method would export after k steps (``p_k`` for NAG, never
     the look-ahead point): ``train_loss`` (mean cross-entropy), ``train_accuracy``, ``test_loss``,
     ``test_accuracy`` (NaN when there is no test set) and ``grad_norm`` (‖∇L‖₂ on the training data).
+    ``grad_evals`` and ``func_evals`` count, cumulatively, the gradient and function-only evaluations the
+    method asked for to get there (the loop's own measurements are not counted), so that methods can be
+    compared per evaluation as well as per iteration. ``train_loss`` is the objective minimised, including
+    an L2 penalty when ``weight_decay`` is set; ``test_loss`` is the plain cross-entropy.
     """
 
     train_loss: np.ndarray
@@ -32,6 +38,8 @@ class History:
     test_loss: np.ndarray
     test_accuracy: np.ndarray
     grad_norm: np.ndarray
+    grad_evals: np.ndarray
+    func_evals: np.ndarray
 
     @classmethod
     def empty(cls, length: int) -> History:
@@ -44,6 +52,11 @@ class History:
     def iterations(self) -> np.ndarray:
         """The iteration index k of every entry."""
         return np.arange(len(self))
+
+    @property
+    def evaluations(self) -> np.ndarray:
+        """Oracle calls (gradient + function-only evaluations) spent to reach every entry."""
+        return self.grad_evals + self.func_evals
 
     def truncated(self, length: int) -> History:
         return History(*(getattr(self, name)[:length].copy() for name in HISTORY_FIELDS))
@@ -76,32 +89,43 @@ class FitResult:
     final: dict[str, float] = field(default_factory=dict)
 
 
-class _Measured:
-    """The oracle given to the optimiser, remembering the last point the loop measured.
+class _Oracle:
+    """The oracle given to the optimiser: counts its calls and remembers the last point evaluated.
 
-    The loop evaluates loss and gradient at every exported iterate for the history; when the optimiser then
-    asks for the gradient at that same array (GD always does), the stored result is handed back instead of
-    computing it twice. Points are matched by identity: optimiser steps never write into an array they
-    returned, so the same object means the same values.
+    The loop measures loss, gradient and accuracy at every exported iterate; when the optimiser then asks
+    for the gradient at that same array (GD always does), the stored result is handed back instead of being
+    computed twice, and the other way round. Points are matched by identity: optimiser steps never write
+    into an array they returned, so the same object means the same values.
     """
 
     def __init__(self, objective: Objective) -> None:
         self.objective = objective
         self.point: np.ndarray | None = None
-        self.loss: Any = None
+        self.value: Any = None
         self.grad: np.ndarray | None = None
         self.correct: Any = None
+        self.grad_evals = 0
+        self.func_evals = 0
+
+    def _evaluate(self, x: np.ndarray) -> None:
+        if x is not self.point:
+            self.value, self.grad, self.correct = self.objective.loss_grad_and_correct(x)
+            self.point = x
 
     def measure(self, x: np.ndarray) -> None:
-        self.loss, self.grad, self.correct = self.objective.loss_grad_and_correct(x)
-        self.point = x
+        self._evaluate(x)
 
     def __call__(self, x: np.ndarray) -> tuple[Any, np.ndarray]:
+        self.grad_evals += 1
+        self._evaluate(x)
+        assert self.grad is not None
+        return self.value, self.grad
+
+    def loss(self, x: np.ndarray) -> Any:
+        self.func_evals += 1
         if x is self.point:
-            assert self.grad is not None
-            return self.loss, self.grad
-        self.point = None  # the buffer is about to hold another point's gradient
-        return self.objective.loss_and_grad(x)
+            return self.value
+        return self.objective.loss(x)
 
 
 def fit(
@@ -112,6 +136,7 @@ def fit(
     iterations: int = 350,
     test: Dataset | None = None,
     callback: Callable[[int, History], None] | None = None,
+    weight_decay: float = 0.0,
 ) -> FitResult:
     """Train ``net`` from ``params`` with full-batch steps of ``optimizer``.
 
@@ -127,6 +152,8 @@ def fit(
         Number of steps K ≥ 0.
     callback : callable(k, history), optional
         Called after iteration k has been recorded (for progress displays).
+    weight_decay : float
+        λ of the L2 penalty ``(λ/2) Σ ‖W_l‖²`` on the weights (not the biases) added to the training loss.
 
     Returns
     -------
@@ -138,9 +165,9 @@ def fit(
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     if params.slots != net.slots:
         raise ValueError(f"the initial parameters do not belong to {net!r}")
-    objective = net.objective(train.X, train.y)
+    objective = net.objective(train.X, train.y, weight_decay)
     test_objective = net.objective(test.X, test.y) if test is not None and test.n_samples else None
-    oracle = _Measured(objective)
+    oracle = _Oracle(objective)
     history = History.empty(iterations + 1)
     state = optimizer.init(params.flat)
     last_finite = state.x
@@ -157,16 +184,18 @@ def fit(
             oracle.measure(state.x)
             assert oracle.grad is not None
             grad_norm = math.sqrt(float(np.dot(oracle.grad, oracle.grad)))
-        if not (math.isfinite(float(oracle.loss)) and math.isfinite(grad_norm)):
+        if not (math.isfinite(float(oracle.value)) and math.isfinite(grad_norm)):
             if k == 0:
                 raise ValueError("the initial parameters give a non-finite loss or gradient")
-            what = "loss" if not math.isfinite(float(oracle.loss)) else "gradient"
+            what = "loss" if not math.isfinite(float(oracle.value)) else "gradient"
             stopped = (
                 f"the training {what} became non-finite at iteration {k} "
                 f"(learning rate too large?); kept the parameters of iteration {k - 1}"
             )
             break
-        history.train_loss[k] = oracle.loss
+        history.train_loss[k] = oracle.value
+        history.grad_evals[k] = oracle.grad_evals
+        history.func_evals[k] = oracle.func_evals
         history.train_accuracy[k] = oracle.correct / objective.S
         history.grad_norm[k] = grad_norm
         if test_objective is not None:
