@@ -137,3 +137,46 @@ def test_readme_numbers_are_those_of_the_default_run(default_run):
                              f"{f['test_loss']:.4f}", f"{100 * f['test_accuracy']:.1f} %",
                              str(m["iterations_to_test_accuracy_90"])]
     assert "after 36 iterations" in readme and "at iteration 36," in (default_run / "report.md").read_text()
+
+
+ALL_SEVEN = "gd,nag,nag-restart,momentum,sutskever,adam,gd-armijo:lr=0.5"
+
+
+def test_compare_runs_all_seven_optimisers_and_draws_them(tmp_path):
+    assert main(["compare", "--optimizers", ALL_SEVEN, "--iterations", "40", "--x-axis", "evaluations",
+                 "--weight-decay", "0.001", "--out", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary["methods"]) == ALL_SEVEN.split(",")
+    models = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert models == sorted(["gd.safetensors", "nag.safetensors", "nag-restart.safetensors",
+                             "momentum.safetensors", "sutskever.safetensors", "adam.safetensors",
+                             "gd-armijo_lr-0.5.safetensors"])
+    armijo = summary["methods"]["gd-armijo:lr=0.5"]
+    assert armijo["gradient_evaluations"] == 40 and armijo["function_evaluations"] >= 40
+    assert summary["methods"]["nag"]["function_evaluations"] == 0
+    rows = list(csv.DictReader((tmp_path / "history.csv").read_text().splitlines()))
+    assert {r["method"] for r in rows} == set(ALL_SEVEN.split(","))
+    report = (tmp_path / "report.md").read_text()
+    assert f"--optimizers {ALL_SEVEN}" in report and "--x-axis evaluations" in report
+    assert "λ = 0.001" in report
+    line = next(line for line in report.splitlines() if line.startswith("descentlab compare"))
+    again = tmp_path / "again"
+    assert main([*shlex.split(line)[1:], "--out", str(again), "--quiet"]) == 0
+    assert (again / "history.csv").read_text() == (tmp_path / "history.csv").read_text()
+
+
+def test_weight_decay_enters_the_training_loss(iris):
+    train, _ = dl.train_test_split(iris)
+    net = dl.MLP([4, 16, 3])
+    p0 = net.init(seed=0)
+    plain = dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=0).history.train_loss[0]
+    penalised = dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=0, weight_decay=0.1).history.train_loss[0]
+    weights = sum(float(np.sum(p0[name] ** 2)) for name in ("W0", "W1"))
+    assert penalised == pytest.approx(plain + 0.05 * weights, rel=1e-14)
+
+
+@pytest.mark.parametrize("spec, message", [("gd,sgd", "unknown optimiser 'sgd'"), ("gd,gd", "named twice"),
+                                           ("momentum:mu=2", "mu must be in")])
+def test_bad_optimizer_lists_are_usage_errors(spec, message, capsys):
+    assert main(["compare", "--optimizers", spec]) == 2
+    assert message in capsys.readouterr().err

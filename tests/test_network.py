@@ -150,3 +150,23 @@ def test_random_architectures_match_the_reference(widths, d, k, S, activation, s
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for name in grads:
         assert np.allclose(grads[name], ref[name], rtol=1e-10, atol=1e-13 * max(1.0, np.abs(ref[name]).max()))
+
+
+def test_weight_decay_gradient_equals_finite_differences(iris_split):
+    train, _ = iris_split
+    net = dl.MLP([4, 5, 3])
+    theta = net.init(seed=2, sigma=0.5).flat
+    objective = net.objective(train.X, train.y, weight_decay=0.3)
+    _, grad = objective.loss_and_grad(theta)
+    grad = grad.copy()
+    h = 1e-5
+    for i in range(net.n_params):
+        e = np.zeros(net.n_params)
+        e[i] = h
+        numeric = (objective.loss(theta + e) - objective.loss(theta - e)) / (2 * h)
+        assert numeric == pytest.approx(grad[i], rel=1e-6, abs=1e-9)
+    # Biases are not penalised: their gradient is the same with and without the penalty.
+    _, plain = net.objective(train.X, train.y).loss_and_grad(theta)
+    view, plain_view = dl.Params(grad, net.slots), dl.Params(plain, net.slots)
+    assert np.array_equal(view["b0"], plain_view["b0"]) and np.array_equal(view["b1"], plain_view["b1"])
+    assert np.allclose(view["W1"] - plain_view["W1"], 0.3 * dl.Params(theta, net.slots)["W1"], rtol=1e-12)

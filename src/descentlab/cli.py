@@ -79,6 +79,22 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _optimizer_list(text: str) -> tuple[str, ...]:
+    from .optimizers import parse_optimizer
+
+    specs = tuple(spec.strip() for spec in text.split(",") if spec.strip())
+    if not specs:
+        raise argparse.ArgumentTypeError("name at least one optimiser")
+    if len(set(specs)) != len(specs):
+        raise argparse.ArgumentTypeError(f"a method is named twice in {text!r}")
+    for spec in specs:
+        try:
+            parse_optimizer(spec)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return specs
+
+
 # -- shared options ---------------------------------------------------------------------------------------------
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     from .activations import ACTIVATIONS
@@ -124,6 +140,8 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from .optimizers import OPTIMIZERS
+
     parser = argparse.ArgumentParser(
         prog="descentlab",
         description="Train small neural networks with exact gradients and compare first-order optimisers.",
@@ -137,9 +155,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "compare",
         help="train one network with GD and NAG from the same start; write plots, report, models",
         description=(
-            "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) from the "
-            "same initial parameters on the embedded Iris data, and write curves.png, history.csv, "
-            "summary.json, report.md and models/<method>.safetensors into --out."
+            "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) — or the "
+            "methods named by --optimizers — from the same initial parameters on the embedded Iris data, and "
+            "write curves.png, history.csv, summary.json, report.md and models/<method>.safetensors into --out."
         ),
     )
     _add_model_options(p)
@@ -153,6 +171,15 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="standard deviation of the normal initialisation (default: 1)")
     p.add_argument("--standardize", action="store_true",
                    help="standardise features with training-split mean and std (default: raw features)")
+    p.add_argument("--weight-decay", type=_nonnegative_float, default=0.0,
+                   help="λ of an L2 penalty (λ/2)·Σ‖W‖² on the weights, not the biases (default: 0)")
+    p.add_argument("--optimizers", type=_optimizer_list, default=("gd", "nag"),
+                   help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
+                        f"{', '.join(OPTIMIZERS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. "
+                        "--lr is the default learning rate of each (default: gd,nag)")
+    p.add_argument("--x-axis", choices=["iterations", "evaluations"], default="iterations",
+                   help="x-axis of curves.png: iterations, or gradient + function evaluations "
+                        "(default: iterations)")
     p.add_argument("--out", type=Path, default=None,
                    help="run folder to write (default: a new folder runs/<date>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -211,15 +238,16 @@ def _network_line(net: Any) -> str:
 def _results_table(summary: dict[str, Any]) -> Table:
     table = Table(title="Final metrics (at the exported iterate)")
     for column in ("method", "train loss", "train acc.", "test loss", "test acc.", "→90 % test",
-                   "→95 % test", "time (s)"):
+                   "→95 % test", "grad./func. evals", "time (s)"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, m in summary["methods"].items():
         f = m["final"]
         reach = [("never" if m[key] is None else str(m[key]))
                  for key in ("iterations_to_test_accuracy_90", "iterations_to_test_accuracy_95")]
-        table.add_row(name.upper() + (" [red](stopped)[/red]" if m["stopped"] else ""),
+        table.add_row(escape(name) + (" [red](stopped)[/red]" if m["stopped"] else ""),
                       f"{f['train_loss']:.4f}", f"{100 * f['train_accuracy']:.1f} %", f"{f['test_loss']:.4f}",
-                      f"{100 * f['test_accuracy']:.1f} %", *reach, f"{m['seconds']:.3f}")
+                      f"{100 * f['test_accuracy']:.1f} %", *reach,
+                      f"{m['gradient_evaluations']}/{m['function_evaluations']}", f"{m['seconds']:.3f}")
     return table
 
 
@@ -234,7 +262,8 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     config = CompareConfig(
         hidden=tuple(args.hidden), activation=args.activation, seed=args.seed, test_size=args.test_size,
         init_mu=args.init_mu, init_sigma=args.init_sigma, lr=args.lr, iterations=args.iterations,
-        standardize=args.standardize,
+        standardize=args.standardize, weight_decay=args.weight_decay, optimizers=tuple(args.optimizers),
+        x_axis=args.x_axis,
     )
     data = load_iris()
     net = MLP([data.n_features, *config.hidden, data.n_classes], config.activation)
@@ -242,13 +271,13 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
               f"{data.n_classes} classes")
     out.print(_network_line(net))
     run_dir = args.out or _new_run_dir()
-    progress = Progress(TextColumn("{task.description:<5}"), BarColumn(), MofNCompleteColumn(),
+    progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
     tasks: dict[str, Any] = {}
 
     def on_step(method: str, k: int, history: Any) -> None:
         if method not in tasks:
-            tasks[method] = progress.add_task(method.upper(), total=config.iterations + 1)
+            tasks[method] = progress.add_task(method, total=config.iterations + 1)
         progress.update(tasks[method], completed=k + 1)
 
     with progress:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import platform
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 from .data import Dataset, Standardizer, load_iris, train_test_split
 from .model_io import atomic_write_text, save_model
 from .network import MLP
-from .optimizers import GD, NAG, Optimizer
+from .optimizers import Optimizer, hyper_parameters, parse_optimizer
 from .params import Params
 from .train import HISTORY_FIELDS, FitResult, History, fit
 
@@ -36,6 +37,9 @@ class CompareConfig:
     lr: float = 0.01
     iterations: int = 350
     standardize: bool = False
+    weight_decay: float = 0.0
+    optimizers: tuple[str, ...] = ("gd", "nag")
+    x_axis: str = "iterations"
     data: str = "iris (embedded)"
 
 
@@ -54,9 +58,9 @@ class Comparison:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def default_optimizers(lr: float) -> list[Optimizer]:
-    """GD and NAG with the same step size (the assignment's pair)."""
-    return [GD(lr=lr), NAG(lr=lr)]
+def optimizers_from_config(config: CompareConfig) -> list[Optimizer]:
+    """The optimisers named in ``config.optimizers`` (specs as :func:`parse_optimizer` reads them)."""
+    return [parse_optimizer(spec, lr=config.lr) for spec in config.optimizers]
 
 
 def compare(
@@ -71,14 +75,15 @@ def compare(
     ----------
     data : Dataset, default the embedded Iris
     config : CompareConfig, default the assignment's setting (lr 0.01, 4 → 16 softplus → 3, 350 iterations)
-    optimizers : default ``[GD(lr), NAG(lr)]``; their ``name`` labels the results and must be unique
+    optimizers : default: those named in ``config.optimizers`` (GD and NAG at ``config.lr``); their ``name``
+        labels the results and must be unique
     callback : callable(method, k, history), called after each recorded iteration
     """
     import time
 
     config = config or CompareConfig()
     data = data if data is not None else load_iris()
-    optimizers = list(optimizers) if optimizers is not None else default_optimizers(config.lr)
+    optimizers = list(optimizers) if optimizers is not None else optimizers_from_config(config)
     names = [opt.name for opt in optimizers]
     if len(set(names)) != len(names):
         raise ValueError(f"every method needs its own name, got {names}")
@@ -97,7 +102,8 @@ def compare(
                 callback(name, k, history)
 
         results[optimizer.name] = fit(
-            net, initial, train, optimizer, iterations=config.iterations, test=test, callback=progress
+            net, initial, train, optimizer, iterations=config.iterations, test=test, callback=progress,
+            weight_decay=config.weight_decay,
         )
     return Comparison(config, net, initial, train, test, results, standardizer, time.perf_counter() - start)
 
@@ -128,6 +134,8 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         methods[name] = {
             "optimizer": {"class": type(result.optimizer).__name__, **_hyper(result.optimizer)},
             "iterations_done": result.iterations,
+            "gradient_evaluations": int(result.history.grad_evals[-1]),
+            "function_evaluations": int(result.history.func_evals[-1]),
             "stopped": result.stopped,
             "seconds": result.seconds,
             "final": result.final,
@@ -154,7 +162,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
 
 
 def _hyper(optimizer: Any) -> dict[str, Any]:
-    return {k: v for k, v in asdict(optimizer).items() if k != "name"}
+    return hyper_parameters(optimizer)
 
 
 def history_csv(results: dict[str, FitResult]) -> str:
@@ -199,10 +207,10 @@ def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
     (out / "models").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, result in comparison.results.items():
-        path = out / "models" / f"{name}.safetensors"
+        path = out / "models" / f"{file_stem(name)}.safetensors"
         save_model(path, comparison.net, result.params, metadata=model_metadata(comparison, name))
         written.append(path)
-    plot_curves(comparison.results, out / "curves.png", title=_title(comparison))
+    plot_curves(comparison.results, out / "curves.png", title=_title(comparison), x_axis=comparison.config.x_axis)
     written.append(out / "curves.png")
     atomic_write_text(out / "history.csv", history_csv(comparison.results))
     written.append(out / "history.csv")
@@ -212,6 +220,11 @@ def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
     atomic_write_text(out / "report.md", render_report(comparison, summary))
     written.append(out / "report.md")
     return written
+
+
+def file_stem(name: str) -> str:
+    """A method label made safe as a file name (``momentum:mu=0.5`` → ``momentum_mu-0.5``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("=", "-"))
 
 
 def _title(comparison: Comparison) -> str:

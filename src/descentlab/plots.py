@@ -11,24 +11,43 @@ from matplotlib.figure import Figure
 from .model_io import atomic_write_bytes
 from .train import FitResult
 
-LABELS = {"gd": "GD (steepest descent)", "nag": "NAG (Nesterov 1983)"}
+LABELS = {
+    "gd": "GD (steepest descent)",
+    "nag": "NAG (Nesterov 1983)",
+    "nag-restart": "NAG, gradient restart",
+    "momentum": "heavy ball",
+    "sutskever": "Sutskever NAG",
+    "adam": "Adam",
+    "gd-armijo": "GD, Armijo line search",
+}
+X_AXES = ("iterations", "evaluations")
 
 
 def method_label(name: str) -> str:
-    return LABELS.get(name, name)
+    base, _, settings = name.partition(":")
+    return LABELS.get(base, base) + (f" ({settings.replace(':', ', ')})" if settings else "")
 
 
-def plot_curves(results: Mapping[str, FitResult], path: str | Path, title: str = "") -> Path:
-    """Training loss (log scale) and test accuracy over the iterations, one line per method.
+def plot_curves(
+    results: Mapping[str, FitResult], path: str | Path, title: str = "", x_axis: str = "iterations"
+) -> Path:
+    """Training loss (log scale) and test accuracy, one line per method, any number of methods.
 
-    Written atomically as PNG to ``path``.
+    ``x_axis`` is ``"iterations"`` (k) or ``"evaluations"`` (gradient + function evaluations spent, which
+    puts line-search and restart methods on an equal footing). Written atomically as PNG to ``path``.
     """
+    if x_axis not in X_AXES:
+        raise ValueError(f"x_axis must be one of {X_AXES}, got {x_axis!r}")
+    x_label = "iteration k" if x_axis == "iterations" else "oracle calls (gradient + function evaluations)"
     fig = Figure(figsize=(11, 4.4), dpi=120, layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
-    for name, result in results.items():
+    for index, (name, result) in enumerate(results.items()):
         history = result.history
-        k = history.iterations
-        (line,) = loss_ax.plot(k, history.train_loss, label=method_label(name), linewidth=1.8)
+        k = history.iterations if x_axis == "iterations" else history.evaluations
+        # Line styles cycle too, so methods with identical curves (e.g. a line search that always accepts
+        # its first step) stay visible on top of each other.
+        style = ("-", "--", "-.", (0, (5, 1)))[index % 4]
+        (line,) = loss_ax.plot(k, history.train_loss, label=method_label(name), linewidth=1.8, linestyle=style)
         acc_ax.plot(k, 100.0 * history.test_accuracy, label=method_label(name), color=line.get_color(),
                     linewidth=1.8)
         acc_ax.plot(k, 100.0 * history.train_accuracy, color=line.get_color(), linewidth=1.0,
@@ -36,17 +55,17 @@ def plot_curves(results: Mapping[str, FitResult], path: str | Path, title: str =
         if result.stopped:
             loss_ax.plot(k[-1:], history.train_loss[-1:], marker="x", color=line.get_color(), markersize=9)
     loss_ax.set_yscale("log")
-    loss_ax.set_xlabel("iteration k")
+    loss_ax.set_xlabel(x_label)
     loss_ax.set_ylabel("training loss (mean cross-entropy)")
     loss_ax.set_title("Training loss")
     loss_ax.grid(True, which="both", alpha=0.3)
-    loss_ax.legend()
-    acc_ax.set_xlabel("iteration k")
+    loss_ax.legend(fontsize="small")
+    acc_ax.set_xlabel(x_label)
     acc_ax.set_ylabel("accuracy (%)")
     acc_ax.set_title("Test accuracy (solid) and training accuracy (dotted)")
     acc_ax.set_ylim(0, 101)
     acc_ax.grid(True, alpha=0.3)
-    acc_ax.legend(loc="lower right")
+    acc_ax.legend(loc="lower right", fontsize="small")
     if title:
         fig.suptitle(title)
     return _save(fig, path)

@@ -24,8 +24,12 @@ def command_line(config: CompareConfig, methods: list[str]) -> str:
     words += ["--init-mu", f"{config.init_mu:g}", "--init-sigma", f"{config.init_sigma:g}"]
     if config.standardize:
         words.append("--standardize")
-    if methods != ["gd", "nag"]:
-        words += ["--optimizers", ",".join(methods)]
+    if config.weight_decay:
+        words += ["--weight-decay", f"{config.weight_decay:g}"]
+    if list(config.optimizers) != ["gd", "nag"]:
+        words += ["--optimizers", ",".join(config.optimizers)]
+    if config.x_axis != "iterations":
+        words += ["--x-axis", config.x_axis]
     return shlex.join(words)
 
 
@@ -111,16 +115,18 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         + ".",
         f"- Initialisation: every parameter from N({config.init_mu:g}, {config.init_sigma:g}²), seed "
         f"{config.seed}; all methods start from the same point.",
-        f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}. Every curve "
-        "point is measured at the iterate the method would export (p_k for NAG, not the look-ahead q_k).",
+        f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}"
+        + (f", L2 penalty (λ/2)·Σ‖W‖² with λ = {config.weight_decay:g} on the weights" if config.weight_decay else "")
+        + ". Every curve point is measured at the iterate the method would export (p_k for NAG, not the "
+        "look-ahead q_k).",
         "",
         "## Results",
         "",
         "![Training loss and test accuracy over the iterations](curves.png)",
         "",
         "| method | train loss | train acc. | test loss | test acc. | iter. to 90 % test | iter. to 95 % test "
-        "| time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| gradient / function evaluations | time (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in methods:
         m = summary["methods"][name]
@@ -129,7 +135,7 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
             f"| {method_label(name)} | {f['train_loss']:.4f} | {100 * f['train_accuracy']:.1f} % | "
             f"{f['test_loss']:.4f} | {100 * f['test_accuracy']:.1f} % | "
             f"{_fmt_k(m['iterations_to_test_accuracy_90'])} | {_fmt_k(m['iterations_to_test_accuracy_95'])} | "
-            f"{m['seconds']:.3f} |"
+            f"{m['gradient_evaluations']} / {m['function_evaluations']} | {m['seconds']:.3f} |"
         )
     out += ["", "## Discussion", "", *_discussion(comparison), ""]
     out += [
