@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +115,12 @@ class _Oracle:
     def measure(self, x: np.ndarray) -> None:
         self._evaluate(x)
 
+    def on(self, objective: Objective) -> _Oracle:
+        """An oracle for another objective (a mini-batch) that carries these evaluation counts on."""
+        other = _Oracle(objective)
+        other.grad_evals, other.func_evals = self.grad_evals, self.func_evals
+        return other
+
     def __call__(self, x: np.ndarray) -> tuple[Any, np.ndarray]:
         self.grad_evals += 1
         self._evaluate(x)
@@ -128,6 +134,15 @@ class _Oracle:
         return self.objective.loss(x)
 
 
+def _batches(S: int, B: int, seed: int) -> Iterator[np.ndarray]:
+    """Row indices of consecutive mini-batches, a fresh seeded permutation every epoch."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(S)
+        for start in range(0, S, B):
+            yield order[start : start + B]
+
+
 def fit(
     net: MLP,
     params: Params,
@@ -137,6 +152,8 @@ def fit(
     test: Dataset | None = None,
     callback: Callable[[int, History], None] | None = None,
     weight_decay: float = 0.0,
+    batch_size: int | None = None,
+    seed: int = 0,
 ) -> FitResult:
     """Train ``net`` from ``params`` with full-batch steps of ``optimizer``.
 
@@ -154,6 +171,13 @@ def fit(
         Called after iteration k has been recorded (for progress displays).
     weight_decay : float
         λ of the L2 penalty ``(λ/2) Σ ‖W_l‖²`` on the weights (not the biases) added to the training loss.
+    batch_size : int, optional
+        Mini-batch size B: every step sees B training rows, drawn without replacement from a permutation
+        of the training set that ``numpy.random.default_rng(seed)`` redraws each epoch (a last, smaller
+        batch ends an epoch). Default: full batch, the assignment's setting. The history is still measured
+        on the whole training set.
+    seed : int
+        Seed of the mini-batch shuffle.
 
     Returns
     -------
@@ -165,9 +189,14 @@ def fit(
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     if params.slots != net.slots:
         raise ValueError(f"the initial parameters do not belong to {net!r}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     objective = net.objective(train.X, train.y, weight_decay)
+    minibatch = batch_size is not None and batch_size < train.n_samples
+    batches = _batches(train.n_samples, batch_size or train.n_samples, seed) if minibatch else None
     test_objective = net.objective(test.X, test.y) if test is not None and test.n_samples else None
-    oracle = _Oracle(objective)
+    oracle = _Oracle(objective)  # measures the exported iterates (and serves the steps in full batch)
+    step_oracle = oracle
     history = History.empty(iterations + 1)
     state = optimizer.init(params.flat)
     last_finite = state.x
@@ -179,7 +208,10 @@ def fit(
             # Divergence shows up as inf/NaN and is caught by the checks below; the floating-point
             # warnings on the way there are expected, not errors.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                state = optimizer.step(state, oracle)
+                if batches is not None:
+                    rows = next(batches)
+                    step_oracle = step_oracle.on(net.objective(train.X[rows], train.y[rows], weight_decay))
+                state = optimizer.step(state, step_oracle)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             oracle.measure(state.x)
             assert oracle.grad is not None
@@ -194,8 +226,8 @@ def fit(
             )
             break
         history.train_loss[k] = oracle.value
-        history.grad_evals[k] = oracle.grad_evals
-        history.func_evals[k] = oracle.func_evals
+        history.grad_evals[k] = step_oracle.grad_evals
+        history.func_evals[k] = step_oracle.func_evals
         history.train_accuracy[k] = oracle.correct / objective.S
         history.grad_norm[k] = grad_norm
         if test_objective is not None:
