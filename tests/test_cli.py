@@ -180,3 +180,62 @@ def test_weight_decay_enters_the_training_loss(iris):
 def test_bad_optimizer_lists_are_usage_errors(spec, message, capsys):
     assert main(["compare", "--optimizers", spec]) == 2
     assert message in capsys.readouterr().err
+
+
+def write_table(path, rows):
+    path.write_text("\n".join(",".join(map(str, row)) for row in rows) + "\n")
+    return path
+
+
+def flower_rows(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [["width", "height", "kind"]]
+    for i in range(n):
+        kind = ["red", "blue", "green"][i % 3]
+        rows.append([f"{rng.normal() + i % 3:.3f}", f"{rng.normal() - i % 3:.3f}", kind])
+    return rows
+
+
+def test_a_missing_value_gets_one_line_naming_line_and_column(tmp_path, capsys):
+    rows = flower_rows()
+    rows[5][1] = ""
+    path = write_table(tmp_path / "flowers.csv", rows)
+    assert main(["train", "--data", str(path), "--target", "kind", "--out", str(tmp_path / "m.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {path}:6: column 'height' has a missing value"
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_train_predict_info_round_trip_on_a_csv_with_string_classes(tmp_path, capsys):
+    path = write_table(tmp_path / "flowers.csv", flower_rows())
+    model = tmp_path / "m.safetensors"
+    assert main(["train", "--data", str(path), "--target", "kind", "--hidden", "6", "5", "--activation", "tanh",
+                 "--standardize", "--optimizer", "nag", "--lr", "0.1", "--iterations", "60", "--out", str(model),
+                 "--quiet"]) == 0
+    net, params, meta = dl.load_model(model)
+    assert meta["class_names"] == ["blue", "green", "red"] and meta["feature_names"] == ["width", "height"]
+    assert meta["standardization"] is not None and net.sizes == (2, 6, 5, 3)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(model), "--data", str(path), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    data = dl.load_csv(path, target="kind")
+    scaler = dl.Standardizer.from_json(meta["standardization"])
+    proba = net.predict_proba(params, scaler.transform(data.X))
+    assert len(rows) == 30
+    for row, p in zip(rows, proba, strict=True):
+        assert [float(row[f"proba_{c}"]) for c in ("blue", "green", "red")] == p.tolist()
+        assert row["predicted"] == ["blue", "green", "red"][int(np.argmax(p))]
+    capsys.readouterr()
+    assert main(["info", "--model", str(model)]) == 0
+    text = capsys.readouterr().out
+    assert "W2" in text and "total" in text and str(net.n_params) in text and "Standardisation: yes" in text
+
+
+def test_predict_refuses_a_table_without_the_model_features(tmp_path, capsys):
+    path = write_table(tmp_path / "flowers.csv", flower_rows())
+    model = tmp_path / "m.safetensors"
+    assert main(["train", "--data", str(path), "--target", "kind", "--iterations", "5", "--out", str(model),
+                 "--quiet"]) == 0
+    other = write_table(tmp_path / "other.csv", [["width", "depth"], [1, 2]])
+    assert main(["predict", "--model", str(model), "--data", str(other)]) == 1
+    assert "missing feature column(s) height" in capsys.readouterr().err

@@ -41,3 +41,32 @@ def test_split_refuses_a_class_too_small_to_stratify():
 def test_standardizer_uses_training_statistics():
     s = dl.Standardizer.fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
     assert s.transform(np.array([[1.0, 5.0], [3.0, 7.0]])).tolist() == [[0.0, 0.0], [2.0, 2.0]]
+
+
+@pytest.mark.parametrize(
+    "text, target, message",
+    [
+        ("", "y", "the file is empty"),
+        ("a,b\n1,x\n", "y", "no target column 'y'; the columns are: a, b"),
+        ("a,y\n1,p\nzz,q\n", "y", ":3: column 'a' is not a number: 'zz'"),
+        ("a,y\n1,p\nNA,q\n", "y", ":3: column 'a' has a missing value"),
+        ("a,y\n1,p\ninf,q\n", "y", ":3: column 'a' is not finite: 'inf'"),
+        ("a,y\n1,p\n2,p\n", "y", "fewer than two classes"),
+        ("a,y\n1,p\n2\n", "y", ":3: 1 fields where the header has 2"),
+        ("a,a,y\n1,2,p\n", "y", "duplicated column name(s): a"),
+        ("a,y\n", "y", "no data rows"),
+    ],
+)
+def test_load_csv_errors_name_file_line_and_column(tmp_path, text, target, message):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(dl.DataError) as error:
+        dl.load_csv(path, target=target)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_load_csv_keeps_integer_labels_in_numeric_order(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("f,g,label\n1,2,10\n3,4,9\n5,6,10\n")
+    d = dl.load_csv(path, target="label", features=["g"])
+    assert d.class_names == ("9", "10") and d.y.tolist() == [1, 0, 1] and d.X.tolist() == [[2], [4], [6]]

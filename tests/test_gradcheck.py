@@ -104,3 +104,11 @@ def test_cli_gradcheck_passes_and_fails_with_the_right_exit_code(capsys):
     assert main(["gradcheck", "--hidden", "1", "--samples", "1"]) == 0
     assert main(["gradcheck", "--hidden", "4", "--threshold", "1e-30"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_three_hidden_layer_tanh_network_passes(iris_split):
+    train, _ = iris_split
+    net = dl.MLP([4, 7, 6, 5, 3], "tanh")
+    report = gradcheck(net, net.init(seed=5, sigma=0.7), train.X, train.y)
+    assert [t.name for t in report.tensors] == ["W0", "b0", "W1", "b1", "W2", "b2", "W3", "b3"]
+    assert report.ok and report.max_rel_error < 1e-8

@@ -210,6 +210,48 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="largest maximum relative error that passes (default: 1e-6)")
     p.set_defaults(handler=_cmd_gradcheck)
 
+    p = sub.add_parser(
+        "train",
+        help="train one network on a CSV file (or Iris) and save it",
+        description=(
+            "Train one network with one optimiser on --data (default: the embedded Iris), report training "
+            "and test metrics, and save the model (safetensors + JSON metadata) to --out."
+        ),
+    )
+    _add_model_options(p)
+    _add_data_options(p)
+    _add_csv_options(p)
+    p.add_argument("--optimizer", type=_optimizer_list, default=("nag",),
+                   help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(OPTIMIZERS)} (default: nag)")
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default: 0.01)")
+    p.add_argument("--iterations", type=_int_at_least(0), default=350, help="iterations (default: 350)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=None,
+                   help="mini-batch size, reshuffled each epoch with --seed (default: full batch)")
+    p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
+                   help="standard deviation of the normal initialisation (default: 1)")
+    p.add_argument("--weight-decay", type=_nonnegative_float, default=0.0,
+                   help="λ of an L2 penalty on the weights (default: 0)")
+    p.add_argument("--standardize", action="store_true",
+                   help="standardise features with training-split statistics; stored in the model and "
+                        "applied again by predict (default: off)")
+    p.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict classes and probabilities for the rows of a CSV file",
+        description=(
+            "Apply a saved model to the rows of --data. The file must have the model's feature columns "
+            "(by name, any order, other columns ignored). Writes one row per input row: the predicted "
+            "class and one probability column per class."
+        ),
+    )
+    p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
+    p.add_argument("--data", type=Path, required=True, help="CSV file with a header row")
+    p.add_argument("--out", type=Path, default=None, help="CSV file to write (default: standard output)")
+    p.set_defaults(handler=_cmd_predict)
+
     p = sub.add_parser("info", help="describe a saved model file",
                        description="Print a model file's architecture, parameter counts and training record.")
     p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
@@ -322,6 +364,87 @@ def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .data import Standardizer, train_test_split
+    from .model_io import save_model
+    from .network import MLP
+    from .optimizers import hyper_parameters, parse_optimizer
+    from .train import fit
+
+    if len(args.optimizer) != 1:
+        raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
+    optimizer = parse_optimizer(args.optimizer[0], lr=args.lr)
+    data, source = _load_data(args)
+    train, test = train_test_split(data, test_size=args.test_size, seed=args.seed)
+    standardizer = Standardizer.fit(train.X) if args.standardize else None
+    if standardizer is not None:
+        train, test = standardizer.apply(train), standardizer.apply(test)
+    net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
+    out.print(f"Data: {source}, {train.n_samples} training and {test.n_samples} test rows, "
+              f"{data.n_features} features, {data.n_classes} classes")
+    out.print(_network_line(net))
+    progress = Progress(TextColumn(escape(optimizer.name)), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
+    with progress:
+        task = progress.add_task("train", total=args.iterations + 1)
+        result = fit(net, net.init(seed=args.seed, sigma=args.init_sigma), train, optimizer,
+                     iterations=args.iterations, test=test, weight_decay=args.weight_decay,
+                     batch_size=args.batch_size, seed=args.seed,
+                     callback=lambda k, h: progress.update(task, completed=k + 1))
+    if result.stopped:
+        err.print(f"[yellow]warning:[/yellow] {escape(result.stopped)}")
+    metadata = {
+        "feature_names": list(data.feature_names),
+        "class_names": list(data.class_names),
+        "standardization": standardizer.to_json() if standardizer else None,
+        "training": {
+            "data": source, "optimizer": {"class": type(optimizer).__name__, **hyper_parameters(optimizer)},
+            "method": optimizer.name, "iterations": args.iterations, "iterations_done": result.iterations,
+            "batch_size": args.batch_size, "seed": args.seed, "test_size": args.test_size,
+            "init_sigma": args.init_sigma, "weight_decay": args.weight_decay, "stopped": result.stopped,
+        },
+        "metrics": result.final,
+    }
+    save_model(args.out, net, result.params, metadata=metadata)
+    f = result.final
+    out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
+              f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
+    out.print(f"Wrote {args.out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import csv
+    import io
+
+    import numpy as np
+
+    from .data import Standardizer, load_features
+    from .model_io import atomic_write_text, load_model
+
+    net, params, meta = load_model(args.model)
+    features = meta.get("feature_names") or [f"x{j}" for j in range(net.sizes[0])]
+    classes = meta.get("class_names") or [str(c) for c in range(net.sizes[-1])]
+    X, _ = load_features(args.data, features)
+    if meta.get("standardization"):
+        X = Standardizer.from_json(meta["standardization"]).transform(X)
+    proba = net.predict_proba(params, X)
+    labels = np.argmax(proba, axis=1)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["row", "predicted", *(f"proba_{c}" for c in classes)])
+    for i, (label, row) in enumerate(zip(labels, proba, strict=True), start=1):
+        writer.writerow([i, classes[label], *(repr(float(p)) for p in row)])
+    if args.out is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        atomic_write_text(args.out, buffer.getvalue())
+        err.print(f"Wrote {len(labels)} predictions to {args.out}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .model_io import load_model
 
@@ -351,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
     # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)

@@ -145,16 +145,7 @@ def load_csv(path: str | Path, target: str, features: Sequence[str] | None = Non
         naming the file, line and column of the first problem found.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise DataError(f"{path}: the file is empty (a header row is required)")
-    header = [cell.strip() for cell in rows[0]]
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        raise DataError(f"{path}:1: duplicated column name(s): {', '.join(duplicated)}")
+    header, rows = _read_table(path)
     if target not in header:
         raise DataError(f"{path}:1: no target column {target!r}; the columns are: {', '.join(header)}")
     if features is None:
@@ -192,6 +183,56 @@ def load_csv(path: str | Path, target: str, features: Sequence[str] | None = Non
     code = {label: i for i, label in enumerate(distinct)}
     y = np.array([code[label] for label in labels], dtype=np.int64)
     return Dataset(np.array(X), y, features, distinct)
+
+
+def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file, with the checks every reader needs."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise DataError(f"{path}: the file is empty (a header row is required)")
+    header = [cell.strip() for cell in rows[0]]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise DataError(f"{path}:1: duplicated column name(s): {', '.join(duplicated)}")
+    return header, rows
+
+
+def load_features(path: str | Path, features: Sequence[str]) -> tuple[np.ndarray, list[list[str]]]:
+    """The named feature columns of a CSV file, for prediction.
+
+    Returns ``X`` of shape ``(S, len(features))`` in the order given, and the raw rows (header first), so
+    a caller can copy other columns through. Raises :class:`DataError` naming the missing columns, or the
+    line and column of a bad value.
+    """
+    path = Path(path)
+    header, rows = _read_table(path)
+    missing = [name for name in features if name not in header]
+    if missing:
+        raise DataError(
+            f"{path}:1: missing feature column(s) {', '.join(missing)}; the model needs "
+            f"{', '.join(features)}"
+        )
+    columns = [header.index(name) for name in features]
+    X = []
+    kept = [rows[0]]
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}:{line}: {len(row)} fields where the header has {len(header)}")
+        X.append([_number(row[j], path, line, header[j]) for j in columns])
+        kept.append(row)
+    if not X:
+        raise DataError(f"{path}: no data rows after the header")
+    return np.array(X, dtype=np.float64), kept
 
 
 def _is_int(text: str) -> bool:
