@@ -5,28 +5,14 @@ NAG with step 1/L: f(p_k) − f* ≤ 2L‖x0 − x*‖² / (k+1)²         (Beck
 checked at every iteration, with x*, f* from SciPy's L-BFGS run to a gradient norm of ~1e-10.
 """
 
-import dataclasses
-
 import numpy as np
 import pytest
+from test_optimizers import GradientAtP  # the original submission's defect: gradient at p
 
 import descentlab as dl
 from descentlab.network import lipschitz_bound
-from descentlab.optimizers import NAGState, next_t
 
 scipy_optimize = pytest.importorskip("scipy.optimize")
-
-
-@dataclasses.dataclass(frozen=True)
-class GradientAtP(dl.NAG):
-    """The original submission's NAG: the gradient at p instead of the look-ahead q."""
-
-    def step(self, state, oracle):
-        _, grad = oracle(state.x)
-        p_new = state.q - self.lr * grad
-        t_new = next_t(state.t)
-        q_new = p_new + ((state.t - 1) / t_new) * (p_new - state.x)
-        return NAGState(p_new, q_new, t_new, state.k + 1)
 
 
 def solve(net, data, x0, weight_decay=0.0):

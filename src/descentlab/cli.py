@@ -112,6 +112,17 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="fraction of the samples held out for testing, stratified (default: 0.25)")
 
 
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default: 0.01)")
+    p.add_argument("--iterations", type=_int_at_least(0), default=350,
+                   help="iterations per method (default: 350)")
+    p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
+                   help="standard deviation of the normal initialisation (default: 1)")
+    p.add_argument("--weight-decay", type=_nonnegative_float, default=0.0,
+                   help="λ of an L2 penalty (λ/2)·Σ‖W‖² on the weights, not the biases (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+
+
 def _add_csv_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None,
                    help="a CSV file with a header row (default: the embedded Iris data)")
@@ -162,17 +173,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(p)
     _add_data_options(p)
-    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default: 0.01)")
-    p.add_argument("--iterations", type=_int_at_least(0), default=350,
-                   help="full-batch iterations per method (default: 350)")
+    _add_training_options(p)
     p.add_argument("--init-mu", type=_finite_float, default=0.0,
                    help="mean of the normal initialisation (default: 0)")
-    p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
-                   help="standard deviation of the normal initialisation (default: 1)")
     p.add_argument("--standardize", action="store_true",
                    help="standardise features with training-split mean and std (default: raw features)")
-    p.add_argument("--weight-decay", type=_nonnegative_float, default=0.0,
-                   help="λ of an L2 penalty (λ/2)·Σ‖W‖² on the weights, not the biases (default: 0)")
     p.add_argument("--optimizers", type=_optimizer_list, default=("gd", "nag"),
                    help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
                         f"{', '.join(OPTIMIZERS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. "
@@ -182,7 +187,6 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(default: iterations)")
     p.add_argument("--out", type=Path, default=None,
                    help="run folder to write (default: a new folder runs/<date>-<time>)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser(
@@ -223,19 +227,13 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_csv_options(p)
     p.add_argument("--optimizer", type=_optimizer_list, default=("nag",),
                    help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(OPTIMIZERS)} (default: nag)")
-    p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default: 0.01)")
-    p.add_argument("--iterations", type=_int_at_least(0), default=350, help="iterations (default: 350)")
+    _add_training_options(p)
     p.add_argument("--batch-size", type=_int_at_least(1), default=None,
                    help="mini-batch size, reshuffled each epoch with --seed (default: full batch)")
-    p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
-                   help="standard deviation of the normal initialisation (default: 1)")
-    p.add_argument("--weight-decay", type=_nonnegative_float, default=0.0,
-                   help="λ of an L2 penalty on the weights (default: 0)")
     p.add_argument("--standardize", action="store_true",
                    help="standardise features with training-split statistics; stored in the model and "
                         "applied again by predict (default: off)")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser(
