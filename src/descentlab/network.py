@@ -139,12 +139,9 @@ class MLP:
     def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Class probabilities, ``(S, k)``; every row sums to 1."""
         self._check(params)
-        A0 = _as_columns(X, self.sizes[0])
-        z_out = forward(self, params.flat, A0)[0][-1]
-        shifted = z_out - z_out.max(axis=-2, keepdims=True)
-        proba = np.exp(shifted)
-        proba /= proba.sum(axis=-2, keepdims=True)
-        return _transpose(proba)
+        z_out = forward(self, params.flat, _as_columns(X, self.sizes[0]))[0][-1]
+        _, expo, sum_exp = _softmax_parts(z_out)
+        return _transpose(expo / sum_exp)
 
     def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Most probable class index per sample, ``(S,)`` int64."""
@@ -174,11 +171,15 @@ def forward(
     Returns ``zs`` (pre-activations ``z_1 … z_L``), ``As`` (``a_0 … a_{L−1}``, the inputs of each layer) and,
     with ``with_derivative``, ``hs`` (``h′(z_1) … h′(z_{L−1})``, computed together with the values).
     """
-    h = net.activation
+    return _forward(net.activation, _layers(net, flat), A0, with_derivative)
+
+
+def _forward(
+    h: Activation, layers: list[tuple[np.ndarray, np.ndarray]], A0: np.ndarray, with_derivative: bool
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     zs: list[np.ndarray] = []
     As: list[np.ndarray] = [A0]
     hs: list[np.ndarray] = []
-    layers = _layers(net, flat)
     a = A0
     for layer, (W, b) in enumerate(layers):
         z = W @ a + b  # (F1) z_{l+1} = W_l a_l + b_l
@@ -191,6 +192,14 @@ def forward(
                 a = h.value(z)  # (F2)
             As.append(a)
     return zs, As, hs
+
+
+def _softmax_parts(z_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``z − m``, ``e^{z − m}`` and ``Σ_j e^{z_j − m}`` per column, ``m = max_j z_j`` (F3, log-sum-exp)."""
+    # ln Σ_j e^{z_j} = m + ln Σ_j e^{z_j − m}: every exponent is ≤ 0, so nothing overflows.
+    shifted = z_out - z_out.max(axis=-2, keepdims=True)
+    expo = np.exp(shifted)
+    return shifted, expo, expo.sum(axis=-2, keepdims=True)
 
 
 class Objective:
@@ -228,19 +237,14 @@ class Objective:
         self.Y = np.zeros((k, self.S))  # one-hot, column s is y_s
         self.Y[self.y, np.arange(self.S)] = 1.0
         self._grad: np.ndarray | None = None
-
-    def _log_softmax_parts(self, z_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # Log-sum-exp: ln Σ_j e^{z_j} = m + ln Σ_j e^{z_j − m}, m = max_j z_j, so no exp overflows.
-        shifted = z_out - z_out.max(axis=-2, keepdims=True)
-        expo = np.exp(shifted)
-        sum_exp = expo.sum(axis=-2, keepdims=True)
-        return shifted, expo, sum_exp
+        self._grad_layers: list[tuple[np.ndarray, np.ndarray]] = []
 
     def loss_and_correct(self, flat: np.ndarray) -> tuple[Any, Any]:
         """Loss (L1, plus L2 when penalised) and the number of correctly classified samples; forward only."""
-        z_out = forward(self.net, flat, self.A0)[0][-1]
-        shifted, _, sum_exp = self._log_softmax_parts(z_out)
-        return self._loss(shifted, sum_exp, flat), self._correct(z_out)
+        layers = _layers(self.net, flat)
+        z_out = _forward(self.net.activation, layers, self.A0, False)[0][-1]
+        shifted, _, sum_exp = _softmax_parts(z_out)
+        return self._loss(shifted, sum_exp, layers), self._correct(z_out)
 
     def loss(self, flat: np.ndarray) -> Any:
         """The loss alone (forward pass only)."""
@@ -251,12 +255,11 @@ class Objective:
         loss, grad, _ = self.loss_grad_and_correct(flat)
         return loss, grad
 
-    def _loss(self, shifted: np.ndarray, sum_exp: np.ndarray, flat: np.ndarray) -> Any:
+    def _loss(self, shifted: np.ndarray, sum_exp: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> Any:
         # (L1) L = (1/S) Σ_s (ln Σ_j e^{z_js} − z_{y_s s}) = −(1/S) Σ_s ln ŷ_{y_s s}
         loss = (np.log(sum_exp)[..., 0, :] - (self.Y * shifted).sum(axis=-2)).mean(axis=-1)
         if self.weight_decay:
-            weights = _layers(self.net, flat)
-            loss = loss + 0.5 * self.weight_decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in weights)  # (L2)
+            loss = loss + 0.5 * self.weight_decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in layers)  # (L2)
         return loss
 
     def _correct(self, z_out: np.ndarray) -> Any:
@@ -267,23 +270,23 @@ class Objective:
         net = self.net
         if self._grad is None or self._grad.shape != flat.shape:
             self._grad = np.empty(flat.shape, dtype=np.float64)
-        grads = Params(self._grad, net.slots)
-        zs, As, hs = forward(net, flat, self.A0, with_derivative=True)
-        shifted, expo, sum_exp = self._log_softmax_parts(zs[-1])
+            self._grad_layers = _layers(net, self._grad)  # views made once per buffer, not per call
+        layers = _layers(net, flat)
+        zs, As, hs = _forward(net.activation, layers, self.A0, True)
+        shifted, expo, sum_exp = _softmax_parts(zs[-1])
         Y_hat = expo / sum_exp  # (F3) ŷ = softmax(z_L)
         dZ = (Y_hat - self.Y) / self.S  # (B1) ∂L/∂z_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
-        layers = _layers(net, flat)
         for layer in range(net.n_layers - 1, -1, -1):
             W = layers[layer][0]
-            dW = grads[f"W{layer}"]
+            dW, db = self._grad_layers[layer]
             np.matmul(dZ, _transpose(As[layer]), out=dW)  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
             if self.weight_decay:
                 dW += self.weight_decay * W  # (B6) the penalty's gradient λ W_l
-            np.sum(dZ, axis=-1, keepdims=True, out=grads[f"b{layer}"])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
+            np.sum(dZ, axis=-1, keepdims=True, out=db)  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
             if layer > 0:
                 dA = _transpose(W) @ dZ  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
                 dZ = dA * hs[layer - 1]  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
-        return self._loss(shifted, sum_exp, flat), self._grad, self._correct(zs[-1])
+        return self._loss(shifted, sum_exp, layers), self._grad, self._correct(zs[-1])
 
 
 def lipschitz_bound(X: np.ndarray, weight_decay: float = 0.0) -> float:
