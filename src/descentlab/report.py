@@ -37,12 +37,6 @@ def _fmt_k(k: int | None) -> str:
     return "never" if k is None else str(k)
 
 
-def first_below(values: np.ndarray, level: float) -> int | None:
-    """Smallest k with ``values[k] <= level``, or None."""
-    hits = np.flatnonzero(values <= level)
-    return int(hits[0]) if hits.size else None
-
-
 def _discussion(comparison: Comparison) -> list[str]:
     results = comparison.results
     finished = {name: r for name, r in results.items() if r.stopped is None}
@@ -56,7 +50,7 @@ def _discussion(comparison: Comparison) -> list[str]:
     best, worst = ranked[0], ranked[-1]
     best_h, worst_h = finished[best].history, finished[worst].history
     target = worst_h.train_loss[-1]
-    reached = first_below(best_h.train_loss, target)
+    reached = best_h.first_reaching("train_loss", target, below=True)
     K = len(worst_h) - 1
     lines.append(
         f"- **Training loss.** After {K} iterations {method_label(best)} has the lowest training loss, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,10 +64,10 @@ class History:
     def as_dict(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in HISTORY_FIELDS}
 
-    def first_reaching(self, name: str, level: float) -> int | None:
-        """Smallest k with ``history.<name>[k] >= level``, or None when it never gets there."""
+    def first_reaching(self, name: str, level: float, below: bool = False) -> int | None:
+        """Smallest k with ``history.<name>[k] >= level`` (``<= level`` when ``below``), or None."""
         values = getattr(self, name)
-        hits = np.flatnonzero(values >= level)
+        hits = np.flatnonzero(values <= level if below else values >= level)
         return int(hits[0]) if hits.size else None
 
 
@@ -86,7 +86,11 @@ class FitResult:
     iterations: int
     stopped: str | None = None
     seconds: float = 0.0
-    final: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last history entry of every field (the metrics of ``params``)."""
+        return {name: float(values[-1]) for name, values in self.history.as_dict().items()}
 
 
 class _Oracle:
@@ -107,13 +111,11 @@ class _Oracle:
         self.grad_evals = 0
         self.func_evals = 0
 
-    def _evaluate(self, x: np.ndarray) -> None:
+    def measure(self, x: np.ndarray) -> None:
+        """Loss, gradient and correct count at ``x`` (not counted as a call of the method)."""
         if x is not self.point:
             self.value, self.grad, self.correct = self.objective.loss_grad_and_correct(x)
             self.point = x
-
-    def measure(self, x: np.ndarray) -> None:
-        self._evaluate(x)
 
     def on(self, objective: Objective) -> _Oracle:
         """An oracle for another objective (a mini-batch) that carries these evaluation counts on."""
@@ -123,7 +125,7 @@ class _Oracle:
 
     def __call__(self, x: np.ndarray) -> tuple[Any, np.ndarray]:
         self.grad_evals += 1
-        self._evaluate(x)
+        self.measure(x)
         assert self.grad is not None
         return self.value, self.grad
 
@@ -204,18 +206,18 @@ def fit(
     done = 0
     start = time.perf_counter()
     for k in range(iterations + 1):
-        if k > 0:
-            # Divergence shows up as inf/NaN and is caught by the checks below; the floating-point
-            # warnings on the way there are expected, not errors.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # Divergence shows up as inf/NaN and is caught by the checks below; the floating-point
+        # warnings on the way there are expected, not errors.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if k > 0:
                 if batches is not None:
                     rows = next(batches)
                     step_oracle = step_oracle.on(net.objective(train.X[rows], train.y[rows], weight_decay))
                 state = optimizer.step(state, step_oracle)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             oracle.measure(state.x)
             assert oracle.grad is not None
             grad_norm = math.sqrt(float(np.dot(oracle.grad, oracle.grad)))
+            test_values = test_objective.loss_and_correct(state.x) if test_objective is not None else None
         if not (math.isfinite(float(oracle.value)) and math.isfinite(grad_norm)):
             if k == 0:
                 raise ValueError("the initial parameters give a non-finite loss or gradient")
@@ -230,11 +232,9 @@ def fit(
         history.func_evals[k] = step_oracle.func_evals
         history.train_accuracy[k] = oracle.correct / objective.S
         history.grad_norm[k] = grad_norm
-        if test_objective is not None:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                test_loss, test_correct = test_objective.loss_and_correct(state.x)
-            history.test_loss[k] = test_loss
-            history.test_accuracy[k] = test_correct / test_objective.S
+        if test_objective is not None and test_values is not None:
+            history.test_loss[k] = test_values[0]
+            history.test_accuracy[k] = test_values[1] / test_objective.S
         last_finite = state.x
         done = k
         if callback is not None:
@@ -242,7 +242,6 @@ def fit(
     seconds = time.perf_counter() - start
     if stopped is not None:
         history = history.truncated(done + 1)
-    final = {name: float(values[-1]) for name, values in history.as_dict().items()}
     return FitResult(
         params=Params(np.array(last_finite, copy=True), net.slots),
         history=history,
@@ -250,5 +249,4 @@ def fit(
         iterations=done,
         stopped=stopped,
         seconds=seconds,
-        final=final,
     )
