@@ -239,3 +239,15 @@ def test_predict_refuses_a_table_without_the_model_features(tmp_path, capsys):
     other = write_table(tmp_path / "other.csv", [["width", "depth"], [1, 2]])
     assert main(["predict", "--model", str(model), "--data", str(other)]) == 1
     assert "missing feature column(s) height" in capsys.readouterr().err
+
+
+def test_compare_on_a_csv_with_minibatches_is_reproduced_by_its_report_command(tmp_path):
+    path = write_table(tmp_path / "flowers.csv", flower_rows(45))
+    run = tmp_path / "run"
+    assert main(["compare", "--data", str(path), "--target", "kind", "--batch-size", "8", "--iterations", "30",
+                 "--standardize", "--out", str(run), "--quiet"]) == 0
+    line = next(line for line in (run / "report.md").read_text().splitlines() if line.startswith("descentlab"))
+    assert f"--data {path} --target kind" in line and "--batch-size 8" in line and "--standardize" in line
+    again = tmp_path / "again"
+    assert main([*shlex.split(line)[1:], "--out", str(again), "--quiet"]) == 0
+    assert (again / "history.csv").read_text() == (run / "history.csv").read_text()

@@ -116,10 +116,17 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default: 0.01)")
     p.add_argument("--iterations", type=_int_at_least(0), default=350,
                    help="iterations per method (default: 350)")
+    p.add_argument("--init-mu", type=_finite_float, default=0.0,
+                   help="mean of the normal initialisation (default: 0)")
     p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
                    help="standard deviation of the normal initialisation (default: 1)")
     p.add_argument("--weight-decay", type=_nonnegative_float, default=0.0,
                    help="λ of an L2 penalty (λ/2)·Σ‖W‖² on the weights, not the biases (default: 0)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=None,
+                   help="mini-batch size, reshuffled each epoch with --seed (default: full batch)")
+    p.add_argument("--standardize", action="store_true",
+                   help="standardise features with training-split mean and std; stored in the model files "
+                        "and applied again by predict (default: raw features)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -135,19 +142,7 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
 
     if args.data is None:
         return load_iris(), "iris (embedded)"
-    target = args.target
-    if target is None:
-        import csv
-
-        try:
-            with args.data.open(newline="", encoding="utf-8-sig") as handle:
-                header = next(csv.reader(handle), [])
-        except OSError:
-            raise DataError(f"{args.data}: no such file") from None
-        if not header:
-            raise DataError(f"{args.data}: the file is empty (a header row is required)")
-        target = header[-1].strip()
-    return load_csv(args.data, target=target), str(args.data)
+    return load_csv(args.data, target=args.target), str(args.data)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -167,17 +162,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="train one network with GD and NAG from the same start; write plots, report, models",
         description=(
             "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) — or the "
-            "methods named by --optimizers — from the same initial parameters on the embedded Iris data, and "
-            "write curves.png, history.csv, summary.json, report.md and models/<method>.safetensors into --out."
+            "methods named by --optimizers — from the same initial parameters on --data (default: the embedded "
+            "Iris), and write curves.png, history.csv, summary.json, report.md and "
+            "models/<method>.safetensors into --out."
         ),
     )
     _add_model_options(p)
     _add_data_options(p)
+    _add_csv_options(p)
     _add_training_options(p)
-    p.add_argument("--init-mu", type=_finite_float, default=0.0,
-                   help="mean of the normal initialisation (default: 0)")
-    p.add_argument("--standardize", action="store_true",
-                   help="standardise features with training-split mean and std (default: raw features)")
     p.add_argument("--optimizers", type=_optimizer_list, default=("gd", "nag"),
                    help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
                         f"{', '.join(OPTIMIZERS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. "
@@ -228,11 +221,6 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", type=_optimizer_list, default=("nag",),
                    help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(OPTIMIZERS)} (default: nag)")
     _add_training_options(p)
-    p.add_argument("--batch-size", type=_int_at_least(1), default=None,
-                   help="mini-batch size, reshuffled each epoch with --seed (default: full batch)")
-    p.add_argument("--standardize", action="store_true",
-                   help="standardise features with training-split statistics; stored in the model and "
-                        "applied again by predict (default: off)")
     p.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
     p.set_defaults(handler=_cmd_train)
 
@@ -291,40 +279,44 @@ def _results_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Sequence[str]) -> Any:
+    """Load the data, print the set-up, train every method with a progress bar: what compare and train share."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .data import load_iris
-    from .experiments import CompareConfig, compare, summarize, write_run
-    from .network import MLP
+    from .experiments import CompareConfig, compare, network_for
 
-    started = time.perf_counter()
+    data, source = _load_data(args)
     config = CompareConfig(
         hidden=tuple(args.hidden), activation=args.activation, seed=args.seed, test_size=args.test_size,
         init_mu=args.init_mu, init_sigma=args.init_sigma, lr=args.lr, iterations=args.iterations,
-        standardize=args.standardize, weight_decay=args.weight_decay, optimizers=tuple(args.optimizers),
-        x_axis=args.x_axis,
+        standardize=args.standardize, weight_decay=args.weight_decay, optimizers=tuple(optimizers),
+        x_axis=getattr(args, "x_axis", "iterations"), batch_size=args.batch_size, data=source, target=args.target,
     )
-    data = load_iris()
-    net = MLP([data.n_features, *config.hidden, data.n_classes], config.activation)
-    out.print(f"Data: {config.data}, {data.n_samples} samples, {data.n_features} features, "
-              f"{data.n_classes} classes")
-    out.print(_network_line(net))
-    run_dir = args.out or _new_run_dir()
+    out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
+    out.print(_network_line(network_for(data, config)))
     progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
     tasks: dict[str, Any] = {}
 
     def on_step(method: str, k: int, history: Any) -> None:
         if method not in tasks:
-            tasks[method] = progress.add_task(method, total=config.iterations + 1)
+            tasks[method] = progress.add_task(escape(method), total=config.iterations + 1)
         progress.update(tasks[method], completed=k + 1)
 
     with progress:
         comparison = compare(data, config, callback=on_step)
     for name, result in comparison.results.items():
         if result.stopped:
-            err.print(f"[yellow]warning:[/yellow] {name}: {result.stopped}")
+            err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(result.stopped)}")
+    return comparison
+
+
+def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .experiments import summarize, write_run
+
+    started = time.perf_counter()
+    run_dir = args.out or _new_run_dir()
+    comparison = _run(args, out, err, args.optimizers)
     write_run(comparison, run_dir)
     out.print(_results_table(summarize(comparison)))
     out.print(f"Wrote {run_dir}/ (curves.png, history.csv, summary.json, report.md, models/) "
@@ -363,49 +355,14 @@ def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .data import Standardizer, train_test_split
+    from .experiments import model_metadata
     from .model_io import save_model
-    from .network import MLP
-    from .optimizers import hyper_parameters, parse_optimizer
-    from .train import fit
 
     if len(args.optimizer) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
-    optimizer = parse_optimizer(args.optimizer[0], lr=args.lr)
-    data, source = _load_data(args)
-    train, test = train_test_split(data, test_size=args.test_size, seed=args.seed)
-    standardizer = Standardizer.fit(train.X) if args.standardize else None
-    if standardizer is not None:
-        train, test = standardizer.apply(train), standardizer.apply(test)
-    net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
-    out.print(f"Data: {source}, {train.n_samples} training and {test.n_samples} test rows, "
-              f"{data.n_features} features, {data.n_classes} classes")
-    out.print(_network_line(net))
-    progress = Progress(TextColumn(escape(optimizer.name)), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
-    with progress:
-        task = progress.add_task("train", total=args.iterations + 1)
-        result = fit(net, net.init(seed=args.seed, sigma=args.init_sigma), train, optimizer,
-                     iterations=args.iterations, test=test, weight_decay=args.weight_decay,
-                     batch_size=args.batch_size, seed=args.seed,
-                     callback=lambda k, h: progress.update(task, completed=k + 1))
-    if result.stopped:
-        err.print(f"[yellow]warning:[/yellow] {escape(result.stopped)}")
-    metadata = {
-        "feature_names": list(data.feature_names),
-        "class_names": list(data.class_names),
-        "standardization": standardizer.to_json() if standardizer else None,
-        "training": {
-            "data": source, "optimizer": {"class": type(optimizer).__name__, **hyper_parameters(optimizer)},
-            "method": optimizer.name, "iterations": args.iterations, "iterations_done": result.iterations,
-            "batch_size": args.batch_size, "seed": args.seed, "test_size": args.test_size,
-            "init_sigma": args.init_sigma, "weight_decay": args.weight_decay, "stopped": result.stopped,
-        },
-        "metrics": result.final,
-    }
-    save_model(args.out, net, result.params, metadata=metadata)
+    comparison = _run(args, out, err, args.optimizer)
+    ((name, result),) = comparison.results.items()
+    save_model(args.out, comparison.net, result.params, metadata=model_metadata(comparison, name))
     f = result.final
     out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
               f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")

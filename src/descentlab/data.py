@@ -128,14 +128,15 @@ def _number(text: str, path: Path, line: int, column: str) -> float:
     return value
 
 
-def load_csv(path: str | Path, target: str, features: Sequence[str] | None = None) -> Dataset:
+def load_csv(path: str | Path, target: str | None = None, features: Sequence[str] | None = None) -> Dataset:
     """Read a classification table from a CSV file with a header row.
 
     Parameters
     ----------
     path : path of the file
-    target : name of the label column; its values may be strings or integers. Classes are encoded in sorted
-        order (numerically when every label is an integer, otherwise as strings).
+    target : name of the label column (default: the last column); its values may be strings or integers.
+        Classes are encoded in sorted order (numerically when every label is an integer, otherwise as
+        strings).
     features : names of the feature columns, in the order the model will see them; default every column but
         the target, in file order. Each must hold finite numbers.
 
@@ -146,6 +147,8 @@ def load_csv(path: str | Path, target: str, features: Sequence[str] | None = Non
     """
     path = Path(path)
     header, rows = _read_table(path)
+    if target is None:
+        target = header[-1]
     if target not in header:
         raise DataError(f"{path}:1: no target column {target!r}; the columns are: {', '.join(header)}")
     if features is None:

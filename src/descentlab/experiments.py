@@ -7,6 +7,7 @@ import io
 import json
 import platform
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +41,9 @@ class CompareConfig:
     weight_decay: float = 0.0
     optimizers: tuple[str, ...] = ("gd", "nag")
     x_axis: str = "iterations"
+    batch_size: int | None = None
     data: str = "iris (embedded)"
+    target: str | None = None
 
 
 @dataclass
@@ -63,6 +66,26 @@ def optimizers_from_config(config: CompareConfig) -> list[Optimizer]:
     return [parse_optimizer(spec, lr=config.lr) for spec in config.optimizers]
 
 
+def network_for(data: Dataset, config: CompareConfig) -> MLP:
+    """The network the configuration describes for this data: input and output widths from the data."""
+    return MLP([data.n_features, *config.hidden, data.n_classes], activation=config.activation)
+
+
+def prepare(
+    data: Dataset, config: CompareConfig
+) -> tuple[Dataset, Dataset, Standardizer | None, MLP, Params]:
+    """Split (stratified, seeded), optionally standardise with training statistics, build the network and
+    draw its initial parameters: everything a run does before the first step."""
+    train, test = train_test_split(data, test_size=config.test_size, seed=config.seed)
+    standardizer = None
+    if config.standardize:
+        standardizer = Standardizer.fit(train.X)
+        train, test = standardizer.apply(train), standardizer.apply(test)
+    net = network_for(data, config)
+    initial = net.init(seed=config.seed, mu=config.init_mu, sigma=config.init_sigma)
+    return train, test, standardizer, net, initial
+
+
 def compare(
     data: Dataset | None = None,
     config: CompareConfig | None = None,
@@ -79,21 +102,13 @@ def compare(
         labels the results and must be unique
     callback : callable(method, k, history), called after each recorded iteration
     """
-    import time
-
     config = config or CompareConfig()
     data = data if data is not None else load_iris()
     optimizers = list(optimizers) if optimizers is not None else optimizers_from_config(config)
     names = [opt.name for opt in optimizers]
     if len(set(names)) != len(names):
         raise ValueError(f"every method needs its own name, got {names}")
-    train, test = train_test_split(data, test_size=config.test_size, seed=config.seed)
-    standardizer = None
-    if config.standardize:
-        standardizer = Standardizer.fit(train.X)
-        train, test = standardizer.apply(train), standardizer.apply(test)
-    net = MLP([data.n_features, *config.hidden, data.n_classes], activation=config.activation)
-    initial = net.init(seed=config.seed, mu=config.init_mu, sigma=config.init_sigma)
+    train, test, standardizer, net, initial = prepare(data, config)
     results: dict[str, FitResult] = {}
     start = time.perf_counter()
     for optimizer in optimizers:
@@ -103,7 +118,7 @@ def compare(
 
         results[optimizer.name] = fit(
             net, initial, train, optimizer, iterations=config.iterations, test=test, callback=progress,
-            weight_decay=config.weight_decay,
+            weight_decay=config.weight_decay, batch_size=config.batch_size, seed=config.seed,
         )
     return Comparison(config, net, initial, train, test, results, standardizer, time.perf_counter() - start)
 

@@ -411,9 +411,3 @@ def parse_optimizer(spec: str, lr: float = 0.01) -> Any:
     except TypeError as error:
         raise ValueError(f"{spec!r}: {error}") from None
 
-
-def make_optimizer(name: str, **hyper: Any) -> Any:
-    """An optimiser by its command-line name with keyword hyper-parameters."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimiser {name!r}; choose from: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](**hyper)

@@ -18,6 +18,8 @@ def command_line(config: CompareConfig, methods: list[str]) -> str:
     words = ["descentlab", "compare"]
     if config.data != "iris (embedded)":
         words += ["--data", config.data]
+        if config.target is not None:
+            words += ["--target", config.target]
     words += ["--hidden", *(str(n) for n in config.hidden)]
     words += ["--activation", config.activation, "--lr", f"{config.lr:g}", "--iterations", str(config.iterations)]
     words += ["--seed", str(config.seed), "--test-size", f"{config.test_size:g}"]
@@ -28,6 +30,8 @@ def command_line(config: CompareConfig, methods: list[str]) -> str:
         words += ["--weight-decay", f"{config.weight_decay:g}"]
     if list(config.optimizers) != ["gd", "nag"]:
         words += ["--optimizers", ",".join(config.optimizers)]
+    if config.batch_size is not None:
+        words += ["--batch-size", str(config.batch_size)]
     if config.x_axis != "iterations":
         words += ["--x-axis", config.x_axis]
     return shlex.join(words)
