@@ -39,8 +39,10 @@ def _softplus_both(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sigmoid_both(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s = sigmoid(z)
-    return s, s * (1.0 - s)
+    # σ′ = σ(z)σ(−z) = e/(1+e)² with e = e^{−|z|}: no 1 − σ, which loses every digit as σ → 1.
+    e = np.exp(-np.abs(z))
+    r = 1.0 / (1.0 + e)
+    return np.where(z >= 0.0, 1.0, e) / (1.0 + e), e * r * r
 
 
 def _tanh_both(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,14 +67,77 @@ def _identity_both(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z, np.ones_like(z)
 
 
+# -- in-place forms for the training kernel ---------------------------------------------------------------
+# ``fill(z, a, d)`` writes h(z) into ``a`` and, when ``d`` is given, h′(z) into ``d``; it may overwrite ``z``.
+# Same formulas as above, arranged so that each is a handful of ufunc calls on preallocated buffers.
+
+
+def _softplus_fill(z: np.ndarray, a: np.ndarray, d: np.ndarray | None) -> None:
+    np.maximum(z, 0.0, out=a)  # max(z, 0)
+    if d is None:
+        np.abs(z, out=z)
+        np.negative(z, out=z)
+        np.exp(z, out=z)  # e = exp(−|z|) ≤ 1
+        np.log1p(z, out=z)
+        np.add(a, z, out=a)
+        return
+    np.minimum(z, 0.0, out=z)  # min(z, 0)
+    np.subtract(z, a, out=d)  # −|z| = min(z, 0) − max(z, 0)
+    np.exp(d, out=d)
+    np.log1p(d, out=d)  # ln(1 + e^{−|z|})
+    np.add(a, d, out=a)  # softplus
+    # σ(z) = e^{z − softplus(z)} = exp(min(z, 0) − ln(1 + e^{−|z|})): the exponent is ≤ 0.
+    np.subtract(z, d, out=z)
+    np.exp(z, out=d)
+
+
+def _sigmoid_fill(z: np.ndarray, a: np.ndarray, d: np.ndarray | None) -> None:
+    e = d if d is not None else np.empty_like(z)
+    np.abs(z, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(−|z|)
+    np.add(e, 1.0, out=a)
+    np.reciprocal(a, out=a)  # r = 1/(1 + e)
+    np.minimum(z, 0.0, out=z)
+    np.exp(z, out=z)  # e^{min(z, 0)}
+    if d is not None:
+        np.multiply(e, a, out=d)
+        np.multiply(d, a, out=d)  # σ′ = e r²
+    np.multiply(z, a, out=a)  # σ = e^{min(z, 0)} r
+
+
+def _tanh_fill(z: np.ndarray, a: np.ndarray, d: np.ndarray | None) -> None:
+    np.tanh(z, out=a)
+    if d is not None:
+        np.multiply(a, a, out=d)
+        np.subtract(1.0, d, out=d)
+
+
+def _relu_fill(z: np.ndarray, a: np.ndarray, d: np.ndarray | None) -> None:
+    np.maximum(z, 0.0, out=a)
+    if d is not None:
+        np.greater(z, 0.0, out=d)
+
+
+def _identity_fill(z: np.ndarray, a: np.ndarray, d: np.ndarray | None) -> None:
+    np.copyto(a, z)
+    if d is not None:
+        d.fill(1.0)
+
+
 @dataclass(frozen=True)
 class Activation:
-    """A hidden activation: ``value(z) = h(z)`` and ``value_and_derivative(z) = (h(z), h′(z))``."""
+    """A hidden activation: ``value(z) = h(z)`` and ``value_and_derivative(z) = (h(z), h′(z))``.
+
+    ``fill(z, a, d)`` is the in-place form the training kernel uses: h(z) into ``a``, h′(z) into ``d``
+    (skipped when ``d`` is None), with ``z`` free to be overwritten.
+    """
 
     name: str
     formula: str
     value: Callable[[np.ndarray], np.ndarray]
     value_and_derivative: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    fill: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None]
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         """h′(z) alone."""
@@ -82,11 +147,11 @@ class Activation:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("softplus", "ln(1 + e^z)", softplus, _softplus_both),
-        Activation("relu", "max(z, 0)", _relu, _relu_both),
-        Activation("tanh", "tanh(z)", np.tanh, _tanh_both),
-        Activation("sigmoid", "1 / (1 + e^-z)", sigmoid, _sigmoid_both),
-        Activation("identity", "z", _identity, _identity_both),
+        Activation("softplus", "ln(1 + e^z)", softplus, _softplus_both, _softplus_fill),
+        Activation("relu", "max(z, 0)", _relu, _relu_both, _relu_fill),
+        Activation("tanh", "tanh(z)", np.tanh, _tanh_both, _tanh_fill),
+        Activation("sigmoid", "1 / (1 + e^-z)", sigmoid, _sigmoid_both, _sigmoid_fill),
+        Activation("identity", "z", _identity, _identity_both, _identity_fill),
     )
 }
 

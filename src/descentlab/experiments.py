@@ -246,3 +246,110 @@ def _title(comparison: Comparison) -> str:
     c = comparison.config
     arch = " → ".join(str(n) for n in comparison.net.sizes)
     return f"{arch} ({comparison.net.activation.name}), lr {c.lr:g}, seed {c.seed}"
+
+
+# -- sweeps: many models trained together -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid of optimisers × learning rates × initial seeds, all on one split of one data set.
+
+    ``base`` supplies everything else (network, split seed, initialisation, iterations, data); model
+    ``(lr, seed)`` starts from ``net.init(seed)``, the same point for every optimiser.
+    """
+
+    base: CompareConfig = field(default_factory=CompareConfig)
+    optimizers: tuple[str, ...] = ("gd", "nag")
+    lrs: tuple[float, ...] = (0.005, 0.01, 0.02)
+    seeds: int = 10
+
+
+@dataclass
+class Sweep:
+    """The outcome of :func:`sweep`: per optimiser, one stacked FitResult over the ``(lr, seed)`` grid."""
+
+    config: SweepConfig
+    net: MLP
+    train: Dataset
+    test: Dataset
+    grid: list[tuple[float, int]]  # (lr, seed) of model m, in stacking order
+    results: dict[str, FitResult]
+    seconds: float = 0.0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per optimiser and model: its grid point and final metrics (NaN after divergence)."""
+        out = []
+        for name, result in self.results.items():
+            h = result.history
+            for m, (lr, seed) in enumerate(self.grid):
+                loss = h.train_loss[:, m]
+                finite = np.flatnonzero(np.isfinite(loss))
+                last = int(finite[-1]) if finite.size else 0
+                out.append({
+                    "optimizer": name, "lr": lr, "seed": seed, "diverged": last < len(loss) - 1,
+                    "iterations_done": last,
+                    **{f"final_{f}": float(getattr(h, f)[last, m]) for f in
+                       ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
+                })
+        return out
+
+
+def sweep(
+    data: Dataset | None = None,
+    config: SweepConfig | None = None,
+    callback: Callable[[str, int, History], None] | None = None,
+) -> Sweep:
+    """Train every (optimiser, lr, seed) of the grid, the models of each optimiser stacked into one batch.
+
+    The parameters of all ``len(lrs) × seeds`` models form one ``(M, P)`` array and every step updates them
+    together (per-model learning rates broadcast as an ``(M, 1)`` column), so the result of each model equals a
+    separate :func:`fit` from the same start up to rounding.
+    """
+    config = config or SweepConfig()
+    if config.seeds < 1 or not config.lrs or not config.optimizers:
+        raise ValueError("a sweep needs at least one optimiser, one learning rate and one seed")
+    data = data if data is not None else load_iris()
+    base = config.base
+    train, test, _, net, _ = prepare(data, base)
+    grid = [(float(lr), seed) for lr in config.lrs for seed in range(config.seeds)]
+    initial = Params(
+        np.stack([net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma).flat for _, seed in grid]), net.slots
+    )
+    lr_column = np.array([lr for lr, _ in grid])[:, None]
+    results: dict[str, FitResult] = {}
+    start = time.perf_counter()
+    for spec in config.optimizers:
+        optimizer = parse_optimizer(spec, lr=lr_column)  # type: ignore[arg-type]
+
+        def progress(k: int, history: History, name: str = optimizer.name) -> None:
+            if callback is not None:
+                callback(name, k, history)
+
+        results[optimizer.name] = fit(
+            net, initial, train, optimizer, iterations=base.iterations, test=test, callback=progress,
+            weight_decay=base.weight_decay,
+        )
+    return Sweep(config, net, train, test, grid, results, time.perf_counter() - start)
+
+
+def sweep_csv(result: Sweep) -> str:
+    """``sweep.csv``: one row per optimiser and model."""
+    rows = result.rows()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def write_sweep(result: Sweep, out: str | Path) -> list[Path]:
+    """Write ``sweep.csv``, ``sweep.png`` and ``report.md`` into ``out`` (atomically)."""
+    from .plots import plot_sweep
+    from .report import render_sweep_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "sweep.csv", sweep_csv(result))
+    plot_sweep(result, out / "sweep.png")
+    atomic_write_text(out / "report.md", render_sweep_report(result))
+    return [out / "sweep.csv", out / "sweep.png", out / "report.md"]

@@ -56,6 +56,11 @@ class MLP:
             layout.append((f"W{layer}", (n_out, n_in)))
             layout.append((f"b{layer}", (n_out, 1)))
         self.slots: tuple[Slot, ...] = make_slots(layout)
+        # (start, stop, shape) of W_l and b_l, precomputed: the kernel takes these views on every call.
+        self._bounds = tuple(
+            (W.start, W.stop, W.shape, b.start, b.stop, b.shape)
+            for W, b in zip(self.slots[0::2], self.slots[1::2], strict=True)
+        )
 
     @property
     def n_layers(self) -> int:
@@ -150,17 +155,20 @@ class MLP:
         return np.argmax(z_out, axis=-2).astype(np.int64)
 
 
-def _as_columns(X: np.ndarray, d: int) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+def _as_columns(X: np.ndarray, d: int, dtype: Any = np.float64) -> np.ndarray:
+    X = np.asarray(X, dtype=dtype)
     if X.ndim != 2 or X.shape[1] != d:
         raise ValueError(f"X must have shape (S, {d}), got {X.shape}")
     return np.ascontiguousarray(X.T)
 
 
 def _layers(net: MLP, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(W_l, b_l)`` views into ``flat`` for every layer."""
-    view = Params(flat, net.slots)
-    return [(view[f"W{layer}"], view[f"b{layer}"]) for layer in range(net.n_layers)]
+    """``(W_l, b_l)`` views into ``flat`` for every layer (slots are stored W0, b0, W1, b1, …)."""
+    lead = flat.shape[:-1]
+    return [
+        (flat[..., w0:w1].reshape(lead + w_shape), flat[..., b0:b1].reshape(lead + b_shape))
+        for w0, w1, w_shape, b0, b1, b_shape in net._bounds
+    ]
 
 
 def forward(
@@ -202,11 +210,37 @@ def _softmax_parts(z_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return shifted, expo, expo.sum(axis=-2, keepdims=True)
 
 
+class _Buffers:
+    """Every array one evaluation writes, for one shape of ``flat``: allocated once, reused by every call.
+
+    ``z[l]`` holds z_{l+1} (and, on the way back, dZ_{l+1}), ``a[l]`` is a_l (``a[0]`` the data) and ``dh[l]``
+    h′(z_{l+1}). With stacked models the first layer's weights of all models are copied into one
+    ``(M·n_1, d)`` matrix so that the first product (and its gradient) is a single GEMM over the shared data.
+    """
+
+    def __init__(self, net: MLP, lead: tuple[int, ...], A0: np.ndarray, gradient: bool) -> None:
+        dtype, S = A0.dtype, A0.shape[1]
+        hidden = net.sizes[1:-1]
+        self.z = [np.empty(lead + (n, S), dtype) for n in net.sizes[1:]]
+        self.a = [A0] + [np.empty(lead + (n, S), dtype) for n in hidden]
+        self.dh = [np.empty(lead + (n, S), dtype) for n in hidden] if gradient else []
+        self.column = np.empty(lead + (1, S), dtype)  # max_j z_j, then Σ_j e^{z_j − max}
+        self.log_column = np.empty(lead + (1, S), dtype)
+        self.stacked = bool(lead)
+        if self.stacked:
+            M, n1 = lead[0], net.sizes[1]
+            self.W0 = np.empty((M * n1, net.sizes[0]), dtype)
+            self.gW0 = np.empty((M * n1, net.sizes[0]), dtype) if gradient else None
+        self.grad = np.empty(lead + (net.n_params,), dtype) if gradient else None
+        self.grad_layers = _layers(net, self.grad) if self.grad is not None else []
+
+
 class Objective:
     """Mean cross-entropy of one network on fixed data: the oracle the optimisers call.
 
-    The data are transposed to columns and one-hot encoded once. :meth:`loss_and_grad` writes the gradient
-    into a buffer that its next call overwrites (the training loop allocates no parameter-sized array per
+    The data are transposed to columns and one-hot encoded once. Every evaluation runs in buffers kept
+    from the previous call with the same parameter shape, and :meth:`loss_and_grad` writes the gradient
+    into a buffer that its next call overwrites (the training loop allocates no array of the batch's size per
     call); copy it to keep it.
 
     Parameters
@@ -216,14 +250,20 @@ class Objective:
     y : (S,) int array of class indices
     weight_decay : λ ≥ 0 of the L2 penalty ``(λ/2) Σ_l ‖W_l‖²_F`` on the weights (biases are not penalised),
         added to the loss (L2) and ``λ W_l`` to the weight gradients (B6).
+    dtype : float64 (default) or float32; parameters passed in must have the same dtype.
     """
 
-    def __init__(self, net: MLP, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, net: MLP, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0, dtype: Any = np.float64
+    ) -> None:
         if not (np.isfinite(weight_decay) and weight_decay >= 0.0):
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(f"dtype must be float64 or float32, got {self.dtype}")
         self.net = net
         self.weight_decay = float(weight_decay)
-        self.A0 = _as_columns(X, net.sizes[0])
+        self.A0 = _as_columns(X, net.sizes[0], self.dtype)
         y = np.asarray(y)
         k = net.sizes[-1]
         if y.shape != (self.A0.shape[1],):
@@ -234,59 +274,106 @@ class Objective:
             raise ValueError("the loss needs at least one sample")
         self.y = y.astype(np.int64)
         self.S = int(self.A0.shape[1])
-        self.Y = np.zeros((k, self.S))  # one-hot, column s is y_s
+        self.Y = np.zeros((k, self.S), self.dtype)  # one-hot, column s is y_s
         self.Y[self.y, np.arange(self.S)] = 1.0
-        self._grad: np.ndarray | None = None
-        self._grad_layers: list[tuple[np.ndarray, np.ndarray]] = []
+        self._buffers: dict[tuple[bool, tuple[int, ...], Any], _Buffers] = {}
+        self._last_grad = np.empty(0)
+
+    def _workspace(self, flat: np.ndarray, gradient: bool) -> _Buffers:
+        key = (gradient, flat.shape, flat.dtype)
+        buffers = self._buffers.get(key)
+        if buffers is None:
+            if flat.ndim not in (1, 2) or flat.shape[-1] != self.net.n_params:
+                raise ValueError(f"parameters of shape {flat.shape} do not fit {self.net!r}")
+            if flat.dtype != self.dtype:
+                raise ValueError(f"parameters are {flat.dtype} but this objective computes in {self.dtype}")
+            # Keep one workspace per kind of call: a new shape (another chunk of stacked models) replaces it.
+            for old in [k for k in self._buffers if k[0] == gradient]:
+                del self._buffers[old]
+            buffers = self._buffers[key] = _Buffers(self.net, flat.shape[:-1], self.A0, gradient)
+        return buffers
 
     def loss_and_correct(self, flat: np.ndarray) -> tuple[Any, Any]:
         """Loss (L1, plus L2 when penalised) and the number of correctly classified samples; forward only."""
-        layers = _layers(self.net, flat)
-        z_out = _forward(self.net.activation, layers, self.A0, False)[0][-1]
-        shifted, _, sum_exp = _softmax_parts(z_out)
-        return self._loss(shifted, sum_exp, layers), self._correct(z_out)
+        loss, correct = self._evaluate(flat, gradient=False, correct=True)
+        return loss, correct
 
     def loss(self, flat: np.ndarray) -> Any:
         """The loss alone (forward pass only)."""
-        return self.loss_and_correct(flat)[0]
+        return self._evaluate(flat, gradient=False, correct=False)[0]
 
     def loss_and_grad(self, flat: np.ndarray) -> tuple[Any, np.ndarray]:
         """Loss (L1) and its gradient with respect to ``flat`` (B1–B5), all samples at once."""
-        loss, grad, _ = self.loss_grad_and_correct(flat)
-        return loss, grad
-
-    def _loss(self, shifted: np.ndarray, sum_exp: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> Any:
-        # (L1) L = (1/S) Σ_s (ln Σ_j e^{z_js} − z_{y_s s}) = −(1/S) Σ_s ln ŷ_{y_s s}
-        loss = (np.log(sum_exp)[..., 0, :] - (self.Y * shifted).sum(axis=-2)).mean(axis=-1)
-        if self.weight_decay:
-            loss = loss + 0.5 * self.weight_decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in layers)  # (L2)
-        return loss
-
-    def _correct(self, z_out: np.ndarray) -> Any:
-        return (np.argmax(z_out, axis=-2) == self.y).sum(axis=-1)
+        loss, _ = self._evaluate(flat, gradient=True, correct=False)
+        return loss, self._last_grad
 
     def loss_grad_and_correct(self, flat: np.ndarray) -> tuple[Any, np.ndarray, Any]:
         """Loss, gradient (in the reused buffer) and number of correct predictions in one pass."""
-        net = self.net
-        if self._grad is None or self._grad.shape != flat.shape:
-            self._grad = np.empty(flat.shape, dtype=np.float64)
-            self._grad_layers = _layers(net, self._grad)  # views made once per buffer, not per call
+        loss, correct = self._evaluate(flat, gradient=True, correct=True)
+        return loss, self._last_grad, correct
+
+    def _evaluate(self, flat: np.ndarray, gradient: bool, correct: bool) -> tuple[Any, Any]:
+        net, buf = self.net, self._workspace(flat, gradient)
         layers = _layers(net, flat)
-        zs, As, hs = _forward(net.activation, layers, self.A0, True)
-        shifted, expo, sum_exp = _softmax_parts(zs[-1])
-        Y_hat = expo / sum_exp  # (F3) ŷ = softmax(z_L)
-        dZ = (Y_hat - self.Y) / self.S  # (B1) ∂L/∂z_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
-        for layer in range(net.n_layers - 1, -1, -1):
+        z, a, dh = buf.z, buf.a, buf.dh
+        last = net.n_layers - 1
+        for layer, (W, b) in enumerate(layers):  # forward
+            if layer == 0 and buf.stacked:  # one GEMM for the first layer of all models
+                np.copyto(buf.W0.reshape(W.shape), W)
+                np.dot(buf.W0, a[0], out=z[0].reshape(buf.W0.shape[0], -1))  # (F1)
+            elif buf.stacked:
+                np.matmul(W, a[layer], out=z[layer])  # (F1)
+            else:
+                np.dot(W, a[layer], out=z[layer])  # (F1) z_{l+1} = W_l a_l + b_l
+            np.add(z[layer], b, out=z[layer])
+            if layer < last:  # (F2) a_{l+1} = h(z_{l+1}), with h′(z_{l+1}) when the gradient is wanted
+                net.activation.fill(z[layer], a[layer + 1], dh[layer] if gradient else None)
+        out = z[last]
+        n_correct = (np.argmax(out, axis=-2) == self.y).sum(axis=-1) if correct else None
+        # (F3, L1) log-sum-exp: L = (1/S) Σ_s (m_s + ln Σ_j e^{z_js − m_s} − z_{y_s s}), every exponent ≤ 0.
+        np.maximum.reduce(out, axis=-2, keepdims=True, out=buf.column)
+        np.subtract(out, buf.column, out=out)
+        picked = np.vdot(self.Y, out) if out.ndim == 2 else np.einsum("...ks,ks->...", out, self.Y)
+        np.exp(out, out=out)
+        np.add.reduce(out, axis=-2, keepdims=True, out=buf.column)
+        np.log(buf.column, out=buf.log_column)
+        loss = (np.add.reduce(buf.log_column, axis=(-2, -1)) - picked) / self.S
+        if self.weight_decay:
+            loss = loss + 0.5 * self.weight_decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in layers)  # (L2)
+        if gradient:
+            self._backward(layers, buf)
+            assert buf.grad is not None
+            self._last_grad = buf.grad
+        return loss, n_correct
+
+    def _backward(self, layers: list[tuple[np.ndarray, np.ndarray]], buf: _Buffers) -> None:
+        z, a, dh = buf.z, buf.a, buf.dh
+        dZ = z[-1]  # holds e^{z − m}
+        np.divide(dZ, buf.column, out=dZ)  # (F3) ŷ = softmax(z_L)
+        np.subtract(dZ, self.Y, out=dZ)
+        np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) ∂L/∂z_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
+        for layer in range(len(layers) - 1, -1, -1):
             W = layers[layer][0]
-            dW, db = self._grad_layers[layer]
-            np.matmul(dZ, _transpose(As[layer]), out=dW)  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
+            dW, db = buf.grad_layers[layer]
+            if layer == 0 and buf.stacked:
+                assert buf.gW0 is not None
+                np.dot(dZ.reshape(buf.gW0.shape[0], -1), a[0].T, out=buf.gW0)  # (B2), all models at once
+                np.copyto(dW, buf.gW0.reshape(dW.shape))
+            elif buf.stacked:
+                np.matmul(dZ, _transpose(a[layer]), out=dW)  # (B2)
+            else:
+                np.dot(dZ, a[layer].T, out=dW)  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
             if self.weight_decay:
                 dW += self.weight_decay * W  # (B6) the penalty's gradient λ W_l
-            np.sum(dZ, axis=-1, keepdims=True, out=db)  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
+            np.add.reduce(dZ, axis=-1, out=db[..., 0])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
             if layer > 0:
-                dA = _transpose(W) @ dZ  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
-                dZ = dA * hs[layer - 1]  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
-        return self._loss(shifted, sum_exp, layers), self._grad, self._correct(zs[-1])
+                back = z[layer - 1]  # z_l is no longer needed: it receives ∂L/∂a_l, then ∂L/∂z_l
+                if buf.stacked:
+                    np.matmul(_transpose(W), dZ, out=back)  # (B4)
+                else:
+                    np.dot(W.T, dZ, out=back)  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
+                np.multiply(back, dh[layer - 1], out=back)  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
+                dZ = back
 
 
 def lipschitz_bound(X: np.ndarray, weight_decay: float = 0.0) -> float:

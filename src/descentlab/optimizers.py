@@ -35,8 +35,10 @@ class Optimizer(Protocol):
     def step(self, state: Any, oracle: Oracle) -> Any: ...
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not (math.isfinite(value) and value > 0.0):
+def _check_positive(name: str, value: Any) -> None:
+    # A per-model array (shape (M, 1), one value per stacked model) is allowed wherever a scalar is.
+    values = np.asarray(value, dtype=np.float64)
+    if not (values.size and np.all(np.isfinite(values)) and np.all(values > 0.0)):
         what = "the learning rate" if name == "lr" else name
         raise ValueError(f"{what} must be a positive number, got {value}")
 
@@ -54,7 +56,13 @@ def _value(oracle: Oracle, x: np.ndarray) -> Any:
 
 
 def _per_model(x: np.ndarray, value: float) -> np.ndarray:
-    return np.full(x.shape[:-1] + (1,), value)
+    return np.full(x.shape[:-1] + (1,), value, dtype=x.dtype)
+
+
+def _start(x0: np.ndarray) -> np.ndarray:
+    """An independent copy of the starting point: float32 stays float32, anything else becomes float64."""
+    x0 = np.asarray(x0)
+    return np.array(x0, dtype=x0.dtype if x0.dtype == np.float32 else np.float64, copy=True)
 
 
 def hyper_parameters(optimizer: Any) -> dict[str, Any]:
@@ -109,7 +117,7 @@ class GD:
             raise ValueError("Armijo needs 0 < c < 1, 0 < shrink < 1 and max_backtracks >= 0")
 
     def init(self, x0: np.ndarray) -> GDState:
-        return GDState(x=np.array(x0, dtype=np.float64, copy=True), k=0)
+        return GDState(x=_start(x0), k=0)
 
     def step(self, state: GDState, oracle: Oracle) -> GDState:
         loss, grad = oracle(state.x)
@@ -199,7 +207,7 @@ class NAG:
             raise ValueError(f"restart must be None, 'function' or 'gradient', got {self.restart!r}")
 
     def init(self, x0: np.ndarray) -> NAGState:
-        p0 = np.array(x0, dtype=np.float64, copy=True)
+        p0 = _start(x0)
         return NAGState(x=p0, q=p0.copy(), t=_per_model(p0, 1.0), k=0,
                         restarts=np.zeros(p0.shape[:-1] + (1,), dtype=np.int64))
 
@@ -259,7 +267,7 @@ class Momentum:
         _check_unit("mu", self.mu)
 
     def init(self, x0: np.ndarray) -> MomentumState:
-        x = np.array(x0, dtype=np.float64, copy=True)
+        x = _start(x0)
         return MomentumState(x=x, v=np.zeros_like(x))
 
     def step(self, state: MomentumState, oracle: Oracle) -> MomentumState:
@@ -296,7 +304,7 @@ class SutskeverNAG:
             _check_unit("mu", self.mu)
 
     def init(self, x0: np.ndarray) -> MomentumState:
-        x = np.array(x0, dtype=np.float64, copy=True)
+        x = _start(x0)
         return MomentumState(x=x, v=np.zeros_like(x), t=1.0)
 
     def step(self, state: MomentumState, oracle: Oracle) -> MomentumState:
@@ -345,7 +353,7 @@ class Adam:
         _check_positive("eps", self.eps)
 
     def init(self, x0: np.ndarray) -> AdamState:
-        x = np.array(x0, dtype=np.float64, copy=True)
+        x = _start(x0)
         return AdamState(x=x, m=np.zeros_like(x), v=np.zeros_like(x))
 
     def step(self, state: AdamState, oracle: Oracle) -> AdamState:

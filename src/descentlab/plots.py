@@ -5,11 +5,16 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from .model_io import atomic_write_bytes
 from .train import FitResult
+
+if TYPE_CHECKING:
+    from .experiments import Sweep
 
 LABELS = {
     "gd": "GD (steepest descent)",
@@ -68,6 +73,46 @@ def plot_curves(
     acc_ax.legend(loc="lower right", fontsize="small")
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_sweep(result: Sweep, path: str | Path) -> Path:
+    """Median and interquartile band over seeds of the training loss and the test accuracy, per optimiser
+    (line style) and learning rate (colour). Diverged models count as missing from the point they diverged."""
+    fig = Figure(figsize=(11, 4.4), dpi=120, layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    lrs = sorted({lr for lr, _ in result.grid})
+    lr_of_model = np.array([lr for lr, _ in result.grid])
+    colours = [f"C{i}" for i in range(len(lrs))]
+    for index, (name, fitted) in enumerate(result.results.items()):
+        style = ("-", "--", "-.", ":")[index % 4]
+        k = fitted.history.iterations
+        for lr, colour in zip(lrs, colours, strict=True):
+            columns = lr_of_model == lr
+            for ax, values, scale in (
+                (loss_ax, fitted.history.train_loss[:, columns], 1.0),
+                (acc_ax, fitted.history.test_accuracy[:, columns], 100.0),
+            ):
+                if np.isnan(values).all():
+                    continue
+                with np.errstate(invalid="ignore"):
+                    q1, median, q3 = np.nanpercentile(values * scale, [25, 50, 75], axis=1)
+                ax.plot(k, median, color=colour, linestyle=style, linewidth=1.6,
+                        label=f"{method_label(name)}, lr {lr:g}")
+                ax.fill_between(k, q1, q3, color=colour, alpha=0.15, linewidth=0)
+    seeds = result.config.seeds
+    loss_ax.set_yscale("log")
+    loss_ax.set_title(f"Training loss: median and interquartile band over {seeds} seeds")
+    loss_ax.set_ylabel("training loss (mean cross-entropy)")
+    acc_ax.set_title("Test accuracy: median and interquartile band")
+    acc_ax.set_ylabel("test accuracy (%)")
+    acc_ax.set_ylim(0, 101)
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("iteration k")
+        ax.grid(True, which="both", alpha=0.3)
+    loss_ax.legend(fontsize="x-small")
+    arch = " → ".join(str(n) for n in result.net.sizes)
+    fig.suptitle(f"{arch} ({result.net.activation.name}), {len(result.grid)} models per optimiser")
     return _save(fig, path)
 
 

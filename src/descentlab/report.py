@@ -10,7 +10,7 @@ import numpy as np
 from .plots import method_label
 
 if TYPE_CHECKING:
-    from .experiments import CompareConfig, Comparison
+    from .experiments import CompareConfig, Comparison, Sweep
 
 
 def command_line(config: CompareConfig, methods: list[str]) -> str:
@@ -142,3 +142,91 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+# -- sweeps ---------------------------------------------------------------------------------------------------
+def sweep_command_line(result: Sweep) -> str:
+    """The ``descentlab sweep`` invocation that reproduces a sweep."""
+    c, base = result.config, result.config.base
+    words = ["descentlab", "sweep", "--optimizers", ",".join(c.optimizers)]
+    words += ["--lr", ",".join(f"{lr:g}" for lr in c.lrs), "--seeds", str(c.seeds)]
+    if base.data != "iris (embedded)":
+        words += ["--data", base.data]
+        if base.target is not None:
+            words += ["--target", base.target]
+    words += ["--hidden", *(str(n) for n in base.hidden), "--activation", base.activation]
+    words += ["--iterations", str(base.iterations), "--seed", str(base.seed)]
+    if base.standardize:
+        words.append("--standardize")
+    return shlex.join(words)
+
+
+def _spread(values: np.ndarray, fmt: str) -> str:
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return "–"
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return f"{median:{fmt}} [{q1:{fmt}}, {q3:{fmt}}]"
+
+
+def render_sweep_report(result: Sweep) -> str:
+    """The sweep's report: per optimiser and lr the spread over seeds, then paired comparisons."""
+    rows = result.rows()
+    lrs = sorted({lr for lr, _ in result.grid})
+    names = list(result.results)
+    lines = [
+        "# descentlab sweep",
+        "",
+        f"Reproduce: `{sweep_command_line(result)}`",
+        "",
+        f"{len(result.grid)} models per optimiser ({len(lrs)} learning rates × {result.config.seeds} initial seeds), "
+        f"{result.config.base.iterations} iterations, trained together as one stacked batch per optimiser in "
+        f"{result.seconds:.2f} s. Every model of a learning rate starts from `init(seed)` for its seed, the same "
+        "point for every optimiser, so the comparisons below are paired.",
+        "",
+        "Values are median [first quartile, third quartile] over seeds; a diverged model is excluded from them "
+        "and counted in its own column.",
+        "",
+        "| method | lr | diverged | final training loss | final test accuracy (%) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        for lr in lrs:
+            mine = [r for r in rows if r["optimizer"] == name and r["lr"] == lr]
+            ok = [r for r in mine if not r["diverged"]]
+            loss = np.array([r["final_train_loss"] for r in ok])
+            acc = np.array([100.0 * r["final_test_accuracy"] for r in ok])
+            lines.append(
+                f"| {method_label(name)} | {lr:g} | {len(mine) - len(ok)} of {len(mine)} | {_spread(loss, '.4f')} | "
+                f"{_spread(acc, '.1f')} |"
+            )
+    if len(names) >= 2:
+        first = names[0]
+        lines += ["", f"## Paired comparison with {method_label(first)}", ""]
+        for other in names[1:]:
+            a = result.results[first].history.train_loss[-1]
+            b = result.results[other].history.train_loss[-1]
+            both = np.isfinite(a) & np.isfinite(b)
+            if not both.any():
+                continue
+            ratio = a[both] / b[both]
+            wins = int(np.sum(b[both] < a[both]))
+            reach = []
+            for m in np.flatnonzero(both):
+                hits = np.flatnonzero(result.results[other].history.train_loss[:, m] <= a[m])
+                reach.append(float(hits[0]) if hits.size else np.nan)
+            lines.append(
+                f"- **{method_label(other)}** ends with a lower training loss than {method_label(first)} in "
+                f"{wins} of {int(both.sum())} paired runs; the ratio of final losses "
+                f"({first} / {other}) is {_spread(ratio, '.2f')}. It reaches {first}'s final loss after "
+                f"{_spread(np.array(reach), '.0f')} iterations (of {result.config.base.iterations})."
+            )
+            for lr in lrs:
+                cols = np.array([g[0] == lr for g in result.grid]) & both
+                if cols.any():
+                    r = a[cols] / b[cols]
+                    lines.append(
+                        f"  - lr {lr:g}: ratio {_spread(r, '.2f')}, lower in {int(np.sum(r > 1))} of {int(cols.sum())}"
+                    )
+    lines += ["", "![median and interquartile band per optimiser and learning rate](sweep.png)", ""]
+    return "\n".join(lines)

@@ -42,8 +42,9 @@ class History:
     func_evals: np.ndarray
 
     @classmethod
-    def empty(cls, length: int) -> History:
-        return cls(*(np.full(length, np.nan) for _ in HISTORY_FIELDS))
+    def empty(cls, shape: int | tuple[int, ...]) -> History:
+        """All-NaN fields of ``shape``: ``K + 1`` entries, or ``(K + 1, M)`` for M stacked models."""
+        return cls(*(np.full(shape, np.nan) for _ in HISTORY_FIELDS))
 
     def __len__(self) -> int:
         return int(self.train_loss.shape[0])
@@ -96,10 +97,10 @@ class FitResult:
 class _Oracle:
     """The oracle given to the optimiser: counts its calls and remembers the last point evaluated.
 
-    The loop measures loss, gradient and accuracy at every exported iterate; when the optimiser then asks
-    for the gradient at that same array (GD always does), the stored result is handed back instead of being
-    computed twice, and the other way round. Points are matched by identity: optimiser steps never write
-    into an array they returned, so the same object means the same values.
+    The loop measures the loss (and, with all metrics, gradient and accuracy) at every exported iterate;
+    when the optimiser then asks for the gradient at that same array (GD always does), the stored result is
+    handed back instead of being computed twice, and the other way round. Points are matched by identity:
+    optimiser steps never write into an array they returned, so the same object means the same values.
     """
 
     def __init__(self, objective: Objective) -> None:
@@ -110,12 +111,23 @@ class _Oracle:
         self.correct: Any = None
         self.grad_evals = 0
         self.func_evals = 0
+        self.asks_at_exported = True  # did the last step take its gradient at the exported iterate?
 
-    def measure(self, x: np.ndarray) -> None:
-        """Loss, gradient and correct count at ``x`` (not counted as a call of the method)."""
-        if x is not self.point:
+    def measure(self, x: np.ndarray, full: bool = True) -> None:
+        """The loss at ``x`` (with ``full``, gradient and correct count too); not counted as a method's call.
+
+        Without ``full`` the gradient is still computed when the method's last gradient was taken at its
+        exported iterate, since its next step will ask for exactly that.
+        """
+        if x is self.point and (not full or self.correct is not None):
+            return
+        if full:
             self.value, self.grad, self.correct = self.objective.loss_grad_and_correct(x)
-            self.point = x
+        elif self.asks_at_exported:
+            (self.value, self.grad), self.correct = self.objective.loss_and_grad(x), None
+        else:
+            self.value, self.grad, self.correct = self.objective.loss(x), None, None
+        self.point = x
 
     def on(self, objective: Objective) -> _Oracle:
         """An oracle for another objective (a mini-batch) that carries these evaluation counts on."""
@@ -125,8 +137,10 @@ class _Oracle:
 
     def __call__(self, x: np.ndarray) -> tuple[Any, np.ndarray]:
         self.grad_evals += 1
-        self.measure(x)
-        assert self.grad is not None
+        self.asks_at_exported = x is self.point
+        if x is not self.point or self.grad is None:
+            (self.value, self.grad), self.correct = self.objective.loss_and_grad(x), None
+            self.point = x
         return self.value, self.grad
 
     def loss(self, x: np.ndarray) -> Any:
@@ -156,6 +170,7 @@ def fit(
     weight_decay: float = 0.0,
     batch_size: int | None = None,
     seed: int = 0,
+    metrics: str = "all",
 ) -> FitResult:
     """Train ``net`` from ``params`` with full-batch steps of ``optimizer``.
 
@@ -163,7 +178,8 @@ def fit(
     ----------
     net : MLP
     params : Params
-        Initial point; never modified.
+        Initial point; never modified. ``params.flat`` of shape ``(M, P)`` trains M models at once (see
+        Returns); float32 parameters train in float32.
     train, test : Dataset
         Training data (the loss that is minimised, mean over its S samples) and optional held-out data.
     optimizer : an optimiser from :mod:`descentlab.optimizers`
@@ -180,12 +196,17 @@ def fit(
         on the whole training set.
     seed : int
         Seed of the mini-batch shuffle.
+    metrics : "all" or "loss"
+        ``"all"`` records every history field; ``"loss"`` records the training loss (and the evaluation
+        counts) only, which saves the accuracy, gradient norm and test evaluations; the other fields stay NaN.
 
     Returns
     -------
     FitResult
         A non-finite loss or gradient stops the loop: the history then holds the iterations done (+1 for
-        the start), ``params`` is the last finite iterate and ``stopped`` says what happened.
+        the start), ``params`` is the last finite iterate and ``stopped`` says what happened. With M stacked
+        models every history field has shape ``(K + 1, M)``; a model that goes non-finite keeps its last
+        finite parameters, its history is NaN from then on, ``stopped`` names it, and the others carry on.
     """
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
@@ -193,17 +214,28 @@ def fit(
         raise ValueError(f"the initial parameters do not belong to {net!r}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    objective = net.objective(train.X, train.y, weight_decay)
+    if metrics not in ("all", "loss"):
+        raise ValueError(f"metrics must be 'all' or 'loss', got {metrics!r}")
+    full = metrics == "all"
+    dtype = params.flat.dtype
+    objective = Objective(net, train.X, train.y, weight_decay, dtype)
     minibatch = batch_size is not None and batch_size < train.n_samples
     batches = _batches(train.n_samples, batch_size or train.n_samples, seed) if minibatch else None
-    test_objective = net.objective(test.X, test.y) if test is not None and test.n_samples else None
+    test_objective = (
+        Objective(net, test.X, test.y, dtype=dtype) if full and test is not None and test.n_samples else None
+    )
     oracle = _Oracle(objective)  # measures the exported iterates (and serves the steps in full batch)
+    oracle.asks_at_exported = not minibatch
     step_oracle = oracle
-    history = History.empty(iterations + 1)
+    stacked = params.flat.ndim == 2
+    history = History.empty((iterations + 1,) + params.flat.shape[:-1])
     state = optimizer.init(params.flat)
-    last_finite = state.x
+    last_finite = state.x.copy() if stacked else state.x
+    alive = np.ones(params.flat.shape[:-1], dtype=bool)
     stopped: str | None = None
     done = 0
+    grad_norm: Any = np.nan
+    test_values: Any = None
     start = time.perf_counter()
     for k in range(iterations + 1):
         # Divergence shows up as inf/NaN and is caught by the checks below; the floating-point
@@ -212,13 +244,23 @@ def fit(
             if k > 0:
                 if batches is not None:
                     rows = next(batches)
-                    step_oracle = step_oracle.on(net.objective(train.X[rows], train.y[rows], weight_decay))
+                    batch = Objective(net, train.X[rows], train.y[rows], weight_decay, dtype)
+                    step_oracle = step_oracle.on(batch)
                 state = optimizer.step(state, step_oracle)
-            oracle.measure(state.x)
-            assert oracle.grad is not None
-            grad_norm = math.sqrt(float(np.dot(oracle.grad, oracle.grad)))
-            test_values = test_objective.loss_and_correct(state.x) if test_objective is not None else None
-        if not (math.isfinite(float(oracle.value)) and math.isfinite(grad_norm)):
+            oracle.measure(state.x, full)
+            if full:
+                assert oracle.grad is not None
+                g = oracle.grad
+                grad_norm = np.sqrt(np.einsum("mp,mp->m", g, g)) if stacked else math.sqrt(np.dot(g, g))
+                test_values = test_objective.loss_and_correct(state.x) if test_objective is not None else None
+            finite = np.isfinite(oracle.value) & np.isfinite(grad_norm) if full else np.isfinite(oracle.value)
+        if stacked:
+            if k == 0 and not np.all(finite):
+                raise ValueError(f"the initial parameters of models {np.flatnonzero(~finite).tolist()} give a "
+                                 "non-finite loss or gradient")
+            alive &= finite
+            np.copyto(last_finite, state.x, where=alive[:, None])
+        elif not finite:
             if k == 0:
                 raise ValueError("the initial parameters give a non-finite loss or gradient")
             what = "loss" if not math.isfinite(float(oracle.value)) else "gradient"
@@ -227,21 +269,30 @@ def fit(
                 f"(learning rate too large?); kept the parameters of iteration {k - 1}"
             )
             break
-        history.train_loss[k] = oracle.value
+        history.train_loss[k] = np.where(alive, oracle.value, np.nan) if stacked else oracle.value
         history.grad_evals[k] = step_oracle.grad_evals
         history.func_evals[k] = step_oracle.func_evals
-        history.train_accuracy[k] = oracle.correct / objective.S
-        history.grad_norm[k] = grad_norm
-        if test_objective is not None and test_values is not None:
-            history.test_loss[k] = test_values[0]
-            history.test_accuracy[k] = test_values[1] / test_objective.S
-        last_finite = state.x
+        if full:
+            measured = [(history.train_accuracy, oracle.correct / objective.S), (history.grad_norm, grad_norm)]
+            if test_objective is not None and test_values is not None:
+                measured.append((history.test_loss, test_values[0]))
+                measured.append((history.test_accuracy, test_values[1] / test_objective.S))
+            for field, value in measured:
+                field[k] = np.where(alive, value, np.nan) if stacked else value
+        if not stacked:
+            last_finite = state.x
         done = k
         if callback is not None:
             callback(k, history)
     seconds = time.perf_counter() - start
     if stopped is not None:
         history = history.truncated(done + 1)
+    if stacked and not alive.all():
+        gone = np.flatnonzero(~alive).tolist()
+        stopped = (
+            f"{len(gone)} of {alive.size} models went non-finite (learning rate too large?) and kept their last "
+            f"finite parameters: models {gone}"
+        )
     return FitResult(
         params=Params(np.array(last_finite, copy=True), net.slots),
         history=history,
