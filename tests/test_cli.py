@@ -251,3 +251,21 @@ def test_compare_on_a_csv_with_minibatches_is_reproduced_by_its_report_command(t
     again = tmp_path / "again"
     assert main([*shlex.split(line)[1:], "--out", str(again), "--quiet"]) == 0
     assert (again / "history.csv").read_text() == (run / "history.csv").read_text()
+
+
+def test_sweep_writes_its_files_and_its_report_command_reproduces_them(tmp_path, capsys):
+    first = tmp_path / "first"
+    argv = ["sweep", "--optimizers", "gd,nag", "--lr", "0.01,0.03", "--seeds", "2", "--iterations", "25",
+            "--hidden", "5", "--quiet", "--out", str(first)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "4 models per method" in printed and "Wrote" in printed
+    report = (first / "report.md").read_text()
+    command = report.split("Reproduce: `")[1].split("`")[0]
+    words = shlex.split(command)
+    assert words[:2] == ["descentlab", "sweep"]
+    again = tmp_path / "again"
+    assert main([*words[1:], "--quiet", "--out", str(again)]) == 0
+    assert (again / "sweep.csv").read_text() == (first / "sweep.csv").read_text()
+    assert main(["sweep", "--lr", "0.01,0.01", "--out", str(tmp_path / "x")]) == 2
+    assert "named twice" in capsys.readouterr().err

@@ -119,3 +119,33 @@ def test_minibatch_training_is_seeded_and_full_batch_is_the_default(setting):
     _, g = net.loss_and_grad(p0, train.X[rows], train.y[rows])
     one = dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=1, batch_size=16, seed=1)
     assert np.allclose(one.params.flat, p0.flat - 0.01 * g.flat, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("spec", ["gd", "nag", "momentum"])
+def test_loss_only_history_has_the_same_losses_and_evaluation_counts(iris_split, spec):
+    train, test = iris_split
+    net = dl.MLP([4, 16, 3])
+    p0 = net.init(seed=0)
+    full = dl.fit(net, p0, train, dl.parse_optimizer(spec), iterations=60, test=test)
+    lean = dl.fit(net, p0, train, dl.parse_optimizer(spec), iterations=60, test=test, metrics="loss")
+    np.testing.assert_array_equal(lean.params.flat, full.params.flat)
+    np.testing.assert_array_equal(lean.history.train_loss, full.history.train_loss)
+    np.testing.assert_array_equal(lean.history.grad_evals, full.history.grad_evals)
+    for field in ("train_accuracy", "test_loss", "test_accuracy", "grad_norm"):
+        assert np.all(np.isnan(getattr(lean.history, field)))
+    with pytest.raises(ValueError, match="metrics must be"):
+        dl.fit(net, p0, train, dl.GD(), iterations=1, metrics="some")
+
+
+def test_float32_training_follows_float64(iris_split):
+    train, _ = iris_split
+    net = dl.MLP([4, 16, 3])
+    p0 = net.init(seed=0)
+    p32 = dl.Params(p0.flat.astype(np.float32), net.slots)
+    r64 = dl.fit(net, p0, train, dl.NAG(lr=0.01), iterations=50, metrics="loss")
+    r32 = dl.fit(net, p32, train, dl.NAG(lr=0.01), iterations=50, metrics="loss")
+    assert r32.params.flat.dtype == np.float32
+    np.testing.assert_allclose(r32.history.train_loss, r64.history.train_loss, rtol=1e-4)
+    objective = dl.Objective(net, train.X, train.y, dtype=np.float32)
+    with pytest.raises(ValueError, match="float64 but this objective computes in float32"):
+        objective.loss(p0.flat)

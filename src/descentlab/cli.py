@@ -95,6 +95,15 @@ def _optimizer_list(text: str) -> tuple[str, ...]:
     return specs
 
 
+def _lr_list(text: str) -> tuple[float, ...]:
+    values = tuple(_positive_float(part.strip()) for part in text.split(",") if part.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("name at least one learning rate")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"a learning rate is named twice in {text!r}")
+    return values
+
+
 # -- shared options ---------------------------------------------------------------------------------------------
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     from .activations import ACTIVATIONS
@@ -238,6 +247,38 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="CSV file to write (default: standard output)")
     p.set_defaults(handler=_cmd_predict)
 
+    p = sub.add_parser(
+        "sweep",
+        help="train a grid of optimisers × learning rates × seeds at once; medians with error bars",
+        description=(
+            "Train every optimiser at every learning rate from --seeds initial points (seeds 0..N-1), all "
+            "models of an optimiser stacked into one batch, on one split of --data. Writes sweep.csv (one row "
+            "per model, final metrics), sweep.png (median and interquartile band) and report.md (which method "
+            "is better, by how much, with the spread over seeds) into --out."
+        ),
+    )
+    _add_model_options(p)
+    _add_csv_options(p)
+    p.add_argument("--optimizers", type=_optimizer_list, default=("gd", "nag"),
+                   help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(OPTIMIZERS)} "
+                        "(default: gd,nag)")
+    p.add_argument("--lr", type=_lr_list, default=(0.005, 0.01, 0.02),
+                   help="comma-separated learning rates (default: 0.005,0.01,0.02)")
+    p.add_argument("--seeds", type=_int_at_least(1), default=10,
+                   help="initial points per learning rate: init seeds 0..N-1 (default: 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default: 0)")
+    p.add_argument("--test-size", type=_fraction, default=0.25,
+                   help="fraction of the samples held out for testing, stratified (default: 0.25)")
+    p.add_argument("--iterations", type=_int_at_least(0), default=350, help="iterations (default: 350)")
+    p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
+                   help="standard deviation of the normal initialisation (default: 1)")
+    p.add_argument("--standardize", action="store_true",
+                   help="standardise features with training-split statistics (default: raw features)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder to write (default: a new folder runs/<date>-<time>)")
+    p.set_defaults(handler=_cmd_sweep)
+
     p = sub.add_parser("info", help="describe a saved model file",
                        description="Print a model file's architecture, parameter counts and training record.")
     p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
@@ -321,6 +362,56 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     out.print(_results_table(summarize(comparison)))
     out.print(f"Wrote {run_dir}/ (curves.png, history.csv, summary.json, report.md, models/) "
               f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import numpy as np
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .experiments import CompareConfig, SweepConfig, network_for, sweep, write_sweep
+    from .report import spread
+
+    started = time.perf_counter()
+    data, source = _load_data(args)
+    base = CompareConfig(hidden=tuple(args.hidden), activation=args.activation, seed=args.seed,
+                         test_size=args.test_size, init_sigma=args.init_sigma, iterations=args.iterations,
+                         standardize=args.standardize, data=source, target=args.target)
+    config = SweepConfig(base=base, optimizers=tuple(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
+    out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
+    out.print(_network_line(network_for(data, base)))
+    out.print(f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
+              f"{config.seeds} seeds), trained together")
+    progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
+    tasks: dict[str, Any] = {}
+
+    def on_step(method: str, k: int, history: Any) -> None:
+        if method not in tasks:
+            tasks[method] = progress.add_task(escape(method), total=base.iterations + 1)
+        progress.update(tasks[method], completed=k + 1)
+
+    with progress:
+        result = sweep(data, config, callback=on_step)
+    run_dir = args.out or _new_run_dir()
+    write_sweep(result, run_dir)
+    table = Table(title="Final metrics: median [quartiles] over seeds")
+    for column in ("method", "lr", "diverged", "train loss", "test acc. (%)"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    rows = result.rows()
+    for name in result.results:
+        for lr in config.lrs:
+            mine = [r for r in rows if r["optimizer"] == name and r["lr"] == lr]
+            ok = [r for r in mine if not r["diverged"]]
+            table.add_row(escape(name), f"{lr:g}", f"{len(mine) - len(ok)}/{len(mine)}",
+                          spread(np.array([r["final_train_loss"] for r in ok]), ".4f"),
+                          spread(np.array([100 * r["final_test_accuracy"] for r in ok]), ".1f"))
+    out.print(table)
+    if result.results and any(r.stopped for r in result.results.values()):
+        for name, fitted in result.results.items():
+            if fitted.stopped:
+                err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(fitted.stopped)}")
+    out.print(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md) in {time.perf_counter() - started:.2f} s")
     return 0
 
 

@@ -161,7 +161,7 @@ def sweep_command_line(result: Sweep) -> str:
     return shlex.join(words)
 
 
-def _spread(values: np.ndarray, fmt: str) -> str:
+def spread(values: np.ndarray, fmt: str) -> str:
     values = values[np.isfinite(values)]
     if not values.size:
         return "–"
@@ -197,8 +197,8 @@ def render_sweep_report(result: Sweep) -> str:
             loss = np.array([r["final_train_loss"] for r in ok])
             acc = np.array([100.0 * r["final_test_accuracy"] for r in ok])
             lines.append(
-                f"| {method_label(name)} | {lr:g} | {len(mine) - len(ok)} of {len(mine)} | {_spread(loss, '.4f')} | "
-                f"{_spread(acc, '.1f')} |"
+                f"| {method_label(name)} | {lr:g} | {len(mine) - len(ok)} of {len(mine)} | {spread(loss, '.4f')} | "
+                f"{spread(acc, '.1f')} |"
             )
     if len(names) >= 2:
         first = names[0]
@@ -218,15 +218,15 @@ def render_sweep_report(result: Sweep) -> str:
             lines.append(
                 f"- **{method_label(other)}** ends with a lower training loss than {method_label(first)} in "
                 f"{wins} of {int(both.sum())} paired runs; the ratio of final losses "
-                f"({first} / {other}) is {_spread(ratio, '.2f')}. It reaches {first}'s final loss after "
-                f"{_spread(np.array(reach), '.0f')} iterations (of {result.config.base.iterations})."
+                f"({first} / {other}) is {spread(ratio, '.2f')}. It reaches {first}'s final loss after "
+                f"{spread(np.array(reach), '.0f')} iterations (of {result.config.base.iterations})."
             )
             for lr in lrs:
                 cols = np.array([g[0] == lr for g in result.grid]) & both
                 if cols.any():
                     r = a[cols] / b[cols]
                     lines.append(
-                        f"  - lr {lr:g}: ratio {_spread(r, '.2f')}, lower in {int(np.sum(r > 1))} of {int(cols.sum())}"
+                        f"  - lr {lr:g}: ratio {spread(r, '.2f')}, lower in {int(np.sum(r > 1))} of {int(cols.sum())}"
                     )
     lines += ["", "![median and interquartile band per optimiser and learning rate](sweep.png)", ""]
     return "\n".join(lines)

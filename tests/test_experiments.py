@@ -1,0 +1,57 @@
+"""Sweeps: many models trained as one stacked batch must equal the same models trained one by one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab.experiments import CompareConfig, SweepConfig, prepare, sweep, write_sweep
+
+
+@pytest.mark.parametrize("spec", ["gd", "nag", "nag-restart", "adam"])
+def test_a_sweep_equals_separate_fits_of_every_model(spec):
+    config = SweepConfig(optimizers=(spec,), lrs=(0.005, 0.0123, 0.02), seeds=3, base=CompareConfig(iterations=120))
+    result = sweep(config=config)
+    train, test, _, net, _ = prepare(dl.load_iris(), config.base)
+    stacked = result.results[spec]
+    assert stacked.history.train_loss.shape == (121, 9)
+    for m, (lr, seed) in enumerate(result.grid):
+        single = dl.fit(net, net.init(seed=seed), train, dl.parse_optimizer(spec, lr=lr), 120, test=test)
+        np.testing.assert_allclose(stacked.params.flat[m], single.params.flat, rtol=0, atol=1e-10)
+        for field in ("train_loss", "test_loss", "grad_norm"):
+            np.testing.assert_allclose(getattr(stacked.history, field)[:, m], getattr(single.history, field),
+                                       rtol=1e-10, atol=0)
+        for field in ("train_accuracy", "test_accuracy"):
+            np.testing.assert_array_equal(getattr(stacked.history, field)[:, m], getattr(single.history, field))
+
+
+def test_a_diverging_model_keeps_its_last_finite_parameters_and_the_others_carry_on():
+    config = SweepConfig(optimizers=("gd",), lrs=(0.01, 1e200), seeds=2, base=CompareConfig(iterations=60))
+    result = sweep(config=config).results["gd"]
+    train, _, _, net, _ = prepare(dl.load_iris(), config.base)
+    diverged = ~np.isfinite(result.history.train_loss[-1])
+    assert diverged.tolist() == [False, False, True, True]
+    assert "2 of 4 models went non-finite" in result.stopped and "[2, 3]" in result.stopped
+    assert np.all(np.isfinite(result.params.flat))
+    single = dl.fit(net, net.init(seed=0), train, dl.GD(lr=1e200), 60)
+    assert single.stopped is not None
+    np.testing.assert_allclose(result.params.flat[2], single.params.flat, rtol=0, atol=1e-10)
+    calm = dl.fit(net, net.init(seed=1), train, dl.GD(lr=0.01), 60)
+    np.testing.assert_allclose(result.params.flat[1], calm.params.flat, rtol=0, atol=1e-12)
+
+
+def test_sweep_files_and_report_agree_with_the_results(tmp_path):
+    result = sweep(config=SweepConfig(seeds=3, base=CompareConfig(iterations=80)))
+    write_sweep(result, tmp_path)
+    rows = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 9
+    header = rows[0].split(",")
+    nag_rows = [dict(zip(header, r.split(","), strict=True)) for r in rows[1:] if r.startswith("nag,")]
+    for m, row in enumerate(nag_rows):
+        assert float(row["final_train_loss"]) == result.results["nag"].history.train_loss[-1, m]
+    report = (tmp_path / "report.md").read_text()
+    gd, nag = result.results["gd"].history.train_loss[-1], result.results["nag"].history.train_loss[-1]
+    assert f"in {int(np.sum(nag < gd))} of 9 paired runs" in report
+    assert f"is {np.median(gd / nag):.2f} [" in report
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
