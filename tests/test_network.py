@@ -170,3 +170,65 @@ def test_weight_decay_gradient_equals_finite_differences(iris_split):
     view, plain_view = dl.Params(grad, net.slots), dl.Params(plain, net.slots)
     assert np.array_equal(view["b0"], plain_view["b0"]) and np.array_equal(view["b1"], plain_view["b1"])
     assert np.allclose(view["W1"] - plain_view["W1"], 0.3 * dl.Params(theta, net.slots)["W1"], rtol=1e-12)
+
+
+ENGINE_CASES = [
+    ([4, 16, 3], "softplus", 0.0),
+    ([4, 3], "softplus", 0.0),
+    ([4, 9, 8, 3], "softplus", 0.05),
+    ([4, 7, 6, 5, 3], "tanh", 0.0),
+    ([4, 5, 3], "relu", 0.1),
+    ([4, 6, 4, 3], "sigmoid", 0.0),
+    ([4, 5, 3], "identity", 0.0),
+]
+
+
+@pytest.mark.parametrize(("sizes", "activation", "weight_decay"), ENGINE_CASES)
+def test_compiled_engine_equals_numpy_engine(iris_split, sizes, activation, weight_decay):
+    """The numba kernels compute the same loss, gradient and accuracy as the NumPy path, one model or stacked."""
+    pytest.importorskip("numba")
+    train, _ = iris_split
+    net = dl.MLP(sizes, activation)
+    for flat in (net.init(seed=3).flat, np.stack([net.init(seed=s).flat for s in range(3)])):
+        plain = dl.Objective(net, train.X, train.y, weight_decay)
+        fast = dl.Objective(net, train.X, train.y, weight_decay, engine="compiled")
+        loss, grad, correct = plain.loss_grad_and_correct(flat)
+        loss_c, grad_c, correct_c = fast.loss_grad_and_correct(flat)
+        np.testing.assert_allclose(loss_c, loss, rtol=1e-14)
+        np.testing.assert_allclose(grad_c, grad, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(correct_c, correct)
+        forward, forward_correct = fast.loss_and_correct(flat)
+        np.testing.assert_allclose(forward, loss, rtol=1e-14)
+        np.testing.assert_array_equal(forward_correct, correct)
+
+
+def test_compiled_engine_matches_the_per_sample_reference():
+    pytest.importorskip("numba")
+    net = dl.MLP([3, 6, 5, 4], "softplus")
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(9, 3)), rng.integers(0, 4, 9)
+    params = net.init(seed=4, sigma=2.0)
+    loss, grad = dl.Objective(net, X, y, engine="compiled").loss_and_grad(params.flat)
+    ref_loss, ref = reference_loss_and_grad(net, params, X, y)
+    assert loss == pytest.approx(ref_loss, rel=1e-13)
+    for name in params:
+        np.testing.assert_allclose(dl.Params(grad, net.slots)[name], ref[name], rtol=1e-11, atol=1e-14)
+
+
+def test_compiled_training_follows_numpy_training(iris_split):
+    pytest.importorskip("numba")
+    train, test = iris_split
+    net = dl.MLP([4, 16, 3])
+    for optimizer in (dl.GD(lr=0.01), dl.NAG(lr=0.01)):
+        a = dl.fit(net, net.init(seed=0), train, optimizer, iterations=200, test=test)
+        b = dl.fit(net, net.init(seed=0), train, optimizer, iterations=200, test=test, engine="compiled")
+        np.testing.assert_allclose(b.params.flat, a.params.flat, rtol=1e-10, atol=1e-12)
+        for field in ("train_loss", "test_loss", "grad_norm"):
+            np.testing.assert_allclose(getattr(b.history, field), getattr(a.history, field), rtol=1e-10)
+        np.testing.assert_array_equal(b.history.test_accuracy, a.history.test_accuracy)
+
+
+def test_unknown_engine_is_refused(iris_split):
+    train, _ = iris_split
+    with pytest.raises(ValueError, match="engine must be one of"):
+        dl.Objective(dl.MLP([4, 3]), train.X, train.y, engine="gpu")

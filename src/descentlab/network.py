@@ -235,6 +235,29 @@ class _Buffers:
         self.grad_layers = _layers(net, self.grad) if self.grad is not None else []
 
 
+ENGINES = ("numpy", "compiled")
+
+
+def compiled_available() -> bool:
+    """Whether the optional compiled engine (numba) can be used."""
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+def _compiled_kernels(engine: str, dtype: np.dtype) -> Any:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "numpy":
+        return None
+    try:
+        from . import _compiled
+    except ImportError:
+        raise ValueError("the compiled engine needs numba: pip install 'descentlab[fast]'") from None
+    kernels = ("linear", "softplus_join", "hidden_backward", "output_layer", "softplus_split")
+    return tuple(getattr(_compiled, name) for name in kernels)
+
+
 class Objective:
     """Mean cross-entropy of one network on fixed data: the oracle the optimisers call.
 
@@ -251,10 +274,14 @@ class Objective:
     weight_decay : λ ≥ 0 of the L2 penalty ``(λ/2) Σ_l ‖W_l‖²_F`` on the weights (biases are not penalised),
         added to the loss (L2) and ``λ W_l`` to the weight gradients (B6).
     dtype : float64 (default) or float32; parameters passed in must have the same dtype.
+    engine : ``"numpy"`` (default) or ``"compiled"``: the output layer of single float64 models in the numba
+        kernel of :mod:`descentlab._compiled` (needs ``descentlab[fast]``); stacked models and float32 stay in
+        NumPy either way. Both engines compute the same equations; results agree to rounding.
     """
 
     def __init__(
-        self, net: MLP, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0, dtype: Any = np.float64
+        self, net: MLP, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0, dtype: Any = np.float64,
+        engine: str = "numpy",
     ) -> None:
         if not (np.isfinite(weight_decay) and weight_decay >= 0.0):
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
@@ -263,7 +290,12 @@ class Objective:
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype}")
         self.net = net
         self.weight_decay = float(weight_decay)
-        self.A0 = _as_columns(X, net.sizes[0], self.dtype)
+        # The columns are a transposed view of the rows (BLAS reads either order): no copy of the data, which
+        # on a large problem is as big as all activations together. The compiled kernels want contiguous columns.
+        rows = np.ascontiguousarray(X, dtype=self.dtype)
+        if rows.ndim != 2 or rows.shape[1] != net.sizes[0]:
+            raise ValueError(f"X must have shape (S, {net.sizes[0]}), got {rows.shape}")
+        self.A0 = np.ascontiguousarray(rows.T) if engine == "compiled" else rows.T
         y = np.asarray(y)
         k = net.sizes[-1]
         if y.shape != (self.A0.shape[1],):
@@ -278,6 +310,10 @@ class Objective:
         self.Y[self.y, np.arange(self.S)] = 1.0
         self._buffers: dict[tuple[bool, tuple[int, ...], Any], _Buffers] = {}
         self._last_grad = np.empty(0)
+        self.engine = engine
+        self._kernels = _compiled_kernels(engine, self.dtype)
+        self._no_rows = np.empty((0, self.S), self.dtype)  # stand-ins for outputs a call does not want
+        self._no_grad = np.empty(0, self.dtype)
 
     def _workspace(self, flat: np.ndarray, gradient: bool) -> _Buffers:
         key = (gradient, flat.shape, flat.dtype)
@@ -315,20 +351,95 @@ class Objective:
     def _evaluate(self, flat: np.ndarray, gradient: bool, correct: bool) -> tuple[Any, Any]:
         net, buf = self.net, self._workspace(flat, gradient)
         layers = _layers(net, flat)
-        z, a, dh = buf.z, buf.a, buf.dh
-        last = net.n_layers - 1
-        for layer, (W, b) in enumerate(layers):  # forward
-            if layer == 0 and buf.stacked:  # one GEMM for the first layer of all models
-                np.copyto(buf.W0.reshape(W.shape), W)
-                np.dot(buf.W0, a[0], out=z[0].reshape(buf.W0.shape[0], -1))  # (F1)
-            elif buf.stacked:
-                np.matmul(W, a[layer], out=z[layer])  # (F1)
+        if self._kernels is not None and flat.ndim == 1:
+            loss, n_correct = self._evaluate_compiled(flat, layers, gradient, buf)
+            if not correct:
+                n_correct = None
+        else:
+            z, a, dh = buf.z, buf.a, buf.dh
+            last = net.n_layers - 1
+            for layer, (W, b) in enumerate(layers[:last]):  # hidden layers, forward
+                self._linear(layer, W, b, buf)
+                if self._kernels is not None and net.activation.name == "softplus":
+                    self._softplus_compiled(z[layer], a[layer + 1], dh[layer] if gradient else None)
+                else:  # (F2) a_{l+1} = h(z_{l+1}), with h′(z_{l+1}) when the gradient is wanted
+                    net.activation.fill(z[layer], a[layer + 1], dh[layer] if gradient else None)
+            loss, n_correct = self._output(layers[last], buf, correct)
+            if gradient:
+                self._backward(layers, buf, last)
+        if self.weight_decay:
+            loss = loss + 0.5 * self.weight_decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in layers)  # (L2)
+        if gradient:
+            assert buf.grad is not None
+            if self.weight_decay:
+                for (W, _), (dW, _) in zip(layers, buf.grad_layers, strict=True):
+                    dW += self.weight_decay * W  # (B6) the penalty's gradient λ W_l
+            self._last_grad = buf.grad
+        return loss, n_correct
+
+    def _evaluate_compiled(
+        self, flat: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]], gradient: bool, buf: _Buffers
+    ) -> tuple[Any, Any]:
+        """The same pass with the kernels of :mod:`descentlab._compiled` (one float64 model)."""
+        linear, softplus_join, hidden_backward, output_layer, _ = self._kernels  # type: ignore[misc]
+        net, z, a, dh = self.net, buf.z, buf.a, buf.dh
+        sizes, bounds, last = net.sizes, net._bounds, net.n_layers - 1
+        softplus = net.activation.name == "softplus"
+        for layer in range(last):
+            n, m = sizes[layer + 1], sizes[layer]
+            linear(flat, bounds[layer][0], n, m, a[layer], z[layer], softplus, a[layer + 1])  # (F1)
+            if not softplus:
+                net.activation.fill(z[layer], a[layer + 1], dh[layer] if gradient else None)  # (F2)
+                continue
+            np.exp(z[layer], out=z[layer])  # e^{−|z|}
+            if gradient:
+                np.log1p(z[layer], out=dh[layer])
+                softplus_join(a[layer + 1], z[layer], dh[layer])  # (F2) h(z) and h′(z)
             else:
-                np.dot(W, a[layer], out=z[layer])  # (F1) z_{l+1} = W_l a_l + b_l
-            np.add(z[layer], b, out=z[layer])
-            if layer < last:  # (F2) a_{l+1} = h(z_{l+1}), with h′(z_{l+1}) when the gradient is wanted
-                net.activation.fill(z[layer], a[layer + 1], dh[layer] if gradient else None)
-        out = z[last]
+                np.log1p(z[layer], out=z[layer])
+                np.add(a[layer + 1], z[layer], out=a[layer + 1])  # (F2)
+        grad = buf.grad if gradient else self._no_grad
+        assert grad is not None
+        dA = z[last - 1] if gradient and last > 0 else self._no_rows
+        total, n_correct = output_layer(flat, bounds[last][0], sizes[-1], sizes[-2], a[last], self.y, z[last],
+                                        gradient, grad, dA)
+        if gradient:
+            for layer in range(last - 1, -1, -1):
+                dA_prev = z[layer - 1] if layer > 0 else self._no_rows
+                hidden_backward(flat, bounds[layer][0], sizes[layer + 1], sizes[layer], a[layer], z[layer],
+                                dh[layer], grad, dA_prev)
+        return total / self.S, n_correct
+
+    def _softplus_compiled(self, z: np.ndarray, a: np.ndarray, dh: np.ndarray | None) -> None:
+        """(F2) softplus of stacked models: two fused passes around NumPy's SIMD exp and log1p."""
+        _, softplus_join, _, _, softplus_split = self._kernels  # type: ignore[misc]
+        z2, a2 = z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1])
+        softplus_split(z2, a2)  # a = max(z, 0), z = −|z|
+        np.exp(z, out=z)
+        if dh is None:
+            np.log1p(z, out=z)
+            np.add(a, z, out=a)
+            return
+        np.log1p(z, out=dh)
+        softplus_join(a2, z2, dh.reshape(-1, dh.shape[-1]))
+
+    @staticmethod
+    def _linear(layer: int, W: np.ndarray, b: np.ndarray, buf: _Buffers) -> None:
+        z, a = buf.z, buf.a
+        if layer == 0 and buf.stacked:  # one GEMM for the first layer of all models
+            np.copyto(buf.W0.reshape(W.shape), W)
+            np.dot(buf.W0, a[0], out=z[0].reshape(buf.W0.shape[0], -1))  # (F1)
+        elif buf.stacked:
+            np.matmul(W, a[layer], out=z[layer])  # (F1)
+        else:
+            np.dot(W, a[layer], out=z[layer])  # (F1) z_{l+1} = W_l a_l + b_l
+        np.add(z[layer], b, out=z[layer])
+
+    def _output(self, last: tuple[np.ndarray, np.ndarray], buf: _Buffers, correct: bool) -> tuple[Any, Any]:
+        """Output layer in NumPy: z_L, loss (L1), correct count; leaves e^{z_L − m} in ``z[-1]``."""
+        layer = len(buf.z) - 1
+        self._linear(layer, *last, buf)
+        out = buf.z[layer]
         n_correct = (np.argmax(out, axis=-2) == self.y).sum(axis=-1) if correct else None
         # (F3, L1) log-sum-exp: L = (1/S) Σ_s (m_s + ln Σ_j e^{z_js − m_s} − z_{y_s s}), every exponent ≤ 0.
         np.maximum.reduce(out, axis=-2, keepdims=True, out=buf.column)
@@ -337,22 +448,18 @@ class Objective:
         np.exp(out, out=out)
         np.add.reduce(out, axis=-2, keepdims=True, out=buf.column)
         np.log(buf.column, out=buf.log_column)
-        loss = (np.add.reduce(buf.log_column, axis=(-2, -1)) - picked) / self.S
-        if self.weight_decay:
-            loss = loss + 0.5 * self.weight_decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in layers)  # (L2)
-        if gradient:
-            self._backward(layers, buf)
-            assert buf.grad is not None
-            self._last_grad = buf.grad
-        return loss, n_correct
+        return (np.add.reduce(buf.log_column, axis=(-2, -1)) - picked) / self.S, n_correct
 
-    def _backward(self, layers: list[tuple[np.ndarray, np.ndarray]], buf: _Buffers) -> None:
+    def _backward(self, layers: list[tuple[np.ndarray, np.ndarray]], buf: _Buffers, top: int) -> None:
+        """Backward pass from layer ``top`` down, with ∂L/∂z_{top+1} in ``z[top]`` (for the output layer:
+        e^{z_L − m}, turned into (Ŷ − Y)/S first)."""
         z, a, dh = buf.z, buf.a, buf.dh
-        dZ = z[-1]  # holds e^{z − m}
-        np.divide(dZ, buf.column, out=dZ)  # (F3) ŷ = softmax(z_L)
-        np.subtract(dZ, self.Y, out=dZ)
-        np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) ∂L/∂z_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
-        for layer in range(len(layers) - 1, -1, -1):
+        dZ = z[top]
+        if top == len(layers) - 1:
+            np.divide(dZ, buf.column, out=dZ)  # (F3) ŷ = softmax(z_L)
+            np.subtract(dZ, self.Y, out=dZ)
+            np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) ∂L/∂z_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
+        for layer in range(top, -1, -1):
             W = layers[layer][0]
             dW, db = buf.grad_layers[layer]
             if layer == 0 and buf.stacked:
@@ -363,8 +470,6 @@ class Objective:
                 np.matmul(dZ, _transpose(a[layer]), out=dW)  # (B2)
             else:
                 np.dot(dZ, a[layer].T, out=dW)  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
-            if self.weight_decay:
-                dW += self.weight_decay * W  # (B6) the penalty's gradient λ W_l
             np.add.reduce(dZ, axis=-1, out=db[..., 0])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
             if layer > 0:
                 back = z[layer - 1]  # z_l is no longer needed: it receives ∂L/∂a_l, then ∂L/∂z_l

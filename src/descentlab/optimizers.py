@@ -11,7 +11,8 @@ Each optimiser is a frozen dataclass of hyper-parameters with two methods:
 ``state.x`` is always the iterate the method would export. States are frozen and steps never write into an
 existing array, so a state handed out earlier stays valid. All arithmetic broadcasts, so ``x`` may be one
 model ``(P,)`` or M models ``(M, P)``; per-model scalars (NAG's ``t``, a line search's step) have shape
-``x.shape[:-1] + (1,)``.
+``x.shape[:-1] + (1,)`` (NAG keeps ``t`` a plain float for one model, which is cheaper). A learning rate may be
+such an ``(M, 1)`` column too, one value per model.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ class NAGState:
 
 def next_t(t: Any) -> Any:
     r""":math:`t_{k+1} = (1 + \sqrt{1 + 4 t_k^2}) / 2` (eq. N2); floats or arrays."""
+    if isinstance(t, float):  # one model: plain floats are several times cheaper than 1-element arrays
+        return (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
     return (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
 
 
@@ -208,7 +211,8 @@ class NAG:
 
     def init(self, x0: np.ndarray) -> NAGState:
         p0 = _start(x0)
-        return NAGState(x=p0, q=p0.copy(), t=_per_model(p0, 1.0), k=0,
+        t0 = _per_model(p0, 1.0) if p0.ndim > 1 else 1.0
+        return NAGState(x=p0, q=p0.copy(), t=t0, k=0,
                         restarts=np.zeros(p0.shape[:-1] + (1,), dtype=np.int64))
 
     def step(self, state: NAGState, oracle: Oracle) -> NAGState:
