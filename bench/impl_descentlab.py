@@ -20,8 +20,16 @@ def fit(problem: Problem, method: str, metrics: str = "loss", engine: str = "num
     train = dl.Dataset(problem.X, problem.y)
     test = dl.Dataset(problem.X_test, problem.y_test) if problem.X_test is not None else None
     params = dl.Params(problem.p0, problem.net.slots)
-    result = dl.fit(problem.net, params, train, _optimizer(method, problem.lr), problem.iterations,
-                    test=test if metrics == "all" else None, metrics=metrics, engine=engine)
+    result = dl.fit(
+        problem.net,
+        params,
+        train,
+        _optimizer(method, problem.lr),
+        problem.iterations,
+        test=test if metrics == "all" else None,
+        metrics=metrics,
+        engine=engine,
+    )
     return result.history.train_loss, result.params.flat, result.seconds
 
 
@@ -53,18 +61,25 @@ def fit_one_by_one(problem: Problem, method: str, engine: str = "numpy"):
     losses, finals, seconds = [], [], 0.0
     for m in range(problem.p0.shape[0]):
         lr = float(np.asarray(problem.lr)[m])
-        result = dl.fit(problem.net, dl.Params(problem.p0[m], problem.net.slots), train,
-                        _optimizer(method, lr), problem.iterations, metrics="loss", engine=engine)
+        result = dl.fit(
+            problem.net,
+            dl.Params(problem.p0[m], problem.net.slots),
+            train,
+            _optimizer(method, lr),
+            problem.iterations,
+            metrics="loss",
+            engine=engine,
+        )
         losses.append(result.history.train_loss)
         finals.append(result.params.flat)
         seconds += result.seconds
     return np.stack(losses, axis=1), np.stack(finals), seconds
 
 
-def large_steps(problem: Problem, steps: int) -> tuple[list[float], list[float]]:
+def large_steps(problem: Problem, steps: int, engine: str = "compiled") -> tuple[list[float], list[float]]:
     """``steps`` full-batch GD iterations (forward, backward, update) with ``dl.Objective`` in the data's
     dtype; returns the loss at each iterate and the time of each iteration."""
-    objective = dl.Objective(problem.net, problem.X, problem.y, dtype=problem.X.dtype)
+    objective = dl.Objective(problem.net, problem.X, problem.y, dtype=problem.X.dtype, engine=engine)
     x = problem.p0.copy()
     losses, times = [], []
     for _ in range(steps):

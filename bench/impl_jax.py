@@ -50,8 +50,9 @@ def _runner(method: str, K: int, metrics: bool):
         if method == "gd":
             final, (losses, extra) = jax.lax.scan(gd_body, params, None, length=K)
             return final, losses, extra
-        (p, _, _), (losses, extra) = jax.lax.scan(nag_body, (params, params, jnp.asarray(1.0, params[0].dtype)),
-                                                  None, length=K)
+        (p, _, _), (losses, extra) = jax.lax.scan(
+            nag_body, (params, params, jnp.asarray(1.0, params[0].dtype)), None, length=K
+        )
         return p, losses, extra
 
     return run
@@ -75,8 +76,9 @@ def run(problem: Problem, method: str, metrics: bool = False, repeats: int = 1):
         start = time.perf_counter()
         final, losses, _ = jax.block_until_ready(fn(params, lr, X, y, X_test, y_test))
         times.append(time.perf_counter() - start)
-    flat = np.concatenate([np.asarray(a).reshape(a.shape[0], -1) if stacked else np.asarray(a).ravel()
-                           for a in final], axis=-1)
+    flat = np.concatenate(
+        [np.asarray(a).reshape(a.shape[0], -1) if stacked else np.asarray(a).ravel() for a in final], axis=-1
+    )
     losses = np.asarray(losses)
     return (losses.T if stacked else losses), flat, times
 

@@ -15,10 +15,20 @@ from sklearn.neural_network import MLPClassifier
 
 
 def gd_seconds(problem: Problem) -> float:
-    model = MLPClassifier(hidden_layer_sizes=(problem.net.sizes[1],), activation="logistic", solver="sgd",
-                          learning_rate_init=problem.lr, momentum=0.0, batch_size=problem.X.shape[0], alpha=0.0,
-                          max_iter=problem.iterations, shuffle=False, tol=0.0,
-                          n_iter_no_change=problem.iterations + 1, random_state=0)
+    model = MLPClassifier(
+        hidden_layer_sizes=(problem.net.sizes[1],),
+        activation="logistic",
+        solver="sgd",
+        learning_rate_init=problem.lr,
+        momentum=0.0,
+        batch_size=problem.X.shape[0],
+        alpha=0.0,
+        max_iter=problem.iterations,
+        shuffle=False,
+        tol=0.0,
+        n_iter_no_change=problem.iterations + 1,
+        random_state=0,
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -88,8 +88,9 @@ def run(problem: Problem, method: str, dtype: torch.dtype = torch.float64, metri
                 _metrics(p, X_test, y_test)
         exported = p
     seconds = time.perf_counter() - start
-    flat = torch.cat([e.detach().reshape(e.shape[0], -1) if stacked else e.detach().reshape(-1)
-                      for e in exported], dim=-1).numpy()
+    flat = torch.cat(
+        [e.detach().reshape(e.shape[0], -1) if stacked else e.detach().reshape(-1) for e in exported], dim=-1
+    ).numpy()
     return losses, flat, seconds
 
 

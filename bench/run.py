@@ -83,63 +83,124 @@ def bench_single(repeats: int, rows: list[Row], targets: list[Target]) -> None:
     dl_ref: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for engine in ("compiled", "numpy"):
         for method in ("gd", "nag"):
-            (losses, final, _), t[f"{engine} {method} loss"] = timed(lambda m=method, e=engine: dl_impl.fit(problem, m, "loss", e))
+            (losses, final, _), t[f"{engine} {method} loss"] = timed(
+                lambda m=method, e=engine: dl_impl.fit(problem, m, "loss", e)
+            )
             if engine == "numpy":
                 check = f"{'curve' if method == 'gd' else 'final p_K'} " + verdict(
-                    max_rel(losses, dl_ref[method][0]) if method == "gd" else p_error(final, dl_ref[method][1]), 1e-10)
+                    max_rel(losses, dl_ref[method][0]) if method == "gd" else p_error(final, dl_ref[method][1]), 1e-10
+                )
             else:
                 dl_ref[method] = (losses, final)
                 check = "reference" if method == "gd" else "reference (NAG)"
             label = "loss history at p_k" if method == "nag" else "loss history"
-            rows.append(Row("single", f"descentlab {method.upper()}, {label} ({engine} engine)",
-                            t[f"{engine} {method} loss"] * us, "µs/it", check))
+            rows.append(
+                Row(
+                    "single",
+                    f"descentlab {method.upper()}, {label} ({engine} engine)",
+                    t[f"{engine} {method} loss"] * us,
+                    "µs/it",
+                    check,
+                )
+            )
             (_, _, _), t[f"{engine} {method} all"] = timed(lambda m=method, e=engine: dl_impl.fit(problem, m, "all", e))
-            rows.append(Row("single", f"descentlab {method.upper()}, all metrics: train/test loss and accuracy, ‖∇L‖ "
-                                      f"({engine} engine)", t[f"{engine} {method} all"] * us, "µs/it"))
+            rows.append(
+                Row(
+                    "single",
+                    f"descentlab {method.upper()}, all metrics: train/test loss and accuracy, ‖∇L‖ ({engine} engine)",
+                    t[f"{engine} {method} all"] * us,
+                    "µs/it",
+                )
+            )
         (losses, final, _), t[f"{engine} nag steps"] = timed(lambda e=engine: dl_impl.steps_only(problem, "nag", e))
-        rows.append(Row("single", f"descentlab NAG, loss at q_k as the peers log it, no fit loop ({engine} engine)",
-                        t[f"{engine} nag steps"] * us, "µs/it", "final p_K " + verdict(p_error(final, dl_ref["nag"][1]), 1e-10)))
+        rows.append(
+            Row(
+                "single",
+                f"descentlab NAG, loss at q_k as the peers log it, no fit loop ({engine} engine)",
+                t[f"{engine} nag steps"] * us,
+                "µs/it",
+                "final p_K " + verdict(p_error(final, dl_ref["nag"][1]), 1e-10),
+            )
+        )
     gd_ref, nag_ref = dl_ref["gd"][0][:K], dl_ref["nag"][1]
 
     (np_loss, _, _), t_np = timed(lambda: impl_numpy.gd(problem))
-    rows.append(Row("single", "NumPy straightforward GD (allocating, logaddexp)", t_np * us, "µs/it",
-                    "curve " + verdict(max_rel(np_loss[:K], gd_ref), 1e-10)))
+    rows.append(
+        Row(
+            "single",
+            "NumPy straightforward GD (allocating, logaddexp)",
+            t_np * us,
+            "µs/it",
+            "curve " + verdict(max_rel(np_loss[:K], gd_ref), 1e-10),
+        )
+    )
     for method in ("gd", "nag"):
         for dtype, name, tol in ((torch.float64, "float64", 1e-10), (torch.float32, "float32", 1e-3)):
-            (losses, final, _), t[f"torch {method} {name}"] = timed(lambda m=method, d=dtype: impl_torch.run(problem, m, d))
-            check = ("curve " + verdict(max_rel(losses, gd_ref), tol) if method == "gd"
-                     else "final p_K " + verdict(p_error(final, nag_ref), tol))
-            rows.append(Row("single", f"PyTorch {name} {method.upper()} (autograd{', SGD' if method == 'gd' else ''})",
-                            t[f"torch {method} {name}"] * us, "µs/it", check))
+            (losses, final, _), t[f"torch {method} {name}"] = timed(
+                lambda m=method, d=dtype: impl_torch.run(problem, m, d)
+            )
+            check = (
+                "curve " + verdict(max_rel(losses, gd_ref), tol)
+                if method == "gd"
+                else "final p_K " + verdict(p_error(final, nag_ref), tol)
+            )
+            rows.append(
+                Row(
+                    "single",
+                    f"PyTorch {name} {method.upper()} (autograd{', SGD' if method == 'gd' else ''})",
+                    t[f"torch {method} {name}"] * us,
+                    "µs/it",
+                    check,
+                )
+            )
     (_, _, _), t_torch_all = timed(lambda: impl_torch.run(problem, "gd", torch.float64, metrics=True))
     rows.append(Row("single", "PyTorch float64 GD, all metrics", t_torch_all * us, "µs/it"))
     for method in ("gd", "nag"):
         for metrics in (False, True):
             losses, final, times = impl_jax.run(problem, method, metrics=metrics, repeats=repeats)
             t[f"jax {method} {metrics}"] = median(times)
-            check = ("curve " + verdict(max_rel(losses, gd_ref), 1e-10) if method == "gd"
-                     else "final p_K " + verdict(p_error(final, nag_ref), 1e-10))
+            check = (
+                "curve " + verdict(max_rel(losses, gd_ref), 1e-10)
+                if method == "gd"
+                else "final p_K " + verdict(p_error(final, nag_ref), 1e-10)
+            )
             label = f"JAX float64 {method.upper()} (jit + lax.scan){', all metrics' if metrics else ''}"
             rows.append(Row("single", label, median(times) * us, "µs/it", check))
     t_sk = median([impl_sklearn.gd_seconds(problem) for _ in range(repeats)])
-    rows.append(Row("single", "scikit-learn MLPClassifier (logistic units, SGD, full batch)", t_sk * us, "µs/it",
-                    "timing only"))
+    rows.append(
+        Row("single", "scikit-learn MLPClassifier (logistic units, SGD, full batch)", t_sk * us, "µs/it", "timing only")
+    )
 
     gd, nag = t["compiled gd loss"], t["compiled nag loss"]
     jax_gd, jax_nag = t["jax gd False"], t["jax nag False"]
     targets += [
         Target("single: descentlab GD ≤ 1.0× JAX float64 scan per iteration (ratio)", gd / jax_gd, gd <= jax_gd),
-        Target("single: descentlab GD ≥ 5× faster than PyTorch float64 (speed-up)", t["torch gd float64"] / gd,
-               t["torch gd float64"] / gd >= 5),
-        Target("single: all metrics ≤ 1.5× loss-only, GD (ratio)", t["compiled gd all"] / gd,
-               t["compiled gd all"] / gd <= 1.5),
-        Target("single: all metrics ≤ 1.5× loss-only, NAG (ratio)", t["compiled nag all"] / nag,
-               t["compiled nag all"] / nag <= 1.5),
+        Target(
+            "single: descentlab GD ≥ 5× faster than PyTorch float64 (speed-up)",
+            t["torch gd float64"] / gd,
+            t["torch gd float64"] / gd >= 5,
+        ),
+        Target(
+            "single: all metrics ≤ 1.5× loss-only, GD (ratio)",
+            t["compiled gd all"] / gd,
+            t["compiled gd all"] / gd <= 1.5,
+        ),
+        Target(
+            "single: all metrics ≤ 1.5× loss-only, NAG (ratio)",
+            t["compiled nag all"] / nag,
+            t["compiled nag all"] / nag <= 1.5,
+        ),
         Target("single, reported: descentlab NAG with loss at p_k / JAX NAG with loss at q_k", nag / jax_nag, True),
-        Target("single, reported: descentlab NAG with loss at q_k (no fit loop) / JAX NAG",
-               t["compiled nag steps"] / jax_nag, True),
-        Target("single, reported: PyTorch float64 NAG / descentlab NAG with loss at p_k", t["torch nag float64"] / nag,
-               True),
+        Target(
+            "single, reported: descentlab NAG with loss at q_k (no fit loop) / JAX NAG",
+            t["compiled nag steps"] / jax_nag,
+            True,
+        ),
+        Target(
+            "single, reported: PyTorch float64 NAG / descentlab NAG with loss at p_k",
+            t["torch nag float64"] / nag,
+            True,
+        ),
         Target("single, reported: numpy engine GD / JAX float64 GD", t["numpy gd loss"] / jax_gd, True),
     ]
 
@@ -157,45 +218,101 @@ def bench_sweep(repeats: int, rows: list[Row], targets: list[Target]) -> None:
         runs = [dl_impl.fit(problem, method, "loss", "compiled") for _ in range(repeats)]
         dl_loss, dl_p, _ = runs[-1]
         t_dl = median([r[2] for r in runs])
-        rows.append(Row("sweep", f"descentlab {method.upper()}: 64 models stacked, loss at p_k (compiled engine)", t_dl,
-                        "s", "reference"))
+        rows.append(
+            Row(
+                "sweep",
+                f"descentlab {method.upper()}: 64 models stacked, loss at p_k (compiled engine)",
+                t_dl,
+                "s",
+                "reference",
+            )
+        )
         runs = [dl_impl.fit(problem, method, "loss", "numpy") for _ in range(repeats)]
-        rows.append(Row("sweep", f"descentlab {method.upper()}: 64 models stacked, loss at p_k (numpy engine)",
-                        median([r[2] for r in runs]), "s", "per-model median " + verdict(float(np.median(
-                            [max_rel(runs[-1][0][:, m], dl_loss[:, m]) for m in range(64)])), 1e-10)))
+        rows.append(
+            Row(
+                "sweep",
+                f"descentlab {method.upper()}: 64 models stacked, loss at p_k (numpy engine)",
+                median([r[2] for r in runs]),
+                "s",
+                "per-model median "
+                + verdict(float(np.median([max_rel(runs[-1][0][:, m], dl_loss[:, m]) for m in range(64)])), 1e-10),
+            )
+        )
         if method == "nag":
             runs = [dl_impl.steps_only(problem, method, "compiled") for _ in range(repeats)]
             t_steps = median([r[2] for r in runs])
-            rows.append(Row("sweep", "descentlab NAG: 64 models stacked, loss at q_k as the peers log it, no fit loop "
-                                     "(compiled engine)", t_steps, "s"))
+            rows.append(
+                Row(
+                    "sweep",
+                    "descentlab NAG: 64 models stacked, loss at q_k as the peers log it, no fit loop (compiled engine)",
+                    t_steps,
+                    "s",
+                )
+            )
         one = [dl_impl.fit_one_by_one(problem, method, "compiled") for _ in range(max(1, repeats // 2))]
         t_one = median([r[2] for r in one])
-        rows.append(Row("sweep", f"descentlab {method.upper()}: 64 separate fits, one after another (compiled engine)", t_one, "s",
-                        "per-model median " + verdict(float(np.median([max_rel(one[-1][0][:, m], dl_loss[:, m])
-                                                                       for m in range(64)])), 1e-10)))
+        rows.append(
+            Row(
+                "sweep",
+                f"descentlab {method.upper()}: 64 separate fits, one after another (compiled engine)",
+                t_one,
+                "s",
+                "per-model median "
+                + verdict(float(np.median([max_rel(one[-1][0][:, m], dl_loss[:, m]) for m in range(64)])), 1e-10),
+            )
+        )
         torch_runs = [impl_torch.run(problem, method, torch.float64) for _ in range(repeats)]
         t_torch = median([r[2] for r in torch_runs])
         ref = dl_loss[:K] if method == "gd" else None
-        check = ("per-model median curve " + verdict(float(np.median([max_rel(torch_runs[-1][0][:, m], ref[:, m])
-                                                                      for m in range(64)])), 1e-10)) if ref is not None \
-            else "per-model median final p_K " + verdict(float(np.median(
-                [np.max(np.abs(torch_runs[-1][1][m] - dl_p[m])) / np.max(np.abs(dl_p[m])) for m in range(64)])), 1e-10)
+        check = (
+            (
+                "per-model median curve "
+                + verdict(float(np.median([max_rel(torch_runs[-1][0][:, m], ref[:, m]) for m in range(64)])), 1e-10)
+            )
+            if ref is not None
+            else "per-model median final p_K "
+            + verdict(
+                float(
+                    np.median(
+                        [np.max(np.abs(torch_runs[-1][1][m] - dl_p[m])) / np.max(np.abs(dl_p[m])) for m in range(64)]
+                    )
+                ),
+                1e-10,
+            )
+        )
         rows.append(Row("sweep", f"PyTorch float64 {method.upper()}: batched matmul (bmm)", t_torch, "s", check))
         losses, final, times = impl_jax.run(problem, method, repeats=repeats)
         t_jax = median(times)
-        check = ("per-model median curve " + verdict(float(np.median([max_rel(losses[:, m], dl_loss[:K, m])
-                                                                      for m in range(64)])), 1e-10)) if method == "gd" \
-            else "per-model median final p_K " + verdict(float(np.median(
-                [np.max(np.abs(final[m] - dl_p[m])) / np.max(np.abs(dl_p[m])) for m in range(64)])), 1e-10)
+        check = (
+            (
+                "per-model median curve "
+                + verdict(float(np.median([max_rel(losses[:, m], dl_loss[:K, m]) for m in range(64)])), 1e-10)
+            )
+            if method == "gd"
+            else "per-model median final p_K "
+            + verdict(
+                float(np.median([np.max(np.abs(final[m] - dl_p[m])) / np.max(np.abs(dl_p[m])) for m in range(64)])),
+                1e-10,
+            )
+        )
         rows.append(Row("sweep", f"JAX float64 {method.upper()}: vmap + lax.scan", t_jax, "s", check))
         if method == "gd":
-            targets.append(Target("sweep GD: descentlab throughput ≥ 1.2× JAX vmap+scan (speed-up)", t_jax / t_dl,
-                                  t_jax / t_dl >= 1.2))
+            targets.append(
+                Target(
+                    "sweep GD: descentlab throughput ≥ 1.2× JAX vmap+scan (speed-up)", t_jax / t_dl, t_jax / t_dl >= 1.2
+                )
+            )
         else:
-            targets.append(Target("sweep, reported: NAG with loss at p_k, speed-up over JAX (loss at q_k)",
-                                  t_jax / t_dl, True))
-            targets.append(Target("sweep NAG, loss at q_k like the peers: throughput ≥ 1.2× JAX vmap+scan (speed-up)",
-                                  t_jax / t_steps, t_jax / t_steps >= 1.2))
+            targets.append(
+                Target("sweep, reported: NAG with loss at p_k, speed-up over JAX (loss at q_k)", t_jax / t_dl, True)
+            )
+            targets.append(
+                Target(
+                    "sweep NAG, loss at q_k like the peers: throughput ≥ 1.2× JAX vmap+scan (speed-up)",
+                    t_jax / t_steps,
+                    t_jax / t_steps >= 1.2,
+                )
+            )
 
 
 # -- large ----------------------------------------------------------------------------------------------------
@@ -208,6 +325,15 @@ def large_worker(impl: str, dtype_name: str, steps: int) -> None:
         import torch
     elif impl == "jax":
         import impl_jax  # noqa: F401
+    elif impl == "descentlab":
+        # numba and its kernels, loaded and initialised on a tiny problem: library, like torch and jax above
+        import descentlab as dl
+
+        tiny = dl.MLP([2, 3, 2])
+        dl.Objective(tiny, np.ones((4, 2)), np.array([0, 1, 0, 1]), engine="compiled").loss_and_grad(tiny.init().flat)
+        dl.Objective(tiny, np.ones((4, 2)), np.array([0, 1, 0, 1]), engine="compiled").loss_and_grad(
+            np.stack([tiny.init().flat] * 2)
+        )
     before = _reset_peak_rss()
     if impl == "descentlab":
         import impl_descentlab
@@ -218,7 +344,9 @@ def large_worker(impl: str, dtype_name: str, steps: int) -> None:
 
         losses, times = impl_numpy.large_steps(problem, steps + 1)
     elif impl == "torch":
-        losses, times = impl_torch.large_steps(problem, steps + 1, torch.float32 if dtype == np.float32 else torch.float64)
+        losses, times = impl_torch.large_steps(
+            problem, steps + 1, torch.float32 if dtype == np.float32 else torch.float64
+        )
     else:
         losses, times = impl_jax.large_steps(problem, steps + 1)
     after = _status_kb("VmHWM")
@@ -261,28 +389,50 @@ def bench_large(repeats: int, rows: list[Row], targets: list[Target]) -> None:
         rows.append(Row("large", f"NumPy GEMM peak {dtype} (60000×784 · 784×256)", peak, "GFLOP/s"))
         results = {}
         for impl in ("descentlab", "numpy", "torch", "jax"):
-            out = subprocess.run([sys.executable, __file__, "--large-worker", impl, dtype, str(repeats)],
-                                 capture_output=True, text=True, check=True, env={**os.environ})
+            out = subprocess.run(
+                [sys.executable, __file__, "--large-worker", impl, dtype, str(repeats)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ},
+            )
             results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
         ref = results["descentlab"]["losses"]
         tol = 1e-5 if dtype == "float32" else 1e-10
-        names = {"descentlab": "descentlab (Objective, buffers reused)", "numpy": "NumPy straightforward",
-                 "torch": "PyTorch autograd + SGD", "jax": "JAX jit (value_and_grad + update)"}
+        names = {
+            "descentlab": "descentlab (Objective, buffers reused)",
+            "numpy": "NumPy straightforward",
+            "torch": "PyTorch autograd + SGD",
+            "jax": "JAX jit (value_and_grad + update)",
+        }
         for impl, result in results.items():
             t = median(result["times"])
             check = "" if impl == "descentlab" else "losses " + verdict(max_rel(result["losses"], ref), tol)
-            rows.append(Row("large", f"{names[impl]} {dtype}: s/iteration, {100 * gflop / t / peak:.0f} % of GEMM "
-                                     f"peak, peak memory {result['peak_mb']:.0f} MB", t, "s", check))
+            rows.append(
+                Row(
+                    "large",
+                    f"{names[impl]} {dtype}: s/iteration, {100 * gflop / t / peak:.0f} % of GEMM "
+                    f"peak, peak memory {result['peak_mb']:.0f} MB",
+                    t,
+                    "s",
+                    check,
+                )
+            )
         t_dl = median(results["descentlab"]["times"])
         if dtype == "float32":
             t_jax = median(results["jax"]["times"])
             targets += [
                 Target("large float32: descentlab ≤ 1.0× JAX", t_dl / t_jax, t_dl <= t_jax),
-                Target("large float32: descentlab ≥ 60 % of NumPy GEMM peak", gflop / t_dl / peak,
-                       gflop / t_dl / peak >= 0.6),
-                Target("large float32: descentlab peak memory ≤ PyTorch's (ratio)",
-                       results["descentlab"]["peak_mb"] / max(results["torch"]["peak_mb"], 1e-9),
-                       results["descentlab"]["peak_mb"] <= results["torch"]["peak_mb"]),
+                Target(
+                    "large float32: descentlab ≥ 60 % of NumPy GEMM peak",
+                    gflop / t_dl / peak,
+                    gflop / t_dl / peak >= 0.6,
+                ),
+                Target(
+                    "large float32: descentlab peak memory ≤ PyTorch's (ratio)",
+                    results["descentlab"]["peak_mb"] / max(results["torch"]["peak_mb"], 1e-9),
+                    results["descentlab"]["peak_mb"] <= results["torch"]["peak_mb"],
+                ),
             ]
 
 
@@ -300,8 +450,34 @@ def machine() -> str:
     import sklearn
     import torch
 
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"PyTorch {torch.__version__}, JAX {jax.__version__}, scikit-learn {sklearn.__version__}")
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = ", ".join(
+            f"{i['internal_api']} {i['version']} ({i['architecture']} kernels, {i['num_threads']} threads)"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        )
+    except ImportError:
+        blas = "BLAS unknown (threadpoolctl not installed)"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__} with {blas}, "
+        f"numba {_version('numba')}, PyTorch {torch.__version__}, JAX {jax.__version__}, "
+        f"scikit-learn {sklearn.__version__}"
+    )
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def command() -> str:
+    """The command as run, with the OpenBLAS variables it ran without (see README)."""
+    unset = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v not in os.environ]
+    prefix = "env " + " ".join(f"-u {v}" for v in unset) + " " if unset else ""
+    return prefix + "python bench/run.py " + " ".join(sys.argv[1:])
 
 
 def render(rows: list[Row], targets: list[Target], repeats: int) -> str:
@@ -329,6 +505,7 @@ def main() -> int:
     rows: list[Row] = []
     targets: list[Target] = []
     started = time.perf_counter()
+    print(machine(), file=sys.stderr)
     for name, fn in (("single", bench_single), ("sweep", bench_sweep), ("large", bench_large)):
         if not args.only or name in args.only:
             print(f"running {name} …", file=sys.stderr, flush=True)
@@ -336,8 +513,12 @@ def main() -> int:
     table = render(rows, targets, args.repeats)
     print(table)
     if args.write:
-        header = (f"# Benchmark results\n\nMeasured {datetime.date.today().isoformat()} on {machine()} by\n"
-                  f"`python bench/run.py --write` ({time.perf_counter() - started:.0f} s).\n\n")
+        header = (
+            f"# Benchmark results\n\nMeasured {datetime.date.today().isoformat()} on {machine()}, by\n"
+            f"`{command()}` ({time.perf_counter() - started:.0f} s).\n\n"
+            "Targets are checked on descentlab's compiled engine (`descentlab[fast]`); README.md says what each row "
+            "measures and how the peers were checked.\n\n"
+        )
         (HERE / "RESULTS.md").write_text(header + table)
     return 0
 

@@ -95,6 +95,23 @@ def _optimizer_list(text: str) -> tuple[str, ...]:
     return specs
 
 
+def _engine(text: str) -> str:
+    from .network import ENGINES, compiled_available
+
+    if text not in ENGINES:
+        raise argparse.ArgumentTypeError(f"choose one of {', '.join(ENGINES)}, got {text!r}")
+    if text == "compiled" and not compiled_available():
+        raise argparse.ArgumentTypeError("the compiled engine needs numba: pip install 'descentlab[fast]'")
+    return text
+
+
+def _add_engine_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", type=_engine, default="numpy",
+                   help="numpy, or compiled: numba kernels for the small-matrix path (pip install "
+                        "'descentlab[fast]'); about twice as fast on long runs of small networks, after ~0.3 s of "
+                        "loading (a few seconds the very first time); results agree to rounding (default: numpy)")
+
+
 def _lr_list(text: str) -> tuple[float, ...]:
     values = tuple(_positive_float(part.strip()) for part in text.split(",") if part.strip())
     if not values:
@@ -137,6 +154,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    help="standardise features with training-split mean and std; stored in the model files "
                         "and applied again by predict (default: raw features)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_engine_option(p)
 
 
 def _add_csv_options(p: argparse.ArgumentParser) -> None:
@@ -275,6 +293,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--standardize", action="store_true",
                    help="standardise features with training-split statistics (default: raw features)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_engine_option(p)
     p.add_argument("--out", type=Path, default=None,
                    help="folder to write (default: a new folder runs/<date>-<time>)")
     p.set_defaults(handler=_cmd_sweep)
@@ -332,6 +351,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         init_mu=args.init_mu, init_sigma=args.init_sigma, lr=args.lr, iterations=args.iterations,
         standardize=args.standardize, weight_decay=args.weight_decay, optimizers=tuple(optimizers),
         x_axis=getattr(args, "x_axis", "iterations"), batch_size=args.batch_size, data=source, target=args.target,
+        engine=args.engine,
     )
     out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
     out.print(_network_line(network_for(data, config)))
@@ -376,7 +396,7 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     data, source = _load_data(args)
     base = CompareConfig(hidden=tuple(args.hidden), activation=args.activation, seed=args.seed,
                          test_size=args.test_size, init_sigma=args.init_sigma, iterations=args.iterations,
-                         standardize=args.standardize, data=source, target=args.target)
+                         standardize=args.standardize, data=source, target=args.target, engine=args.engine)
     config = SweepConfig(base=base, optimizers=tuple(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
     out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
     out.print(_network_line(network_for(data, base)))

@@ -44,6 +44,7 @@ class CompareConfig:
     batch_size: int | None = None
     data: str = "iris (embedded)"
     target: str | None = None
+    engine: str = "numpy"
 
 
 @dataclass
@@ -118,7 +119,7 @@ def compare(
 
         results[optimizer.name] = fit(
             net, initial, train, optimizer, iterations=config.iterations, test=test, callback=progress,
-            weight_decay=config.weight_decay, batch_size=config.batch_size, seed=config.seed,
+            weight_decay=config.weight_decay, batch_size=config.batch_size, seed=config.seed, engine=config.engine,
         )
     return Comparison(config, net, initial, train, test, results, standardizer, time.perf_counter() - start)
 
@@ -326,7 +327,7 @@ def sweep(
 
         results[optimizer.name] = fit(
             net, initial, train, optimizer, iterations=base.iterations, test=test, callback=progress,
-            weight_decay=base.weight_decay,
+            weight_decay=base.weight_decay, engine=base.engine,
         )
     return Sweep(config, net, train, test, grid, results, time.perf_counter() - start)
 

@@ -236,6 +236,7 @@ class _Buffers:
 
 
 ENGINES = ("numpy", "compiled")
+FUSED_MAX_MACS = 1 << 20  # multiply-adds of one forward pass up to which the compiled engine fuses everything
 
 
 def compiled_available() -> bool:
@@ -274,9 +275,11 @@ class Objective:
     weight_decay : λ ≥ 0 of the L2 penalty ``(λ/2) Σ_l ‖W_l‖²_F`` on the weights (biases are not penalised),
         added to the loss (L2) and ``λ W_l`` to the weight gradients (B6).
     dtype : float64 (default) or float32; parameters passed in must have the same dtype.
-    engine : ``"numpy"`` (default) or ``"compiled"``: the output layer of single float64 models in the numba
-        kernel of :mod:`descentlab._compiled` (needs ``descentlab[fast]``); stacked models and float32 stay in
-        NumPy either way. Both engines compute the same equations; results agree to rounding.
+    engine : ``"numpy"`` (default) or ``"compiled"``: the numba kernels of :mod:`descentlab._compiled` (needs
+        ``descentlab[fast]``). For one model whose forward pass is at most ``FUSED_MAX_MACS`` multiply-adds the
+        whole evaluation runs in them, the activations' exp/log1p aside; otherwise (stacked models, large data)
+        BLAS does the products and only softplus's element-wise passes are compiled. Both engines compute the
+        same equations; results agree to rounding.
     """
 
     def __init__(
@@ -295,7 +298,12 @@ class Objective:
         rows = np.ascontiguousarray(X, dtype=self.dtype)
         if rows.ndim != 2 or rows.shape[1] != net.sizes[0]:
             raise ValueError(f"X must have shape (S, {net.sizes[0]}), got {rows.shape}")
-        self.A0 = np.ascontiguousarray(rows.T) if engine == "compiled" else rows.T
+        self._kernels = _compiled_kernels(engine, self.dtype)
+        # The fused single-model path pays off while the products are small; beyond that BLAS does them and
+        # only the softplus passes are compiled.
+        macs = rows.shape[0] * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
+        self._fused = self._kernels is not None and macs <= FUSED_MAX_MACS
+        self.A0 = np.ascontiguousarray(rows.T) if self._fused else rows.T
         y = np.asarray(y)
         k = net.sizes[-1]
         if y.shape != (self.A0.shape[1],):
@@ -311,7 +319,6 @@ class Objective:
         self._buffers: dict[tuple[bool, tuple[int, ...], Any], _Buffers] = {}
         self._last_grad = np.empty(0)
         self.engine = engine
-        self._kernels = _compiled_kernels(engine, self.dtype)
         self._no_rows = np.empty((0, self.S), self.dtype)  # stand-ins for outputs a call does not want
         self._no_grad = np.empty(0, self.dtype)
 
@@ -351,7 +358,7 @@ class Objective:
     def _evaluate(self, flat: np.ndarray, gradient: bool, correct: bool) -> tuple[Any, Any]:
         net, buf = self.net, self._workspace(flat, gradient)
         layers = _layers(net, flat)
-        if self._kernels is not None and flat.ndim == 1:
+        if self._fused and flat.ndim == 1:
             loss, n_correct = self._evaluate_compiled(flat, layers, gradient, buf)
             if not correct:
                 n_correct = None

@@ -34,6 +34,8 @@ def command_line(config: CompareConfig, methods: list[str]) -> str:
         words += ["--batch-size", str(config.batch_size)]
     if config.x_axis != "iterations":
         words += ["--x-axis", config.x_axis]
+    if config.engine != "numpy":
+        words += ["--engine", config.engine]
     return shlex.join(words)
 
 
@@ -158,6 +160,8 @@ def sweep_command_line(result: Sweep) -> str:
     words += ["--iterations", str(base.iterations), "--seed", str(base.seed)]
     if base.standardize:
         words.append("--standardize")
+    if base.engine != "numpy":
+        words += ["--engine", base.engine]
     return shlex.join(words)
 
 
