@@ -16,8 +16,22 @@ from .optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, par
 from .params import Params
 from .train import FitResult, History, fit
 
+
+def __getattr__(name: str):  # DescentClassifier needs scikit-learn, an optional extra: import it on first use
+    if name == "DescentClassifier":
+        try:
+            from .estimator import DescentClassifier
+        except ImportError as error:
+            raise ImportError(
+                f"descentlab.DescentClassifier needs scikit-learn: pip install 'descentlab[sklearn]' ({error})"
+            ) from error
+        return DescentClassifier
+    raise AttributeError(f"module 'descentlab' has no attribute {name!r}")
+
+
 __all__ = [
     "ACTIVATIONS",
+    "DescentClassifier",
     "Adam",
     "Momentum",
     "SutskeverNAG",
