@@ -10,7 +10,7 @@ from .activations import ACTIVATIONS, Activation, get_activation, sigmoid, softp
 from .data import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
 from .experiments import CompareConfig, Comparison, compare, write_run
 from .gradcheck import GradcheckReport, gradcheck
-from .model_io import ModelFileError, load_model, save_model
+from .model_io import ModelFileError, export_onnx, load_model, save_model
 from .network import MLP, Objective, lipschitz_bound
 from .optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
 from .params import Params
@@ -53,6 +53,7 @@ __all__ = [
     "Standardizer",
     "__version__",
     "compare",
+    "export_onnx",
     "fit",
     "get_activation",
     "gradcheck",

@@ -302,6 +302,19 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Print a model file's architecture, parameter counts and training record.")
     p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
     p.set_defaults(handler=_cmd_info)
+
+    p = sub.add_parser(
+        "export",
+        help="export a saved model as an ONNX graph",
+        description=(
+            "Write a model file as ONNX (float32; pip install 'descentlab[onnx]'): input 'input' (batch × "
+            "features, raw: a stored standardisation is folded into the first layer), outputs 'probabilities' "
+            "and 'label' (class index); class and feature names are in the model's metadata."
+        ),
+    )
+    p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
+    p.add_argument("--onnx", type=Path, required=True, help="ONNX file to write")
+    p.set_defaults(handler=_cmd_export)
     return parser
 
 
@@ -508,6 +521,23 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         atomic_write_text(args.out, buffer.getvalue())
         err.print(f"Wrote {len(labels)} predictions to {args.out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .model_io import export_onnx, load_model
+
+    net, params, meta = load_model(args.model)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise UserError("ONNX export needs the onnx package: pip install 'descentlab[onnx]'") from None
+    export_onnx(net, params, args.onnx, class_names=meta.get("class_names"), feature_names=meta.get("feature_names"),
+                standardization=meta.get("standardization"))
+    out.print(_network_line(net))
+    folded = " (standardisation folded into the first layer)" if meta.get("standardization") else ""
+    out.print(f"Wrote {args.onnx}: input 'input' (batch × {net.sizes[0]}) → outputs 'probabilities' "
+              f"(batch × {net.sizes[-1]}) and 'label'{folded}")
     return 0
 
 

@@ -5,14 +5,18 @@ as in the math), and the safetensors metadata key ``descentlab`` holding a JSON 
 
     {"format": "descentlab-model", "format_version": 1, "descentlab_version": "…",
      "architecture": {"sizes": [4, 16, 3], "activation": "softplus"},
+     "checksum": "sha256:…",
      … whatever the caller passed as metadata (feature_names, class_names, standardization,
        training, metrics) …}
 
-Nothing is ever unpickled: safetensors holds raw little-endian numbers and a JSON header.
+The checksum covers the metadata (without the checksum itself) and every tensor's name, shape and bytes, so a
+file changed after it was written, by damage or by hand, is refused. Nothing is ever unpickled: safetensors
+holds raw little-endian numbers and a JSON header.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -84,6 +88,7 @@ def save_model(
     if not np.all(np.isfinite(params.flat)):
         raise ValueError("refusing to save parameters that are not all finite")
     header: dict[str, Any] = dict(metadata or {})
+    header.pop("checksum", None)
     header.update(
         {
             "format": FORMAT,
@@ -92,9 +97,52 @@ def save_model(
             "architecture": {"sizes": list(net.sizes), "activation": net.activation.name},
         }
     )
+    _check_schema(header, net, Path(path))
     tensors = {name: np.ascontiguousarray(params[name]) for name in params}
+    header["checksum"] = _checksum(header, tensors)
     blob = save(tensors, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)})
     atomic_write_bytes(path, blob)
+
+
+def _checksum(metadata: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the metadata (canonical JSON, without the checksum) and of each tensor's name, shape and
+    little-endian float64 bytes, in name order."""
+    digest = hashlib.sha256()
+    body = {key: value for key, value in metadata.items() if key != "checksum"}
+    digest.update(json.dumps(body, sort_keys=True).encode("utf-8"))
+    for name in sorted(tensors):
+        value = np.ascontiguousarray(tensors[name], dtype="<f8")
+        digest.update(f"\0{name}\0{list(value.shape)}\0".encode())
+        digest.update(value.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _names(value: Any, count: int) -> bool:
+    return isinstance(value, list) and len(value) == count and all(isinstance(v, str) for v in value)
+
+
+def _numbers(value: Any, count: int) -> bool:
+    return (isinstance(value, list) and len(value) == count
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in value))
+
+
+def _check_schema(metadata: dict[str, Any], net: MLP, path: Path) -> None:
+    """The optional entries descentlab reads back must have the right types and sizes for this network."""
+    d, k = net.sizes[0], net.sizes[-1]
+    problems = []
+    if "feature_names" in metadata and not _names(metadata["feature_names"], d):
+        problems.append(f"feature_names must be {d} strings")
+    if "class_names" in metadata and not _names(metadata["class_names"], k):
+        problems.append(f"class_names must be {k} strings")
+    std = metadata.get("standardization")
+    if std is not None and not (isinstance(std, dict) and _numbers(std.get("mean"), d)
+                                and _numbers(std.get("scale"), d) and all(v > 0 for v in std["scale"])):
+        problems.append(f"standardization must hold {d} finite means and {d} positive scales")
+    for key in ("training", "metrics"):
+        if key in metadata and not isinstance(metadata[key], dict):
+            problems.append(f"{key} must be an object")
+    if problems:
+        raise ModelFileError(f"{path}: invalid metadata: " + "; ".join(problems))
 
 
 def _read_header(raw: bytes, path: Path) -> dict[str, Any]:
@@ -176,4 +224,80 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
             raise ModelFileError(f"{path}: tensor {name} has shape {value.shape}, expected {shape}")
         if not np.all(np.isfinite(value)):
             raise ModelFileError(f"{path}: tensor {name} holds non-finite values")
+    _check_schema(metadata, net, path)
+    if metadata.get("checksum") != _checksum(metadata, tensors):
+        what = "has no checksum" if "checksum" not in metadata else "does not match its checksum"
+        raise ModelFileError(f"{path}: the file {what}: it was damaged or edited after descentlab wrote it")
     return net, net.params(tensors), metadata
+
+
+# -- ONNX ------------------------------------------------------------------------------------------------------
+ONNX_OPSET = 18
+_ONNX_ACTIVATIONS = {"softplus": "Softplus", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "identity": None}
+
+
+def export_onnx(
+    net: MLP,
+    params: Params,
+    path: str | Path,
+    class_names: list[str] | None = None,
+    feature_names: list[str] | None = None,
+    standardization: dict[str, list[float]] | None = None,
+) -> Path:
+    """Write the network as an ONNX graph (float32), atomically; needs ``descentlab[onnx]``.
+
+    The graph takes ``input`` (batch × d, float32) and returns ``probabilities`` (batch × k, each row sums to
+    1) and ``label`` (batch, int64 index into the class names): one ``Gemm`` per layer (``x Wᵀ + b``), the hidden
+    activation as its ONNX operator (Softplus, Relu, Tanh, Sigmoid; none for identity), then ``Softmax``.
+    A standardisation ``(x − mean)/scale`` is folded into the first layer (``W0/scale``, ``b0 − (W0/scale)·mean``),
+    so the graph takes raw features. Class and feature names go into the model's metadata as JSON.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if params.slots != net.slots or params.flat.ndim != 1:
+        raise ValueError(f"export_onnx needs the parameters of one model of {net!r}")
+    d, k = net.sizes[0], net.sizes[-1]
+    layers = [(np.array(params[f"W{layer}"]), np.array(params[f"b{layer}"])[:, 0]) for layer in range(net.n_layers)]
+    if standardization is not None:
+        mean = np.asarray(standardization["mean"], dtype=np.float64)
+        scale = np.asarray(standardization["scale"], dtype=np.float64)
+        W0 = layers[0][0] / scale  # column j divided by scale_j
+        layers[0] = (W0, layers[0][1] - W0 @ mean)
+    nodes, initializers = [], []
+    current = "input"
+    for layer, (W, b) in enumerate(layers):
+        initializers.append(numpy_helper.from_array(W.astype(np.float32), f"W{layer}"))
+        initializers.append(numpy_helper.from_array(b.astype(np.float32), f"b{layer}"))
+        z = f"z{layer + 1}"
+        nodes.append(helper.make_node("Gemm", [current, f"W{layer}", f"b{layer}"], [z], transB=1, name=f"layer{layer}"))
+        current = z
+        op = _ONNX_ACTIVATIONS[net.activation.name]
+        if layer < net.n_layers - 1 and op is not None:
+            nodes.append(helper.make_node(op, [z], [f"a{layer + 1}"], name=f"{op.lower()}{layer + 1}"))
+            current = f"a{layer + 1}"
+    nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1, name="softmax"))
+    nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="argmax"))
+    graph = helper.make_graph(
+        nodes,
+        "descentlab_mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", d])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
+        ],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+                              producer_name="descentlab", producer_version=_version())
+    model.doc_string = f"{net!r}: softmax classifier exported by descentlab"
+    names = {
+        "class_names": list(class_names) if class_names is not None else [str(c) for c in range(k)],
+        "feature_names": list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)],
+        "architecture": {"sizes": list(net.sizes), "activation": net.activation.name},
+        "standardization_folded": standardization is not None,
+    }
+    helper.set_model_props(model, {key: json.dumps(value) for key, value in names.items()})
+    onnx.checker.check_model(model, full_check=True)
+    atomic_write_bytes(path, model.SerializeToString())
+    return Path(path)
