@@ -10,6 +10,7 @@ import pytest
 
 import descentlab as dl
 from descentlab.cli import main
+from descentlab.experiments import file_stem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,6 +106,27 @@ def test_a_diverging_method_is_reported_and_the_run_completes(tmp_path, capsys):
     assert "non-finite" in summary["methods"]["gd"]["stopped"]
     assert "stopped early" in (tmp_path / "report.md").read_text()
     assert "non-finite" in capsys.readouterr().err
+
+
+def test_one_diverging_method_stops_alone_and_keeps_its_last_finite_parameters(tmp_path, capsys, iris):
+    argv = ["compare", "--optimizers", "gd:lr=1e150,nag,adam:lr=1e200", "--iterations", "30", "--out",
+            str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    report = (tmp_path / "report.md").read_text()
+    for name in ("gd:lr=1e150", "adam:lr=1e200"):
+        stopped = summary["methods"][name]["stopped"]
+        assert stopped.startswith("the training loss became non-finite at iteration")
+        assert f"{name}: {stopped}" in " ".join(err.split()) and stopped in report
+        k = summary["methods"][name]["iterations_done"]
+        assert k < 30
+        net, params, _ = dl.load_model(tmp_path / "models" / f"{file_stem(name)}.safetensors")
+        assert np.all(np.isfinite(params.flat))
+        train, _ = dl.train_test_split(iris, test_size=0.25, seed=0)
+        replay = dl.fit(net, net.init(seed=0), train, dl.parse_optimizer(name), iterations=k)
+        assert np.array_equal(params.flat, replay.params.flat)  # the iterate of the last finite iteration
+    assert summary["methods"]["nag"]["stopped"] is None and summary["methods"]["nag"]["iterations_done"] == 30
 
 
 def test_readme_test_command_is_what_ci_runs():
@@ -282,3 +304,45 @@ def test_readme_sweep_claim_is_what_the_sweep_command_reports(tmp_path):
     reach = line.split("final loss after ")[1].split(" iterations")[0]
     assert f"in {wins} paired runs, by a factor of {ratio}" in readme
     assert f"reaches GD's final loss after {reach} of 350 iterations" in readme
+
+
+@pytest.mark.parametrize("command", ["compare", "train"])
+def test_ctrl_c_saves_a_checkpoint_and_resume_ends_bit_identical(tmp_path, command):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    options = ["--hidden", "3", "--iterations", "6000", "--batch-size", "50", "--quiet"]
+    options += ["--optimizers", "gd,nag"] if command == "compare" else ["--optimizer", "nag"]
+    whole = tmp_path / ("whole" if command == "compare" else "whole.safetensors")
+    cut = tmp_path / ("cut" if command == "compare" else "cut.safetensors")
+    assert main([command, *options, "--out", str(whole)]) == 0
+
+    run = subprocess.Popen([sys.executable, "-u", "-m", "descentlab", command, *options, "--out", str(cut)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout is not None and run.stdout.readline().startswith("Data:")
+    assert run.stdout.readline().startswith("Network")  # training starts now
+    time.sleep(0.15)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    checkpoint = cut / "checkpoint" if command == "compare" else Path(f"{cut}.checkpoint")
+    assert f"Resume with: descentlab {command} --resume {checkpoint}" in " ".join(err.split())
+    assert "stopped after iteration" in err and "Traceback" not in err
+    assert (checkpoint / "checkpoint.safetensors").exists()
+    assert (cut / "history.csv").exists() if command == "compare" else cut.exists()  # what is done so far
+
+    assert main([command, "--resume", str(checkpoint), "--quiet"]) == 0
+    assert not checkpoint.exists()
+    pairs = ([(whole / "models" / f"{m}.safetensors", cut / "models" / f"{m}.safetensors") for m in ("gd", "nag")]
+             if command == "compare" else [(whole, cut)])
+    for a, b in pairs:
+        assert np.array_equal(dl.load_model(a)[1].flat, dl.load_model(b)[1].flat)  # bit for bit
+    if command == "compare":
+        assert (whole / "history.csv").read_text() == (cut / "history.csv").read_text()
+
+
+def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path, capsys):
+    assert main(["compare", "--resume", str(tmp_path / "nothing")]) == 1
+    assert "no checkpoint here" in capsys.readouterr().err

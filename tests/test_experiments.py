@@ -55,3 +55,25 @@ def test_sweep_files_and_report_agree_with_the_results(tmp_path):
     assert f"in {int(np.sum(nag < gd))} of 9 paired runs" in report
     assert f"is {np.median(gd / nag):.2f} [" in report
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_comparison_interrupted_and_resumed_from_its_checkpoint_ends_bit_identical(tmp_path):
+    from descentlab.experiments import compare, resume, write_checkpoint
+
+    data = dl.load_iris()
+    config = CompareConfig(iterations=80, optimizers=("gd", "nag:restart=function", "adam"), batch_size=30)
+    whole = compare(data, config)
+    asked = iter(range(10**6))
+    first = compare(data, config, should_stop=lambda: next(asked) == 80 + 33)  # asked at k = 0..79, then in nag
+    assert first.interrupted and first.pending == ["adam"]
+    assert not first.results["gd"].interrupted and first.results["nag:restart=function"].iterations == 33
+    write_checkpoint(first, tmp_path, data, {"command": "compare"})
+    done = resume(tmp_path, data)
+    assert not done.interrupted and list(done.results) == list(whole.results)
+    for name, result in whole.results.items():
+        assert np.array_equal(done.results[name].params.flat, result.params.flat), name
+        for field, values in result.history.as_dict().items():
+            np.testing.assert_array_equal(getattr(done.results[name].history, field), values, err_msg=field)
+    other = dl.Dataset(data.X + 1.0, data.y)
+    with pytest.raises(ValueError, match="data differ"):
+        resume(tmp_path, other)

@@ -92,13 +92,13 @@ def test_callback_sees_every_iteration(setting):
 
 
 def test_minibatches_cover_every_row_once_per_epoch_and_follow_the_seed():
-    from descentlab.train import _batches
+    from descentlab.train import _Batches
 
-    batches = _batches(10, 4, seed=3)
+    batches = _Batches(10, 4, seed=3)
     epoch = [next(batches) for _ in range(3)]
     assert [b.size for b in epoch] == [4, 4, 2]
     assert sorted(np.concatenate(epoch).tolist()) == list(range(10))
-    again = _batches(10, 4, seed=3)
+    again = _Batches(10, 4, seed=3)
     assert all(np.array_equal(a, next(again)) for a in epoch)
 
 
@@ -113,9 +113,9 @@ def test_minibatch_training_is_seeded_and_full_batch_is_the_default(setting):
     assert np.array_equal(a.params.flat, b.params.flat) and not np.array_equal(a.params.flat, c.params.flat)
     assert a.history.grad_evals[-1] == 30
     # One step on the first batch is exactly GD on those 16 rows.
-    from descentlab.train import _batches
+    from descentlab.train import _Batches
 
-    rows = next(_batches(train.n_samples, 16, seed=1))
+    rows = next(_Batches(train.n_samples, 16, seed=1))
     _, g = net.loss_and_grad(p0, train.X[rows], train.y[rows])
     one = dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=1, batch_size=16, seed=1)
     assert np.allclose(one.params.flat, p0.flat - 0.01 * g.flat, rtol=1e-15, atol=0)
@@ -149,3 +149,34 @@ def test_float32_training_follows_float64(iris_split):
     objective = dl.Objective(net, train.X, train.y, dtype=np.float32)
     with pytest.raises(ValueError, match="float64 but this objective computes in float32"):
         objective.loss(p0.flat)
+
+
+@pytest.mark.parametrize("spec", ["gd", "nag", "nag:restart=function", "momentum", "sutskever", "adam",
+                                  "gd-armijo:lr=1"])
+@pytest.mark.parametrize("batch_size", [None, 20])
+def test_an_interrupted_run_resumes_to_bit_identical_parameters(iris_split, spec, batch_size):
+    train, test = iris_split
+    net = dl.MLP([4, 6, 3])
+    p0 = net.init(seed=3)
+
+    def run(**extra):
+        return dl.fit(net, p0, train, dl.parse_optimizer(spec, lr=0.05), iterations=60, test=test,
+                      batch_size=batch_size, seed=7, **extra)
+
+    whole = run()
+    calls = iter(range(10**6))
+    first = run(should_stop=lambda: next(calls) == 23)
+    assert first.interrupted and first.iterations == 23 and len(first.history) == 24
+    rest = run(resume=first)
+    assert not rest.interrupted and rest.iterations == 60
+    assert np.array_equal(rest.params.flat, whole.params.flat)  # bit for bit
+    for name, values in whole.history.as_dict().items():
+        np.testing.assert_array_equal(getattr(rest.history, name), values, err_msg=name)
+
+
+def test_only_interrupted_runs_can_be_resumed(iris_split):
+    train, _ = iris_split
+    net = dl.MLP([4, 3])
+    done = dl.fit(net, net.init(), train, dl.GD(), iterations=5)
+    with pytest.raises(ValueError, match="only an interrupted run"):
+        dl.fit(net, net.init(), train, dl.GD(), iterations=10, resume=done)

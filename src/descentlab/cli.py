@@ -157,6 +157,14 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_engine_option(p)
 
 
+def _add_resume_option(p: argparse.ArgumentParser, command: str, where: str) -> None:
+    p.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                   help=f"continue an interrupted run from its checkpoint folder ({where}, named in the message "
+                        f"Ctrl-C prints) with the options it was started with; the result is bit for bit that of "
+                        f"an uninterrupted run. Ctrl-C during training stops after the current iteration and "
+                        f"saves the checkpoint; a second Ctrl-C aborts at once")
+
+
 def _add_csv_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None,
                    help="a CSV file with a header row (default: the embedded Iris data)")
@@ -207,6 +215,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(default: iterations)")
     p.add_argument("--out", type=Path, default=None,
                    help="run folder to write (default: a new folder runs/<date>-<time>)")
+    _add_resume_option(p, "compare", "OUT/checkpoint")
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser(
@@ -248,7 +257,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", type=_optimizer_list, default=("nag",),
                    help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(OPTIMIZERS)} (default: nag)")
     _add_training_options(p)
-    p.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
+    p.add_argument("--out", type=Path, default=None, help="model file to write (.safetensors); required unless "
+                                                          "--resume")
+    _add_resume_option(p, "train", "OUT.checkpoint")
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser(
@@ -352,20 +363,64 @@ def _results_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Sequence[str]) -> Any:
-    """Load the data, print the set-up, train every method with a progress bar: what compare and train share."""
+def _load_source(source: str, target: str | None) -> Any:
+    from .data import load_csv, load_iris
+
+    return load_iris() if source == "iris (embedded)" else load_csv(Path(source), target=target)
+
+
+class _Interrupt:
+    """Ctrl-C during training: the first press asks the loop to stop after the current iteration (and save a
+    checkpoint), a second one aborts at once."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self) -> bool:
+        return self.asked
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    def __enter__(self) -> _Interrupt:
+        import signal
+
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Sequence[str]) -> tuple[Any, Any, dict]:
+    """Load the data, print the set-up, train every method with a progress bar (or continue an interrupted run
+    with ``--resume``): what compare and train share. Returns the comparison, the data and the checkpoint's
+    information (empty without ``--resume``)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .experiments import CompareConfig, compare, network_for
+    from .experiments import CompareConfig, checkpoint_config, compare, network_for, resume
 
-    data, source = _load_data(args)
-    config = CompareConfig(
-        hidden=tuple(args.hidden), activation=args.activation, seed=args.seed, test_size=args.test_size,
-        init_mu=args.init_mu, init_sigma=args.init_sigma, lr=args.lr, iterations=args.iterations,
-        standardize=args.standardize, weight_decay=args.weight_decay, optimizers=tuple(optimizers),
-        x_axis=getattr(args, "x_axis", "iterations"), batch_size=args.batch_size, data=source, target=args.target,
-        engine=args.engine,
-    )
+    info: dict[str, Any] = {}
+    if args.resume is not None:
+        config, info = checkpoint_config(args.resume)
+        if info.get("command") != args.command:
+            raise UserError(f"{args.resume}: this checkpoint is of 'descentlab {info.get('command')}'; resume it "
+                            f"with that command")
+        data, source = _load_source(config.data, config.target), config.data
+        out.print(f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)")
+    else:
+        data, source = _load_data(args)
+        config = CompareConfig(
+            hidden=tuple(args.hidden), activation=args.activation, seed=args.seed, test_size=args.test_size,
+            init_mu=args.init_mu, init_sigma=args.init_sigma, lr=args.lr, iterations=args.iterations,
+            standardize=args.standardize, weight_decay=args.weight_decay, optimizers=tuple(optimizers),
+            x_axis=getattr(args, "x_axis", "iterations"), batch_size=args.batch_size, data=source,
+            target=args.target, engine=args.engine,
+        )
     out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
     out.print(_network_line(network_for(data, config)))
     progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
@@ -377,21 +432,49 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
             tasks[method] = progress.add_task(escape(method), total=config.iterations + 1)
         progress.update(tasks[method], completed=k + 1)
 
-    with progress:
-        comparison = compare(data, config, callback=on_step)
+    with progress, _Interrupt() as interrupt:
+        if args.resume is not None:
+            try:
+                comparison = resume(args.resume, data, callback=on_step, should_stop=interrupt)
+            except ValueError as error:
+                raise UserError(str(error)) from None
+        else:
+            comparison = compare(data, config, callback=on_step, should_stop=interrupt)
     for name, result in comparison.results.items():
         if result.stopped:
             err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(result.stopped)}")
-    return comparison
+    return comparison, data, info
+
+
+def _interrupted(comparison: Any, data: Any, checkpoint: Path, command: str, out_path: Path, err: Console) -> int:
+    """Save the checkpoint of an interrupted run and say how to resume it; exit code 130."""
+    from .experiments import write_checkpoint
+
+    write_checkpoint(comparison, checkpoint, data, {"command": command, "out": str(out_path)})
+    states = []
+    for name, result in comparison.results.items():
+        states.append(f"{name} stopped after iteration {result.iterations} of {comparison.config.iterations}"
+                      if result.interrupted else f"{name} finished")
+    states += [f"{name} not started" for name in comparison.pending]
+    err.print(f"[yellow]interrupted:[/yellow] {'; '.join(states)}. Saved what is done and a checkpoint in "
+              f"{checkpoint}/")
+    err.print(f"Resume with: descentlab {command} --resume {checkpoint}")
+    return 130
 
 
 def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import shutil
+
     from .experiments import summarize, write_run
 
     started = time.perf_counter()
-    run_dir = args.out or _new_run_dir()
-    comparison = _run(args, out, err, args.optimizers)
+    comparison, data, info = _run(args, out, err, args.optimizers)
+    run_dir = Path(info["out"]) if info else (args.out or _new_run_dir())
     write_run(comparison, run_dir)
+    if comparison.interrupted:
+        return _interrupted(comparison, data, run_dir / "checkpoint", "compare", run_dir, err)
+    if args.resume is not None:
+        shutil.rmtree(args.resume)  # the run is complete: its checkpoint has served
     out.print(_results_table(summarize(comparison)))
     out.print(f"Wrote {run_dir}/ (curves.png, history.csv, summary.json, report.md, models/) "
               f"in {time.perf_counter() - started:.2f} s")
@@ -479,18 +562,30 @@ def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import shutil
+
     from .experiments import model_metadata
     from .model_io import save_model
 
     if len(args.optimizer) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
-    comparison = _run(args, out, err, args.optimizer)
+    if args.out is None and args.resume is None:
+        err.print("[red]error:[/red] the following arguments are required: --out (or --resume)")
+        return 2
+    comparison, data, info = _run(args, out, err, args.optimizer)
+    target = Path(info["out"]) if info else args.out
     ((name, result),) = comparison.results.items()
-    save_model(args.out, comparison.net, result.params, metadata=model_metadata(comparison, name))
+    metadata = model_metadata(comparison, name)
+    metadata["training"]["interrupted"] = result.interrupted
+    save_model(target, comparison.net, result.params, metadata=metadata)  # what is done so far, when interrupted
+    if comparison.interrupted:
+        return _interrupted(comparison, data, Path(f"{target}.checkpoint"), "train", target, err)
+    if args.resume is not None:
+        shutil.rmtree(args.resume)
     f = result.final
     out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
               f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
-    out.print(f"Wrote {args.out}")
+    out.print(f"Wrote {target}")
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import io
 import json
 import platform
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset, Standardizer, load_iris, train_test_split
-from .model_io import atomic_write_text, save_model
+from .model_io import atomic_write_text, load_checkpoint, save_checkpoint, save_model
 from .network import MLP
 from .optimizers import Optimizer, hyper_parameters, parse_optimizer
 from .params import Params
@@ -60,6 +62,11 @@ class Comparison:
     standardizer: Standardizer | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)  # methods not started because the run was interrupted
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.pending) or any(r.interrupted for r in self.results.values())
 
 
 def optimizers_from_config(config: CompareConfig) -> list[Optimizer]:
@@ -92,6 +99,8 @@ def compare(
     config: CompareConfig | None = None,
     optimizers: Sequence[Optimizer] | None = None,
     callback: Callable[[str, int, History], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume: dict[str, FitResult] | None = None,
 ) -> Comparison:
     """Train one network with several optimisers from the same initial parameters.
 
@@ -102,6 +111,10 @@ def compare(
     optimizers : default: those named in ``config.optimizers`` (GD and NAG at ``config.lr``); their ``name``
         labels the results and must be unique
     callback : callable(method, k, history), called after each recorded iteration
+    should_stop : callable() -> bool, asked after each iteration; True interrupts the method being trained
+        (its result is ``interrupted``) and leaves the later ones out (``Comparison.pending``)
+    resume : results of an interrupted comparison with this configuration (see :func:`save_checkpoint`):
+        finished methods are kept, an interrupted one continues where it stopped, the rest run
     """
     config = config or CompareConfig()
     data = data if data is not None else load_iris()
@@ -111,8 +124,17 @@ def compare(
         raise ValueError(f"every method needs its own name, got {names}")
     train, test, standardizer, net, initial = prepare(data, config)
     results: dict[str, FitResult] = {}
+    pending: list[str] = []
     start = time.perf_counter()
     for optimizer in optimizers:
+        earlier = (resume or {}).get(optimizer.name)
+        if pending or (results and next(reversed(results.values())).interrupted):
+            pending.append(optimizer.name)
+            continue
+        if earlier is not None and not earlier.interrupted:
+            results[optimizer.name] = dataclasses.replace(earlier, optimizer=optimizer)
+            continue
+
         def progress(k: int, history: History, name: str = optimizer.name) -> None:
             if callback is not None:
                 callback(name, k, history)
@@ -120,8 +142,10 @@ def compare(
         results[optimizer.name] = fit(
             net, initial, train, optimizer, iterations=config.iterations, test=test, callback=progress,
             weight_decay=config.weight_decay, batch_size=config.batch_size, seed=config.seed, engine=config.engine,
+            should_stop=should_stop, resume=earlier,
         )
-    return Comparison(config, net, initial, train, test, results, standardizer, time.perf_counter() - start)
+    return Comparison(config, net, initial, train, test, results, standardizer, time.perf_counter() - start,
+                      pending=pending)
 
 
 def _package_versions() -> dict[str, str]:
@@ -153,6 +177,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             "gradient_evaluations": int(result.history.grad_evals[-1]),
             "function_evaluations": int(result.history.func_evals[-1]),
             "stopped": result.stopped,
+            "interrupted": result.interrupted,
             "seconds": result.seconds,
             "final": result.final,
             **reach,
@@ -173,6 +198,8 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         },
         "versions": _package_versions(),
         "seconds": comparison.seconds,
+        "interrupted": comparison.interrupted,
+        "pending": comparison.pending,
         "methods": methods,
     }
 
@@ -354,3 +381,37 @@ def write_sweep(result: Sweep, out: str | Path) -> list[Path]:
     plot_sweep(result, out / "sweep.png")
     atomic_write_text(out / "report.md", render_sweep_report(result))
     return [out / "sweep.csv", out / "sweep.png", out / "report.md"]
+
+
+# -- interrupted comparisons -------------------------------------------------------------------------------------
+def data_digest(data: Dataset) -> str:
+    """SHA-256 of a data set's features and labels: a resumed run must see the data it started with."""
+    digest = hashlib.sha256(np.ascontiguousarray(data.X, dtype="<f8").tobytes())
+    digest.update(np.ascontiguousarray(data.y, dtype="<i8").tobytes())
+    return digest.hexdigest()
+
+
+def write_checkpoint(comparison: Comparison, folder: str | Path, data: Dataset, extra: dict[str, Any]) -> Path:
+    """Save what an interrupted comparison needs to continue (see :func:`resume_state`)."""
+    info = {"config": asdict(comparison.config), "data_sha256": data_digest(data), "pending": comparison.pending,
+            **extra}
+    return save_checkpoint(folder, info, comparison.results)
+
+
+def checkpoint_config(folder: str | Path) -> tuple[CompareConfig, dict[str, Any]]:
+    """The configuration and the rest of the information stored by :func:`write_checkpoint`."""
+    info, _ = load_checkpoint(folder)
+    stored = dict(info["config"])
+    stored["hidden"] = tuple(stored["hidden"])
+    stored["optimizers"] = tuple(stored["optimizers"])
+    return CompareConfig(**stored), info
+
+
+def resume(folder: str | Path, data: Dataset, callback: Callable[[str, int, History], None] | None = None,
+           should_stop: Callable[[], bool] | None = None) -> Comparison:
+    """Continue the comparison checkpointed in ``folder`` on ``data`` (which must be the data it started with)."""
+    config, info = checkpoint_config(folder)
+    if info["data_sha256"] != data_digest(data):
+        raise ValueError(f"{folder}: the data differ from those the interrupted run was trained on")
+    _, results = load_checkpoint(folder, network_for(data, config))
+    return compare(data, config, callback=callback, should_stop=should_stop, resume=results)

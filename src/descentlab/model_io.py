@@ -301,3 +301,117 @@ def export_onnx(
     onnx.checker.check_model(model, full_check=True)
     atomic_write_bytes(path, model.SerializeToString())
     return Path(path)
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------------------
+CHECKPOINT_FORMAT = "descentlab-checkpoint"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+
+
+def _state_parts(state: Any, prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Arrays of an optimiser state into ``tensors``; returns its class name and scalar fields (JSON)."""
+    from dataclasses import fields
+
+    scalars: dict[str, Any] = {}
+    shapes: dict[str, list[int]] = {}
+    for f in fields(state):
+        value = getattr(state, f.name)
+        if isinstance(value, np.ndarray):
+            tensors[f"{prefix}.state.{f.name}"] = np.ascontiguousarray(value).reshape(-1)
+            shapes[f.name] = list(value.shape)  # safetensors has no 0-d tensors: the shape is kept here
+        elif value is None or isinstance(value, bool | int | float | np.integer | np.floating):
+            # float → JSON → float is exact (shortest repr round-trips)
+            scalars[f.name] = value.item() if isinstance(value, np.generic) else value
+        else:
+            raise TypeError(f"cannot checkpoint field {f.name} of {type(state).__name__}: {type(value).__name__}")
+    return {"class": type(state).__name__, "scalars": scalars, "shapes": shapes}
+
+
+def _state_from(parts: dict[str, Any], prefix: str, tensors: dict[str, np.ndarray]) -> Any:
+    from . import optimizers
+
+    cls = getattr(optimizers, parts["class"], None)
+    if cls is None or not parts["class"].endswith("State"):
+        raise ValueError(f"unknown optimiser state {parts['class']!r}")
+    arrays = {name: tensors[f"{prefix}.state.{name}"].reshape(shape) for name, shape in parts["shapes"].items()}
+    return cls(**arrays, **parts["scalars"])
+
+
+def save_checkpoint(folder: str | Path, info: dict[str, Any], results: dict[str, Any]) -> Path:
+    """Write an interrupted run to ``folder/checkpoint.safetensors`` (atomically): for every method begun, its
+    exported parameters, history, optimiser state and mini-batch sampler state; ``info`` (JSON) says what run
+    it was (command, configuration, data digest, pending methods)."""
+    from safetensors.numpy import save
+
+    from .train import HISTORY_FIELDS
+
+    tensors: dict[str, np.ndarray] = {}
+    methods = []
+    for index, (name, result) in enumerate(results.items()):
+        prefix = f"m{index}"
+        tensors[f"{prefix}.params"] = np.ascontiguousarray(result.params.flat)
+        for field in HISTORY_FIELDS:
+            tensors[f"{prefix}.history.{field}"] = np.ascontiguousarray(getattr(result.history, field))
+        methods.append({
+            "name": name, "iterations": result.iterations, "stopped": result.stopped, "seconds": result.seconds,
+            "interrupted": result.interrupted, "batches": result.batches,
+            "state": _state_parts(result.state, prefix, tensors) if result.state is not None else None,
+        })
+    header = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "descentlab_version": _version(),
+              **info, "methods": methods}
+    header["checksum"] = _checksum(header, tensors)
+    path = Path(folder) / CHECKPOINT_FILE
+    atomic_write_bytes(path, save(tensors, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)}))
+    return path
+
+
+def _flat_slots(flat: np.ndarray) -> tuple[Any, ...]:
+    from .params import make_slots
+
+    return make_slots([("flat", (flat.shape[-1],))])
+
+
+def load_checkpoint(folder: str | Path, net: MLP | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read what :func:`save_checkpoint` wrote: ``(info, {name: FitResult})``, the results without their
+    optimiser (the caller rebuilds it from the configuration). ``net`` (when given) checks the shapes."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    from .train import HISTORY_FIELDS, FitResult, History
+
+    path = Path(folder) / CHECKPOINT_FILE
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raise ModelFileError(f"{folder}: no checkpoint here ({CHECKPOINT_FILE} is missing)") from None
+    header = _read_header(raw, path)
+    try:
+        info = json.loads((header.get("__metadata__") or {})[METADATA_KEY])
+        tensors = load(raw)
+    except (KeyError, TypeError, json.JSONDecodeError, SafetensorError, ValueError) as error:
+        raise ModelFileError(f"{path}: not a readable descentlab checkpoint ({error})") from None
+    if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path}: not a descentlab checkpoint")
+    if info.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: checkpoint format version {info.get('format_version')!r}; this descentlab "
+                             f"reads version {FORMAT_VERSION}")
+    if info.get("checksum") != _checksum(info, tensors):
+        raise ModelFileError(f"{path}: the checkpoint does not match its checksum (damaged or edited)")
+    results: dict[str, Any] = {}
+    try:
+        for index, method in enumerate(info["methods"]):
+            prefix = f"m{index}"
+            flat = tensors[f"{prefix}.params"]
+            if net is not None and flat.shape != (net.n_params,):
+                raise ValueError(f"parameters of shape {flat.shape} do not fit {net!r}")
+            history = History(*(tensors[f"{prefix}.history.{field}"] for field in HISTORY_FIELDS))
+            state = _state_from(method["state"], prefix, tensors) if method["state"] is not None else None
+            results[method["name"]] = FitResult(
+                params=Params(flat, net.slots if net is not None else _flat_slots(flat)), history=history,
+                optimizer=None,
+                iterations=int(method["iterations"]), stopped=method["stopped"], seconds=float(method["seconds"]),
+                state=state, interrupted=bool(method["interrupted"]), batches=method["batches"],
+            )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: inconsistent checkpoint ({error})") from None
+    return info, results

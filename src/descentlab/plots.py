@@ -59,6 +59,13 @@ def plot_curves(
                     linestyle=":", alpha=0.8)
         if result.stopped:
             loss_ax.plot(k[-1:], history.train_loss[-1:], marker="x", color=line.get_color(), markersize=9)
+    # A diverged method's last finite losses can reach 1e300: the axis keeps to the range of the runs that
+    # stayed reasonable (up to 100× the largest initial loss), and the diverging curve leaves it at the top.
+    losses = np.concatenate([r.history.train_loss for r in results.values()])
+    losses = losses[np.isfinite(losses) & (losses > 0)]
+    starts = [r.history.train_loss[0] for r in results.values() if np.isfinite(r.history.train_loss[0])]
+    if losses.size and starts:  # limits before the log scale, so that matplotlib never autoscales to 1e300
+        loss_ax.set_ylim(0.5 * losses.min(), min(losses.max(), 100.0 * max(starts)) * 2.0)
     loss_ax.set_yscale("log")
     loss_ax.set_xlabel(x_label)
     loss_ax.set_ylabel("training loss (mean cross-entropy)")

@@ -92,9 +92,13 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     net = comparison.net
     methods = list(comparison.results)
     tensors = ", ".join(f"{name} {shape[0]}×{shape[1]}" for name, shape, _ in net.describe())
-    out = [
-        "# descentlab comparison",
-        "",
+    out = ["# descentlab comparison", ""]
+    if comparison.interrupted:
+        states = [f"{name} after iteration {r.iterations}" for name, r in comparison.results.items() if r.interrupted]
+        states += [f"{name} not started" for name in comparison.pending]
+        out += [f"**Interrupted** ({'; '.join(states)}): this report shows what was done. The terminal named the "
+                "`--resume` command that completes the run.", ""]
+    out += [
         "Reproduce with:",
         "",
         "```",

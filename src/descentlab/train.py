@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,9 @@ class FitResult:
 
     ``params`` is the exported iterate after the last finite step (a new vector; the input is untouched),
     ``history`` its measurements, ``stopped`` None after a normal run or the reason training stopped early,
-    ``seconds`` the wall time of the loop.
+    ``seconds`` the wall time of the loop. ``state`` is the optimiser's state after the last iteration and
+    ``batches`` the mini-batch sampler's state: with ``interrupted`` (``should_stop`` asked to stop before the
+    last iteration) they are what :func:`fit` needs to ``resume`` exactly where it stopped.
     """
 
     params: Params
@@ -87,6 +89,9 @@ class FitResult:
     iterations: int
     stopped: str | None = None
     seconds: float = 0.0
+    state: Any = None
+    interrupted: bool = False
+    batches: dict[str, Any] | None = None
 
     @property
     def final(self) -> dict[str, float]:
@@ -150,13 +155,31 @@ class _Oracle:
         return self.objective.loss(x)
 
 
-def _batches(S: int, B: int, seed: int) -> Iterator[np.ndarray]:
-    """Row indices of consecutive mini-batches, a fresh seeded permutation every epoch."""
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(S)
-        for start in range(0, S, B):
-            yield order[start : start + B]
+class _Batches:
+    """Row indices of consecutive mini-batches, a fresh seeded permutation every epoch; its state can be saved
+    and restored, so that an interrupted run draws the same batches when it resumes."""
+
+    def __init__(self, S: int, B: int, seed: int) -> None:
+        self.S, self.B = S, B
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(S)
+        self.position = S  # the first call draws the first permutation
+
+    def __next__(self) -> np.ndarray:
+        if self.position >= self.S:
+            self.order = self.rng.permutation(self.S)
+            self.position = 0
+        rows = self.order[self.position : self.position + self.B]
+        self.position += self.B
+        return rows
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "order": self.order.tolist(), "position": self.position}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.order = np.asarray(state["order"], dtype=np.int64)
+        self.position = int(state["position"])
 
 
 def fit(
@@ -172,6 +195,8 @@ def fit(
     seed: int = 0,
     metrics: str = "all",
     engine: str = "numpy",
+    should_stop: Callable[[], bool] | None = None,
+    resume: FitResult | None = None,
 ) -> FitResult:
     """Train ``net`` from ``params`` with full-batch steps of ``optimizer``.
 
@@ -224,7 +249,7 @@ def fit(
     dtype = params.flat.dtype
     objective = Objective(net, train.X, train.y, weight_decay, dtype, engine)
     minibatch = batch_size is not None and batch_size < train.n_samples
-    batches = _batches(train.n_samples, batch_size or train.n_samples, seed) if minibatch else None
+    batches = _Batches(train.n_samples, batch_size or train.n_samples, seed) if minibatch else None
     test_objective = (
         Objective(net, test.X, test.y, dtype=dtype, engine=engine) if full and test is not None and test.n_samples
         else None
@@ -233,16 +258,28 @@ def fit(
     oracle.asks_at_exported = not minibatch
     step_oracle = oracle
     stacked = params.flat.ndim == 2
+    if stacked and (resume is not None or should_stop is not None):
+        raise ValueError("interrupting and resuming are for one model, not stacked models")
     history = History.empty((iterations + 1,) + params.flat.shape[:-1])
     state = optimizer.init(params.flat)
+    first = 0
+    if resume is not None:
+        first = _resumed(resume, history, iterations)
+        state = resume.state
+        oracle.grad_evals = int(history.grad_evals[first - 1])
+        oracle.func_evals = int(history.func_evals[first - 1])
+        if batches is not None:
+            assert resume.batches is not None, "the interrupted run had no mini-batches"
+            batches.restore(resume.batches)
     last_finite = state.x.copy() if stacked else state.x
     alive = np.ones(params.flat.shape[:-1], dtype=bool)
     stopped: str | None = None
-    done = 0
+    interrupted = False
+    done = first - 1
     grad_norm: Any = np.nan
     test_values: Any = None
     start = time.perf_counter()
-    for k in range(iterations + 1):
+    for k in range(first, iterations + 1):
         # Divergence shows up as inf/NaN and is caught by the checks below; the floating-point
         # warnings on the way there are expected, not errors.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -292,8 +329,11 @@ def fit(
         done = k
         if callback is not None:
             callback(k, history)
-    seconds = time.perf_counter() - start
-    if stopped is not None:
+        if should_stop is not None and k < iterations and should_stop():
+            interrupted = True
+            break
+    seconds = time.perf_counter() - start + (resume.seconds if resume is not None else 0.0)
+    if stopped is not None or interrupted:
         history = history.truncated(done + 1)
     if stacked and not alive.all():
         gone = np.flatnonzero(~alive).tolist()
@@ -308,4 +348,19 @@ def fit(
         iterations=done,
         stopped=stopped,
         seconds=seconds,
+        state=state if stopped is None else None,
+        interrupted=interrupted,
+        batches=batches.state() if batches is not None else None,
     )
+
+
+def _resumed(resume: FitResult, history: History, iterations: int) -> int:
+    """Copy an interrupted run's history into the new one; returns the first iteration still to do."""
+    if not resume.interrupted or resume.state is None:
+        raise ValueError("only an interrupted run (FitResult.interrupted) can be resumed")
+    first = len(resume.history)
+    if first > iterations:
+        raise ValueError(f"the interrupted run already has {first - 1} iterations; asked for {iterations}")
+    for name in HISTORY_FIELDS:
+        getattr(history, name)[:first] = getattr(resume.history, name)
+    return first
