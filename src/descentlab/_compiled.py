@@ -28,6 +28,28 @@ _FLAGS = {"reassoc", "contract"}
 
 
 @numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
+def linear(
+    flat: np.ndarray, w0: int, n: int, m: int, A: np.ndarray, Z: np.ndarray, split: bool, P: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """(F1) ``Z = W A + b`` for ``W`` (n, m). With ``split`` (softplus): ``P = max(z, 0)`` and ``Z = −|z|``."""
+    S = A.shape[1]
+    b0 = w0 + n * m
+    for i in range(n):
+        bias = flat[b0 + i]
+        for s in range(S):
+            Z[i, s] = bias
+        for j in range(m):
+            w = flat[w0 + i * m + j]
+            for s in range(S):
+                Z[i, s] += w * A[j, s]
+        if split:
+            for s in range(S):
+                z = Z[i, s]
+                P[i, s] = max(z, 0.0)
+                Z[i, s] = -abs(z)
+
+
+@numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
 def output_layer(
     flat: np.ndarray, w0: int, k: int, n: int, A: np.ndarray, y: np.ndarray, Z: np.ndarray,
     gradient: bool, grad: np.ndarray, dA: np.ndarray,
@@ -37,14 +59,7 @@ def output_layer(
     ∂L/∂W, ∂L/∂b into ``grad`` at the same offsets and, when ``dA`` has rows, ∂L/∂a_{L−1} into ``dA``."""
     S = A.shape[1]
     b0 = w0 + k * n
-    for c in range(k):  # (F1) z = W a + b
-        bias = flat[b0 + c]
-        for s in range(S):
-            Z[c, s] = bias
-        for i in range(n):
-            w = flat[w0 + c * n + i]
-            for s in range(S):
-                Z[c, s] += w * A[i, s]
+    linear(flat, w0, k, n, A, Z, False, Z)  # (F1) z = W a + b
     inv_S = 1.0 / S
     total = 0.0
     correct = 0
@@ -87,28 +102,6 @@ def output_layer(
                 for s in range(S):
                     dA[i, s] += w * Z[c, s]
     return total, correct
-
-
-@numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
-def linear(
-    flat: np.ndarray, w0: int, n: int, m: int, A: np.ndarray, Z: np.ndarray, split: bool, P: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """(F1) ``Z = W A + b`` for ``W`` (n, m). With ``split`` (softplus): ``P = max(z, 0)`` and ``Z = −|z|``."""
-    S = A.shape[1]
-    b0 = w0 + n * m
-    for i in range(n):
-        bias = flat[b0 + i]
-        for s in range(S):
-            Z[i, s] = bias
-        for j in range(m):
-            w = flat[w0 + i * m + j]
-            for s in range(S):
-                Z[i, s] += w * A[j, s]
-        if split:
-            for s in range(S):
-                z = Z[i, s]
-                P[i, s] = max(z, 0.0)
-                Z[i, s] = -abs(z)
 
 
 @numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
