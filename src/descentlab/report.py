@@ -45,7 +45,7 @@ def _fmt_k(k: int | None) -> str:
 
 def _discussion(comparison: Comparison) -> list[str]:
     results = comparison.results
-    finished = {name: r for name, r in results.items() if r.stopped is None}
+    finished = {name: r for name, r in results.items() if r.stopped is None and not r.interrupted}
     lines: list[str] = []
     for name, result in results.items():
         if result.stopped:
