@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset, Standardizer, load_iris, train_test_split
-from .model_io import atomic_write_text, load_checkpoint, save_checkpoint, save_model
+from .model_io import atomic_write_text, checkpoint_info, load_checkpoint, save_checkpoint, save_model
 from .network import MLP
 from .optimizers import Optimizer, hyper_parameters, parse_optimizer
 from .params import Params
@@ -128,7 +128,7 @@ def compare(
     start = time.perf_counter()
     for optimizer in optimizers:
         earlier = (resume or {}).get(optimizer.name)
-        if pending or (results and next(reversed(results.values())).interrupted):
+        if any(r.interrupted for r in results.values()):  # stopped: the rest waits for --resume
             pending.append(optimizer.name)
             continue
         if earlier is not None and not earlier.interrupted:
@@ -400,7 +400,7 @@ def write_checkpoint(comparison: Comparison, folder: str | Path, data: Dataset, 
 
 def checkpoint_config(folder: str | Path) -> tuple[CompareConfig, dict[str, Any]]:
     """The configuration and the rest of the information stored by :func:`write_checkpoint`."""
-    info, _ = load_checkpoint(folder)
+    info = checkpoint_info(folder)
     stored = dict(info["config"])
     stored["hidden"] = tuple(stored["hidden"])
     stored["optimizers"] = tuple(stored["optimizers"])

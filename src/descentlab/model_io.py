@@ -365,19 +365,9 @@ def save_checkpoint(folder: str | Path, info: dict[str, Any], results: dict[str,
     return path
 
 
-def _flat_slots(flat: np.ndarray) -> tuple[Any, ...]:
-    from .params import make_slots
-
-    return make_slots([("flat", (flat.shape[-1],))])
-
-
-def load_checkpoint(folder: str | Path, net: MLP | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read what :func:`save_checkpoint` wrote: ``(info, {name: FitResult})``, the results without their
-    optimiser (the caller rebuilds it from the configuration). ``net`` (when given) checks the shapes."""
+def _open_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], Path]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
-
-    from .train import HISTORY_FIELDS, FitResult, History
 
     path = Path(folder) / CHECKPOINT_FILE
     try:
@@ -397,18 +387,31 @@ def load_checkpoint(folder: str | Path, net: MLP | None = None) -> tuple[dict[st
                              f"reads version {FORMAT_VERSION}")
     if info.get("checksum") != _checksum(info, tensors):
         raise ModelFileError(f"{path}: the checkpoint does not match its checksum (damaged or edited)")
+    return info, tensors, path
+
+
+def checkpoint_info(folder: str | Path) -> dict[str, Any]:
+    """What :func:`save_checkpoint` stored about the run (command, configuration, …), checksum verified."""
+    return _open_checkpoint(folder)[0]
+
+
+def load_checkpoint(folder: str | Path, net: MLP) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read what :func:`save_checkpoint` wrote: ``(info, {name: FitResult})``, the results without their
+    optimiser (the caller rebuilds it from the configuration); shapes are checked against ``net``."""
+    from .train import HISTORY_FIELDS, FitResult, History
+
+    info, tensors, path = _open_checkpoint(folder)
     results: dict[str, Any] = {}
     try:
         for index, method in enumerate(info["methods"]):
             prefix = f"m{index}"
             flat = tensors[f"{prefix}.params"]
-            if net is not None and flat.shape != (net.n_params,):
+            if flat.shape != (net.n_params,):
                 raise ValueError(f"parameters of shape {flat.shape} do not fit {net!r}")
             history = History(*(tensors[f"{prefix}.history.{field}"] for field in HISTORY_FIELDS))
             state = _state_from(method["state"], prefix, tensors) if method["state"] is not None else None
             results[method["name"]] = FitResult(
-                params=Params(flat, net.slots if net is not None else _flat_slots(flat)), history=history,
-                optimizer=None,
+                params=Params(flat, net.slots), history=history, optimizer=None,
                 iterations=int(method["iterations"]), stopped=method["stopped"], seconds=float(method["seconds"]),
                 state=state, interrupted=bool(method["interrupted"]), batches=method["batches"],
             )

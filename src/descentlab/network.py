@@ -145,8 +145,7 @@ class MLP:
         """Class probabilities, ``(S, k)``; every row sums to 1."""
         self._check(params)
         z_out = forward(self, params.flat, _as_columns(X, self.sizes[0]))[0][-1]
-        _, expo, sum_exp = _softmax_parts(z_out)
-        return _transpose(expo / sum_exp)
+        return _transpose(_softmax(z_out))
 
     def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Most probable class index per sample, ``(S,)`` int64."""
@@ -202,12 +201,10 @@ def _forward(
     return zs, As, hs
 
 
-def _softmax_parts(z_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``z − m``, ``e^{z − m}`` and ``Σ_j e^{z_j − m}`` per column, ``m = max_j z_j`` (F3, log-sum-exp)."""
-    # ln Σ_j e^{z_j} = m + ln Σ_j e^{z_j − m}: every exponent is ≤ 0, so nothing overflows.
-    shifted = z_out - z_out.max(axis=-2, keepdims=True)
-    expo = np.exp(shifted)
-    return shifted, expo, expo.sum(axis=-2, keepdims=True)
+def _softmax(z_out: np.ndarray) -> np.ndarray:
+    """(F3) ŷ = softmax(z) per column, from ``e^{z − max_j z_j}``: every exponent is ≤ 0, nothing overflows."""
+    expo = np.exp(z_out - z_out.max(axis=-2, keepdims=True))
+    return expo / expo.sum(axis=-2, keepdims=True)
 
 
 class _Buffers:
