@@ -149,11 +149,28 @@ def hidden_backward(
 
 
 @numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
-def softplus_split(Z: np.ndarray, P: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``P = max(z, 0)`` and ``Z = −|z|`` in one pass (the parts :func:`softplus_join` needs)."""
-    n, S = Z.shape
-    for i in range(n):
-        for s in range(S):
-            z = Z[i, s]
-            P[i, s] = max(z, 0.0)
-            Z[i, s] = -abs(z)
+def softplus_split(Z: np.ndarray, B: np.ndarray, P: np.ndarray) -> None:  # pragma: no cover - compiled
+    """For (M, n, S) products ``Z`` and biases ``B`` (M, n, 1), in one pass: z = Z + B (F1), then
+    ``P = max(z, 0)`` and ``Z = −|z|`` (the parts :func:`softplus_join` needs)."""
+    M, n, S = Z.shape
+    for m in range(M):
+        for i in range(n):
+            bias = B[m, i, 0]
+            for s in range(S):
+                z = Z[m, i, s] + bias
+                P[m, i, s] = max(z, 0.0)
+                Z[m, i, s] = -abs(z)
+
+
+@numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
+def scale_and_sum(dA: np.ndarray, dh: np.ndarray, db: np.ndarray) -> None:  # pragma: no cover - compiled
+    """(B5) ``dA ⊙= h′`` for (M, n, S) arrays and, in the same pass, (B3) ``db[m, i, 0] = Σ_s dA[m, i, s]``."""
+    M, n, S = dA.shape
+    for m in range(M):
+        for i in range(n):
+            acc = 0.0
+            for s in range(S):
+                value = dA[m, i, s] * dh[m, i, s]
+                dA[m, i, s] = value
+                acc += value
+            db[m, i, 0] = acc

@@ -23,6 +23,11 @@ def _transpose(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
 
 
+def _3d(a: np.ndarray) -> np.ndarray:
+    """One model's (n, S) array as a stack of one, (1, n, S), for kernels written for stacked models."""
+    return a if a.ndim == 3 else a[None]
+
+
 class MLP:
     """A fully connected network with one hidden activation and a softmax output.
 
@@ -252,7 +257,7 @@ def _compiled_kernels(engine: str, dtype: np.dtype) -> Any:
         from . import _compiled
     except ImportError:
         raise ValueError("the compiled engine needs numba: pip install 'descentlab[fast]'") from None
-    kernels = ("linear", "softplus_join", "hidden_backward", "output_layer", "softplus_split")
+    kernels = ("linear", "softplus_join", "hidden_backward", "output_layer", "softplus_split", "scale_and_sum")
     return tuple(getattr(_compiled, name) for name in kernels)
 
 
@@ -362,10 +367,11 @@ class Objective:
         else:
             z, a, dh = buf.z, buf.a, buf.dh
             last = net.n_layers - 1
+            softplus = self._kernels is not None and net.activation.name == "softplus"
             for layer, (W, b) in enumerate(layers[:last]):  # hidden layers, forward
-                self._linear(layer, W, b, buf)
-                if self._kernels is not None and net.activation.name == "softplus":
-                    self._softplus_compiled(z[layer], a[layer + 1], dh[layer] if gradient else None)
+                self._linear(layer, W, b, buf, bias=not softplus)
+                if softplus:
+                    self._softplus_compiled(z[layer], b, a[layer + 1], dh[layer] if gradient else None)
                 else:  # (F2) a_{l+1} = h(z_{l+1}), with h′(z_{l+1}) when the gradient is wanted
                     net.activation.fill(z[layer], a[layer + 1], dh[layer] if gradient else None)
             loss, n_correct = self._output(layers[last], buf, correct)
@@ -385,7 +391,7 @@ class Objective:
         self, flat: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]], gradient: bool, buf: _Buffers
     ) -> tuple[Any, Any]:
         """The same pass with the kernels of :mod:`descentlab._compiled` (one float64 model)."""
-        linear, softplus_join, hidden_backward, output_layer, _ = self._kernels  # type: ignore[misc]
+        linear, softplus_join, hidden_backward, output_layer, _, _ = self._kernels  # type: ignore[misc]
         net, z, a, dh = self.net, buf.z, buf.a, buf.dh
         sizes, bounds, last = net.sizes, net._bounds, net.n_layers - 1
         softplus = net.activation.name == "softplus"
@@ -414,11 +420,12 @@ class Objective:
                                 dh[layer], grad, dA_prev)
         return total / self.S, n_correct
 
-    def _softplus_compiled(self, z: np.ndarray, a: np.ndarray, dh: np.ndarray | None) -> None:
-        """(F2) softplus of stacked models: two fused passes around NumPy's SIMD exp and log1p."""
-        _, softplus_join, _, _, softplus_split = self._kernels  # type: ignore[misc]
+    def _softplus_compiled(self, z: np.ndarray, b: np.ndarray, a: np.ndarray, dh: np.ndarray | None) -> None:
+        """(F1, F2) bias and softplus of stacked (or large) products: two fused passes around NumPy's SIMD exp
+        and log1p."""
+        _, softplus_join, _, _, softplus_split, _ = self._kernels  # type: ignore[misc]
         z2, a2 = z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1])
-        softplus_split(z2, a2)  # a = max(z, 0), z = −|z|
+        softplus_split(_3d(z), _3d(b), _3d(a))  # z += b; a = max(z, 0), z = −|z|
         np.exp(z, out=z)
         if dh is None:
             np.log1p(z, out=z)
@@ -428,7 +435,7 @@ class Objective:
         softplus_join(a2, z2, dh.reshape(-1, dh.shape[-1]))
 
     @staticmethod
-    def _linear(layer: int, W: np.ndarray, b: np.ndarray, buf: _Buffers) -> None:
+    def _linear(layer: int, W: np.ndarray, b: np.ndarray, buf: _Buffers, bias: bool = True) -> None:
         z, a = buf.z, buf.a
         if layer == 0 and buf.stacked:  # one GEMM for the first layer of all models
             np.copyto(buf.W0.reshape(W.shape), W)
@@ -437,7 +444,8 @@ class Objective:
             np.matmul(W, a[layer], out=z[layer])  # (F1)
         else:
             np.dot(W, a[layer], out=z[layer])  # (F1) z_{l+1} = W_l a_l + b_l
-        np.add(z[layer], b, out=z[layer])
+        if bias:
+            np.add(z[layer], b, out=z[layer])
 
     def _output(self, last: tuple[np.ndarray, np.ndarray], buf: _Buffers, correct: bool) -> tuple[Any, Any]:
         """Output layer in NumPy: z_L, loss (L1), correct count; leaves e^{z_L − m} in ``z[-1]``."""
@@ -463,6 +471,7 @@ class Objective:
             np.divide(dZ, buf.column, out=dZ)  # (F3) ŷ = softmax(z_L)
             np.subtract(dZ, self.Y, out=dZ)
             np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) ∂L/∂z_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
+        summed = False  # whether (B3) of this layer was done together with (B5) of the layer above
         for layer in range(top, -1, -1):
             W = layers[layer][0]
             dW, db = buf.grad_layers[layer]
@@ -474,14 +483,19 @@ class Objective:
                 np.matmul(dZ, _transpose(a[layer]), out=dW)  # (B2)
             else:
                 np.dot(dZ, a[layer].T, out=dW)  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
-            np.add.reduce(dZ, axis=-1, out=db[..., 0])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
+            if not summed:
+                np.add.reduce(dZ, axis=-1, out=db[..., 0])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
             if layer > 0:
                 back = z[layer - 1]  # z_l is no longer needed: it receives ∂L/∂a_l, then ∂L/∂z_l
                 if buf.stacked:
                     np.matmul(_transpose(W), dZ, out=back)  # (B4)
                 else:
                     np.dot(W.T, dZ, out=back)  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
-                np.multiply(back, dh[layer - 1], out=back)  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
+                if self._kernels is not None:  # (B5) and the next layer's (B3) in one pass
+                    self._kernels[5](_3d(back), _3d(dh[layer - 1]), _3d(buf.grad_layers[layer - 1][1]))
+                    summed = True
+                else:
+                    np.multiply(back, dh[layer - 1], out=back)  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
                 dZ = back
 
 
