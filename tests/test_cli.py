@@ -251,6 +251,12 @@ def test_train_predict_info_round_trip_on_a_csv_with_string_classes(tmp_path, ca
     assert main(["info", "--model", str(model)]) == 0
     text = capsys.readouterr().out
     assert "W2" in text and "total" in text and str(net.n_params) in text and "Standardisation: yes" in text
+    # The exported graph takes the raw columns and gives predict's probabilities (standardisation folded in).
+    ort = pytest.importorskip("onnxruntime")
+    assert main(["export", "--model", str(model), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    onnx_proba, _ = session.run(None, {"input": data.X.astype(np.float32)})
+    np.testing.assert_allclose(onnx_proba, proba, rtol=0, atol=1e-5)
 
 
 def test_predict_refuses_a_table_without_the_model_features(tmp_path, capsys):
@@ -344,5 +350,19 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_ends_bit_identical(tmp_path, comma
 
 
 def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path, capsys):
+    from descentlab.experiments import CompareConfig, compare, write_checkpoint
+
     assert main(["compare", "--resume", str(tmp_path / "nothing")]) == 1
     assert "no checkpoint here" in capsys.readouterr().err
+    data = dl.load_iris()
+    config = CompareConfig(iterations=30, optimizers=("nag",))
+    asked = iter(range(100))
+    partial = compare(data, config, should_stop=lambda: next(asked) == 10)
+    write_checkpoint(partial, tmp_path / "ck", data, {"command": "train", "out": str(tmp_path / "m.safetensors")})
+    assert main(["compare", "--resume", str(tmp_path / "ck")]) == 1
+    assert "this checkpoint is of 'descentlab train'" in capsys.readouterr().err
+    raw = bytearray((tmp_path / "ck" / "checkpoint.safetensors").read_bytes())
+    raw[-3] ^= 0x01
+    (tmp_path / "ck" / "checkpoint.safetensors").write_bytes(bytes(raw))
+    assert main(["train", "--resume", str(tmp_path / "ck")]) == 1
+    assert "does not match its checksum" in capsys.readouterr().err
