@@ -304,7 +304,8 @@ class Sweep:
     seconds: float = 0.0
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per optimiser and model: its grid point and final metrics (NaN after divergence)."""
+        """One row per optimiser and model: its grid point and the metrics of its last finite iterate (a model
+        that diverged is flagged, with the iteration it reached)."""
         out = []
         for name, result in self.results.items():
             h = result.history
