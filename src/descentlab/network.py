@@ -175,35 +175,19 @@ def _layers(net: MLP, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
-def forward(
-    net: MLP, flat: np.ndarray, A0: np.ndarray, with_derivative: bool = False
-) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Forward pass in column layout.
+def forward(net: MLP, flat: np.ndarray, A0: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Forward pass in column layout, allocating (for prediction; training uses :class:`Objective`'s buffers).
 
-    Returns ``zs`` (pre-activations ``z_1 … z_L``), ``As`` (``a_0 … a_{L−1}``, the inputs of each layer) and,
-    with ``with_derivative``, ``hs`` (``h′(z_1) … h′(z_{L−1})``, computed together with the values).
+    Returns ``zs`` (pre-activations ``z_1 … z_L``) and ``As`` (``a_0 … a_{L−1}``, the inputs of each layer).
     """
-    return _forward(net.activation, _layers(net, flat), A0, with_derivative)
-
-
-def _forward(
-    h: Activation, layers: list[tuple[np.ndarray, np.ndarray]], A0: np.ndarray, with_derivative: bool
-) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    layers = _layers(net, flat)
     zs: list[np.ndarray] = []
     As: list[np.ndarray] = [A0]
-    hs: list[np.ndarray] = []
-    a = A0
     for layer, (W, b) in enumerate(layers):
-        z = W @ a + b  # (F1) z_{l+1} = W_l a_l + b_l
-        zs.append(z)
+        zs.append(W @ As[-1] + b)  # (F1) z_{l+1} = W_l a_l + b_l
         if layer < len(layers) - 1:
-            if with_derivative:
-                a, dh = h.value_and_derivative(z)  # (F2) a_{l+1} = h(z_{l+1}), with h′(z_{l+1})
-                hs.append(dh)
-            else:
-                a = h.value(z)  # (F2)
-            As.append(a)
-    return zs, As, hs
+            As.append(net.activation.value(zs[-1]))  # (F2) a_{l+1} = h(z_{l+1})
+    return zs, As
 
 
 def _softmax(z_out: np.ndarray) -> np.ndarray:
@@ -248,7 +232,8 @@ def compiled_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def _compiled_kernels(engine: str, dtype: np.dtype) -> Any:
+def _compiled_kernels(engine: str) -> Any:
+    """The module of compiled kernels for ``engine="compiled"``, None for ``"numpy"``."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "numpy":
@@ -257,8 +242,7 @@ def _compiled_kernels(engine: str, dtype: np.dtype) -> Any:
         from . import _compiled
     except ImportError:
         raise ValueError("the compiled engine needs numba: pip install 'descentlab[fast]'") from None
-    kernels = ("linear", "softplus_join", "hidden_backward", "output_layer", "softplus_split", "scale_and_sum")
-    return tuple(getattr(_compiled, name) for name in kernels)
+    return _compiled
 
 
 class Objective:
@@ -300,7 +284,7 @@ class Objective:
         rows = np.ascontiguousarray(X, dtype=self.dtype)
         if rows.ndim != 2 or rows.shape[1] != net.sizes[0]:
             raise ValueError(f"X must have shape (S, {net.sizes[0]}), got {rows.shape}")
-        self._kernels = _compiled_kernels(engine, self.dtype)
+        self._kernels = _compiled_kernels(engine)
         # The fused single-model path pays off while the products are small; beyond that BLAS does them and
         # only the softplus passes are compiled.
         macs = rows.shape[0] * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
@@ -391,48 +375,48 @@ class Objective:
         self, flat: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]], gradient: bool, buf: _Buffers
     ) -> tuple[Any, Any]:
         """The same pass with the kernels of :mod:`descentlab._compiled` (one float64 model)."""
-        linear, softplus_join, hidden_backward, output_layer, _, _ = self._kernels  # type: ignore[misc]
+        kernels = self._kernels
         net, z, a, dh = self.net, buf.z, buf.a, buf.dh
         sizes, bounds, last = net.sizes, net._bounds, net.n_layers - 1
         softplus = net.activation.name == "softplus"
         for layer in range(last):
             n, m = sizes[layer + 1], sizes[layer]
-            linear(flat, bounds[layer][0], n, m, a[layer], z[layer], softplus, a[layer + 1])  # (F1)
+            kernels.linear(flat, bounds[layer][0], n, m, a[layer], z[layer], softplus, a[layer + 1])  # (F1)
             if not softplus:
                 net.activation.fill(z[layer], a[layer + 1], dh[layer] if gradient else None)  # (F2)
                 continue
             np.exp(z[layer], out=z[layer])  # e^{−|z|}
             if gradient:
                 np.log1p(z[layer], out=dh[layer])
-                softplus_join(a[layer + 1], z[layer], dh[layer])  # (F2) h(z) and h′(z)
+                kernels.softplus_join(a[layer + 1], z[layer], dh[layer])  # (F2) h(z) and h′(z)
             else:
                 np.log1p(z[layer], out=z[layer])
                 np.add(a[layer + 1], z[layer], out=a[layer + 1])  # (F2)
         grad = buf.grad if gradient else self._no_grad
         assert grad is not None
         dA = z[last - 1] if gradient and last > 0 else self._no_rows
-        total, n_correct = output_layer(flat, bounds[last][0], sizes[-1], sizes[-2], a[last], self.y, z[last],
-                                        gradient, grad, dA)
+        total, n_correct = kernels.output_layer(flat, bounds[last][0], sizes[-1], sizes[-2], a[last], self.y,
+                                                z[last], gradient, grad, dA)
         if gradient:
             for layer in range(last - 1, -1, -1):
                 dA_prev = z[layer - 1] if layer > 0 else self._no_rows
-                hidden_backward(flat, bounds[layer][0], sizes[layer + 1], sizes[layer], a[layer], z[layer],
-                                dh[layer], grad, dA_prev)
+                kernels.hidden_backward(flat, bounds[layer][0], sizes[layer + 1], sizes[layer], a[layer], z[layer],
+                                        dh[layer], grad, dA_prev)
         return total / self.S, n_correct
 
     def _softplus_compiled(self, z: np.ndarray, b: np.ndarray, a: np.ndarray, dh: np.ndarray | None) -> None:
         """(F1, F2) bias and softplus of stacked (or large) products: two fused passes around NumPy's SIMD exp
         and log1p."""
-        _, softplus_join, _, _, softplus_split, _ = self._kernels  # type: ignore[misc]
-        z2, a2 = z.reshape(-1, z.shape[-1]), a.reshape(-1, a.shape[-1])
-        softplus_split(_3d(z), _3d(b), _3d(a))  # z += b; a = max(z, 0), z = −|z|
+        kernels = self._kernels
+        kernels.softplus_split(_3d(z), _3d(b), _3d(a))  # z += b; a = max(z, 0), z = −|z|
         np.exp(z, out=z)
         if dh is None:
             np.log1p(z, out=z)
             np.add(a, z, out=a)
             return
         np.log1p(z, out=dh)
-        softplus_join(a2, z2, dh.reshape(-1, dh.shape[-1]))
+        S = z.shape[-1]
+        kernels.softplus_join(a.reshape(-1, S), z.reshape(-1, S), dh.reshape(-1, S))
 
     @staticmethod
     def _linear(layer: int, W: np.ndarray, b: np.ndarray, buf: _Buffers, bias: bool = True) -> None:
@@ -492,7 +476,7 @@ class Objective:
                 else:
                     np.dot(W.T, dZ, out=back)  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
                 if self._kernels is not None:  # (B5) and the next layer's (B3) in one pass
-                    self._kernels[5](_3d(back), _3d(dh[layer - 1]), _3d(buf.grad_layers[layer - 1][1]))
+                    self._kernels.scale_and_sum(_3d(back), _3d(dh[layer - 1]), _3d(buf.grad_layers[layer - 1][1]))
                     summed = True
                 else:
                     np.multiply(back, dh[layer - 1], out=back)  # (B5) ∂L/∂z_l = ∂L/∂a_l ⊙ h′(z_l)
