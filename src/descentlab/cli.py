@@ -482,11 +482,10 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .experiments import CompareConfig, SweepConfig, network_for, sweep, write_sweep
-    from .report import spread
+    from .report import sweep_summary
 
     started = time.perf_counter()
     data, source = _load_data(args)
@@ -514,19 +513,12 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     table = Table(title="Final metrics: median [quartiles] over seeds")
     for column in ("method", "lr", "diverged", "train loss", "test acc. (%)"):
         table.add_column(column, justify="left" if column == "method" else "right")
-    rows = result.rows()
-    for name in result.results:
-        for lr in config.lrs:
-            mine = [r for r in rows if r["optimizer"] == name and r["lr"] == lr]
-            ok = [r for r in mine if not r["diverged"]]
-            table.add_row(escape(name), f"{lr:g}", f"{len(mine) - len(ok)}/{len(mine)}",
-                          spread(np.array([r["final_train_loss"] for r in ok]), ".4f"),
-                          spread(np.array([100 * r["final_test_accuracy"] for r in ok]), ".1f"))
+    for name, lr, diverged, models, loss, acc in sweep_summary(result):
+        table.add_row(escape(name), f"{lr:g}", f"{diverged}/{models}", loss, acc)
     out.print(table)
-    if result.results and any(r.stopped for r in result.results.values()):
-        for name, fitted in result.results.items():
-            if fitted.stopped:
-                err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(fitted.stopped)}")
+    for name, fitted in result.results.items():
+        if fitted.stopped:
+            err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(fitted.stopped)}")
     out.print(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md) in {time.perf_counter() - started:.2f} s")
     return 0
 

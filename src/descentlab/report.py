@@ -177,9 +177,23 @@ def spread(values: np.ndarray, fmt: str) -> str:
     return f"{median:{fmt}} [{q1:{fmt}}, {q3:{fmt}}]"
 
 
+def sweep_summary(result: Sweep) -> list[tuple[str, float, int, int, str, str]]:
+    """Per method and learning rate: diverged models, models, and the spread over seeds of the final training
+    loss and test accuracy (%) of the others (what report.md and the terminal table show)."""
+    rows = result.rows()
+    summary = []
+    for name in result.results:
+        for lr in sorted({lr for lr, _ in result.grid}):
+            mine = [r for r in rows if r["optimizer"] == name and r["lr"] == lr]
+            ok = [r for r in mine if not r["diverged"]]
+            loss = spread(np.array([r["final_train_loss"] for r in ok]), ".4f")
+            acc = spread(np.array([100.0 * r["final_test_accuracy"] for r in ok]), ".1f")
+            summary.append((name, lr, len(mine) - len(ok), len(mine), loss, acc))
+    return summary
+
+
 def render_sweep_report(result: Sweep) -> str:
     """The sweep's report: per optimiser and lr the spread over seeds, then paired comparisons."""
-    rows = result.rows()
     lrs = sorted({lr for lr, _ in result.grid})
     names = list(result.results)
     lines = [
@@ -198,16 +212,8 @@ def render_sweep_report(result: Sweep) -> str:
         "| method | lr | diverged | final training loss | final test accuracy (%) |",
         "|---|---|---|---|---|",
     ]
-    for name in names:
-        for lr in lrs:
-            mine = [r for r in rows if r["optimizer"] == name and r["lr"] == lr]
-            ok = [r for r in mine if not r["diverged"]]
-            loss = np.array([r["final_train_loss"] for r in ok])
-            acc = np.array([100.0 * r["final_test_accuracy"] for r in ok])
-            lines.append(
-                f"| {method_label(name)} | {lr:g} | {len(mine) - len(ok)} of {len(mine)} | {spread(loss, '.4f')} | "
-                f"{spread(acc, '.1f')} |"
-            )
+    for name, lr, diverged, models, loss, acc in sweep_summary(result):
+        lines.append(f"| {method_label(name)} | {lr:g} | {diverged} of {models} | {loss} | {acc} |")
     if len(names) >= 2:
         first = names[0]
         lines += ["", f"## Paired comparison with {method_label(first)}", ""]
