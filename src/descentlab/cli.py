@@ -131,9 +131,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="hidden activation (default: softplus)")
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the split and of the initial parameters (default: 0)")
+def _add_data_options(
+    p: argparse.ArgumentParser, seed_help: str = "seed of the split and of the initial parameters (default: 0)"
+) -> None:
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--test-size", type=_fraction, default=0.25,
                    help="fraction of the samples held out for testing, stratified (default: 0.25)")
 
@@ -163,6 +164,10 @@ def _add_resume_option(p: argparse.ArgumentParser, command: str, where: str) -> 
                         f"Ctrl-C prints) with the options it was started with; the result is bit for bit that of "
                         f"an uninterrupted run. Ctrl-C during training stops after the current iteration and "
                         f"saves the checkpoint; a second Ctrl-C aborts at once")
+
+
+def _add_model_file_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
 
 
 def _add_csv_options(p: argparse.ArgumentParser) -> None:
@@ -271,7 +276,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "class and one probability column per class."
         ),
     )
-    p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
+    _add_model_file_option(p)
     p.add_argument("--data", type=Path, required=True, help="CSV file with a header row")
     p.add_argument("--out", type=Path, default=None, help="CSV file to write (default: standard output)")
     p.set_defaults(handler=_cmd_predict)
@@ -295,9 +300,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="comma-separated learning rates (default: 0.005,0.01,0.02)")
     p.add_argument("--seeds", type=_int_at_least(1), default=10,
                    help="initial points per learning rate: init seeds 0..N-1 (default: 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default: 0)")
-    p.add_argument("--test-size", type=_fraction, default=0.25,
-                   help="fraction of the samples held out for testing, stratified (default: 0.25)")
+    _add_data_options(p, seed_help="seed of the train/test split (default: 0)")
     p.add_argument("--iterations", type=_int_at_least(0), default=350, help="iterations (default: 350)")
     p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
                    help="standard deviation of the normal initialisation (default: 1)")
@@ -311,7 +314,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="describe a saved model file",
                        description="Print a model file's architecture, parameter counts and training record.")
-    p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
+    _add_model_file_option(p)
     p.set_defaults(handler=_cmd_info)
 
     p = sub.add_parser(
@@ -323,7 +326,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "and 'label' (class index); class and feature names are in the model's metadata."
         ),
     )
-    p.add_argument("--model", type=Path, required=True, help="a .safetensors model written by descentlab")
+    _add_model_file_option(p)
     p.add_argument("--onnx", type=Path, required=True, help="ONNX file to write")
     p.set_defaults(handler=_cmd_export)
     return parser
