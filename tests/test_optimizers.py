@@ -229,5 +229,66 @@ def test_parse_optimizer_specs():
         parse_optimizer("sgd")
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_optimizer("momentum:0.5")
-    with pytest.raises(ValueError, match="mu must be in"):
+    with pytest.raises(ValueError, match=r"mu must be a number in \[0, 1\)"):
         parse_optimizer("momentum:mu=1.5")
+
+
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("adam:lr=abc", r"'adam:lr=abc': lr must be a number > 0, got 'abc' \(adam takes lr \(a number > 0\); "
+                        r"beta1 \(a number in \[0, 1\)\); beta2 .*; eps \(a number > 0\)\)"),
+        ("momentum:mu=abc", r"mu must be a number in \[0, 1\), got 'abc' \(momentum takes lr .*; mu "),
+        ("gd:foo=3", r"gd has no setting 'foo'; its settings are lr \(a number > 0\); line_search \(none or armijo\)"),
+        ("momentum:beta=0.9", r"momentum has no setting 'beta'; its settings are lr \(a number > 0\); mu \(a number"),
+        ("gd-armijo:max_backtracks=2.5", r"max_backtracks must be a whole number >= 0, got '2.5'"),
+        ("gd-armijo:max_backtracks=-1", r"max_backtracks must be a whole number >= 0, got '-1'"),
+        ("gd-armijo:c=abc", r"c must be a number in \(0, 1\), got 'abc'"),
+        ("adam:eps=inf", r"eps must be a number > 0, got 'inf'"),
+        ("nag:restart=sometimes", r"restart must be none or function or gradient, got 'sometimes'"),
+        ("sutskever:mu=1", r"mu must be a number in \[0, 1\) or nesterov, got '1'"),
+        ("adam:lr=0.1:lr=0.2", r"lr is set twice"),
+        ("gd:name=x", r"gd has no setting 'name'"),
+        # settings that would be accepted and then ignored: the Armijo constants without a line search
+        ("gd:c=0.5", r"c only applies with a line search"),
+        ("gd-armijo:line_search=none:shrink=0.5", r"shrink only applies with a line search"),
+    ],
+)
+def test_optimizer_settings_are_refused_with_the_key_its_rule_and_the_valid_keys(spec, says):
+    from descentlab.optimizers import parse_optimizer
+
+    with pytest.raises(ValueError, match=says):
+        parse_optimizer(spec)
+
+
+def test_optimizer_settings_that_apply_are_read_with_their_types():
+    from descentlab.optimizers import parse_optimizer
+
+    gd = parse_optimizer("gd:line_search=armijo:c=0.3:max_backtracks=7")
+    assert (gd.line_search, gd.c, gd.max_backtracks, type(gd.max_backtracks)) == ("armijo", 0.3, 7, int)
+    assert parse_optimizer("sutskever:mu=NESTEROV").mu == "nesterov"
+    assert parse_optimizer("nag-restart:restart=function").restart == "function"
+
+
+@pytest.mark.parametrize("bad", [{"max_backtracks": 2.5}, {"max_backtracks": True}, {"c": "0.1"}, {"shrink": 1.0}])
+def test_armijo_constants_are_checked_in_the_python_api_too(bad):
+    with pytest.raises(ValueError, match="Armijo needs"):
+        dl.GD(line_search="armijo", **bad)
+
+
+def test_armijo_rejects_a_trial_step_whose_loss_is_nan():
+    """f(x) = x² for |x| < 10, NaN outside; from x = 1 (g = 2) with lr 100 the trials are x = 1 − 2s for
+    s = 100, 50, 25, 12.5, 6.25 (all outside: NaN, no sufficient decrease), 3.125 (x = −5.25, f = 27.6 > 1),
+    1.5625 (x = −2.125, f = 4.5 > 1) and 0.78125 (x = −0.5625, f = 0.316 ≤ 1 − 1e-4·s·4): accepted."""
+
+    def loss(x):
+        return float(x[0] ** 2) if abs(x[0]) < 10.0 else float("nan")
+
+    def oracle(x):
+        return loss(x), 2.0 * x
+
+    oracle.loss = loss
+    gd = dl.GD(lr=100.0, line_search="armijo")
+    state = gd.step(gd.init(np.ones(1)), oracle)
+    assert float(np.ravel(state.step_size)[0]) == 0.78125
+    assert state.x[0] == 1.0 - 2.0 * 0.78125

@@ -1,3 +1,6 @@
+import dataclasses
+import re
+
 import numpy as np
 import pytest
 
@@ -180,3 +183,21 @@ def test_only_interrupted_runs_can_be_resumed(iris_split):
     done = dl.fit(net, net.init(), train, dl.GD(), iterations=5)
     with pytest.raises(ValueError, match="only an interrupted run"):
         dl.fit(net, net.init(), train, dl.GD(), iterations=10, resume=done)
+
+
+@pytest.mark.parametrize("other", [dl.Adam(), dl.Momentum(), dl.GD(lr=0.02), dl.NAG(restart="function")])
+def test_resuming_with_another_optimiser_is_refused_naming_both(iris_split, other):
+    train, test = iris_split
+    net = dl.MLP([4, 16, 3])
+    asked = iter([False, False, True])
+    started_with = dl.NAG() if isinstance(other, dl.NAG) else dl.GD()
+    first = dl.fit(net, net.init(), train, started_with, iterations=10, should_stop=lambda: next(asked))
+    assert first.interrupted
+    with pytest.raises(ValueError, match=rf"interrupted with {re.escape(repr(first.optimizer))} with another "
+                                         rf"optimiser, {re.escape(repr(other))}"):
+        dl.fit(net, net.init(), train, other, iterations=10, resume=first)
+    # without its optimiser (as read back from a checkpoint) the state's type still tells them apart
+    anonymous = dataclasses.replace(first, optimizer=None)
+    if type(other.init(np.zeros(1))) is not type(first.state):
+        with pytest.raises(ValueError, match=rf"whose state is {type(first.state).__name__} with another optimiser"):
+            dl.fit(net, net.init(), train, other, iterations=10, resume=anonymous)

@@ -45,6 +45,8 @@ def _check_positive(name: str, value: Any) -> None:
 
 
 def _check_unit(name: str, value: float, closed: bool = False) -> None:
+    if not isinstance(value, int | float | np.floating) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a number in [0, 1{']' if closed else ')'}, got {value!r}")
     ok = 0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0
     if not (math.isfinite(value) and ok):
         raise ValueError(f"{name} must be in [0, 1{']' if closed else ')'}, got {value}")
@@ -114,8 +116,11 @@ class GD:
         _check_positive("lr", self.lr)
         if self.line_search not in (None, "armijo"):
             raise ValueError(f"line_search must be None or 'armijo', got {self.line_search!r}")
-        if not (0.0 < self.c < 1.0 and 0.0 < self.shrink < 1.0 and self.max_backtracks >= 0):
-            raise ValueError("Armijo needs 0 < c < 1, 0 < shrink < 1 and max_backtracks >= 0")
+        counts = isinstance(self.max_backtracks, int | np.integer) and not isinstance(self.max_backtracks, bool)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (self.c, self.shrink))
+        if not (counts and numbers and 0.0 < self.c < 1.0 and 0.0 < self.shrink < 1.0 and self.max_backtracks >= 0):
+            raise ValueError(f"Armijo needs 0 < c < 1, 0 < shrink < 1 and a whole max_backtracks >= 0, got "
+                             f"c={self.c!r}, shrink={self.shrink!r}, max_backtracks={self.max_backtracks!r}")
 
     def init(self, x0: np.ndarray) -> GDState:
         return GDState(x=_start(x0), k=0)
@@ -130,7 +135,8 @@ class GD:
         s = _per_model(state.x, self.lr)
         trial = state.x - s * grad
         for _ in range(self.max_backtracks):
-            failed = np.asarray(_value(oracle, trial))[..., None] > loss - s * decrease
+            # "not <=" rather than ">": a NaN trial loss is no decrease, so it fails too
+            failed = ~(np.asarray(_value(oracle, trial))[..., None] <= loss - s * decrease)
             if not failed.any():
                 break
             s = np.where(failed, s * self.shrink, s)
@@ -389,37 +395,104 @@ OPTIMIZERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _parse_value(text: str) -> Any:
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return {"none": None}.get(text.lower(), text)
+# What each KEY of a spec NAME:KEY=VALUE means: (rule shown to the user, parser of the text, or None to
+# refuse values that do not satisfy the rule). The optimiser's own __post_init__ checks again (Python API).
+def _number(rule: str, ok: Callable[[float], bool]) -> tuple[str, Callable[[str], Any]]:
+    def parse(text: str) -> float:
+        value = float(text)  # ValueError for text that is not a number
+        if not (math.isfinite(value) and ok(value)):
+            raise ValueError
+        return value
+
+    return rule, parse
 
 
-def parse_optimizer(spec: str, lr: float = 0.01) -> Any:
+def _count(text: str) -> int:
+    value = int(text)  # "2.5" is not a count
+    if value < 0:
+        raise ValueError
+    return value
+
+
+def _word(*choices: str) -> tuple[str, Callable[[str], Any]]:
+    def parse(text: str) -> str | None:
+        if text.lower() not in choices:
+            raise ValueError
+        return None if text.lower() == "none" else text.lower()
+
+    return " or ".join(choices), parse
+
+
+def _mu_or_nesterov(text: str) -> float | str:
+    if text.lower() == "nesterov":
+        return "nesterov"
+    return _UNIT[1](text)
+
+
+_POSITIVE = _number("a number > 0", lambda v: v > 0.0)
+_UNIT = _number("a number in [0, 1)", lambda v: 0.0 <= v < 1.0)
+_OPEN_UNIT = _number("a number in (0, 1)", lambda v: 0.0 < v < 1.0)
+_ARMIJO = {"c": _OPEN_UNIT, "shrink": _OPEN_UNIT, "max_backtracks": ("a whole number >= 0", _count)}
+SETTINGS: dict[str, dict[str, tuple[str, Callable[[str], Any]]]] = {
+    "gd": {"lr": _POSITIVE, "line_search": _word("none", "armijo"), **_ARMIJO},
+    "nag": {"lr": _POSITIVE, "restart": _word("none", "function", "gradient")},
+    "nag-restart": {"lr": _POSITIVE, "restart": _word("none", "function", "gradient")},
+    "momentum": {"lr": _POSITIVE, "mu": _UNIT},
+    "sutskever": {"lr": _POSITIVE, "mu": ("a number in [0, 1) or nesterov", _mu_or_nesterov)},
+    "adam": {"lr": _POSITIVE, "beta1": _UNIT, "beta2": _UNIT, "eps": _POSITIVE},
+    "gd-armijo": {"lr": _POSITIVE, "line_search": _word("none", "armijo"), **_ARMIJO},
+}
+
+
+def _keys(name: str) -> str:
+    return "; ".join(f"{key} ({rule})" for key, (rule, _) in SETTINGS[name].items())
+
+
+def _setting(spec: str, name: str, setting: str) -> tuple[str, Any]:
+    """One ``KEY=VALUE`` of a spec, parsed and checked; the message names the key, its rule and the keys."""
+    key, sep, text = (part.strip() for part in setting.partition("="))
+    if not sep or not key:
+        raise ValueError(f"{spec!r}: expected KEY=VALUE after ':', got {setting!r}; {name} takes {_keys(name)}")
+    if key not in SETTINGS[name]:
+        raise ValueError(f"{spec!r}: {name} has no setting {key!r}; its settings are {_keys(name)}")
+    rule, parse = SETTINGS[name][key]
+    try:
+        return key, parse(text)
+    except ValueError:
+        raise ValueError(f"{spec!r}: {key} must be {rule}, got {text!r} ({name} takes {_keys(name)})") from None
+
+
+def parse_optimizer(spec: str, lr: Any = 0.01) -> Any:
     """An optimiser from a command-line spec ``NAME[:KEY=VALUE[:KEY=VALUE…]]``.
 
     ``NAME`` is one of ``gd, nag, nag-restart, momentum, sutskever, adam, gd-armijo``; ``lr`` is the default
     learning rate unless the spec sets its own. The spec itself becomes the optimiser's ``name`` when it
-    carries hyper-parameters, so ``momentum:mu=0.5`` and ``momentum:mu=0.9`` stay apart.
+    carries hyper-parameters, so ``momentum:mu=0.5`` and ``momentum:mu=0.9`` stay apart. Each key and value is
+    checked against :data:`SETTINGS`; a key given twice, or one that does not apply (the Armijo constants
+    without a line search), is refused.
 
     Examples: ``nag``, ``nag-restart:restart=function``, ``momentum:mu=0.8``, ``adam:lr=0.001:beta1=0.8``.
+
+    Raises
+    ------
+    ValueError
+        naming the spec, the key, what it must be and the keys the method has.
     """
     name, *settings = spec.strip().split(":")
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimiser {name!r}; choose from: {', '.join(OPTIMIZERS)}")
-    hyper: dict[str, Any] = {"lr": lr}
+    given: dict[str, Any] = {}
     for setting in settings:
-        key, sep, value = setting.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{spec!r}: expected KEY=VALUE after ':', got {setting!r}")
-        hyper[key.strip()] = _parse_value(value.strip())
+        key, value = _setting(spec, name, setting)
+        if key in given:
+            raise ValueError(f"{spec!r}: {key} is set twice")
+        given[key] = value
+    searching = given.get("line_search", "armijo" if name == "gd-armijo" else None) == "armijo"
+    unused = sorted(key for key in _ARMIJO if key in given and not searching)
+    if unused:
+        raise ValueError(f"{spec!r}: {', '.join(unused)} only appl{'ies' if len(unused) == 1 else 'y'} with a line "
+                         f"search (gd-armijo, or gd:line_search=armijo)")
+    hyper: dict[str, Any] = {"lr": lr, **given}
     if settings:
         hyper["name"] = spec.strip()
-    try:
-        return OPTIMIZERS[name](**hyper)
-    except TypeError as error:
-        raise ValueError(f"{spec!r}: {error}") from None
-
+    return OPTIMIZERS[name](**hyper)

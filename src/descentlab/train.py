@@ -264,6 +264,7 @@ def fit(
     state = optimizer.init(params.flat)
     first = 0
     if resume is not None:
+        _check_same_optimizer(resume, optimizer, state)
         first = _resumed(resume, history, iterations)
         state = resume.state
         oracle.grad_evals = int(history.grad_evals[first - 1])
@@ -352,6 +353,18 @@ def fit(
         interrupted=interrupted,
         batches=batches.state() if batches is not None else None,
     )
+
+
+def _check_same_optimizer(resume: FitResult, optimizer: Optimizer, fresh_state: Any) -> None:
+    """A run continues with the optimiser it was interrupted with: same state type and, when the interrupted
+    result still knows its optimiser, the same hyper-parameters."""
+    if resume.state is None:
+        return  # _resumed says why this result cannot be resumed
+    known = resume.optimizer is not None
+    was = repr(resume.optimizer) if known else f"an optimiser whose state is {type(resume.state).__name__}"
+    if type(resume.state) is not type(fresh_state) or (known and resume.optimizer != optimizer):
+        raise ValueError(f"cannot resume a run interrupted with {was} with another optimiser, {optimizer!r}: "
+                         f"resume it with the optimiser it was started with")
 
 
 def _resumed(resume: FitResult, history: History, iterations: int) -> int:
