@@ -198,7 +198,7 @@ def test_weight_decay_enters_the_training_loss(iris):
 
 
 @pytest.mark.parametrize("spec, message", [("gd,sgd", "unknown optimiser 'sgd'"), ("gd,gd", "named twice"),
-                                           ("momentum:mu=2", "mu must be in")])
+                                           ("momentum:mu=2", "mu must be a number in [0, 1)")])
 def test_bad_optimizer_lists_are_usage_errors(spec, message, capsys):
     assert main(["compare", "--optimizers", spec]) == 2
     assert message in capsys.readouterr().err
