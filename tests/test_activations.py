@@ -61,3 +61,30 @@ def test_in_place_form_equals_the_allocating_one(name):
     only = np.empty_like(z)
     h.fill(z.copy(), only, None)
     np.testing.assert_array_equal(only, a)
+
+
+def _sech_squared(z: float) -> float:
+    """sech²(z) = 4/(e^z + e^−z)² to 40 significant digits (decimal arithmetic), the reference below."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 40
+        e = Decimal(z).exp()
+        return float(4 / (e + 1 / e) ** 2)
+
+
+def test_tanh_derivative_keeps_its_relative_accuracy_in_the_tails():
+    # 1 − tanh² is 0 from |z| ≈ 19 on and off by orders of magnitude before; sech² itself is a normal float
+    # up to |z| ≈ 354, and so must the derivative be, to a few ulps, with no overflow (conftest raises on it).
+    z = np.concatenate([np.linspace(-350.0, 350.0, 1401), [-20.0, -15.0, -1e-8, 0.0, 1e-8, 15.0, 20.0]])
+    reference = np.array([_sech_squared(float(v)) for v in z])
+    tanh = ACTIVATIONS["tanh"]
+    for derivative in (tanh.derivative(z), _filled_derivative(tanh, z)):
+        assert np.max(np.abs(derivative - reference) / reference) < 1e-14
+    assert np.any(np.abs((1.0 - np.tanh(z) ** 2) - reference) / reference > 0.5)  # what the old form gave
+
+
+def _filled_derivative(act, z):
+    a, d = np.empty_like(z), np.empty_like(z)
+    act.fill(z.copy(), a, d)
+    return d
