@@ -112,3 +112,29 @@ def test_three_hidden_layer_tanh_network_passes(iris_split):
     report = gradcheck(net, net.init(seed=5, sigma=0.7), train.X, train.y)
     assert [t.name for t in report.tensors] == ["W0", "b0", "W1", "b1", "W2", "b2", "W3", "b3"]
     assert report.ok and report.max_rel_error < 1e-7  # finite-difference noise is ~1e-12 absolute
+
+
+def _readme_gradcheck_line(marker):
+    import shlex
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    (line,) = [ln for ln in readme.read_text(encoding="utf-8").splitlines() if ln.startswith("descentlab gradcheck")
+               and marker in ln]
+    return shlex.split(line.split("#")[0])[1:]
+
+
+def test_the_readme_check_of_the_assignment_catches_a_gradient_missing_one_over_s(monkeypatch, capsys):
+    args = _readme_gradcheck_line("--samples")
+    assert main(args) == 0
+    correct = dl.MLP.loss_and_grad
+
+    def summed_not_averaged(self, params, X, y):  # the gradient of Σ_s, not of its mean
+        loss, grads = correct(self, params, X, y)
+        return loss, grads.with_flat(grads.flat * np.shape(y)[0])
+
+    monkeypatch.setattr(dl.MLP, "loss_and_grad", summed_not_averaged)
+    assert main(args) == 1
+    assert "FAIL" in capsys.readouterr().out
+    # Why the documented line does not use one sample: there S = 1 and the mistake is invisible.
+    assert main([*args[: args.index("--samples")], "--samples", "1"]) == 0
