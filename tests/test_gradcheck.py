@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -5,8 +7,7 @@ from hypothesis import strategies as st
 
 import descentlab as dl
 from descentlab.cli import main
-from descentlab.gradcheck import gradcheck
-from descentlab.network import forward
+from descentlab.gradcheck import DEFAULT_ETA, crosses_kink, gradcheck, numeric_gradient
 
 
 class SignFlipped(dl.MLP):
@@ -48,11 +49,7 @@ def make_problem(a):
     X = rng.normal(size=(a["S"], a["d"]))
     y = rng.integers(0, a["k"], size=a["S"])  # some classes may be absent from the batch
     params = dl.MLP(sizes, a["activation"]).init(seed=a["seed"], sigma=0.8)
-    if a["activation"] == "relu":
-        # Finite differences straddling relu's kink measure a different one-sided slope: keep away from it.
-        zs = forward(dl.MLP(sizes, "relu"), params.flat, X.T)[0][:-1]
-        assume(min(np.abs(z).min() for z in zs) > 0.05)
-    return sizes, params, X, y
+    return sizes, params, X, y  # relu near its kink included: gradcheck must recognise stencils crossing it
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
@@ -138,3 +135,90 @@ def test_the_readme_check_of_the_assignment_catches_a_gradient_missing_one_over_
     assert "FAIL" in capsys.readouterr().out
     # Why the documented line does not use one sample: there S = 1 and the mistake is invisible.
     assert main([*args[: args.index("--samples")], "--samples", "1"]) == 0
+
+
+# -- relu: stencils that cross the kink ------------------------------------------------------------------------
+def _relu_forgetting_its_mask():
+    """relu's value with the derivative of the identity: the classic backward-pass mistake."""
+    relu = dl.ACTIVATIONS["relu"]
+
+    def fill(z, a, d):
+        relu.fill(z, a, d)
+        if d is not None:
+            d.fill(1.0)
+
+    return dataclasses.replace(relu, value_and_derivative=lambda z: (relu.value(z), np.ones_like(z)), fill=fill)
+
+
+@pytest.mark.parametrize("width, seed", [(16, 0), (16, 3), (64, 0), (64, 1), (128, 2)])
+def test_a_correct_relu_gradient_passes_at_the_default_step(iris_split, width, seed):
+    train, _ = iris_split
+    net = dl.MLP([4, width, 3], "relu")
+    params = net.init(seed=seed)
+    report = gradcheck(net, params, train.X, train.y)
+    assert report.ok and report.max_rel_error < 1e-7, report
+    assert report.kink_rechecked > 0 and report.kink_skipped == 0
+    # Those entries are why: at the default step their difference quotient measures no derivative at all.
+    idx = np.arange(net.n_params)
+    crossing = crosses_kink(net, params.flat, train.X, idx, DEFAULT_ETA * np.maximum(1.0, np.abs(params.flat)))
+    assert crossing.sum() == report.kink_rechecked
+    analytic = net.loss_and_grad(params, train.X, train.y)[1].flat[crossing]
+    plain = numeric_gradient(net, params, train.X, train.y, idx[crossing])
+    assert np.max(np.abs(plain - analytic) / np.abs(analytic)) > 1e-5
+
+
+def test_a_stencil_crosses_the_kink_exactly_when_a_pre_activation_changes_sign(iris_split):
+    # One hidden layer: W0[j, m] and b0[j] move z_j = W0[j]·x + b0[j] linearly, along ±2h·x_m (±2h for b0),
+    # and nothing else; W1, b1 move no pre-activation of a hidden unit.
+    train, _ = iris_split
+    net = dl.MLP([4, 32, 3], "relu")
+    params = net.init(seed=2, sigma=1.5)
+    h = 0.05 * np.maximum(1.0, np.abs(params.flat))  # a large step, so that many stencils cross
+    crossing = crosses_kink(net, params.flat, train.X, np.arange(net.n_params), h)
+    z = params["W0"] @ train.X.T + params["b0"]  # (32, S)
+    hW = h[net.slots[0].start : net.slots[0].stop].reshape(32, 4)
+    reach_W = 2 * hW[:, :, None] * np.abs(train.X.T)[None]  # (32, 4, S): how far z_j moves along W0[j, m]
+    expected_W = np.any(np.abs(z)[:, None, :] < reach_W, axis=-1)
+    expected_b = np.any(np.abs(z) < 2 * h[net.slots[1].start : net.slots[1].stop][:, None], axis=-1)
+    assert expected_W.sum() > 10 and expected_b.sum() > 3
+    np.testing.assert_array_equal(crossing[net.slots[0].start : net.slots[0].stop], expected_W.ravel())
+    np.testing.assert_array_equal(crossing[net.slots[1].start : net.slots[1].stop], expected_b)
+    assert not crossing[net.slots[2].start :].any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_wrong_relu_gradient_still_fails(iris_split, seed):
+    train, _ = iris_split
+    params = dl.MLP([4, 16, 3], "relu").init(seed=seed)
+    no_mask = gradcheck(dl.MLP([4, 16, 3], _relu_forgetting_its_mask()), params, train.X, train.y)
+    assert not no_mask.ok and no_mask["W0"].max_rel_error > 0.1 and no_mask["W1"].max_rel_error < 1e-7
+    flipped = gradcheck(SignFlipped([4, 16, 3], "relu", "b0"), params, train.X, train.y)
+    assert not flipped.ok and flipped["b0"].max_rel_error == pytest.approx(2.0, rel=1e-6)
+
+
+def test_an_entry_exactly_at_the_kink_is_reported_and_left_out():
+    # Sample 0 is the origin and b0[1] = 0: z_1 of sample 0 is 0 for any W0, and b0[1] moves it across the kink
+    # however small the step. relu has no derivative there; every other entry is judged as usual.
+    rng = np.random.default_rng(0)
+    X = np.vstack([np.zeros(3), rng.normal(size=(9, 3))])
+    y = rng.integers(0, 3, size=10)
+    net = dl.MLP([3, 5, 3], "relu")
+    params = net.init(seed=4)
+    params["b0"][1, 0] = 0.0
+    report = gradcheck(net, params, X, y)
+    assert report.kink_skipped == 1 and report["b0"].kink_skipped == 1 and report["b0"].checked == 4
+    assert report.ok and report["W0"].checked == 15
+
+
+def test_cli_relu_gradcheck_passes_and_says_which_entries_crossed_the_kink(monkeypatch, capsys):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "descentlab", "gradcheck", "--activation", "relu", "--hidden", "64"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "crossed a kink of relu" in run.stdout and "PASS" in run.stdout
+    monkeypatch.setitem(dl.ACTIVATIONS, "relu", _relu_forgetting_its_mask())
+    assert main(["gradcheck", "--activation", "relu", "--hidden", "64"]) == 1
+    assert "FAIL" in capsys.readouterr().out

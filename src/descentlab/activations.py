@@ -146,7 +146,8 @@ class Activation:
     """A hidden activation: ``value(z) = h(z)`` and ``value_and_derivative(z) = (h(z), h′(z))``.
 
     ``fill(z, a, d)`` is the in-place form the training kernel uses: h(z) into ``a``, h′(z) into ``d``
-    (skipped when ``d`` is None), with ``z`` free to be overwritten.
+    (skipped when ``d`` is None), with ``z`` free to be overwritten. ``kinks`` are the points where h is not
+    differentiable (relu: 0); finite differences must not straddle them (see :mod:`descentlab.gradcheck`).
     """
 
     name: str
@@ -154,6 +155,7 @@ class Activation:
     value: Callable[[np.ndarray], np.ndarray]
     value_and_derivative: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
     fill: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None]
+    kinks: tuple[float, ...] = ()
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         """h′(z) alone."""
@@ -164,7 +166,7 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
         Activation("softplus", "ln(1 + e^z)", softplus, _softplus_both, _softplus_fill),
-        Activation("relu", "max(z, 0)", _relu, _relu_both, _relu_fill),
+        Activation("relu", "max(z, 0)", _relu, _relu_both, _relu_fill, kinks=(0.0,)),
         Activation("tanh", "tanh(z)", np.tanh, _tanh_both, _tanh_fill),
         Activation("sigmoid", "1 / (1 + e^-z)", sigmoid, _sigmoid_both, _sigmoid_fill),
         Activation("identity", "z", _identity, _identity_both, _identity_fill),

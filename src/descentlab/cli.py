@@ -550,10 +550,21 @@ def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
                       f"[{colour}]{t.max_rel_error:.2e}[/{colour}]", str(list(t.worst_index)),
                       f"{t.analytic_at_worst:.10e}", f"{t.numeric_at_worst:.10e}")
     out.print(table)
+    if report.kink_rechecked or report.kink_skipped:
+        out.print(_kink_note(report, net.activation.name))
     verdict = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
     out.print(f"{verdict}: max relative error {report.max_rel_error:.2e} "
               f"(threshold {report.threshold:.0e})")
     return 0 if report.ok else 1
+
+
+def _kink_note(report: Any, activation: str) -> str:
+    note = (f"{report.kink_rechecked} entries' finite-difference stencils crossed a kink of {activation} (a "
+            "pre-activation changed sign within the stencil): checked with a step small enough not to cross it")
+    if report.kink_skipped:
+        note += (f"; {report.kink_skipped} entries lie within the smallest step of a kink, where the loss has no "
+                 "derivative, and are not judged")
+    return note + "."
 
 
 def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
