@@ -187,6 +187,7 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
 
 def _build_parser() -> argparse.ArgumentParser:
     from .optimizers import OPTIMIZERS
+    from .sweep_cli import add_cluster_options
 
     parser = argparse.ArgumentParser(
         prog="descentlab",
@@ -310,6 +311,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_engine_option(p)
     p.add_argument("--out", type=Path, default=None,
                    help="folder to write (default: a new folder runs/<date>-<time>)")
+    add_cluster_options(p, _int_at_least(1))
     p.set_defaults(handler=_cmd_sweep)
 
     p = sub.add_parser("info", help="describe a saved model file",
@@ -484,34 +486,50 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
-def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
+    """The data, configuration, run folder and cell size of ``descentlab sweep`` (those of the interrupted sweep
+    with ``--resume``)."""
+    from .experiments import CompareConfig, SweepConfig
+    from .runfolder import RunFolderError
+    from .sweeprun import load_manifest
 
-    from .experiments import CompareConfig, SweepConfig, network_for, sweep, write_sweep
-    from .report import sweep_summary
-
-    started = time.perf_counter()
+    if args.resume is not None:
+        try:
+            config, cell_size, _ = load_manifest(args.resume)
+        except RunFolderError as error:
+            raise UserError(str(error)) from None
+        return _load_source(config.base.data, config.base.target), config, args.resume, cell_size
     data, source = _load_data(args)
     base = CompareConfig(hidden=tuple(args.hidden), activation=args.activation, seed=args.seed,
                          test_size=args.test_size, init_sigma=args.init_sigma, iterations=args.iterations,
                          standardize=args.standardize, data=source, target=args.target, engine=args.engine)
     config = SweepConfig(base=base, optimizers=tuple(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
-    out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
-    out.print(_network_line(network_for(data, base)))
+    return data, config, args.out or _new_run_dir(), args.cell_size
+
+
+def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .cluster import ClusterError
+    from .experiments import network_for, write_sweep
+    from .report import sweep_summary
+    from .runfolder import RunFolderError
+    from .sweep_cli import SweepStopped, run_with_progress
+
+    started = time.perf_counter()
+    data, config, run_dir, cell_size = _sweep_setup(args)
+    if args.resume is not None:
+        out.print(f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
+    out.print(f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
+              f"{data.n_classes} classes")
+    out.print(_network_line(network_for(data, config.base)))
     out.print(f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
-              f"{config.seeds} seeds), trained together")
-    progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
-    tasks: dict[str, Any] = {}
-
-    def on_step(method: str, k: int, history: Any) -> None:
-        if method not in tasks:
-            tasks[method] = progress.add_task(escape(method), total=base.iterations + 1)
-        progress.update(tasks[method], completed=k + 1)
-
-    with progress:
-        result = sweep(data, config, callback=on_step)
-    run_dir = args.out or _new_run_dir()
+              f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
+              f"{run_dir}/cells/ as it finishes")
+    try:
+        result = run_with_progress(args, data, config, run_dir, cell_size, out, err)
+    except (ClusterError, RunFolderError) as error:
+        raise UserError(str(error)) from None
+    except SweepStopped as stop:
+        return stop.code
     write_sweep(result, run_dir)
     table = Table(title="Final metrics: median [quartiles] over seeds")
     for column in ("method", "lr", "diverged", "train loss", "test acc. (%)"):
@@ -522,7 +540,7 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name, fitted in result.results.items():
         if fitted.stopped:
             err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(fitted.stopped)}")
-    out.print(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md) in {time.perf_counter() - started:.2f} s")
+    out.print(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, cells/) in {time.perf_counter() - started:.2f} s")
     return 0
 
 

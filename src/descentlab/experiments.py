@@ -325,39 +325,33 @@ class Sweep:
 def sweep(
     data: Dataset | None = None,
     config: SweepConfig | None = None,
-    callback: Callable[[str, int, History], None] | None = None,
+    on_cell: Callable[[Any, bool], None] | None = None,
+    *,
+    client: Any = None,
+    out: str | Path | None = None,
+    cell_size: int | None = None,
 ) -> Sweep:
-    """Train every (optimiser, lr, seed) of the grid, the models of each optimiser stacked into one batch.
+    """Train every (optimiser, lr, seed) of the grid, in cells of stacked models (see :mod:`descentlab.cells`).
 
-    The parameters of all ``len(lrs) × seeds`` models form one ``(M, P)`` array and every step updates them
-    together (per-model learning rates broadcast as an ``(M, 1)`` column), so the result of each model equals a
-    separate :func:`fit` from the same start up to rounding.
+    The parameters of the models of a cell form one ``(M, P)`` array and every step updates them together
+    (per-model learning rates broadcast as an ``(M, 1)`` column), so the result of each model equals a separate
+    :func:`fit` from the same start up to rounding, and does not depend on the cell it is in.
+
+    Parameters
+    ----------
+    on_cell : callable(cell_result, resumed), called as each cell finishes (``resumed``: read from ``out``)
+    client : a ``dask.distributed.Client`` to run the cells on its workers (default: in this process)
+    out : run folder: each finished cell is written there at once, and cells already there are not run again
+    cell_size : models per cell (default :data:`descentlab.cells.DEFAULT_CELL_SIZE`)
     """
+    from .cells import DEFAULT_CELL_SIZE
+    from .sweeprun import run_sweep
+
     config = config or SweepConfig()
     if config.seeds < 1 or not config.lrs or not config.optimizers:
         raise ValueError("a sweep needs at least one optimiser, one learning rate and one seed")
     data = data if data is not None else load_iris()
-    base = config.base
-    train, test, _, net, _ = prepare(data, base)
-    grid = [(float(lr), seed) for lr in config.lrs for seed in range(config.seeds)]
-    initial = Params(
-        np.stack([net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma).flat for _, seed in grid]), net.slots
-    )
-    lr_column = np.array([lr for lr, _ in grid])[:, None]
-    results: dict[str, FitResult] = {}
-    start = time.perf_counter()
-    for spec in config.optimizers:
-        optimizer = parse_optimizer(spec, lr=lr_column)  # type: ignore[arg-type]
-
-        def progress(k: int, history: History, name: str = optimizer.name) -> None:
-            if callback is not None:
-                callback(name, k, history)
-
-        results[optimizer.name] = fit(
-            net, initial, train, optimizer, iterations=base.iterations, test=test, callback=progress,
-            weight_decay=base.weight_decay, engine=base.engine,
-        )
-    return Sweep(config, net, train, test, grid, results, time.perf_counter() - start)
+    return run_sweep(data, config, client, out, cell_size or DEFAULT_CELL_SIZE, on_cell)
 
 
 def sweep_csv(result: Sweep) -> str:

@@ -202,8 +202,8 @@ def render_sweep_report(result: Sweep) -> str:
         f"Reproduce: `{sweep_command_line(result)}`",
         "",
         f"{len(result.grid)} models per optimiser ({len(lrs)} learning rates × {result.config.seeds} initial seeds), "
-        f"{result.config.base.iterations} iterations, trained together as one stacked batch per optimiser in "
-        f"{result.seconds:.2f} s. Every model of a learning rate starts from `init(seed)` for its seed, the same "
+        f"{result.config.base.iterations} iterations, trained as cells of stacked models (timings: "
+        "timings.json). Every model of a learning rate starts from `init(seed)` for its seed, the same "
         "point for every optimiser, so the comparisons below are paired.",
         "",
         "Values are median [first quartile, third quartile] over seeds; a diverged model is excluded from them "

@@ -1,0 +1,131 @@
+"""Where the cells of a sweep run: in this process (the default), or on a Dask cluster.
+
+An executor takes cells and yields their results as they finish. :class:`InProcess` trains them one after
+the other here; :class:`DaskExecutor` sends them to the workers of a ``dask.distributed.Client`` (the data are
+scattered to every worker once, each cell is one task) and yields them in the order they finish. Dask is an
+optional extra (``pip install 'descentlab[dask]'``); nothing here imports it unless a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .cells import Cell, CellResult, run_cell
+from .data import Dataset
+from .experiments import CompareConfig
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it is unreachable
+WORKER_TIMEOUT = 30.0  # seconds to wait for the first worker of an existing cluster
+
+
+class ClusterError(RuntimeError):
+    """A cluster that cannot run the sweep (unreachable, no workers, wrong descentlab, no Dask): one line."""
+
+
+class InProcess:
+    """Train the cells here, one after the other, in the order given."""
+
+    workers = 1
+    dashboard: str | None = None
+
+    def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
+        for cell in cells:
+            yield run_cell(cell, data, base)
+
+
+class DaskExecutor:
+    """Train the cells on the workers of a Dask client: one task per cell, the data scattered once.
+
+    A worker that dies mid-cell is replaced by the scheduler, which runs the cell again on another worker;
+    since a cell's result depends only on its content, the result is the same.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        check_workers(client)
+
+    @property
+    def workers(self) -> int:
+        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    @property
+    def dashboard(self) -> str | None:
+        try:
+            return str(self.client.dashboard_link) if "dashboard" in self.client.scheduler_info()["services"] \
+                else None
+        except (KeyError, AttributeError):
+            return None
+
+    def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
+        from distributed import as_completed
+
+        if not cells:
+            return
+        shared = self.client.scatter(data, broadcast=True, hash=False)
+        run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
+        futures = [self.client.submit(run_cell, cell, shared, base, key=f"descentlab-{cell.key}-{run}", pure=False,
+                                      retries=1) for cell in cells]
+        try:
+            for future in as_completed(futures, loop=self.client.loop):
+                result = future.result()
+                future.release()
+                yield result
+        finally:  # interrupted or failed: the cells not yet finished are not wanted any more
+            self.client.cancel([f for f in futures if not f.done()])
+            shared.release()
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError("running on a Dask cluster needs Dask: pip install 'descentlab[dask]'") from None
+    return distributed
+
+
+def check_workers(client: Any, timeout: float = WORKER_TIMEOUT) -> None:
+    """Fail, before any work, unless the cluster has a worker and every worker runs this descentlab version."""
+    from . import __version__
+
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        raise ClusterError(f"no Dask worker joined the scheduler at {client.scheduler.address} within "
+                           f"{timeout:g} s") from None
+    versions = client.get_versions(check=False, packages=["descentlab"])
+    wrong = {address: info["packages"].get("descentlab") for address, info in versions["workers"].items()
+             if info["packages"].get("descentlab") != __version__}
+    if wrong:
+        address, version = sorted(wrong.items())[0]
+        what = "lacks descentlab" if version is None else f"has descentlab {version}"
+        raise ClusterError(f"{len(wrong)} of {len(versions['workers'])} Dask workers cannot run this sweep: "
+                           f"worker {address} {what}, this client has {__version__} (install the same version "
+                           "on every worker)")
+
+
+@contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None, dashboard: bool = True,
+                timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+    """A ``distributed.Client``: on a new ``LocalCluster`` of ``workers`` processes of one thread each (on
+    loopback), or connected to the scheduler at ``scheduler``. Closed (and the local cluster shut down) on
+    leaving the block."""
+    distributed = _distributed()
+    if (workers is None) == (scheduler is None):
+        raise ValueError("give either workers or scheduler")
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s "
+                               f"({reason})") from None
+        with client:
+            yield client
+        return
+    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=":0" if dashboard else None)
+    with cluster, distributed.Client(cluster, set_as_default=False) as client:
+        yield client

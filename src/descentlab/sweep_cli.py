@@ -1,0 +1,136 @@
+"""The terminal side of a sweep run cell by cell: where it runs (``--workers``, ``--scheduler``), its progress
+across workers, and what an interruption says. Part of the command line (it prints); the work is in
+:mod:`descentlab.sweeprun`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .cells import DEFAULT_CELL_SIZE, CellResult
+from .experiments import Sweep, SweepConfig
+from .model_io import atomic_write_text
+
+
+class SweepStopped(Exception):
+    """The sweep stopped before its end (Ctrl-C, a lost cluster); what was said, and the exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def add_cluster_options(p: argparse.ArgumentParser, positive: Any) -> None:
+    """``--workers``, ``--scheduler``, ``--cell-size`` and ``--resume`` of ``descentlab sweep``."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive, default=None, metavar="N",
+                       help="run the cells on a new local Dask cluster of N worker processes (needs "
+                            "descentlab[dask]; default: in this process)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
+                            "tcp://host:8786 (needs descentlab[dask] here and on every worker)")
+    p.add_argument("--cell-size", type=positive, default=DEFAULT_CELL_SIZE, metavar="M",
+                   help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")
+    p.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                   help="finish the interrupted sweep in DIR: only its missing cells run (its options apply)")
+
+
+@contextmanager
+def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
+    from .cluster import dask_client
+
+    with dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=not args.quiet) as client:
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        where = f"a local cluster of {args.workers} worker processes" if args.workers else args.scheduler
+        out.print(f"Dask: {escape(str(where))}, {workers} workers connected")
+        link = client.dashboard_link if "dashboard" in client.scheduler_info()["services"] else None
+        if link:
+            out.print(f"Dask dashboard: {link}")
+        yield client
+
+
+class _Meter:
+    """Cells done / total, models per second and the time left, across all workers."""
+
+    def __init__(self, progress: Progress, total_cells: int, total_models: int) -> None:
+        self.progress, self.total_models = progress, total_models
+        self.task = progress.add_task("cells", total=total_cells, rate="", eta="")
+        self.start = time.perf_counter()
+        self.fresh = self.models_done = 0
+
+    def __call__(self, result: CellResult, resumed: bool) -> None:
+        self.models_done += result.cell.size
+        if not resumed:
+            self.fresh += result.cell.size
+        elapsed = time.perf_counter() - self.start
+        rate = self.fresh / elapsed if self.fresh and elapsed > 0 else 0.0
+        eta = f"ETA {(self.total_models - self.models_done) / rate:.0f} s" if rate else ""
+        self.progress.update(self.task, advance=1, rate=f"{rate:.1f} models/s" if rate else "", eta=eta)
+
+    @property
+    def cells_done(self) -> int:
+        return int(self.progress.tasks[0].completed)
+
+
+def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, run_dir: Path, cell_size: int,
+                      out: Console, err: Console) -> Sweep:
+    """Run (or, with ``--resume``, finish) the sweep in ``run_dir`` here or on a cluster, showing progress.
+    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    from .sweeprun import resume_sweep, run_sweep, sweep_layout
+
+    cells = sweep_layout(config, cell_size)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
+                        console=err, transient=True, disable=args.quiet)
+    meter = _Meter(progress, len(cells), sum(c.size for c in cells))
+    remote = args.workers is not None or args.scheduler is not None
+    started = time.perf_counter()
+    with _client(args, out) if remote else nullcontext() as client:
+        try:
+            with progress:
+                if args.resume is not None:
+                    result = resume_sweep(run_dir, data, client, on_cell=meter)
+                else:
+                    result = run_sweep(data, config, client, run_dir, cell_size, on_cell=meter)
+        except KeyboardInterrupt:
+            _stopped(err, "interrupted", meter.cells_done, len(cells), run_dir)
+            raise SweepStopped(130) from None
+        except Exception as error:
+            if not _lost_cluster(error):
+                raise
+            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, len(cells), run_dir)
+            raise SweepStopped(1) from None
+    _write_timings(run_dir, meter, time.perf_counter() - started)
+    return result
+
+
+def _lost_cluster(error: Exception) -> bool:
+    try:
+        from distributed.comm.core import CommClosedError
+    except ImportError:
+        return False
+    import asyncio
+
+    return isinstance(error, CommClosedError | asyncio.CancelledError | TimeoutError | OSError)
+
+
+def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
+    err.print(f"[yellow]{what}:[/yellow] {done} of {total} cells are saved in {run_dir}/cells/")
+    err.print(f"Finish it with: descentlab sweep --resume {run_dir}")
+
+
+def _write_timings(run_dir: Path, meter: _Meter, seconds: float) -> None:
+    """Timings go to their own file: every other file of the run folder is the same whoever ran it, and when."""
+    atomic_write_text(run_dir / "timings.json", json.dumps({
+        "seconds": seconds, "models_trained": meter.fresh,
+        "models_per_second": meter.fresh / seconds if seconds > 0 else None,
+    }, indent=2) + "\n")
