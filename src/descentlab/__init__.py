@@ -1,70 +1,102 @@
 """descentlab: small feed-forward networks with exact, hand-derived gradients, and an honest comparison of
 first-order optimisers (steepest descent, Nesterov's method, …).
 
-The public API is re-exported here; see docs/architecture.md for where each piece lives.
+The public API is re-exported here; see docs/architecture.md for where each piece lives. Each name is
+imported on first use (PEP 562), so ``descentlab --help`` and other light commands start without loading
+NumPy or matplotlib; ``import descentlab as dl; dl.fit`` works as with eager imports.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
-from .data import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
-from .experiments import CompareConfig, Comparison, compare, write_run
-from .gradcheck import GradcheckReport, gradcheck
-from .model_io import ModelFileError, export_onnx, load_model, save_model
-from .network import MLP, Objective, lipschitz_bound
-from .optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
-from .params import Params
-from .train import FitResult, History, fit
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "activations": ("ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"),
+    "data": ("DataError", "Dataset", "Standardizer", "load_csv", "load_iris", "train_test_split"),
+    "experiments": ("CompareConfig", "Comparison", "compare", "write_run"),
+    "gradcheck": ("GradcheckReport", "gradcheck"),
+    "model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
+    "network": ("MLP", "Objective", "lipschitz_bound"),
+    "optimizers": ("GD", "NAG", "Adam", "Momentum", "SutskeverNAG", "nag_momentum", "parse_optimizer"),
+    "params": ("Params",),
+    "train": ("FitResult", "History", "fit"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported eagerly
+    from .activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
+    from .data import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
+    from .estimator import DescentClassifier
+    from .experiments import CompareConfig, Comparison, compare, write_run
+    from .gradcheck import GradcheckReport, gradcheck
+    from .model_io import ModelFileError, export_onnx, load_model, save_model
+    from .network import MLP, Objective, lipschitz_bound
+    from .optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
+    from .params import Params
+    from .train import FitResult, History, fit
 
 
-def __getattr__(name: str):  # DescentClassifier needs scikit-learn, an optional extra: import it on first use
-    if name == "DescentClassifier":
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is not None:
+        value = getattr(import_module(f".{module}", __name__), name)
+        globals()[name] = value  # the next access is a plain attribute
+        return value
+    if name == "DescentClassifier":  # needs scikit-learn, an optional extra
         try:
             from .estimator import DescentClassifier
         except ImportError as error:
             raise ImportError(
-                f"descentlab.DescentClassifier needs scikit-learn: pip install 'descentlab[sklearn]' ({error})"
+                "descentlab.DescentClassifier needs scikit-learn: pip install scikit-learn "
+                f"(or, in a clone of descentlab: pip install -e '.[sklearn]') ({error})"
             ) from error
         return DescentClassifier
     raise AttributeError(f"module 'descentlab' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF, "DescentClassifier"])
+
+
 __all__ = [
-    "ACTIVATIONS",
-    "DescentClassifier",
-    "Adam",
-    "Momentum",
-    "SutskeverNAG",
-    "lipschitz_bound",
-    "parse_optimizer",
+    "__version__",
     "Activation",
+    "ACTIVATIONS",
+    "Adam",
+    "compare",
     "CompareConfig",
     "Comparison",
     "DataError",
     "Dataset",
-    "FitResult",
-    "GD",
-    "History",
-    "MLP",
-    "ModelFileError",
-    "NAG",
-    "Objective",
-    "Params",
-    "Standardizer",
-    "__version__",
-    "compare",
+    "DescentClassifier",
     "export_onnx",
     "fit",
+    "FitResult",
+    "GD",
     "get_activation",
     "gradcheck",
     "GradcheckReport",
+    "History",
+    "lipschitz_bound",
     "load_csv",
     "load_iris",
     "load_model",
+    "MLP",
+    "ModelFileError",
+    "Momentum",
+    "NAG",
     "nag_momentum",
+    "Objective",
+    "Params",
+    "parse_optimizer",
     "save_model",
     "sigmoid",
     "softplus",
+    "Standardizer",
+    "SutskeverNAG",
     "train_test_split",
     "write_run",
 ]

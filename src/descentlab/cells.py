@@ -20,12 +20,11 @@ import numpy as np
 
 from .data import Dataset
 from .experiments import CompareConfig, file_stem, prepare
+from .names import DEFAULT_CELL_SIZE  # defined beside the command line's names, which load without NumPy
 from .network import MLP
 from .optimizers import parse_optimizer
 from .params import Params
 from .train import HISTORY_FIELDS, History, fit
-
-DEFAULT_CELL_SIZE = 64  # models per cell: see bench/RESULTS.md for the overhead at this size
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,24 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .data import DataError
-from .model_io import ModelFileError
+from .names import ACTIVATION_NAMES, METHODS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+# NumPy, rich and matplotlib are imported by the commands that use them, not here: ``descentlab --help`` and
+# argument errors then answer at once (bench/startup.py measures it).
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (rich is imported on first use)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 class UserError(Exception):
@@ -123,11 +132,9 @@ def _lr_list(text: str) -> tuple[float, ...]:
 
 # -- shared options ---------------------------------------------------------------------------------------------
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    from .activations import ACTIVATIONS
-
     p.add_argument("--hidden", type=_int_at_least(1), nargs="+", default=[16], metavar="N",
                    help="hidden layer widths, input to output (default: 16, the assignment's N_H)")
-    p.add_argument("--activation", choices=list(ACTIVATIONS), default="softplus",
+    p.add_argument("--activation", choices=list(ACTIVATION_NAMES), default="softplus",
                    help="hidden activation (default: softplus)")
 
 
@@ -186,7 +193,6 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from .optimizers import OPTIMIZERS
     from .sweep_cli import add_cluster_options
 
     parser = argparse.ArgumentParser(
@@ -214,7 +220,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_training_options(p)
     p.add_argument("--optimizers", type=_optimizer_list, default=("gd", "nag"),
                    help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
-                        f"{', '.join(OPTIMIZERS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. "
+                        f"{', '.join(METHODS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. "
                         "--lr is the default learning rate of each (default: gd,nag)")
     p.add_argument("--x-axis", choices=["iterations", "evaluations"], default="iterations",
                    help="x-axis of curves.png: iterations, or gradient + function evaluations "
@@ -261,7 +267,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     _add_csv_options(p)
     p.add_argument("--optimizer", type=_optimizer_list, default=("nag",),
-                   help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(OPTIMIZERS)} (default: nag)")
+                   help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: nag)")
     _add_training_options(p)
     p.add_argument("--out", type=Path, default=None, help="model file to write (.safetensors); required unless "
                                                           "--resume")
@@ -295,7 +301,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     _add_csv_options(p)
     p.add_argument("--optimizers", type=_optimizer_list, default=("gd", "nag"),
-                   help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(OPTIMIZERS)} "
+                   help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} "
                         "(default: gd,nag)")
     p.add_argument("--lr", type=_lr_list, default=(0.005, 0.01, 0.02),
                    help="comma-separated learning rates (default: 0.005,0.01,0.02)")
@@ -353,6 +359,8 @@ def _network_line(net: Any) -> str:
 
 
 def _results_table(summary: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title="Final metrics (at the exported iterate)")
     for column in ("method", "train loss", "train acc.", "test loss", "test acc.", "→90 % test",
                    "→95 % test", "grad./func. evals", "time (s)"):
@@ -372,6 +380,23 @@ def _load_source(source: str, target: str | None) -> Any:
     from .data import load_csv, load_iris
 
     return load_iris() if source == "iris (embedded)" else load_csv(Path(source), target=target)
+
+
+def _progress_bars(err: Console, iterations: int, quiet: bool) -> tuple[Any, Callable[[str, int, Any], None]]:
+    """One progress bar per method, counting iterations: the callback's k = 0 is the initial point (measured,
+    no step taken), so a method shows k of ``iterations`` steps done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True, disable=quiet)
+    tasks: dict[str, Any] = {}
+
+    def on_step(method: str, k: int, history: Any) -> None:
+        if method not in tasks:
+            tasks[method] = progress.add_task(escape(method), total=iterations)
+        progress.update(tasks[method], completed=k)
+
+    return progress, on_step
 
 
 class _Interrupt:
@@ -405,8 +430,6 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
     """Load the data, print the set-up, train every method with a progress bar (or continue an interrupted run
     with ``--resume``): what compare and train share. Returns the comparison, the data and the checkpoint's
     information (empty without ``--resume``)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .experiments import CompareConfig, checkpoint_config, compare, network_for, resume
 
     info: dict[str, Any] = {}
@@ -428,15 +451,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         )
     out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
     out.print(_network_line(network_for(data, config)))
-    progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
-    tasks: dict[str, Any] = {}
-
-    def on_step(method: str, k: int, history: Any) -> None:
-        if method not in tasks:
-            tasks[method] = progress.add_task(escape(method), total=config.iterations + 1)
-        progress.update(tasks[method], completed=k + 1)
-
+    progress, on_step = _progress_bars(err, config.iterations, args.quiet)
     with progress, _Interrupt() as interrupt:
         if args.resume is not None:
             try:
@@ -508,6 +523,8 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
 
 
 def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.table import Table
+
     from .cluster import ClusterError
     from .experiments import network_for, write_sweep
     from .report import sweep_summary
@@ -545,6 +562,8 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.table import Table
+
     from .data import train_test_split
     from .gradcheck import gradcheck
     from .network import MLP
@@ -661,6 +680,8 @@ def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.table import Table
+
     from .model_io import load_model
 
     net, params, meta = load_model(args.model)
@@ -685,19 +706,29 @@ def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad input (one line, exit 1), not a bug (a traceback)."""
+    from .data import DataError
+    from .model_io import ModelFileError
+
+    return UserError, DataError, ModelFileError
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
-    # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    from rich.console import Console
+
+    # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
     try:
         return int(args.handler(args, out, err))
-    except (UserError, DataError, ModelFileError) as error:
+    except _user_errors() as error:  # evaluated only when something was raised
         err.print(f"[red]error:[/red] {escape(str(error))}")
         return 1
     except KeyboardInterrupt:

@@ -10,15 +10,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from .names import DEFAULT_CELL_SIZE
 
-from .cells import DEFAULT_CELL_SIZE, CellResult
-from .experiments import Sweep, SweepConfig
-from .model_io import atomic_write_text
+if TYPE_CHECKING:  # the command line builds its parser from this module: rich and NumPy load when a sweep runs
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .cells import CellResult
+    from .experiments import Sweep, SweepConfig
 
 
 class SweepStopped(Exception):
@@ -46,6 +47,8 @@ def add_cluster_options(p: argparse.ArgumentParser, positive: Any) -> None:
 
 @contextmanager
 def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
+    from rich.markup import escape
+
     from .cluster import dask_client
 
     with dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=not args.quiet) as client:
@@ -85,6 +88,8 @@ def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, 
                       out: Console, err: Console) -> Sweep:
     """Run (or, with ``--resume``, finish) the sweep in ``run_dir`` here or on a cluster, showing progress.
     Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from .sweeprun import resume_sweep, run_sweep, sweep_layout
 
     cells = sweep_layout(config, cell_size)
@@ -130,6 +135,8 @@ def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> N
 
 def _write_timings(run_dir: Path, meter: _Meter, seconds: float) -> None:
     """Timings go to their own file: every other file of the run folder is the same whoever ran it, and when."""
+    from .model_io import atomic_write_text
+
     atomic_write_text(run_dir / "timings.json", json.dumps({
         "seconds": seconds, "models_trained": meter.fresh,
         "models_per_second": meter.fresh / seconds if seconds > 0 else None,

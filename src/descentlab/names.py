@@ -1,0 +1,35 @@
+"""The names (and the one default) the command line offers, and what each optimiser is.
+
+A method's command-line spec (``gd``, ``momentum:mu=0.8``, ``gd-armijo:lr=1``) is its one name everywhere:
+terminal table, figure legends, report.md, file names. The description only stands beside it.
+
+This module imports nothing but the standard library, so ``descentlab --help`` builds its text without
+loading NumPy (``tests/test_names.py`` checks that these lists match the optimisers and activations).
+"""
+
+from __future__ import annotations
+
+METHODS: dict[str, str] = {
+    "gd": "steepest descent, constant step",
+    "nag": "Nesterov's accelerated gradient (1983, Beck–Teboulle form)",
+    "nag-restart": "NAG with gradient restart of the momentum",
+    "momentum": "heavy-ball momentum (Polyak)",
+    "sutskever": "Sutskever's form of NAG, constant momentum",
+    "adam": "Adam (Kingma & Ba)",
+    "gd-armijo": "steepest descent with Armijo backtracking line search",
+}
+
+ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "sigmoid", "identity")
+
+DEFAULT_CELL_SIZE = 64  # models per sweep cell (descentlab.cells): see bench/RESULTS.md for the overhead at this size
+
+
+def describe(spec: str) -> str:
+    """What the method named by ``spec`` (``NAME[:KEY=VALUE…]``) is, e.g. ``"heavy-ball momentum (Polyak)"``."""
+    return METHODS.get(spec.partition(":")[0].strip(), "")
+
+
+def label(spec: str) -> str:
+    """The name with its description beside it, for legends and prose: ``"momentum:mu=0.8 — heavy-ball …"``."""
+    description = describe(spec)
+    return f"{spec} — {description}" if description else spec

@@ -1,0 +1,59 @@
+"""What the command imports: ``--help`` answers without NumPy, rich or matplotlib, and the default ``compare``
+loads none of the optional heavy libraries. (How long that takes is measured by bench/startup.py, not here.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY_OPTIONAL = ("numba", "scipy", "sklearn", "onnx", "onnxruntime", "torch", "jax", "pandas")
+
+
+def _modules_after(argv: list[str], cwd=None) -> set[str]:
+    code = (
+        "import sys\n"
+        "from descentlab.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print('MODULES', ' '.join(sorted(sys.modules)))\n"
+        "sys.exit(code)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert run.returncode == 0, run.stderr
+    (line,) = [line for line in run.stdout.splitlines() if line.startswith("MODULES ")]
+    return set(line.split()[1:])
+
+
+def _top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_help_loads_neither_numpy_nor_rich_nor_matplotlib():
+    loaded = _top_level(_modules_after(["--help"]))
+    assert "descentlab" in loaded and "argparse" in loaded
+    assert not loaded & {"numpy", "rich", "matplotlib", "safetensors", *HEAVY_OPTIONAL}
+
+
+def test_a_subcommand_help_is_as_light():
+    loaded = _top_level(_modules_after(["compare", "--help"]))
+    assert not loaded & {"numpy", "rich", "matplotlib"}
+
+
+def test_default_compare_loads_no_optional_heavy_library(tmp_path):
+    loaded = _modules_after(["compare", "--out", str(tmp_path / "run"), "--quiet"], cwd=tmp_path)
+    assert "numpy" in loaded and "matplotlib.figure" in loaded  # the run did happen
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000
+    assert not _top_level(loaded) & set(HEAVY_OPTIONAL)
+    assert "matplotlib.pyplot" not in loaded  # no global figure state, no GUI backend search
+
+
+def test_importing_descentlab_is_lazy_but_complete():
+    code = (
+        "import sys, descentlab as dl\n"
+        "assert 'numpy' not in sys.modules, 'import descentlab loaded numpy'\n"
+        "missing = [n for n in dl.__all__ if n != 'DescentClassifier' and getattr(dl, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert dl.fit.__module__ == 'descentlab.train' and 'numpy' in sys.modules\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
