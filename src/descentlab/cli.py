@@ -210,8 +210,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description=(
             "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) — or the "
             "methods named by --optimizers — from the same initial parameters on --data (default: the embedded "
-            "Iris), and write curves.png, history.csv, summary.json, report.md and "
-            "models/<method>.safetensors into --out."
+            "Iris), and write curves.png, history.csv, summary.json, report.md, report.html (interactive, works "
+            "offline) and models/<method>.safetensors into --out."
         ),
     )
     _add_model_options(p)
@@ -294,8 +294,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description=(
             "Train every optimiser at every learning rate from --seeds initial points (seeds 0..N-1), all "
             "models of an optimiser stacked into one batch, on one split of --data. Writes sweep.csv (one row "
-            "per model, final metrics), sweep.png (median and interquartile band) and report.md (which method "
-            "is better, by how much, with the spread over seeds) into --out."
+            "per model, final metrics), sweep.png (median and interquartile band), report.md (which method "
+            "is better, by how much, with the spread over seeds) and report.html (the same, interactive) into "
+            "--out."
         ),
     )
     _add_model_options(p)
@@ -496,7 +497,7 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.resume is not None:
         shutil.rmtree(args.resume)  # the run is complete: its checkpoint has served
     out.print(_results_table(summarize(comparison)))
-    out.print(f"Wrote {run_dir}/ (curves.png, history.csv, summary.json, report.md, models/) "
+    out.print(f"Wrote {run_dir}/ (curves.png, history.csv, summary.json, report.md, report.html, models/) "
               f"in {time.perf_counter() - started:.2f} s")
     return 0
 
@@ -557,7 +558,8 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name, fitted in result.results.items():
         if fitted.stopped:
             err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(fitted.stopped)}")
-    out.print(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, cells/) in {time.perf_counter() - started:.2f} s")
+    out.print(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, report.html, cells/) "
+              f"in {time.perf_counter() - started:.2f} s")
     return 0
 
 

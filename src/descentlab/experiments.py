@@ -239,10 +239,12 @@ def model_metadata(comparison: Comparison, name: str) -> dict[str, Any]:
 
 
 def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
-    """Write the run folder: curves.png, history.csv, summary.json, report.md, models/<method>.safetensors.
+    """Write the run folder: curves.png, history.csv, summary.json, report.md, report.html (interactive, see
+    :mod:`descentlab.interactive`), models/<method>.safetensors.
 
     Every file is written atomically. Returns the paths written.
     """
+    from .interactive import write_compare_html
     from .plots import plot_curves
     from .report import render_report
 
@@ -260,8 +262,10 @@ def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
     summary = summarize(comparison)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     written.append(out / "summary.json")
-    atomic_write_text(out / "report.md", render_report(comparison, summary))
+    report = render_report(comparison, summary)
+    atomic_write_text(out / "report.md", report)
     written.append(out / "report.md")
+    written.append(write_compare_html(comparison, report, out / "report.html"))
     return written
 
 
@@ -366,7 +370,8 @@ def sweep_csv(result: Sweep) -> str:
 
 
 def write_sweep(result: Sweep, out: str | Path) -> list[Path]:
-    """Write ``sweep.csv``, ``sweep.png`` and ``report.md`` into ``out`` (atomically)."""
+    """Write ``sweep.csv``, ``sweep.png``, ``report.md`` and ``report.html`` into ``out`` (atomically)."""
+    from .interactive import write_sweep_html
     from .plots import plot_sweep
     from .report import render_sweep_report
 
@@ -374,8 +379,10 @@ def write_sweep(result: Sweep, out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "sweep.csv", sweep_csv(result))
     plot_sweep(result, out / "sweep.png")
-    atomic_write_text(out / "report.md", render_sweep_report(result))
-    return [out / "sweep.csv", out / "sweep.png", out / "report.md"]
+    report = render_sweep_report(result)
+    atomic_write_text(out / "report.md", report)
+    write_sweep_html(result, report, out / "report.html")
+    return [out / "sweep.csv", out / "sweep.png", out / "report.md", out / "report.html"]
 
 
 # -- interrupted comparisons -------------------------------------------------------------------------------------
