@@ -8,6 +8,7 @@ optional extra (``pip install 'descentlab[dask]'``); nothing here imports it unl
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -125,7 +126,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
         with client:
             yield client
         return
+    # Workers log a warning for every cell cancelled by Ctrl-C: expected then, so only errors are shown.
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=":0" if dashboard else None)
+                                       dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR)
     with cluster, distributed.Client(cluster, set_as_default=False) as client:
         yield client

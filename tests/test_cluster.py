@@ -1,0 +1,203 @@
+"""Sweeps cell by cell, here and on a real Dask cluster (two worker processes on loopback): the same bits,
+nothing lost when a worker dies or the client is interrupted, one clear line when the cluster cannot work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab.cells import Cell, layout, run_cell
+from descentlab.cluster import ClusterError, check_workers
+from descentlab.experiments import CompareConfig, SweepConfig, sweep, sweep_csv, write_sweep
+from descentlab.runfolder import RunFolder, read_cell
+from descentlab.sweeprun import sweep_layout
+from descentlab.train import HISTORY_FIELDS
+
+distributed = pytest.importorskip("distributed")
+
+CONFIG = SweepConfig(base=CompareConfig(iterations=40, hidden=(6,)), optimizers=("gd", "nag", "adam"),
+                     lrs=(0.01, 0.3, 3.0), seeds=5)
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}  # a subprocess's noise is not the test's subject
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as local, \
+            distributed.Client(local, set_as_default=False) as client:
+        yield local, client
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory):
+    out = tmp_path_factory.mktemp("in-process")
+    result = sweep(config=CONFIG, out=out, cell_size=4)
+    write_sweep(result, out)
+    return result, out
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of a run folder but its timings."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "timings.json"}
+
+
+def _same_histories(a, b) -> None:
+    assert list(a.results) == list(b.results)
+    for name in a.results:
+        for field in HISTORY_FIELDS:
+            assert np.array_equal(getattr(a.results[name].history, field), getattr(b.results[name].history, field),
+                                  equal_nan=True), (name, field)
+        assert np.array_equal(a.results[name].params.flat, b.results[name].params.flat)
+
+
+def test_a_stacked_model_does_not_depend_on_the_other_models_of_its_cell(iris):
+    base = CompareConfig(iterations=60)
+    alone = [run_cell(Cell("sweep", "nag", 0, (0.05,), (seed,)), iris, base) for seed in (0, 9, 30)]
+    together = run_cell(Cell("sweep", "nag", 0, (0.05,) * 31, tuple(range(31))), iris, base)
+    for result, seed in zip(alone, (0, 9, 30), strict=True):
+        for field in HISTORY_FIELDS:
+            assert np.array_equal(getattr(result.history, field)[:, 0], getattr(together.history, field)[:, seed])
+        assert np.array_equal(result.params[0], together.params[seed])
+
+
+def test_the_layout_cuts_each_methods_grid_into_fixed_cells():
+    cells = sweep_layout(CONFIG, cell_size=4)
+    assert [c.size for c in cells] == [4, 4, 4, 3] * 3
+    assert [(lr, s) for c in cells[:4] for lr, s in zip(c.lrs, c.seeds, strict=True)] == \
+        [(lr, s) for lr in CONFIG.lrs for s in range(5)]
+    assert len({c.key for c in cells}) == len(cells)
+    assert layout("nag", [(0.1, 0)], 4) == layout("nag", [(0.1, 0)], 4)  # a cell's key is its content
+    assert layout("nag", [(0.1, 0)], 4)[0].key != layout("nag", [(0.1, 1)], 4)[0].key
+
+
+def test_cells_give_the_sweep_of_one_stack_per_method(in_process, iris):
+    result, _ = in_process
+    whole = sweep(config=CONFIG, cell_size=1000)  # one cell per method: today's single stack
+    _same_histories(result, whole)
+    assert sweep_csv(result) == sweep_csv(whole)
+
+
+def test_a_cluster_sweep_equals_the_in_process_sweep_bit_for_bit(cluster, in_process, tmp_path):
+    _, client = cluster
+    result, folder = in_process
+    remote = sweep(config=CONFIG, client=client, out=tmp_path, cell_size=4)
+    write_sweep(remote, tmp_path)
+    _same_histories(result, remote)
+    assert _files(tmp_path) == _files(folder)
+    saved = read_cell(next((tmp_path / "cells").glob("sweep-nag-*.parquet")))
+    assert saved.cell.method == "nag" and saved.history.train_loss.shape == (41, saved.cell.size)
+
+
+def test_a_worker_killed_mid_sweep_changes_nothing(cluster, in_process, tmp_path):
+    local, client = cluster
+    result, folder = in_process
+    pids = client.run(os.getpid)
+    killed: list[int] = []
+
+    def kill_a_busy_worker(cell_result, resumed):
+        if killed:
+            return
+        busy = [address for address, tasks in client.processing().items() if tasks]
+        if busy:
+            killed.append(pids[busy[0]])
+            os.kill(pids[busy[0]], signal.SIGKILL)
+
+    config = SweepConfig(base=CONFIG.base, optimizers=CONFIG.optimizers, lrs=CONFIG.lrs, seeds=CONFIG.seeds)
+    remote = sweep(config=config, client=client, out=tmp_path, cell_size=1, on_cell=kill_a_busy_worker)
+    assert killed, "no worker was busy when the first cell finished"
+    client.wait_for_workers(2, timeout=30)
+    assert killed[0] not in client.run(os.getpid).values()  # the nanny replaced the killed worker
+    _same_histories(result, remote)
+
+
+def test_workers_with_another_descentlab_are_refused_before_any_work(cluster, monkeypatch):
+    _, client = cluster
+    check_workers(client)  # the same version: accepted
+    monkeypatch.setattr(dl, "__version__", "9.9.9")
+    with pytest.raises(ClusterError, match=r"2 of 2 Dask workers cannot run this sweep: worker tcp://127\.0\.0\.1:"
+                                           r"\d+ has descentlab 0\.1\.0, this client has 9\.9\.9"):
+        check_workers(client)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_1(tmp_path):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "descentlab", "sweep", "--scheduler", address, "--seeds", "2",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"error: cannot reach the Dask scheduler at {address} within 5 s "
+                                        + done.stderr.split("within 5 s ", 1)[1].strip()]
+    assert time.perf_counter() - started < 30
+    assert not list((tmp_path / "run").glob("cells/*"))
+
+
+def test_without_dask_a_cluster_is_refused_in_one_line(tmp_path):
+    code = ("import sys; sys.modules['distributed'] = None; from descentlab.cli import main; "
+            f"sys.exit(main(['sweep', '--workers', '2', '--out', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == "error: running on a Dask cluster needs Dask: pip install 'descentlab[dask]'\n"
+
+
+def test_a_cluster_sweep_interrupted_with_ctrl_c_and_resumed_ends_identical(tmp_path):
+    from descentlab.cli import main
+
+    run, reference = tmp_path / "run", tmp_path / "reference"
+    options = ["--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "8", "--iterations", "100", "--hidden", "6",
+               "--cell-size", "1", "--quiet"]
+    client = subprocess.Popen([sys.executable, "-m", "descentlab", "sweep", *options, "--workers", "2", "--out",
+                               str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 60
+    while not list(run.glob("cells/*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.send_signal(signal.SIGINT)
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == 130, stderr
+    saved = len(list(run.glob("cells/*.parquet")))
+    assert 1 <= saved < 16, "the interrupt should land mid-sweep"
+    assert f"{saved} of 16 cells are saved in {run}/cells/" in stderr
+    assert f"Finish it with: descentlab sweep --resume {run}" in stderr
+    resumed = subprocess.run([sys.executable, "-m", "descentlab", "sweep", "--resume", str(run), "--quiet"],
+                             capture_output=True, text=True, env=ENV, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert main(["sweep", *options, "--out", str(reference)]) == 0  # uninterrupted, in this process
+    assert _files(run) == _files(reference)
+
+
+def test_resume_runs_only_missing_or_damaged_cells(in_process, tmp_path):
+    result, folder = in_process
+    for path in (folder / "cells").glob("*.parquet"):
+        (tmp_path / "cells").mkdir(exist_ok=True)
+        (tmp_path / "cells" / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "manifest.json").write_bytes((folder / "manifest.json").read_bytes())
+    cells = sweep_layout(CONFIG, 4)
+    RunFolder(tmp_path).cell_path(cells[0]).unlink()
+    RunFolder(tmp_path).cell_path(cells[5]).write_bytes(b"PAR1 damaged")
+    ran = []
+    resumed = dl.experiments.sweep(config=CONFIG, out=tmp_path, cell_size=4,
+                                   on_cell=lambda r, saved: None if saved else ran.append(r.cell))
+    assert ran == [cells[0], cells[5]]
+    _same_histories(result, resumed)
+
+
+def test_a_run_folder_of_another_sweep_is_refused(in_process):
+    _, folder = in_process
+    other = SweepConfig(base=CONFIG.base, optimizers=("gd",), lrs=CONFIG.lrs, seeds=CONFIG.seeds)
+    with pytest.raises(ValueError, match="holds another sweep"):
+        sweep(config=other, out=folder, cell_size=4)
