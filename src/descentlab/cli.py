@@ -7,10 +7,11 @@ Exit codes: 0 success, 1 a failure the user can act on (bad data, unreadable mod
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +171,14 @@ def _add_resume_option(p: argparse.ArgumentParser, command: str, where: str) -> 
                    help=f"continue an interrupted run from its checkpoint folder ({where}, named in the message "
                         f"Ctrl-C prints) with the options it was started with; the result is bit for bit that of "
                         f"an uninterrupted run. Ctrl-C during training stops after the current iteration and "
-                        f"saves the checkpoint; a second Ctrl-C aborts at once")
+                        f"saves the checkpoint before anything else; once it is on disk, a second Ctrl-C stops "
+                        f"at once and the checkpoint stays")
+
+
+def _add_overwrite_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"write into {what} (default: refuse; a run folder holds one run, and a folder in use by "
+                        f"another run is always refused)")
 
 
 def _add_model_file_option(p: argparse.ArgumentParser) -> None:
@@ -227,6 +235,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(default: iterations)")
     p.add_argument("--out", type=Path, default=None,
                    help="run folder to write (default: a new folder runs/<date>-<time>)")
+    _add_overwrite_option(p, "a folder that holds a previous run (finished or interrupted): its files are "
+                             "replaced as a whole")
     _add_resume_option(p, "compare", "OUT/checkpoint")
     p.set_defaults(handler=_cmd_compare)
 
@@ -271,6 +281,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_training_options(p)
     p.add_argument("--out", type=Path, default=None, help="model file to write (.safetensors); required unless "
                                                           "--resume")
+    _add_overwrite_option(p, "OUT when OUT.checkpoint holds an interrupted run: that run is discarded")
     _add_resume_option(p, "train", "OUT.checkpoint")
     p.set_defaults(handler=_cmd_train)
 
@@ -342,15 +353,6 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 # -- commands ----------------------------------------------------------------------------------------------------
-def _new_run_dir() -> Path:
-    base = Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
 def _network_line(net: Any) -> str:
     sizes = net.sizes
     hidden = " → ".join(f"{n} ({net.activation.name})" for n in sizes[1:-1])
@@ -401,8 +403,10 @@ def _progress_bars(err: Console, iterations: int, quiet: bool) -> tuple[Any, Cal
 
 
 class _Interrupt:
-    """Ctrl-C during training: the first press asks the loop to stop after the current iteration (and save a
-    checkpoint), a second one aborts at once."""
+    """Ctrl-C while a command trains and saves what training produced: the first press asks the training loop to
+    stop after the current iteration (and save a checkpoint). No press interrupts the code inside the block, so
+    what training produced always reaches the disk whole; once the block is left, the previous handler is back
+    and Ctrl-C stops at once, leaving what is on disk."""
 
     def __init__(self) -> None:
         self.asked = False
@@ -411,8 +415,6 @@ class _Interrupt:
         return self.asked
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.asked:
-            raise KeyboardInterrupt
         self.asked = True
 
     def __enter__(self) -> _Interrupt:
@@ -427,10 +429,32 @@ class _Interrupt:
         signal.signal(signal.SIGINT, self._previous)
 
 
-def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Sequence[str]) -> tuple[Any, Any, dict]:
-    """Load the data, print the set-up, train every method with a progress bar (or continue an interrupted run
-    with ``--resume``): what compare and train share. Returns the comparison, the data and the checkpoint's
-    information (empty without ``--resume``)."""
+def _folder_of(path: Path) -> Path:
+    """The folder that holds ``path`` (also when ``path`` is '.' or '..')."""
+    path = Path(os.path.normpath(path))
+    if path.name in ("", ".", ".."):
+        path = Path(os.path.abspath(path))
+    return path.parent
+
+
+def _data_path(config: Any) -> Path | None:
+    return None if config.data == "iris (embedded)" else Path(config.data)
+
+
+def _resumed_source(config: Any, info: dict[str, Any]) -> str:
+    """The data file of a resumed run: a relative path is read from the folder the run was started in when it
+    is not found from here (the data's SHA-256 is checked either way)."""
+    path = _data_path(config)
+    if path is None or path.is_absolute() or path.exists() or not isinstance(info.get("cwd"), str):
+        return str(config.data)
+    return str(Path(info["cwd"]) / path)
+
+
+def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Sequence[str],
+         should_stop: Callable[[], bool], claim: Callable[[Any, dict[str, Any]], None]) -> tuple[Any, Any, dict]:
+    """Load the data, print the set-up, ``claim(config, info)`` the output, train every method with a progress
+    bar (or continue an interrupted run with ``--resume``): what compare and train share. Returns the
+    comparison, the data and the checkpoint's information (empty without ``--resume``)."""
     from .experiments import CompareConfig, checkpoint_config, compare, network_for, resume
 
     info: dict[str, Any] = {}
@@ -439,7 +463,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         if info.get("command") != args.command:
             raise UserError(f"{args.resume}: this checkpoint is of 'descentlab {info.get('command')}'; resume it "
                             f"with that command")
-        data, source = _load_source(config.data, config.target), config.data
+        data, source = _load_source(_resumed_source(config, info), config.target), config.data
         out.print(f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)")
     else:
         data, source = _load_data(args)
@@ -452,53 +476,88 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         )
     out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
     out.print(_network_line(network_for(data, config)))
+    claim(config, info)
     progress, on_step = _progress_bars(err, config.iterations, args.quiet)
-    with progress, _Interrupt() as interrupt:
+    with progress:
         if args.resume is not None:
             try:
-                comparison = resume(args.resume, data, callback=on_step, should_stop=interrupt)
+                comparison = resume(args.resume, data, callback=on_step, should_stop=should_stop)
             except ValueError as error:
                 raise UserError(str(error)) from None
         else:
-            comparison = compare(data, config, callback=on_step, should_stop=interrupt)
+            comparison = compare(data, config, callback=on_step, should_stop=should_stop)
     for name, result in comparison.results.items():
         if result.stopped:
             err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(result.stopped)}")
     return comparison, data, info
 
 
-def _interrupted(comparison: Any, data: Any, checkpoint: Path, command: str, out_path: Path, err: Console) -> int:
-    """Save the checkpoint of an interrupted run and say how to resume it; exit code 130."""
+def _save_checkpoint(comparison: Any, data: Any, checkpoint: Path, command: str, out_path: Path) -> None:
     from .experiments import write_checkpoint
 
-    write_checkpoint(comparison, checkpoint, data, {"command": command, "out": str(out_path)})
+    write_checkpoint(comparison, checkpoint, data, {"command": command, "out": str(out_path), "cwd": os.getcwd()})
+
+
+def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, err: Console) -> int:
+    """Say what an interrupted run has done, what is on disk and how to resume it; exit code 130."""
     states = []
     for name, result in comparison.results.items():
         states.append(f"{name} stopped after iteration {result.iterations} of {comparison.config.iterations}"
                       if result.interrupted else f"{name} finished")
     states += [f"{name} not started" for name in comparison.pending]
-    err.print(f"[yellow]interrupted:[/yellow] {'; '.join(states)}. Saved what is done and a checkpoint in "
-              f"{checkpoint}/")
-    err.print(f"Resume with: descentlab {command} --resume {checkpoint}")
+    err.print(f"[yellow]interrupted:[/yellow] {escape('; '.join(states))}. {escape(saved)}")
+    err.print(f"Resume with: descentlab {command} --resume {escape(str(checkpoint))}")
     return 130
 
 
 def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import shutil
-
     from .experiments import summarize, write_run
+    from .outputs import (
+        check_folder_keeps_inputs,
+        check_folder_output,
+        check_no_previous_run,
+        claim_run_folder,
+        clear_previous_run,
+        new_run_folder,
+        remove_tree,
+    )
 
     started = time.perf_counter()
-    comparison, data, info = _run(args, out, err, args.optimizers)
-    run_dir = Path(info["out"]) if info else (args.out or _new_run_dir())
-    write_run(comparison, run_dir)
-    if comparison.interrupted:
-        return _interrupted(comparison, data, run_dir / "checkpoint", "compare", run_dir, err)
-    if args.resume is not None:
-        shutil.rmtree(args.resume)  # the run is complete: its checkpoint has served
-    out.print(_results_table(summarize(comparison)))
-    out.print(f"Wrote {run_dir}/ (curves.png, history.csv, summary.json, report.md, report.html, models/) "
-              f"in {time.perf_counter() - started:.2f} s")
+    folder = _folder_of(args.resume) if args.resume is not None else args.out  # resume INTO the folder named
+    if folder is not None:
+        check_folder_output(folder, "--out")
+        check_folder_keeps_inputs(folder, {"--data": args.data if args.resume is None else None})
+        if not (args.overwrite or args.resume is not None):
+            check_no_previous_run(folder, "compare")
+    with ExitStack() as held:
+
+        def claim(config: Any, info: dict[str, Any]) -> None:
+            nonlocal folder
+            folder = folder if folder is not None else new_run_folder()
+            check_folder_keeps_inputs(folder, {"--data": _data_path(config)})
+            held.enter_context(claim_run_folder(folder, "compare", args.overwrite, args.resume is not None))
+
+        with _Interrupt() as interrupt:  # nothing interrupts until what training produced is on disk
+            comparison, data, _ = _run(args, out, err, args.optimizers, interrupt, claim)
+            assert folder is not None
+            checkpoint = folder / "checkpoint"
+            _save_checkpoint(comparison, data, checkpoint, "compare", folder)
+            clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
+        unwritten = f"Training is saved in the checkpoint {checkpoint}/; the results in {folder}/ are not all written."
+        if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
+            return _interrupted(comparison, checkpoint, "compare", unwritten, err)
+        try:
+            write_run(comparison, folder)  # the slow part (the figure); Ctrl-C stops it and the checkpoint stays
+        except KeyboardInterrupt:
+            return _interrupted(comparison, checkpoint, "compare", unwritten, err)
+        if comparison.interrupted:
+            return _interrupted(comparison, checkpoint, "compare",
+                                f"Saved what is done and a checkpoint in {checkpoint}/", err)
+        with _Interrupt():  # the run is complete: its checkpoint goes, untorn
+            remove_tree(checkpoint)
+            out.print(_results_table(summarize(comparison)))
+            out.print(f"Wrote {escape(str(folder))}/ (curves.png, history.csv, summary.json, report.md, report.html, "
+                      f"models/) in {time.perf_counter() - started:.2f} s")
     return 0
 
 
@@ -506,6 +565,7 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     """The data, configuration, run folder and cell size of ``descentlab sweep`` (those of the interrupted sweep
     with ``--resume``)."""
     from .experiments import CompareConfig, SweepConfig
+    from .outputs import check_folder_output, new_run_folder
     from .runfolder import RunFolderError
     from .sweeprun import load_manifest
 
@@ -515,12 +575,14 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
         except RunFolderError as error:
             raise UserError(str(error)) from None
         return _load_source(config.base.data, config.base.target), config, args.resume, cell_size
+    if args.out is not None:
+        check_folder_output(args.out, "--out")
     data, source = _load_data(args)
     base = CompareConfig(hidden=tuple(args.hidden), activation=args.activation, seed=args.seed,
                          test_size=args.test_size, init_sigma=args.init_sigma, iterations=args.iterations,
                          standardize=args.standardize, data=source, target=args.target, engine=args.engine)
     config = SweepConfig(base=base, optimizers=tuple(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
-    return data, config, args.out or _new_run_dir(), args.cell_size
+    return data, config, args.out or new_run_folder(), args.cell_size
 
 
 def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -607,30 +669,50 @@ def _kink_note(report: Any, activation: str) -> str:
 
 
 def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import shutil
-
     from .experiments import model_metadata
     from .model_io import save_model
+    from .outputs import check_file_output, check_no_interrupted_run, check_not_input, claim_model_file, remove_tree
 
     if len(args.optimizer) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
     if args.out is None and args.resume is None:
         err.print("[red]error:[/red] the following arguments are required: --out (or --resume)")
         return 2
-    comparison, data, info = _run(args, out, err, args.optimizer)
-    target = Path(info["out"]) if info else args.out
-    ((name, result),) = comparison.results.items()
-    metadata = model_metadata(comparison, name)
-    metadata["training"]["interrupted"] = result.interrupted
-    save_model(target, comparison.net, result.params, metadata=metadata)  # what is done so far, when interrupted
+    target: Path = args.out
+    if args.resume is None:
+        check_file_output(target, "--out")
+        check_not_input(target, "--out", {"--data": args.data})
+        if not args.overwrite:
+            check_no_interrupted_run(target, Path(f"{target}.checkpoint"))
+    checkpoint = args.resume
+    with ExitStack() as held:
+
+        def claim(config: Any, info: dict[str, Any]) -> None:
+            nonlocal target, checkpoint
+            if info:  # the model goes beside the checkpoint named, wherever that folder is now
+                target = _folder_of(args.resume) / Path(str(info.get("out"))).name
+                check_file_output(target, "--out")
+            checkpoint = checkpoint or Path(f"{target}.checkpoint")
+            check_not_input(target, "--out", {"--data": _data_path(config)})
+            held.enter_context(claim_model_file(target, checkpoint, args.overwrite, args.resume is not None))
+
+        with _Interrupt() as interrupt:  # nothing interrupts until the model or the checkpoint is on disk
+            comparison, data, _ = _run(args, out, err, args.optimizer, interrupt, claim)
+            ((name, result),) = comparison.results.items()
+            if comparison.interrupted:  # --out is left as it was: a half-trained model never replaces it
+                _save_checkpoint(comparison, data, checkpoint, "train", target)
+            else:
+                metadata = model_metadata(comparison, name)
+                metadata["training"]["interrupted"] = False
+                save_model(target, comparison.net, result.params, metadata=metadata)
+                remove_tree(checkpoint)  # the run it held (resumed, or discarded by --overwrite) is finished
+                f = result.final
+                out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
+                          f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
+                out.print(f"Wrote {escape(str(target))}")
     if comparison.interrupted:
-        return _interrupted(comparison, data, Path(f"{target}.checkpoint"), "train", target, err)
-    if args.resume is not None:
-        shutil.rmtree(args.resume)
-    f = result.final
-    out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
-              f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
-    out.print(f"Wrote {target}")
+        return _interrupted(comparison, checkpoint, "train", f"Saved a checkpoint in {checkpoint}/; {target} is "
+                            f"{'unchanged' if target.exists() else 'not written'}.", err)
     return 0
 
 
@@ -642,7 +724,11 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from .data import Standardizer, load_features
     from .model_io import atomic_write_text, load_model
+    from .outputs import check_file_output, check_not_input
 
+    if args.out is not None:
+        check_file_output(args.out, "--out")
+        check_not_input(args.out, "--out", {"--model": args.model, "--data": args.data})
     net, params, meta = load_model(args.model)
     features = meta.get("feature_names") or [f"x{j}" for j in range(net.sizes[0])]
     classes = meta.get("class_names") or [str(c) for c in range(net.sizes[-1])]
@@ -666,7 +752,10 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .model_io import export_onnx, load_model
+    from .outputs import check_file_output, check_not_input
 
+    check_file_output(args.onnx, "--onnx")
+    check_not_input(args.onnx, "--onnx", {"--model": args.model})
     net, params, meta = load_model(args.model)
     try:
         import onnx  # noqa: F401
@@ -712,8 +801,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean bad input (one line, exit 1), not a bug (a traceback)."""
     from .data import DataError
     from .model_io import ModelFileError
+    from .outputs import OutputError
 
-    return UserError, DataError, ModelFileError
+    return UserError, DataError, ModelFileError, OutputError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -732,6 +822,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, out, err))
     except _user_errors() as error:  # evaluated only when something was raised
         err.print(f"[red]error:[/red] {escape(str(error))}")
+        return 1
+    except OSError as error:  # what the checks before the work could not foresee (a full disk, a vanished folder)
+        where = f"{error.filename}: " if error.filename else ""
+        err.print(f"[red]error:[/red] {escape(where + (error.strerror or str(error)))}")
         return 1
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")

@@ -1,0 +1,277 @@
+"""Where the commands write: output paths checked before any work, one run per run folder, and removals that
+an interrupt cannot tear.
+
+- :func:`check_file_output` / :func:`check_folder_output` find, before data are read or a model trained, what
+  would make writing fail later (a folder where a file is meant or the other way round, a path under a regular
+  file, a place the user cannot write), and :func:`check_not_input` refuses an output that is one of the
+  command's inputs (compared after resolving symbolic links, and by inode for hard links).
+- :class:`RunLock` is an exclusive ``flock`` on a run's output: a second run into it at the same time is refused,
+  and the kernel releases the lock of a run that crashed, so a stale lock file never blocks.
+- :func:`claim_run_folder` takes the lock and refuses a folder that already holds a run unless told to replace
+  it; :func:`clear_previous_run` then removes that run's files, so no stale model is left beside a new summary.
+- :func:`new_run_folder` creates a fresh default folder with ``mkdir``, which fails when the name is taken, so
+  two runs started in the same second never share one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+RUN_FILES = ("curves.png", "history.csv", "summary.json", "report.md", "report.html", "sweep.csv", "sweep.png",
+             "manifest.json")
+RUN_FOLDERS = ("models", "checkpoint", "cells")
+LOCK_NAME = ".descentlab.lock"
+_REMOVING = ".removing-"
+
+
+class OutputError(Exception):
+    """An output path the command cannot or must not write: printed as one line, exit code 1."""
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when ``a`` and ``b`` name the same file: the same path once symbolic links are resolved, or the
+    same inode (hard links)."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_input(output: Path, flag: str, inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is one of the inputs (``inputs`` maps each input's flag to its path)."""
+    for input_flag, path in inputs.items():
+        if path is not None and same_file(output, path):
+            raise OutputError(f"{output}: {flag} is the same file as {input_flag} {path}; writing it would destroy "
+                              f"the input: choose another {flag}")
+
+
+def check_folder_keeps_inputs(folder: Path, inputs: dict[str, Path | None]) -> None:
+    """Refuse a run folder whose own files (which a run replaces) include one of the inputs."""
+    root = folder.resolve()
+    for flag, path in inputs.items():
+        if path is None:
+            continue
+        try:
+            inside = path.resolve().relative_to(root)
+        except ValueError:
+            continue
+        if inside.parts and inside.parts[0] in (*RUN_FILES, *RUN_FOLDERS):
+            raise OutputError(f"{folder}: {flag} {path} is one of the files a run writes into this folder; move the "
+                              f"data out of it or choose another --out")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists; refused when a regular file stands in the way."""
+    for ancestor in Path(os.path.abspath(path)).parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise OutputError(f"{path}: {ancestor} is a file, not a folder")
+            return ancestor
+    return Path("/")
+
+
+def _check_writable(folder: Path, path: Path) -> None:
+    """Create and remove a temporary file in ``folder``: the only test of writability that also holds for
+    read-only file systems and for the superuser."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".descentlab-probe-", dir=folder)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write in {folder} ({error.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_file_output(path: Path, flag: str) -> None:
+    """Refuse, before any work, a file output that could not be written: a folder, a device or other special
+    file, a path under a regular file, or one in a folder the user cannot write."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; {flag} needs a file name")
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{path}: is not a regular file; {flag} needs a file name")
+    parent = Path(os.path.abspath(path)).parent
+    if parent.exists():
+        if not parent.is_dir():
+            raise OutputError(f"{path}: {parent} is a file, not a folder")
+        _check_writable(parent, path)
+    else:
+        _check_writable(_existing_ancestor(path), path)
+
+
+def check_folder_output(folder: Path, flag: str) -> None:
+    """Refuse, before any work, a run folder that could not be written: a regular file, a path under one, a
+    folder whose run files have the wrong kind (a folder ``summary.json``, a file ``models``), or a place the
+    user cannot write."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise OutputError(f"{folder}: is a file; {flag} needs a folder")
+        for name in RUN_FILES:
+            if (folder / name).is_dir():
+                raise OutputError(f"{folder / name}: is a folder where the run writes a file")
+        for name in RUN_FOLDERS:
+            if (folder / name).exists() and not (folder / name).is_dir():
+                raise OutputError(f"{folder / name}: is a file where the run writes a folder")
+        _check_writable(folder, folder)
+    else:
+        _check_writable(_existing_ancestor(folder), folder)
+
+
+class RunLock:
+    """An exclusive, non-blocking ``flock`` on ``path`` for as long as a run writes its output.
+
+    A second run asking for the same lock is refused at once with :class:`OutputError`. The kernel drops the
+    lock when the process ends, however it ends, so the file left by a crashed run does not block the next.
+    """
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path, self.what = path, what
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise OutputError(f"{self.what} is in use by another descentlab run (process {holder or '?'}); "
+                                  f"wait for it to finish or choose another --out") from None
+            # The holder before us may have removed the file after we opened it: then we hold a lock on a
+            # name nobody else sees, and must lock the file now on disk instead.
+            try:
+                current = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                current = -1
+            if current == os.fstat(fd).st_ino:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+                self._fd = fd
+                return self
+            os.close(fd)
+
+    def release(self) -> None:
+        """Remove the lock file while still holding it, then let go (in this order, see :meth:`acquire`)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self if self._fd is not None else self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def previous_run(folder: Path) -> list[str]:
+    """The names of the run files and folders in ``folder`` (a run left them there)."""
+    return [name for name in (*RUN_FILES, *RUN_FOLDERS) if (folder / name).exists()]
+
+
+def claim_run_folder(folder: Path, command: str, overwrite: bool, resuming: bool) -> RunLock:
+    """Create ``folder`` if needed and lock it for this run.
+
+    Refused with :class:`OutputError` when another run holds it, or when it holds a previous run (finished or
+    interrupted) and neither ``overwrite`` nor ``resuming`` (continuing that very run) allows it. Returns the
+    held lock; release it when the run has written everything.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(folder / LOCK_NAME, str(folder)).acquire()
+    if not (overwrite or resuming):
+        try:
+            check_no_previous_run(folder, command)
+        except OutputError:
+            lock.release()
+            raise
+    return lock
+
+
+def check_no_previous_run(folder: Path, command: str) -> None:
+    """Refuse a run folder that holds a previous run, finished or interrupted (see :func:`claim_run_folder`)."""
+    found = previous_run(folder)
+    if "checkpoint" in found:
+        raise OutputError(f"{folder} holds an interrupted run: finish it with 'descentlab {command} --resume "
+                          f"{folder / 'checkpoint'}', or pass --overwrite to replace it")
+    if found:
+        raise OutputError(f"{folder} already holds a run ({', '.join(found)}); pass --overwrite to replace it, or "
+                          f"choose another --out")
+
+
+def check_no_interrupted_run(model: Path, checkpoint: Path) -> None:
+    """Refuse a model file whose checkpoint folder holds an interrupted run (see :func:`claim_model_file`)."""
+    if checkpoint.exists() and not checkpoint.is_dir():
+        raise OutputError(f"{checkpoint}: is a file where an interrupted run would save its checkpoint folder")
+    if checkpoint.exists():
+        raise OutputError(f"{checkpoint} holds an interrupted run of {model}: finish it with 'descentlab train "
+                          f"--resume {checkpoint}', or pass --overwrite to discard it")
+
+
+def claim_model_file(model: Path, checkpoint: Path, overwrite: bool, resuming: bool) -> RunLock:
+    """Lock the model file ``model`` for this run (see :class:`RunLock`). Refused when another run holds it, or
+    when ``checkpoint`` holds an interrupted run of it and neither ``overwrite`` (discard that run) nor
+    ``resuming`` (continue it) allows writing. Returns the held lock."""
+    if checkpoint.exists() and not checkpoint.is_dir():
+        raise OutputError(f"{checkpoint}: is a file where an interrupted run would save its checkpoint folder")
+    model.parent.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(model.parent / f".{model.name}.lock", str(model)).acquire()
+    if not (overwrite or resuming):
+        try:
+            check_no_interrupted_run(model, checkpoint)
+        except OutputError:
+            lock.release()
+            raise
+    return lock
+
+
+def clear_previous_run(folder: Path) -> None:
+    """Remove the files a previous run left in ``folder`` (run files, ``models/*.safetensors``, a sweep's
+    ``cells/*.parquet``, leftovers of an
+    interrupted removal), all but ``checkpoint/``, which the new run has just replaced with its own; files
+    descentlab does not write are left alone."""
+    for name in RUN_FILES:
+        (folder / name).unlink(missing_ok=True)
+    for name, pattern in (("models", "*.safetensors"), ("cells", "*.parquet")):
+        if (folder / name).is_dir():
+            for written in (folder / name).glob(pattern):
+                written.unlink()
+            if not any((folder / name).iterdir()):
+                (folder / name).rmdir()
+    for leftover in folder.glob(f".*{_REMOVING}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder so that it disappears at once: it is renamed to a hidden name first (one atomic step),
+    then deleted. A folder already gone is fine."""
+    if not path.exists():
+        return
+    trash = path.with_name(f".{path.name}{_REMOVING}{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash)
+
+
+def new_run_folder(base: Path = Path("runs"), now: datetime | None = None) -> Path:
+    """Create and return a new folder ``base/<date>-<time>`` (``-2``, ``-3``, … when taken). ``mkdir`` fails
+    when another process created the name first, so two runs never get the same folder."""
+    stem = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = base / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return path
