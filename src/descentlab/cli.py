@@ -90,19 +90,22 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 def _optimizer_list(text: str) -> tuple[str, ...]:
-    from .optimizers import parse_optimizer
+    from .tuning import expand_method, expand_methods, split_methods
 
-    specs = tuple(spec.strip() for spec in text.split(",") if spec.strip())
-    if not specs:
+    methods = tuple(split_methods(text))
+    if not methods:
         raise argparse.ArgumentTypeError("name at least one optimiser")
-    if len(set(specs)) != len(specs):
+    if len(set(methods)) != len(methods):
         raise argparse.ArgumentTypeError(f"a method is named twice in {text!r}")
-    for spec in specs:
+    for method in methods:
         try:
-            parse_optimizer(spec)
+            expand_method(method, (0.01,))
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
-    return specs
+    specs = expand_methods(methods)
+    if len(set(specs)) != len(specs):
+        raise argparse.ArgumentTypeError(f"a setting is named twice in {text!r}")
+    return methods
 
 
 def _engine(text: str) -> str:
@@ -313,12 +316,23 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     _add_csv_options(p)
     p.add_argument("--optimizers", type=_optimizer_list, default=("gd", "nag"),
-                   help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} "
-                        "(default: gd,nag)")
+                   help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)}; a "
+                        "VALUE may be a list that continues after commas until the next NAME: "
+                        "'gd,momentum:mu=0.5,0.9,adam' is gd, momentum at mu 0.5 and at mu 0.9, and adam; "
+                        "'adam:lr=0.001,0.01' gives adam its own learning rates (default: gd,nag)")
     p.add_argument("--lr", type=_lr_list, default=(0.005, 0.01, 0.02),
                    help="comma-separated learning rates (default: 0.005,0.01,0.02)")
     p.add_argument("--seeds", type=_int_at_least(1), default=10,
-                   help="initial points per learning rate: init seeds 0..N-1 (default: 10)")
+                   help="initial points per learning rate: init seeds 0..N-1; with --tune the R repetitions of "
+                        "each phase (default: 10)")
+    p.add_argument("--tune", action="store_true",
+                   help="tuned comparison: repetition r draws its own train/validation/test split and initial "
+                        "point from seed r; every method runs at every setting of its grid on repetitions "
+                        "0..R-1 and keeps the one with the smallest median final validation loss (ties: smaller "
+                        "lr), then runs at that setting on fresh repetitions R..2R-1, which the report compares; "
+                        "test data never influence the choice")
+    p.add_argument("--validation-size", type=_fraction, default=None,
+                   help="with --tune: fraction of the data held out for validation, stratified (default: 0.2)")
     _add_data_options(p, seed_help="seed of the train/test split (default: 0)")
     p.add_argument("--iterations", type=_int_at_least(0), default=350, help="iterations (default: 350)")
     p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,
@@ -456,6 +470,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
     bar (or continue an interrupted run with ``--resume``): what compare and train share. Returns the
     comparison, the data and the checkpoint's information (empty without ``--resume``)."""
     from .experiments import CompareConfig, checkpoint_config, compare, network_for, resume
+    from .tuning import expand_methods
 
     info: dict[str, Any] = {}
     if args.resume is not None:
@@ -470,7 +485,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         config = CompareConfig(
             hidden=tuple(args.hidden), activation=args.activation, seed=args.seed, test_size=args.test_size,
             init_mu=args.init_mu, init_sigma=args.init_sigma, lr=args.lr, iterations=args.iterations,
-            standardize=args.standardize, weight_decay=args.weight_decay, optimizers=tuple(optimizers),
+            standardize=args.standardize, weight_decay=args.weight_decay, optimizers=expand_methods(optimizers),
             x_axis=getattr(args, "x_axis", "iterations"), batch_size=args.batch_size, data=source,
             target=args.target, engine=args.engine,
         )
@@ -568,6 +583,7 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     from .outputs import check_folder_output, new_run_folder
     from .runfolder import RunFolderError
     from .sweeprun import load_manifest
+    from .tuning import expand_methods
 
     if args.resume is not None:
         try:
@@ -581,7 +597,7 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     base = CompareConfig(hidden=tuple(args.hidden), activation=args.activation, seed=args.seed,
                          test_size=args.test_size, init_sigma=args.init_sigma, iterations=args.iterations,
                          standardize=args.standardize, data=source, target=args.target, engine=args.engine)
-    config = SweepConfig(base=base, optimizers=tuple(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
+    config = SweepConfig(base=base, optimizers=expand_methods(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
     return data, config, args.out or new_run_folder(), args.cell_size
 
 
@@ -595,6 +611,10 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .sweep_cli import SweepStopped, run_with_progress
 
     started = time.perf_counter()
+    if args.tune or args.validation_size is not None:
+        from .tuned_cli import run_tuned_command
+
+        return run_tuned_command(args, out, err, started)
     data, config, run_dir, cell_size = _sweep_setup(args)
     if args.resume is not None:
         out.print(f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
@@ -672,8 +692,9 @@ def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .experiments import model_metadata
     from .model_io import save_model
     from .outputs import check_file_output, check_no_interrupted_run, check_not_input, claim_model_file, remove_tree
+    from .tuning import expand_methods
 
-    if len(args.optimizer) != 1:
+    if len(expand_methods(args.optimizer)) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
     if args.out is None and args.resume is None:
         err.print("[red]error:[/red] the following arguments are required: --out (or --resume)")

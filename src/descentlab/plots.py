@@ -15,6 +15,7 @@ from .train import FitResult
 
 if TYPE_CHECKING:
     from .experiments import Sweep
+    from .tuning import Tuned
 
 LABELS = {
     "gd": "GD (steepest descent)",
@@ -129,3 +130,52 @@ def _save(fig: Figure, path: str | Path) -> Path:
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
 
+
+
+def plot_tuned(tuned: Tuned, path: str | Path) -> Path:
+    """Both phases of a tuned comparison: left, the tuning curve (median final validation loss against the
+    learning rate, one line per method and setting, the chosen point circled); right, the final phase's training
+    loss (median and interquartile band over its repetitions, one line per method)."""
+    fig = Figure(figsize=(11, 4.4), dpi=120, layout="constrained")
+    tune_ax, final_ax = fig.subplots(1, 2)
+    colours = {method: f"C{i}" for i, method in enumerate(tuned.config.methods)}
+    lines: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    from .tuning import tuning_curve
+
+    for method, curve in tuning_curve(tuned.rows).items():
+        for setting, lr, loss in curve:
+            lines.setdefault((method, setting.rsplit(":lr=", 1)[0]), []).append((lr, loss))
+    for index, ((method, base), points) in enumerate(lines.items()):
+        lr, loss = np.array(sorted(points)).T
+        tune_ax.plot(lr, np.where(np.isfinite(loss), loss, np.nan), marker="o", markersize=3,
+                     color=colours[method], linestyle=("-", "--", "-.", ":")[index % 4], label=method_label(base))
+        chosen = tuned.choice[method]
+        if chosen["setting"].rsplit(":lr=", 1)[0] == base:
+            tune_ax.plot([chosen["lr"]], [chosen["median_validation_loss"]], marker="o", markersize=10,
+                         markerfacecolor="none", color=colours[method])
+    for group, result in tuned.groups:
+        if group.phase != "final":
+            continue
+        values = result.train_loss
+        if np.isnan(values).all():
+            continue
+        with np.errstate(invalid="ignore"):
+            q1, median, q3 = np.nanpercentile(values, [25, 50, 75], axis=1)
+        k = np.arange(values.shape[0])
+        final_ax.plot(k, median, color=colours[group.method], linewidth=1.6,
+                      label=f"{method_label(group.setting)}, lr {group.lrs[0]:g}")
+        final_ax.fill_between(k, q1, q3, color=colours[group.method], alpha=0.15, linewidth=0)
+    R = tuned.config.repetitions
+    tune_ax.set_xscale("log")
+    tune_ax.set_yscale("log")
+    tune_ax.set_xlabel("learning rate")
+    tune_ax.set_ylabel("median final validation loss")
+    tune_ax.set_title(f"Tune: repetitions 0–{R - 1} (chosen setting circled)")
+    final_ax.set_yscale("log")
+    final_ax.set_xlabel("iteration k")
+    final_ax.set_ylabel("training loss (mean cross-entropy)")
+    final_ax.set_title(f"Final: chosen settings, repetitions {R}–{2 * R - 1}")
+    for ax in (tune_ax, final_ax):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="x-small")
+    return _save(fig, path)

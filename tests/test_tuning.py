@@ -1,0 +1,183 @@
+"""The tuned comparison: splits, grids, the choice from validation data alone, and files whose numbers can be
+recomputed from sweep.csv."""
+
+import csv
+import json
+import math
+import shlex
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import descentlab.tuning as tuning
+from descentlab.cli import main
+from descentlab.data import load_iris
+from descentlab.experiments import CompareConfig
+from descentlab.statistics import paired_comparison, run_status, status_counts
+from descentlab.tuning import (
+    Group,
+    TuneConfig,
+    choose,
+    expand_method,
+    expand_methods,
+    run_tuned,
+    split_methods,
+    split_three_ways,
+    train_group,
+)
+
+SMALL = CompareConfig(hidden=(4,), iterations=40)
+
+
+def test_three_way_split_is_stratified_disjoint_and_of_the_stated_sizes():
+    data = load_iris()
+    train, validation, test = split_three_ways(data, 0.2, 0.25, seed=4)
+    assert (train.n_samples, validation.n_samples, test.n_samples) == (82, 30, 38)
+    rows = [Counter(map(tuple, np.column_stack([part.X, part.y]))) for part in (data, train, validation, test)]
+    assert rows[1] + rows[2] + rows[3] == rows[0]  # every row in exactly one part (as a multiset: Iris repeats one)
+    assert np.bincount(validation.y).tolist() == [10, 10, 10]
+    assert split_three_ways(data, 0.2, 0.25, seed=4)[1].X.tolist() == validation.X.tolist()
+    assert split_three_ways(data, 0.2, 0.25, seed=5)[1].X.tolist() != validation.X.tolist()
+
+
+def test_list_values_continue_after_commas_until_the_next_method():
+    assert split_methods("gd,momentum:mu=0.5,0.9,adam") == ["gd", "momentum:mu=0.5,0.9", "adam"]
+    assert split_methods("nag:restart=gradient,function,gd") == ["nag:restart=gradient,function", "gd"]
+    assert split_methods("momentum:mu=0.5,sgd") == ["momentum:mu=0.5", "sgd"]  # a misspelt name stays a name
+    assert expand_method("momentum:mu=0.5,0.9", [0.01, 0.1]) == [
+        ("momentum:mu=0.5", 0.01), ("momentum:mu=0.5", 0.1), ("momentum:mu=0.9", 0.01), ("momentum:mu=0.9", 0.1)]
+    assert expand_method("adam:lr=0.001,0.003", [0.01, 0.1]) == [("adam", 0.001), ("adam", 0.003)]
+    assert expand_methods(["gd", "momentum:mu=0.5,0.9"]) == ("gd", "momentum:mu=0.5", "momentum:mu=0.9")
+    with pytest.raises(ValueError, match="mu"):
+        expand_method("momentum:mu=0.5,1.5", [0.01])
+
+
+def _row(method, setting, lr, seed, validation_loss, status="ok"):
+    return {"method": method, "setting": f"{setting}:lr={lr!r}", "lr": lr, "seed": seed, "phase": "tune",
+            "status": status, "validation_loss": validation_loss}
+
+
+def test_choice_is_the_smallest_median_validation_loss_ties_to_the_smaller_lr_diverged_as_infinite():
+    rows = [_row("gd", "gd", 0.1, s, v) for s, v in enumerate([0.3, 0.2, 0.9])]  # median 0.3
+    rows += [_row("gd", "gd", 0.05, s, v) for s, v in enumerate([0.3, 0.3, 0.1])]  # median 0.3: tie, smaller lr
+    rows += [_row("gd", "gd", 0.5, s, 0.01, "diverged" if s < 2 else "ok") for s in range(3)]  # median +inf
+    choice = choose(rows)["gd"]
+    assert (choice["lr"], choice["setting"], choice["median_validation_loss"]) == (0.05, "gd:lr=0.05", 0.3)
+    assert choice["edge"] == "smallest"
+    rows[3:6] = [_row("gd", "gd", 0.05, s, 1.0) for s in range(3)]
+    assert choose(rows)["gd"]["lr"] == 0.1 and choose(rows)["gd"]["edge"] is None
+
+
+def test_stacked_learning_rates_of_a_group_equal_the_model_trained_alone():
+    data = load_iris()
+    both = train_group(data, SMALL, 0.2, Group("nag", "nag", (0.01, 0.1), (3,), "tune"))
+    alone = train_group(data, SMALL, 0.2, Group("nag", "nag", (0.1,), (3,), "tune"))
+    for key in ("train_loss", "validation_loss", "test_loss", "test_accuracy"):
+        assert both.rows[1][key] == pytest.approx(alone.rows[0][key], rel=1e-12)
+    assert both.train_loss.shape == (41, 2)
+    np.testing.assert_allclose(both.validation_loss[:, 1], alone.validation_loss[:, 0], rtol=1e-12)
+
+
+def test_changing_only_test_labels_never_changes_the_choice(monkeypatch):
+    data = load_iris()
+    config = TuneConfig(base=SMALL, methods=("gd", "momentum:mu=0.5,0.9"), lrs=(0.01, 0.1, 0.5), repetitions=3)
+    honest = run_tuned(data, config)
+    original = tuning.repetition
+
+    def wrong_test_labels(*args, **kwargs):
+        train, validation, test = original(*args, **kwargs)
+        shifted = (test.y + 1) % test.n_classes
+        return train, validation, type(test)(test.X, shifted, test.feature_names, test.class_names)
+
+    monkeypatch.setattr(tuning, "repetition", wrong_test_labels)
+    relabelled = run_tuned(data, config)
+    assert relabelled.choice == honest.choice
+    pairs = list(zip(honest.rows, relabelled.rows, strict=True))
+    assert all(a["validation_loss"] == b["validation_loss"] and a["status"] == b["status"] for a, b in pairs)
+    assert all(a["test_accuracy"] != b["test_accuracy"] for a, b in pairs if a["test_accuracy"] > 0.5)
+
+
+def _read(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key in ("lr", "chance_loss", "train_loss", "validation_loss", "test_loss", "test_accuracy"):
+            row[key] = float(row[key])
+        row["seed"] = int(row["seed"])
+    return rows
+
+
+def _recomputed_choice(rows):
+    """The choice, recomputed from the tune rows with plain Python (independent of tuning.choose)."""
+    medians = {}
+    for row in rows:
+        if row["phase"] == "tune":
+            value = math.inf if row["status"] == "diverged" else row["validation_loss"]
+            medians.setdefault(row["method"], {}).setdefault((row["setting"], row["lr"]), []).append(value)
+    return {method: min(((float(np.median(v)), lr, setting) for (setting, lr), v in points.items()))
+            for method, points in medians.items()}
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tuned")
+    argv = ["sweep", "--tune", "--optimizers", "gd,nag,momentum:mu=0.5,0.9", "--lr", "0.01,0.1,1", "--seeds", "5",
+            "--hidden", "4", "--iterations", "60", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_tuned_sweep_numbers_are_recomputed_from_its_csv(tuned_run):
+    rows = _read(tuned_run / "sweep.csv")
+    summary = json.loads((tuned_run / "summary.json").read_text())
+    report = (tuned_run / "report.md").read_text()
+    assert len(rows) == (3 + 3 + 6) * 5 + 3 * 5
+    tune_seeds = {r["seed"] for r in rows if r["phase"] == "tune"}
+    final_seeds = {r["seed"] for r in rows if r["phase"] == "final"}
+    assert tune_seeds == set(range(5)) and final_seeds == set(range(5, 10))
+    for row in rows:
+        assert row["status"] == run_status(row["train_loss"], row["status"] == "diverged", row["chance_loss"])
+    for method, (median, lr, setting) in _recomputed_choice(rows).items():
+        m = summary["methods"][method]
+        assert (m["setting"], m["lr"], m["median_validation_loss"]) == (setting, lr, median)
+        assert {r["setting"] for r in rows if r["phase"] == "final" and r["method"] == method} == {setting}
+        for phase in ("tune", "final"):
+            counts = status_counts(r["status"] for r in rows if r["phase"] == phase and r["method"] == method)
+            assert m["status"][phase] == counts
+        assert f"**`{setting}`** | **{median:.4f}**" in report
+    final = {(r["method"], r["seed"]): r for r in rows if r["phase"] == "final"}
+    for other, comparisons in summary["paired"].items():
+        for entry, (metric, higher) in zip(comparisons, (("train_loss", False), ("test_loss", False),
+                                                         ("test_accuracy", True)), strict=True):
+            seeds = sorted(final_seeds)
+            values = [[math.nan if final[(m, s)]["status"] == "diverged" else final[(m, s)][metric] for s in seeds]
+                      for m in ("gd", other)]
+            p = paired_comparison(*values, entry["metric"], higher, seed=0)
+            assert (entry["wins"], entry["ties"], entry["losses"]) == (p.wins, p.ties, p.losses)
+            assert entry["median_difference"] == p.median and entry["interval_95"] == [p.low, p.high]
+            assert f"| {p.wins} / {p.ties} / {p.losses} |" in report
+    assert "mu=0.5,0.9" in report and "## Paired comparison with GD" in report
+
+
+def test_tuned_report_command_reproduces_the_csv(tuned_run, tmp_path):
+    report = (tuned_run / "report.md").read_text()
+    command = report.split("Reproduce: `")[1].split("`")[0]
+    words = shlex.split(command)
+    assert words[:3] == ["descentlab", "sweep", "--tune"]
+    assert main([*words[1:], "--quiet", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "sweep.csv").read_text() == (tuned_run / "sweep.csv").read_text()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--validation-size", "0.2"], "--validation-size needs --tune"),
+    (["--tune", "--seed", "3"], "--seed does not apply"),
+    (["--tune", "--validation-size", "0.5", "--test-size", "0.5"], "leave no training data"),
+    (["--tune", "--optimizers", "momentum:mu=0.5,1.5"], "mu"),
+])
+def test_bad_tuned_sweeps_fail_before_training(argv, message, tmp_path, capsys):
+    code = main(["sweep", *argv, "--iterations", "5", "--seeds", "1", "--out", str(tmp_path / "x")])
+    assert code in (1, 2)
+    err = capsys.readouterr().err
+    assert message in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
