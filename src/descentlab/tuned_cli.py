@@ -16,8 +16,8 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .cli import _load_data, _network_line
-    from .outputs import check_folder_output, new_run_folder
     from .experiments import CompareConfig, network_for
+    from .outputs import check_folder_output, new_run_folder
     from .tuned_report import tuned_summary, write_tuned
     from .tuning import TuneConfig, run_tuned, split_three_ways, tune_groups
 
