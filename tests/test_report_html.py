@@ -33,8 +33,8 @@ def compare_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def sweep_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sweep")
-    assert main(["sweep", "--optimizers", "gd,nag,nag-restart", "--lr", "0.01,0.05", "--seeds", "3", "--iterations", "60",
-                 "--quiet", "--out", str(out)]) == 0
+    assert main(["sweep", "--optimizers", "gd,nag,nag-restart", "--lr", "0.01,0.05", "--seeds", "3",
+                 "--iterations", "60", "--quiet", "--out", str(out)]) == 0
     return out
 
 
@@ -198,3 +198,17 @@ def test_text_cannot_escape_into_markup():
     assert "<script>" not in markdown_to_html("a <script>alert(1)</script> b")
     assert "</script>" not in _json_for_script({"name": "</script><b>"})
     assert json.loads(_json_for_script({"name": "</script>"})) == {"name": "</script>"}
+
+
+def test_quartiles_equal_nanpercentile_with_gaps_and_empty_rows():
+    from descentlab.interactive import _quartiles
+
+    values = np.random.default_rng(0).normal(size=(6, 7))
+    values[1, 3] = np.nan
+    values[2] = np.nan
+    values[4, :5] = np.nan
+    expected = np.full((3, 6), np.nan)
+    rows = [0, 1, 3, 4, 5]
+    expected[:, rows] = np.nanpercentile(values[rows], [25, 50, 75], axis=1)
+    np.testing.assert_allclose(_quartiles(values), expected, rtol=1e-15)
+    assert np.isnan(_quartiles(values)[:, 2]).all()

@@ -194,11 +194,16 @@ class SweepSeries:
 
 
 def _quartiles(values: np.ndarray) -> np.ndarray:
-    """(3, K + 1): first quartile, median and third quartile over the runs; NaN where every run is NaN."""
+    """(3, K + 1): first quartile, median and third quartile over the runs (columns), ignoring NaN; NaN where
+    every run is NaN. Rows without NaN take NumPy's vectorised percentile (nanpercentile loops over rows)."""
     out = np.full((3, values.shape[0]), np.nan)
-    rows = ~np.isnan(values).all(axis=1)
-    if rows.any():
-        out[:, rows] = np.nanpercentile(values[rows], [25, 50, 75], axis=1)
+    missing = np.isnan(values)
+    complete, partial = ~missing.any(axis=1), missing.any(axis=1) & ~missing.all(axis=1)
+    with np.errstate(invalid="ignore"):  # inf − inf between two diverged runs is NaN, drawn as a gap
+        if complete.any():
+            out[:, complete] = np.percentile(values[complete], [25, 50, 75], axis=1)
+        if partial.any():
+            out[:, partial] = np.nanpercentile(values[partial], [25, 50, 75], axis=1)
     return out
 
 
