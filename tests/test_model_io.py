@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ def test_round_trip_gives_identical_parameters_and_predictions(tmp_path, iris):
     assert net2.sizes == net.sizes and net2.activation.name == "tanh"
     assert np.array_equal(params2.flat, params.flat)
     assert np.array_equal(net2.predict_proba(params2, iris.X), net.predict_proba(params, iris.X))
-    assert meta["class_names"] == ["a", "b", "c"] and meta["format_version"] == 1
+    assert meta["class_names"] == ["a", "b", "c"] and meta["format_version"] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary file left behind
 
 
@@ -23,7 +25,8 @@ def test_the_file_is_plain_safetensors_without_pickle(tmp_path):
     net = dl.MLP([4, 2, 3])
     dl.save_model(tmp_path / "m.safetensors", net, net.init())
     tensors = load_file(tmp_path / "m.safetensors")
-    assert sorted(tensors) == ["W0", "W1", "b0", "b1"] and tensors["W0"].shape == (2, 4)
+    assert sorted(tensors) == ["0.bias", "0.weight", "2.bias", "2.weight"]  # torch.nn.Sequential's names
+    assert tensors["0.weight"].shape == (2, 4) and tensors["0.bias"].shape == (2,) and tensors["2.bias"].shape == (3,)
 
 
 def test_damaged_files_are_refused_with_one_message(tmp_path):
@@ -128,17 +131,22 @@ def test_hand_made_files_get_a_message_that_says_what_is_wrong(tmp_path):
     tensors = load_file(path)
     edited = dict(meta, metrics={"acc": 0.99})
     _refused(_craft(tmp_path / "edited.safetensors", tensors, edited), "does not match its checksum")
-    dropped = {k: v for k, v in tensors.items() if k != "b1"}
-    _refused(_craft(tmp_path / "dropped.safetensors", dropped, meta), r"tensors \['W0', 'W1', 'b0'\] do not match")
-    reshaped = dict(tensors, W0=np.ascontiguousarray(tensors["W0"].T))
-    _refused(_craft(tmp_path / "shape.safetensors", reshaped, meta), r"W0 has shape \(4, 5\), expected \(5, 4\)")
-    with_nan = dict(tensors, W1=tensors["W1"].copy())
-    with_nan["W1"][0, 0] = np.nan
-    _refused(_craft(tmp_path / "nan.safetensors", with_nan, meta), "W1 holds non-finite values")
-    single = dict(tensors, b0=tensors["b0"].astype(np.float32))
-    _refused(_craft(tmp_path / "f32.safetensors", single, meta), "b0 is float32, expected float64")
-    future = dict(meta, format_version=2)
-    _refused(_craft(tmp_path / "future.safetensors", tensors, future), "format version 2.*upgrade descentlab")
+    dropped = {k: v for k, v in tensors.items() if k != "2.bias"}
+    _refused(_craft(tmp_path / "dropped.safetensors", dropped, meta),
+             r"tensors \['0.bias', '0.weight', '2.weight'\] do not match")
+    reshaped = {**tensors, "0.weight": np.ascontiguousarray(tensors["0.weight"].T)}
+    _refused(_craft(tmp_path / "shape.safetensors", reshaped, meta), r"0.weight has shape \(4, 5\), expected \(5, 4\)")
+    column = {**tensors, "0.bias": tensors["0.bias"].reshape(5, 1)}  # format 1's bias shape under format 2's name
+    _refused(_craft(tmp_path / "column.safetensors", column, meta), r"0.bias has shape \(5, 1\), expected \(5,\)")
+    with_nan = {**tensors, "2.weight": tensors["2.weight"].copy()}
+    with_nan["2.weight"][0, 0] = np.nan
+    _refused(_craft(tmp_path / "nan.safetensors", with_nan, meta), "2.weight holds non-finite values")
+    single = {**tensors, "0.bias": tensors["0.bias"].astype(np.float32)}
+    _refused(_craft(tmp_path / "f32.safetensors", single, meta), "0.bias is float32, expected float64")
+    future = dict(meta, format_version=3)
+    _refused(_craft(tmp_path / "future.safetensors", tensors, future), "format version 3.*upgrade descentlab")
+    old_names = dict(meta, format_version=1)  # format 2's tensors declared as format 1
+    _refused(_craft(tmp_path / "v1.safetensors", tensors, old_names), r"do not match the architecture's \['W0'"),
     bad_names = dict(meta, class_names=["a", "b"])
     _refused(_craft(tmp_path / "names.safetensors", tensors, bad_names), "class_names must be 3 strings")
     unsigned = {k: v for k, v in meta.items() if k != "checksum"}
@@ -147,7 +155,8 @@ def test_hand_made_files_get_a_message_that_says_what_is_wrong(tmp_path):
     _refused(other, "not a descentlab model file")
     (tmp_path / "pickle.safetensors").write_bytes(b"\x80\x04\x95" + b"\x00" * 40)
     _refused(tmp_path / "pickle.safetensors")
-    assert np.array_equal(dl.load_model(path)[1].flat, net.params(tensors).flat)  # the original still loads
+    expected = np.concatenate([tensors[key].ravel() for key in ("0.weight", "0.bias", "2.weight", "2.bias")])
+    assert np.array_equal(dl.load_model(path)[1].flat, expected)  # the original still loads
 
 
 WRITER = """
@@ -179,3 +188,112 @@ def test_a_writer_killed_at_any_moment_leaves_the_old_file_or_the_new_one(tmp_pa
         writer.stdout.close()
         data = target.read_bytes()
         assert (len(data), bytes(set(data))) in whole, f"partial file after a kill at {delay:.3f} s"
+
+
+# -- the file is a torch state_dict; format 1 files still load ---------------------------------------------------
+FORMAT_1 = Path(__file__).parent / "data" / "model-format-1.safetensors"  # written by descentlab 0.1 (format 1)
+
+
+def test_a_format_1_file_still_loads_predicts_and_converts(tmp_path, iris):
+    from safetensors.numpy import load_file
+
+    old = load_file(FORMAT_1)
+    assert sorted(old) == ["W0", "W1", "b0", "b1"] and old["b0"].shape == (5, 1)  # the layout of format 1
+    net, params, meta = dl.load_model(FORMAT_1)
+    assert meta["format_version"] == 1 and net.sizes == (4, 5, 3)
+    for name in ("W0", "b0", "W1", "b1"):
+        assert np.array_equal(params[name], old[name])
+    dl.save_model(tmp_path / "new.safetensors", net, params, metadata=meta)
+    net2, params2, meta2 = dl.load_model(tmp_path / "new.safetensors")
+    assert meta2["format_version"] == 2 and np.array_equal(params2.flat, params.flat)
+    assert meta2["standardization"] == meta["standardization"] and meta2["feature_names"] == meta["feature_names"]
+    new = load_file(tmp_path / "new.safetensors")
+    assert np.array_equal(new["0.bias"], old["b0"][:, 0]) and np.array_equal(new["2.weight"], old["W1"])
+
+
+def test_cli_info_and_predict_read_both_formats_alike(tmp_path, iris, capsys):
+    from descentlab.cli import main
+
+    net, params, meta = dl.load_model(FORMAT_1)
+    dl.save_model(tmp_path / "new.safetensors", net, params, metadata=meta)
+    csv = tmp_path / "flowers.csv"
+    header = ",".join(meta["feature_names"])
+    csv.write_text(header + "\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in iris.X[::10]) + "\n")
+    outputs = []
+    for model, version, bias in ((FORMAT_1, 1, "b0 (5×1)"), (tmp_path / "new.safetensors", 2, "0.bias (5)")):
+        assert main(["info", "--model", str(model)]) == 0
+        text = capsys.readouterr().out
+        assert f"format {version}," in text and bias in text
+        assert main(["predict", "--model", str(model), "--data", str(csv)]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 16  # header + 15 rows
+    assert "setosa" in outputs[0] and "virginica" in outputs[0]
+
+
+TORCH_ACTIVATIONS = {"softplus": "Softplus", "relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid",
+                     "identity": "Identity"}
+
+
+def torch_sequential(torch, net):
+    """``Sequential(Linear, activation, …, Linear)`` of the same sizes, as a PyTorch user writes it."""
+    modules = []
+    for layer, (n_in, n_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:], strict=True)):
+        modules.append(torch.nn.Linear(n_in, n_out))
+        if layer < net.n_layers - 1:
+            modules.append(getattr(torch.nn, TORCH_ACTIVATIONS[net.activation.name])())
+    return torch.nn.Sequential(*modules)
+
+
+@pytest.mark.parametrize("activation", sorted(dl.ACTIVATIONS))
+@pytest.mark.parametrize("hidden", HIDDEN, ids=[f"{len(h)}-hidden" for h in HIDDEN])
+def test_torch_loads_the_file_as_it_is_and_gives_the_same_probabilities(tmp_path, iris, activation, hidden):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+
+    net = dl.MLP([4, *hidden, 3], activation)
+    params = net.init(seed=7, sigma=0.5)
+    path = tmp_path / "m.safetensors"
+    dl.save_model(path, net, params)
+    model = torch_sequential(torch, net).double()
+    model.load_state_dict(load_file(path))  # strict: every key and shape must match torch's own
+    with torch.no_grad():
+        probabilities = torch.softmax(model(torch.tensor(iris.X)), dim=1).numpy()
+    np.testing.assert_allclose(probabilities, net.predict_proba(params, iris.X), rtol=0, atol=1e-12)
+    single = torch_sequential(torch, net)  # float32, torch's default: load_state_dict converts
+    single.load_state_dict(load_file(path))
+    assert torch.equal(single[0].weight, torch.from_numpy(params["W0"]).float())
+
+
+def test_a_torch_state_dict_comes_back_to_the_same_file(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+
+    net = dl.MLP([4, 6, 3], "relu")
+    path = tmp_path / "m.safetensors"
+    dl.save_model(path, net, net.init(seed=1), metadata={"class_names": ["a", "b", "c"]})
+    model = torch_sequential(torch, net).double()
+    model.load_state_dict(load_file(path))
+    state = {key: value.detach().numpy() for key, value in model.state_dict().items()}
+    back = net.params({"W0": state["0.weight"], "b0": state["0.bias"][:, None],
+                       "W1": state["2.weight"], "b1": state["2.bias"][:, None]})
+    dl.save_model(tmp_path / "back.safetensors", net, back, metadata={"class_names": ["a", "b", "c"]})
+    assert (tmp_path / "back.safetensors").read_bytes() == path.read_bytes()
+
+
+def test_the_readme_torch_snippet_runs_and_agrees_with_descentlab(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    import re
+
+    from descentlab.cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (snippet,) = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "load_state_dict" in block]
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--out", "runs/default", "--quiet"]) == 0
+    scope: dict = {}
+    exec(snippet, scope)
+    net, params, meta = dl.load_model("runs/default/models/nag.safetensors")
+    assert not meta.get("standardization")  # the snippet feeds raw features, as this model saw them
+    expected = net.predict_proba(params, np.array([[5.1, 3.5, 1.4, 0.2]]))
+    assert scope["probabilities"].dtype == torch.float32
+    np.testing.assert_allclose(scope["probabilities"].detach().numpy(), expected, rtol=0, atol=1e-6)

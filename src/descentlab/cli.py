@@ -794,7 +794,7 @@ def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.table import Table
 
-    from .model_io import load_model
+    from .model_io import file_layout, load_model
 
     net, params, meta = load_model(args.model)
     out.print(f"Model {args.model} (format {meta['format_version']}, descentlab {meta.get('descentlab_version')})")
@@ -803,9 +803,12 @@ def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     table.add_column("tensor")
     table.add_column("shape", justify="right")
     table.add_column("entries", justify="right")
+    table.add_column("in the file")
+    in_file = {slot: (key, shape) for key, (slot, shape) in file_layout(net, meta["format_version"]).items()}
     for name, shape, size in net.describe():
-        table.add_row(name, "×".join(map(str, shape)), str(size))
-    table.add_row("[bold]total[/bold]", "", f"[bold]{net.n_params}[/bold]")
+        key, file_shape = in_file[name]
+        table.add_row(name, "×".join(map(str, shape)), str(size), f"{key} ({'×'.join(map(str, file_shape))})")
+    table.add_row("[bold]total[/bold]", "", f"[bold]{net.n_params}[/bold]", "")
     out.print(table)
     if meta.get("feature_names"):
         out.print(f"Features: {', '.join(meta['feature_names'])}")

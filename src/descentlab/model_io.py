@@ -1,9 +1,14 @@
 """Model files (safetensors tensors + one JSON metadata entry) and atomic file writes.
 
-A model file holds one tensor per parameter, named as in the network (``W0, b0, W1, b1, …``, float64, shaped
-as in the math), and the safetensors metadata key ``descentlab`` holding a JSON object::
+A model file holds one float64 tensor per parameter, named and shaped as PyTorch names the state of
+``torch.nn.Sequential(Linear, activation, Linear, …, Linear)``: layer l's ``W_l`` is ``"{2l}.weight"`` of shape
+(out, in) and ``b_l`` is ``"{2l}.bias"`` of shape (out,) (the activations sit at the odd indices and hold no
+tensors), so ``model.load_state_dict(safetensors.torch.load_file(path))`` loads it as it is. In memory the
+derivation's layout stays (``b_l`` a column (out, 1)); only the file follows torch. Format version 1, written
+before, named the tensors ``W0, b0, W1, …`` with biases (out, 1); it is still read. The safetensors metadata
+key ``descentlab`` holds a JSON object::
 
-    {"format": "descentlab-model", "format_version": 1, "descentlab_version": "…",
+    {"format": "descentlab-model", "format_version": 2, "descentlab_version": "…",
      "architecture": {"sizes": [4, 16, 3], "activation": "softplus"},
      "checksum": "sha256:…",
      … whatever the caller passed as metadata (feature_names, class_names, standardization,
@@ -29,7 +34,8 @@ from .network import MLP
 from .params import Params
 
 FORMAT = "descentlab-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of checkpoints
+MODEL_FORMAT_VERSION = 2  # of model files: 2 names and shapes the tensors as torch does, 1 as the derivation
 METADATA_KEY = "descentlab"
 
 
@@ -100,16 +106,32 @@ def save_model(
     header.update(
         {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": MODEL_FORMAT_VERSION,
             "descentlab_version": _version(),
             "architecture": {"sizes": list(net.sizes), "activation": net.activation.name},
         }
     )
     _check_schema(header, net, Path(path))
-    tensors = {name: np.ascontiguousarray(params[name]) for name in params}
+    tensors = {key: np.ascontiguousarray(params[slot]).reshape(shape)
+               for key, (slot, shape) in file_layout(net, MODEL_FORMAT_VERSION).items()}
     header["checksum"] = _checksum(header, tensors)
     blob = save(tensors, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)})
     atomic_write_bytes(path, blob)
+
+
+def file_layout(net: MLP, version: int = MODEL_FORMAT_VERSION) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``{name in the file: (parameter name, shape in the file)}`` for a model file of format ``version``.
+
+    Version 2 is the state_dict of ``torch.nn.Sequential(Linear, activation, …, Linear)``: ``W_l`` as
+    ``"{2l}.weight"`` (out, in), ``b_l`` as ``"{2l}.bias"`` (out,). Version 1 stored ``W_l, b_l`` as in memory.
+    """
+    if version == 1:
+        return {slot.name: (slot.name, slot.shape) for slot in net.slots}
+    layout: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for layer, (n_in, n_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:], strict=True)):
+        layout[f"{2 * layer}.weight"] = (f"W{layer}", (n_out, n_in))
+        layout[f"{2 * layer}.bias"] = (f"b{layer}", (n_out,))
+    return layout
 
 
 def _checksum(metadata: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
@@ -204,10 +226,10 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a descentlab model file")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if not isinstance(version, int) or version > MODEL_FORMAT_VERSION or version < 1:
         raise ModelFileError(
             f"{path}: model format version {version!r}; this descentlab ({_version()}) reads "
-            f"version {FORMAT_VERSION} — upgrade descentlab to read it"
+            f"versions 1 to {MODEL_FORMAT_VERSION} — upgrade descentlab to read it"
         )
     arch = metadata.get("architecture")
     try:
@@ -219,7 +241,8 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
         tensors = load(raw)
     except (SafetensorError, ValueError, OverflowError) as error:
         raise ModelFileError(f"{path}: corrupted tensor data ({error})") from None
-    expected = {slot.name: slot.shape for slot in net.slots}
+    layout = file_layout(net, version)
+    expected = {name: shape for name, (_, shape) in layout.items()}
     if set(tensors) != set(expected):
         raise ModelFileError(
             f"{path}: tensors {sorted(tensors)} do not match the architecture's {sorted(expected)}"
@@ -236,7 +259,9 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
     if metadata.get("checksum") != _checksum(metadata, tensors):
         what = "has no checksum" if "checksum" not in metadata else "does not match its checksum"
         raise ModelFileError(f"{path}: the file {what}: it was damaged or edited after descentlab wrote it")
-    return net, net.params(tensors), metadata
+    memory_shapes = {slot.name: slot.shape for slot in net.slots}  # biases back to columns (out, 1)
+    params = net.params({slot: tensors[name].reshape(memory_shapes[slot]) for name, (slot, _) in layout.items()})
+    return net, params, metadata
 
 
 # -- ONNX ------------------------------------------------------------------------------------------------------
