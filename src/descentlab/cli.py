@@ -379,14 +379,14 @@ def _results_table(summary: dict[str, Any]) -> Table:
     from rich.table import Table
 
     table = Table(title="Final metrics (at the exported iterate)")
-    for column in ("method", "train loss", "train acc.", "test loss", "test acc.", "→90 % test",
+    for column in ("method", "status", "train loss", "train acc.", "test loss", "test acc.", "→90 % test",
                    "→95 % test", "grad./func. evals", "time (s)"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, m in summary["methods"].items():
         f = m["final"]
         reach = [("never" if m[key] is None else str(m[key]))
                  for key in ("iterations_to_test_accuracy_90", "iterations_to_test_accuracy_95")]
-        table.add_row(escape(name) + (" [red](stopped)[/red]" if m["stopped"] else ""),
+        table.add_row(escape(name) + (" [red](stopped)[/red]" if m["stopped"] else ""), m["status"],
                       f"{f['train_loss']:.4f}", f"{100 * f['train_accuracy']:.1f} %", f"{f['test_loss']:.4f}",
                       f"{100 * f['test_accuracy']:.1f} %", *reach,
                       f"{m['gradient_evaluations']}/{m['function_evaluations']}", f"{m['seconds']:.3f}")

@@ -162,7 +162,11 @@ def _package_versions() -> dict[str, str]:
 
 
 def summarize(comparison: Comparison) -> dict[str, Any]:
-    """The content of ``summary.json``: configuration, versions and per-method outcomes."""
+    """The content of ``summary.json``: configuration, versions and per-method outcomes, each with its status
+    (:func:`descentlab.statistics.run_status` against the training set's ``chance_loss``)."""
+    from .statistics import chance_loss, run_status
+
+    chance = chance_loss(comparison.train.y, comparison.train.n_classes)
     methods: dict[str, Any] = {}
     for name, result in comparison.results.items():
         reach = {
@@ -177,6 +181,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             "gradient_evaluations": int(result.history.grad_evals[-1]),
             "function_evaluations": int(result.history.func_evals[-1]),
             "stopped": result.stopped,
+            "status": run_status(result.final["train_loss"], result.stopped is not None, chance),
             "interrupted": result.interrupted,
             "seconds": result.seconds,
             "final": result.final,
@@ -193,6 +198,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         "data": {
             "n_train": comparison.train.n_samples,
             "n_test": comparison.test.n_samples,
+            "chance_loss": chance,
             "feature_names": list(comparison.train.feature_names),
             "class_names": list(comparison.train.class_names),
         },

@@ -43,32 +43,92 @@ def _fmt_k(k: int | None) -> str:
     return "never" if k is None else str(k)
 
 
-def _discussion(comparison: Comparison) -> list[str]:
+def _count(n: int, word: str) -> str:
+    """``1 iteration``, ``2 iterations``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _higher(high: float, low: float) -> str:
+    """How much higher ``high`` is than ``low`` (> 0), in words that read right close to 1."""
+    ratio = high / low
+    return f"{100 * (ratio - 1):.2g} % higher" if ratio < 1.1 else f"{ratio:.3g}× as high"
+
+
+def _training_lines(finished: dict[str, Any], status: dict[str, str]) -> list[str]:
+    ranked = sorted(finished, key=lambda n: finished[n].final["train_loss"])
+    best, worst = ranked[0], ranked[-1]
+    best_h, worst_h = finished[best].history, finished[worst].history
+    low, target = float(best_h.train_loss[-1]), float(worst_h.train_loss[-1])
+    K = len(worst_h) - 1
+    if not target > low * (1 + 1e-9):
+        return [f"- **Training loss.** After {_count(K, 'iteration')} {method_label(best)} and {method_label(worst)} "
+                f"end at the same training loss, {low:.4g}."]
+    lines = [f"- **Training loss.** After {_count(K, 'iteration')} {method_label(best)} has the lowest training "
+             f"loss, {low:.4g}, against {target:.4g} for {method_label(worst)} ({_higher(target, low)})."]
+    not_ok = [n for n in (best, worst) if status[n] != "ok"]
+    if not_ok:
+        states = " and ".join(f"{method_label(n)} is {status[n]}" for n in not_ok)
+        lines.append(f"  No speed-up is claimed: {states}, so reaching that loss says nothing about how fast a "
+                     "method learns.")
+        return lines
+    reached = best_h.first_reaching("train_loss", target, below=True)
+    if reached is not None and 0 < reached < K:
+        lines.append(f"  {method_label(best)} reached {method_label(worst)}'s final loss at iteration {reached}, "
+                     f"{K / reached:.3g}× fewer iterations.")
+    return lines
+
+
+def _test_lines(finished: dict[str, Any], n_test: int) -> list[str]:
+    by_loss = sorted(finished, key=lambda n: finished[n].final["test_loss"])
+    low, high = finished[by_loss[0]].final["test_loss"], finished[by_loss[-1]].final["test_loss"]
+    best_train = min(finished, key=lambda n: finished[n].final["train_loss"])
+    if not high > low * (1 + 1e-9):
+        lines = [f"- **Test loss.** Every method ends at the same test loss, {low:.4g}."]
+    else:
+        lines = [f"- **Test loss.** {method_label(by_loss[0])} has the lowest test loss, {low:.4g}, against "
+                 f"{high:.4g} for {method_label(by_loss[-1])} ({_higher(high, low)})."]
+        if by_loss[0] != best_train:
+            lines.append(f"  The lowest training loss ({method_label(best_train)}) is not the lowest test loss: "
+                         "fitting the training data more closely did not carry over to unseen data.")
+    correct = {n: round(finished[n].final["test_accuracy"] * n_test) for n in finished}
+    ranked = sorted(finished, key=lambda n: -correct[n])
+    top, bottom = ranked[0], ranked[-1]
+    if correct[top] == correct[bottom]:
+        lines.append(f"- **Test accuracy.** Every method classifies the same number of test samples correctly, "
+                     f"{correct[top]} of {n_test}.")
+    else:
+        gap = correct[top] - correct[bottom]
+        lines.append(f"- **Test accuracy.** {method_label(top)} classifies {correct[top]} of {n_test} test samples "
+                     f"correctly, {method_label(bottom)} {correct[bottom]}: {_count(gap, 'sample')} apart.")
+    if correct[top] != correct[bottom] or high > low * (1 + 1e-9):
+        lines.append("  One split and one initial point cannot tell whether such differences would persist; "
+                     "`descentlab sweep --tune` repeats the comparison over splits and seeds, each method at its "
+                     "own best setting, with paired intervals.")
+    return lines
+
+
+def _discussion(comparison: Comparison, summary: dict[str, Any]) -> list[str]:
+    from .statistics import STUCK_TOLERANCE
+
     results = comparison.results
     finished = {name: r for name, r in results.items() if r.stopped is None and not r.interrupted}
+    status = {name: summary["methods"][name]["status"] for name in results}
+    chance = summary["data"]["chance_loss"]
     lines: list[str] = []
     for name, result in results.items():
         if result.stopped:
             lines.append(f"- **{method_label(name)} stopped early**: {result.stopped}.")
+    for name in finished:
+        if status[name] == "stuck":
+            lines.append(f"- **{method_label(name)} is stuck**: its final training loss "
+                         f"{finished[name].final['train_loss']:.4g} is not below {(1 - STUCK_TOLERANCE) * chance:.4g} "
+                         f"({1 - STUCK_TOLERANCE:g} × {chance:.4g}, the loss of predicting the training-set class "
+                         "frequencies); it learned nothing beyond the class sizes.")
     if len(finished) < 2:
         return lines
-    ranked = sorted(finished, key=lambda n: finished[n].final["train_loss"])
-    best, worst = ranked[0], ranked[-1]
-    best_h, worst_h = finished[best].history, finished[worst].history
-    target = worst_h.train_loss[-1]
-    reached = best_h.first_reaching("train_loss", target, below=True)
-    K = len(worst_h) - 1
-    lines.append(
-        f"- **Training loss.** After {K} iterations {method_label(best)} has the lowest training loss, "
-        f"{best_h.train_loss[-1]:.4g}, against {target:.4g} for {method_label(worst)} "
-        f"({target / best_h.train_loss[-1]:.3g}× higher)."
-    )
-    if reached is not None and reached > 0:
-        lines.append(
-            f"  {method_label(best)} reached {method_label(worst)}'s final loss at iteration {reached}, "
-            f"{K / reached:.3g}× fewer iterations."
-        )
-    for name in ranked:
+    lines += _training_lines(finished, status)
+    lines += _test_lines(finished, summary["data"]["n_test"])
+    for name in sorted(finished, key=lambda n: finished[n].final["train_loss"]):
         h = finished[name].history
         lines.append(
             f"- **{method_label(name)}**: final training accuracy {100 * h.train_accuracy[-1]:.1f} %, "
@@ -128,20 +188,20 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         "",
         "![Training loss and test accuracy over the iterations](curves.png)",
         "",
-        "| method | train loss | train acc. | test loss | test acc. | iter. to 90 % test | iter. to 95 % test "
-        "| gradient / function evaluations | time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | status | train loss | train acc. | test loss | test acc. | iter. to 90 % test "
+        "| iter. to 95 % test | gradient / function evaluations | time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in methods:
         m = summary["methods"][name]
         f = m["final"]
         out.append(
-            f"| {method_label(name)} | {f['train_loss']:.4f} | {100 * f['train_accuracy']:.1f} % | "
+            f"| {method_label(name)} | {m['status']} | {f['train_loss']:.4f} | {100 * f['train_accuracy']:.1f} % | "
             f"{f['test_loss']:.4f} | {100 * f['test_accuracy']:.1f} % | "
             f"{_fmt_k(m['iterations_to_test_accuracy_90'])} | {_fmt_k(m['iterations_to_test_accuracy_95'])} | "
             f"{m['gradient_evaluations']} / {m['function_evaluations']} | {m['seconds']:.3f} |"
         )
-    out += ["", "## Discussion", "", *_discussion(comparison), ""]
+    out += ["", "## Discussion", "", *_discussion(comparison, summary), ""]
     out += [
         "All numbers on this page come from this run's `history.csv` and `summary.json`; the trained models "
         "are in `models/`.",
