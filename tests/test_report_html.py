@@ -212,3 +212,41 @@ def test_quartiles_equal_nanpercentile_with_gaps_and_empty_rows():
     expected[:, rows] = np.nanpercentile(values[rows], [25, 50, 75], axis=1)
     np.testing.assert_allclose(_quartiles(values), expected, rtol=1e-15)
     assert np.isnan(_quartiles(values)[:, 2]).all()
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tuned")
+    assert main(["sweep", "--tune", "--optimizers", "gd,nag", "--lr", "0.01,0.05", "--seeds", "3", "--iterations",
+                 "30", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+def test_tuned_report_shows_both_phases_with_the_numbers_of_sweep_csv(tuned_run):
+    page = (tuned_run / "report.html").read_text()
+    parser = _Cells()
+    parser.feed(page)
+    assert parser.cells == markdown_cells((tuned_run / "report.md").read_text())
+    figure, floats = decode_page(page)
+    tuning, phases = figure["figures"]
+    summary = json.loads((tuned_run / "summary.json").read_text())
+    with open(tuned_run / "sweep.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    chosen = {t["legendgroup"]: t for t in tuning["data"] if t["mode"] == "markers"}
+    for method, m in summary["methods"].items():
+        assert chosen[method]["x"] == [m["lr"]]
+        assert resolve(chosen[method]["y"], floats)[0] == pytest.approx(m["median_validation_loss"], rel=1e-6)
+    assert [p[0] for p in phases["controls"]["phases"]] == ["final", "tune"]
+    assert phases["controls"]["settings"]["tune"] == [["0.01", "lr 0.01"], ["0.05", "lr 0.05"], ["*", "all settings"]]
+    medians = [t for t in phases["data"] if t["meta"]["kind"] == "median" and t["yaxis"] == "y"]
+    assert len(medians) == 2 * 2 + 2  # tune: methods × learning rates; final: one per method
+    for trace in medians:
+        phase, method = trace["meta"]["phase"], trace["legendgroup"].split("|")[1]
+        lr = float(trace["meta"]["setting"]) if phase == "tune" else summary["methods"][method]["lr"]
+        final = [float(r["train_loss"]) for r in rows
+                 if (r["phase"], r["method"], float(r["lr"])) == (phase, method, lr)]
+        assert len(final) == 3
+        assert resolve(trace["y"], floats)[-1] == pytest.approx(np.median(final), rel=1e-6)
+    runs = {t["meta"]["phase"]: t["runs"]["labels"] for t in phases["data"] if t["meta"]["kind"] == "runs"}
+    assert runs == {"tune": ["repetition 0", "repetition 1", "repetition 2"],
+                    "final": ["repetition 3", "repetition 4", "repetition 5"]}

@@ -21,6 +21,7 @@ from .train import FitResult
 
 if TYPE_CHECKING:
     from .experiments import Comparison, Sweep
+    from .tuning import Tuned
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -178,10 +179,30 @@ def history_curves(results: Mapping[str, FitResult]) -> dict[str, dict[str, np.n
 
 
 @dataclass(frozen=True)
+class Panel:
+    """What the right-hand panel of a sweep figure shows (the left one is always the training loss)."""
+
+    title: str
+    axis_title: str
+    what: str  # in hover labels
+    scale: float  # applied to the values (100 for accuracies in %)
+    hover_format: str
+    log: bool
+
+
+TEST_ACCURACY = Panel("Test accuracy: median and interquartile band", "test accuracy (%)", "test accuracy", 100.0,
+                      "%{y:.2f} %", False)
+VALIDATION_LOSS = Panel("Validation loss: median and interquartile band", "validation loss (mean cross-entropy)",
+                        "validation loss", 1.0, "%{y:.6g}", True)
+
+
+@dataclass(frozen=True)
 class SweepSeries:
     """The runs of one method at one setting in one phase of a sweep, as the figure shows them.
 
-    ``train_loss`` and ``test_accuracy`` are ``(K + 1, runs)``; ``runs`` names each column (its seed).
+    ``train_loss`` and ``second`` (what the right panel shows) are ``(K + 1, runs)``; ``runs`` names each column
+    (its seed). ``setting`` is the key the page's setting menu selects by; ``name`` is the legend entry and
+    ``variant`` picks the line style among the series of one colour.
     """
 
     phase: str
@@ -190,7 +211,9 @@ class SweepSeries:
     setting_label: str
     runs: Sequence[str]
     train_loss: np.ndarray
-    test_accuracy: np.ndarray
+    second: np.ndarray
+    name: str
+    variant: int = 0
 
 
 def _quartiles(values: np.ndarray) -> np.ndarray:
@@ -212,30 +235,30 @@ def _rgba(colour: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
-def _series_traces(s: SweepSeries, k: dict[str, Any], block: FloatBlock, colour: str, dash: str,
+def _series_traces(s: SweepSeries, k: dict[str, Any], block: FloatBlock, colour: str, panel: Panel,
                    visible: bool) -> list[dict[str, Any]]:
     """Band, median and single runs of one series in both panels (8 traces, one legend entry)."""
-    name = f"{method_label(s.method)}, {s.setting_label}"
-    group = f"{s.phase}|{s.method}|{s.setting}"
+    group = f"{s.phase}|{s.method}|{s.setting}|{s.name}"
+    dash = DASHES[s.variant % len(DASHES)]
     traces: list[dict[str, Any]] = []
     for axes, values, what, fmt in ((("x", "y"), s.train_loss, "training loss", "%{y:.6g}"),
-                                    (("x2", "y2"), 100.0 * s.test_accuracy, "test accuracy", "%{y:.2f} %")):
+                                    (("x2", "y2"), panel.scale * s.second, panel.what, panel.hover_format)):
         common = {"type": "scatter", "mode": "lines", "xaxis": axes[0], "yaxis": axes[1], "legendgroup": group,
-                  "name": name, "visible": visible}
+                  "name": s.name, "visible": visible}
+        meta = {"phase": s.phase, "setting": s.setting}
         q1, median, q3 = _quartiles(values)
         band = {**common, "showlegend": False, "hoverinfo": "skip", "line": {"width": 0, "color": colour},
-                "meta": {"phase": s.phase, "setting": s.setting, "kind": "band"}}
+                "meta": {**meta, "kind": "band"}}
         traces.append({**band, "x": k, "y": block.add(q1)})
         traces.append({**band, "x": k, "y": block.add(q3), "fill": "tonexty", "fillcolor": _rgba(colour, 0.18)})
         traces.append({**common, "x": k, "y": block.add(median), "showlegend": axes[0] == "x",
-                       "line": {"color": colour, "width": 2.2, "dash": dash},
-                       "meta": {"phase": s.phase, "setting": s.setting, "kind": "median"},
+                       "line": {"color": colour, "width": 2.2, "dash": dash}, "meta": {**meta, "kind": "median"},
                        "hovertemplate": f"%{{fullData.name}}<br>iteration %{{x}}<br>median {what} {fmt}"
                                         "<extra></extra>"})
         traces.append({**common, "visible": False, "showlegend": False, "opacity": 0.45,
                        "line": {"color": colour, "width": 0.8},
                        "runs": {"x": k, "y": block.add(values.T), "labels": list(s.runs)},
-                       "meta": {"phase": s.phase, "setting": s.setting, "kind": "runs"},
+                       "meta": {**meta, "kind": "runs"},
                        "hovertemplate": f"%{{fullData.name}}, %{{customdata}}<br>iteration %{{x}}<br>{what} {fmt}"
                                         "<extra></extra>"})
     return traces
@@ -252,8 +275,9 @@ def setting_options(series: Sequence[SweepSeries]) -> dict[str, list[list[str]]]
 
 
 def sweep_figure(series: Sequence[SweepSeries], block: FloatBlock, phases: Sequence[tuple[str, str]] = (),
-                 settings: Mapping[str, list[list[str]]] | None = None, figure_id: str = "sweep") -> dict[str, Any]:
-    """Median and interquartile band over runs of training loss and test accuracy, per method and setting.
+                 settings: Mapping[str, list[list[str]]] | None = None, panel: Panel = TEST_ACCURACY,
+                 figure_id: str = "sweep") -> dict[str, Any]:
+    """Median and interquartile band over runs of the training loss and of ``panel``, per method and setting.
 
     The page offers the phases (``(key, label)`` pairs; none for a plain sweep) and, within a phase, the
     ``settings`` (``[key, label]`` lists, key ``"*"`` for all; default :func:`setting_options`), plus the single
@@ -268,13 +292,13 @@ def sweep_figure(series: Sequence[SweepSeries], block: FloatBlock, phases: Seque
     for s in series:
         n = s.train_loss.shape[0]
         k = k_refs.setdefault(n, block.add(np.arange(n)))
-        keys = [key for key, _ in settings.get(s.phase, []) if key != "*"]
-        dash = DASHES[keys.index(s.setting) % len(DASHES)] if s.setting in keys else DASHES[0]
         visible = s.phase == first_phase and first_setting in ("*", s.setting)
-        data += _series_traces(s, k, block, PALETTE[methods.index(s.method) % len(PALETTE)], dash, visible)
-    layout = _two_panel_layout("iteration k", "Training loss: median and interquartile band",
-                               "Test accuracy: median and interquartile band", False)
-    layout["yaxis2"]["title"] = {"text": "test accuracy (%)"}
+        data += _series_traces(s, k, block, PALETTE[methods.index(s.method) % len(PALETTE)], panel, visible)
+    layout = _two_panel_layout("iteration k", "Training loss: median and interquartile band", panel.title, False)
+    layout["yaxis2"] = {**layout["yaxis2"], "title": {"text": panel.axis_title}}
+    if panel.log:
+        layout["yaxis2"] = {key: value for key, value in layout["yaxis2"].items() if key != "range"}
+        layout["yaxis2"]["type"] = "log"
     controls = {"phases": [list(p) for p in phases] or None, "settings": settings, "setting_label": "setting"}
     return {"id": figure_id, "data": data, "layout": layout, "controls": controls}
 
@@ -295,24 +319,27 @@ def write_compare_html(comparison: Comparison, markdown: str, path: str | Path) 
 def sweep_series(result: Sweep) -> list[SweepSeries]:
     """One series per method and learning rate of a sweep, its runs the seeds."""
     lr_of_model = np.array([lr for lr, _ in result.grid])
+    lrs = sorted(set(lr_of_model.tolist()))
     series = []
     for name, fitted in result.results.items():
-        for lr in sorted(set(lr_of_model.tolist())):
+        for variant, lr in enumerate(lrs):
             columns = lr_of_model == lr
             seeds = [f"seed {seed}" for (grid_lr, seed) in result.grid if grid_lr == lr]
-            series.append(SweepSeries("", name, f"{lr:g}", f"lr {lr:g}", seeds,
-                                      fitted.history.train_loss[:, columns], fitted.history.test_accuracy[:, columns]))
+            series.append(SweepSeries("", name, f"{lr:g}", f"lr {lr:g}", seeds, fitted.history.train_loss[:, columns],
+                                      fitted.history.test_accuracy[:, columns], f"{method_label(name)}, lr {lr:g}",
+                                      variant))
     return series
 
 
 def series_notes(series: Sequence[SweepSeries]) -> list[str]:
-    """Coincidence notes for the methods of each (phase, setting) of a sweep."""
+    """Coincidence notes for the series of each (phase, setting) of a sweep."""
     notes = []
     for phase, setting, label in dict.fromkeys((s.phase, s.setting, s.setting_label) for s in series):
-        curves = {s.method: {"train_loss": s.train_loss, "test_accuracy": s.test_accuracy} for s in series
-                  if (s.phase, s.setting) == (phase, setting)}
+        mine = [s for s in series if (s.phase, s.setting) == (phase, setting)]
+        curves = {s.name: {"train_loss": s.train_loss, "second": s.second} for s in mine}
+        labels = {s.name: s.name.removesuffix(f", {label}") for s in mine}
         where = f" at {label}" + (f" ({phase} phase)" if phase else "")
-        notes += coincidence_notes(curves, where=where)
+        notes += coincidence_notes(curves, labels, where=where)
     return notes
 
 
@@ -325,3 +352,74 @@ def write_sweep_html(result: Sweep, markdown: str, path: str | Path) -> Path:
     figure = sweep_figure(series, block)
     return write_page(path, "descentlab sweep", markdown, [figure],
                       [figure_section(figure["id"], series_notes(series))], block)
+
+
+# -- the tuned comparison (sweep --tune): both phases -----------------------------------------------------------
+def tuned_series(tuned: Tuned) -> list[SweepSeries]:
+    """Per phase, method, setting and learning rate, the training and validation loss curves of the runs (the
+    repetitions). A tune series is selected by its learning rate, a final one by ``"final"``."""
+    series = []
+    for group, result in tuned.groups:
+        settings = list(dict.fromkeys(g.setting for g, _ in tuned.groups if g.method == group.method))
+        for lr in group.lrs:
+            columns = [i for i, row in enumerate(result.rows) if row["lr"] == lr]
+            key, label = (f"{lr:g}", f"lr {lr:g}") if group.phase == "tune" else ("final", "chosen settings")
+            series.append(SweepSeries(
+                group.phase, group.method, key, label, [f"repetition {result.rows[i]['seed']}" for i in columns],
+                result.train_loss[:, columns], result.validation_loss[:, columns],
+                f"{method_label(group.setting)}, lr {lr:g}", settings.index(group.setting)))
+    return series
+
+
+def tuning_figure(tuned: Tuned, block: FloatBlock, figure_id: str = "tuning") -> dict[str, Any]:
+    """The tuning curve: median final validation loss of the tune phase against the learning rate, one line per
+    method and setting, each method's chosen point circled."""
+    from .tuning import tuning_curve
+
+    lines: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for method, curve in tuning_curve(tuned.rows).items():
+        for setting, lr, loss in curve:
+            lines.setdefault((method, setting.rsplit(":lr=", 1)[0]), []).append((lr, loss))
+    methods = list(dict.fromkeys(method for method, _ in lines))
+    data: list[dict[str, Any]] = []
+    for variant, ((method, base), points) in enumerate(lines.items()):
+        lr, loss = np.array(sorted(points)).T
+        colour = PALETTE[methods.index(method) % len(PALETTE)]
+        data.append({"type": "scatter", "mode": "lines+markers", "name": method_label(base), "legendgroup": base,
+                     "x": block.add(lr), "y": block.add(loss), "line": {"color": colour,
+                                                                        "dash": DASHES[variant % len(DASHES)]},
+                     "hovertemplate": "%{fullData.name}<br>lr %{x:g}<br>median validation loss %{y:.6g}"
+                                      "<extra></extra>"})
+        chosen = tuned.choice[method]
+        if chosen["setting"].rsplit(":lr=", 1)[0] == base:
+            data.append({"type": "scatter", "mode": "markers", "name": f"chosen: {method_label(base)}",
+                         "legendgroup": base, "showlegend": False, "x": [chosen["lr"]],
+                         "y": block.add([chosen["median_validation_loss"]]),
+                         "marker": {"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 2}},
+                         "hovertemplate": "chosen: %{fullData.name}<br>lr %{x:g}<br>median validation loss "
+                                          "%{y:.6g}<extra></extra>"})
+    R = tuned.config.repetitions
+    layout = {"height": 460, "margin": {"l": 70, "r": 20, "t": 50, "b": 60}, "hovermode": "closest",
+              "title": {"text": f"<b>Tune phase: median final validation loss over repetitions 0–{R - 1}</b> "
+                                "(chosen setting circled)", "font": {"size": 14}},
+              "xaxis": {"type": "log", "title": {"text": "learning rate"}},
+              "yaxis": {"type": "log", "title": {"text": "median final validation loss"}}}
+    return {"id": figure_id, "data": data, "layout": layout}
+
+
+def write_tuned_html(tuned: Tuned, markdown: str, path: str | Path) -> Path:
+    """report.html of a tuned comparison: the tuning curve and both phases' curves (final phase first) in place
+    of report.md's image."""
+    from .report_html import figure_section, write_page
+
+    block = FloatBlock()
+    R = tuned.config.repetitions
+    series = tuned_series(tuned)
+    phases = [("final", f"final: chosen settings, repetitions {R}–{2 * R - 1}"),
+              ("tune", f"tune: every setting, repetitions 0–{R - 1}")]
+    tune_options = setting_options([s for s in series if s.phase == "tune"]).get("tune", [])
+    settings = {"final": [["final", "each method's chosen setting"]], "tune": tune_options}
+    curves = sweep_figure(series, block, phases, settings, panel=VALIDATION_LOSS, figure_id="phases")
+    tuning = tuning_figure(tuned, block)
+    section = figure_section(tuning["id"], []) + figure_section(curves["id"], series_notes(series))
+    return write_page(path, "descentlab tuned comparison", markdown, [tuning, curves], [section], block)

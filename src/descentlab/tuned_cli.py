@@ -73,6 +73,6 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
     for other, comparisons in summary["paired"].items():
         out.print(f"{escape(other)} vs {escape(summary['paired_with'])}: "
                   + "; ".join(escape(p["verdict"]) for p in comparisons))
-    out.print(f"Wrote {run_dir}/ (sweep.csv, summary.json, sweep.png, report.md) in "
+    out.print(f"Wrote {run_dir}/ (sweep.csv, summary.json, sweep.png, report.md, report.html) in "
               f"{time.perf_counter() - started:.2f} s")
     return 0

@@ -236,7 +236,9 @@ def render_tuned_report(tuned: Tuned, summary: dict[str, Any]) -> str:
 
 
 def write_tuned(tuned: Tuned, out: str | Path) -> list[Path]:
-    """Write ``sweep.csv``, ``summary.json``, ``report.md`` and ``sweep.png`` into ``out`` (each atomically)."""
+    """Write ``sweep.csv``, ``summary.json``, ``report.md``, ``sweep.png`` and ``report.html`` into ``out`` (each
+    atomically)."""
+    from .interactive import write_tuned_html
     from .plots import plot_tuned
 
     out = Path(out)
@@ -245,5 +247,7 @@ def write_tuned(tuned: Tuned, out: str | Path) -> list[Path]:
     atomic_write_text(out / "sweep.csv", tuned_csv(tuned))
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot_tuned(tuned, out / "sweep.png")
-    atomic_write_text(out / "report.md", render_tuned_report(tuned, summary))
-    return [out / "sweep.csv", out / "summary.json", out / "sweep.png", out / "report.md"]
+    report = render_tuned_report(tuned, summary)
+    atomic_write_text(out / "report.md", report)
+    write_tuned_html(tuned, report, out / "report.html")
+    return [out / "sweep.csv", out / "summary.json", out / "sweep.png", out / "report.md", out / "report.html"]
