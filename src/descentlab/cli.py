@@ -7,10 +7,11 @@ Exit codes: 0 success, 1 a failure the user can act on (bad data, unreadable mod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,21 @@ def escape(text: str) -> str:
 
 class UserError(Exception):
     """A problem with the user's input: printed as one line, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``descentlab train: error: argument --seed: …``), exit 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _plain(*parts: str | tuple[str, str]) -> Any:
+    """A rich ``Text`` whose str parts are shown as they are, never read as markup (paths, column and class names
+    are the user's: ``units[v2].safetensors``, ``length [cm]``); ``(text, style)`` pairs are styled."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 # -- argument types (each message names what is wrong) ---------------------------------------------------------
@@ -75,14 +91,15 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
+def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"
@@ -134,6 +151,9 @@ def _lr_list(text: str) -> tuple[float, ...]:
     return values
 
 
+MAX_SEED = 2**32 - 1  # numpy seeds any non-negative integer; this keeps seeds plain 32-bit numbers
+
+
 # -- shared options ---------------------------------------------------------------------------------------------
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=_int_at_least(1), nargs="+", default=[16], metavar="N",
@@ -145,7 +165,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _add_data_options(
     p: argparse.ArgumentParser, seed_help: str = "seed of the split and of the initial parameters (default: 0)"
 ) -> None:
-    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0, help=seed_help)
     p.add_argument("--test-size", type=_fraction, default=0.25,
                    help="fraction of the samples held out for testing, stratified (default: 0.25)")
 
@@ -206,7 +226,7 @@ def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
 def _build_parser() -> argparse.ArgumentParser:
     from .sweep_cli import add_cluster_options
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="descentlab",
         description="Train small neural networks with exact gradients and compare first-order optimisers.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -416,6 +436,37 @@ def _progress_bars(err: Console, iterations: int, quiet: bool) -> tuple[Any, Cal
     return progress, on_step
 
 
+@contextlib.contextmanager
+def _explained_start(config: Any) -> Iterator[None]:
+    """A start that is already non-finite (fit refuses it before the first step) becomes one line naming the
+    option that causes it."""
+    from .train import NonFiniteStart
+
+    try:
+        yield
+    except NonFiniteStart:
+        raise UserError(_start_cause(config)) from None
+
+
+def _start_cause(config: Any) -> str:
+    import numpy as np
+
+    sigma, mu, decay = config.init_sigma, config.init_mu, config.weight_decay
+    with np.errstate(over="ignore", invalid="ignore"):
+        draw = abs(mu) + 10.0 * sigma  # a normal draw rarely lies farther out
+        too_large = not np.isfinite(np.float64(draw) ** 4)  # products of two layers, then squared in ‖∇‖
+        decay_overflows = decay > 0 and not np.isfinite((np.float64(decay) * draw) ** 2 * 1e3)
+    if too_large:
+        given = f"--init-sigma {sigma:g}" + (f" with --init-mu {mu:g}" if mu else "")
+        return (f"{given}: the initial parameters are so large that the initial loss or gradient is not finite; use "
+                "a smaller one (the default is --init-sigma 1" + (", --init-mu 0)" if mu else ")"))
+    if decay_overflows:
+        return (f"--weight-decay {decay:g}: the L2 penalty's gradient λ·W of the initial parameters overflows; use a "
+                "smaller --weight-decay")
+    return (f"the initial loss or gradient is not finite (--init-mu {mu:g}, --init-sigma {sigma:g}, --weight-decay "
+            f"{decay:g}); the data's features may be too large: try --standardize or smaller --init-sigma")
+
+
 class _Interrupt:
     """Ctrl-C while a command trains and saves what training produced: the first press asks the training loop to
     stop after the current iteration (and save a checkpoint). No press interrupts the code inside the block, so
@@ -479,7 +530,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
             raise UserError(f"{args.resume}: this checkpoint is of 'descentlab {info.get('command')}'; resume it "
                             f"with that command")
         data, source = _load_source(_resumed_source(config, info), config.target), config.data
-        out.print(f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)")
+        out.print(_plain(f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)"))
     else:
         data, source = _load_data(args)
         config = CompareConfig(
@@ -489,7 +540,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
             x_axis=getattr(args, "x_axis", "iterations"), batch_size=args.batch_size, data=source,
             target=args.target, engine=args.engine,
         )
-    out.print(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
+    out.print(_plain(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
+                     "classes"))
     out.print(_network_line(network_for(data, config)))
     claim(config, info)
     progress, on_step = _progress_bars(err, config.iterations, args.quiet)
@@ -500,10 +552,11 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
             except ValueError as error:
                 raise UserError(str(error)) from None
         else:
-            comparison = compare(data, config, callback=on_step, should_stop=should_stop)
+            with _explained_start(config):
+                comparison = compare(data, config, callback=on_step, should_stop=should_stop)
     for name, result in comparison.results.items():
         if result.stopped:
-            err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(result.stopped)}")
+            err.print(_plain(("warning:", "yellow"), f" {name}: {result.stopped}"))
     return comparison, data, info
 
 
@@ -520,8 +573,8 @@ def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, er
         states.append(f"{name} stopped after iteration {result.iterations} of {comparison.config.iterations}"
                       if result.interrupted else f"{name} finished")
     states += [f"{name} not started" for name in comparison.pending]
-    err.print(f"[yellow]interrupted:[/yellow] {escape('; '.join(states))}. {escape(saved)}")
-    err.print(f"Resume with: descentlab {command} --resume {escape(str(checkpoint))}")
+    err.print(_plain(("interrupted:", "yellow"), f" {'; '.join(states)}. {saved}"))
+    err.print(_plain(f"Resume with: descentlab {command} --resume {checkpoint}"))
     return 130
 
 
@@ -571,8 +624,8 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
         with _Interrupt():  # the run is complete: its checkpoint goes, untorn
             remove_tree(checkpoint)
             out.print(_results_table(summarize(comparison)))
-            out.print(f"Wrote {escape(str(folder))}/ (curves.png, history.csv, summary.json, report.md, report.html, "
-                      f"models/) in {time.perf_counter() - started:.2f} s")
+            out.print(_plain(f"Wrote {folder}/ (curves.png, history.csv, summary.json, report.md, report.html, "
+                             f"models/) in {time.perf_counter() - started:.2f} s"))
     return 0
 
 
@@ -617,13 +670,13 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
         return run_tuned_command(args, out, err, started)
     data, config, run_dir, cell_size = _sweep_setup(args)
     if args.resume is not None:
-        out.print(f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
-    out.print(f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
-              f"{data.n_classes} classes")
+        out.print(_plain(f"Resuming the sweep in {args.resume} (its options, not this command's, apply)"))
+    out.print(_plain(f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
+                     f"{data.n_classes} classes"))
     out.print(_network_line(network_for(data, config.base)))
-    out.print(f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
-              f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
-              f"{run_dir}/cells/ as it finishes")
+    out.print(_plain(f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
+                     f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
+                     f"{run_dir}/cells/ as it finishes"))
     try:
         result = run_with_progress(args, data, config, run_dir, cell_size, out, err)
     except (ClusterError, RunFolderError) as error:
@@ -639,13 +692,14 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     out.print(table)
     for name, fitted in result.results.items():
         if fitted.stopped:
-            err.print(f"[yellow]warning:[/yellow] {escape(name)}: {escape(fitted.stopped)}")
-    out.print(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, report.html, cells/) "
-              f"in {time.perf_counter() - started:.2f} s")
+            err.print(_plain(("warning:", "yellow"), f" {name}: {fitted.stopped}"))
+    out.print(_plain(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, report.html, cells/) "
+                     f"in {time.perf_counter() - started:.2f} s"))
     return 0
 
 
 def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import numpy as np
     from rich.table import Table
 
     from .data import train_test_split
@@ -657,8 +711,13 @@ def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
     n = train.n_samples if args.samples is None else min(args.samples, train.n_samples)
     net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
     params = net.init(seed=args.seed, sigma=args.init_sigma)
-    out.print(f"Data: {source}, first {n} of {train.n_samples} training samples")
+    out.print(_plain(f"Data: {source}, first {n} of {train.n_samples} training samples"))
     out.print(_network_line(net))
+    with np.errstate(all="ignore"):  # a non-finite start is reported below, not as NumPy warnings
+        start_loss = net.loss(params, train.X[:n], train.y[:n])
+    if not np.isfinite(start_loss):
+        start = argparse.Namespace(init_sigma=args.init_sigma, init_mu=0.0, weight_decay=0.0)
+        raise UserError(f"cannot check the gradient: {_start_cause(start)}")
     report = gradcheck(net, params, train.X[:n], train.y[:n], eps=args.eps, max_entries=args.max_entries,
                        seed=args.seed, threshold=args.threshold)
     table = Table(title=f"Analytic vs. finite-difference gradient (loss {report.loss:.6g})")
@@ -697,7 +756,7 @@ def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     if len(expand_methods(args.optimizer)) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
     if args.out is None and args.resume is None:
-        err.print("[red]error:[/red] the following arguments are required: --out (or --resume)")
+        err.print(_plain(("error:", "red"), " the following arguments are required: --out (or --resume)"))
         return 2
     target: Path = args.out
     if args.resume is None:
@@ -730,7 +789,7 @@ def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f = result.final
                 out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
                           f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
-                out.print(f"Wrote {escape(str(target))}")
+                out.print(_plain(f"Wrote {target}"))
     if comparison.interrupted:
         return _interrupted(comparison, checkpoint, "train", f"Saved a checkpoint in {checkpoint}/; {target} is "
                             f"{'unchanged' if target.exists() else 'not written'}.", err)
@@ -767,7 +826,7 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
         sys.stdout.write(buffer.getvalue())
     else:
         atomic_write_text(args.out, buffer.getvalue())
-        err.print(f"Wrote {len(labels)} predictions to {args.out}")
+        err.print(_plain(f"Wrote {len(labels)} predictions to {args.out}"))
     return 0
 
 
@@ -786,8 +845,8 @@ def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
                 standardization=meta.get("standardization"))
     out.print(_network_line(net))
     folded = " (standardisation folded into the first layer)" if meta.get("standardization") else ""
-    out.print(f"Wrote {args.onnx}: input 'input' (batch × {net.sizes[0]}) → outputs 'probabilities' "
-              f"(batch × {net.sizes[-1]}) and 'label'{folded}")
+    out.print(_plain(f"Wrote {args.onnx}: input 'input' (batch × {net.sizes[0]}) → outputs 'probabilities' "
+                     f"(batch × {net.sizes[-1]}) and 'label'{folded}"))
     return 0
 
 
@@ -797,7 +856,8 @@ def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .model_io import file_layout, load_model
 
     net, params, meta = load_model(args.model)
-    out.print(f"Model {args.model} (format {meta['format_version']}, descentlab {meta.get('descentlab_version')})")
+    out.print(_plain(f"Model {args.model} (format {meta['format_version']}, descentlab "
+                     f"{meta.get('descentlab_version')})"))
     out.print(_network_line(net))
     table = Table(title="Parameter tensors")
     table.add_column("tensor")
@@ -811,13 +871,13 @@ def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     table.add_row("[bold]total[/bold]", "", f"[bold]{net.n_params}[/bold]", "")
     out.print(table)
     if meta.get("feature_names"):
-        out.print(f"Features: {', '.join(meta['feature_names'])}")
+        out.print(_plain(f"Features: {', '.join(meta['feature_names'])}"))
     if meta.get("class_names"):
-        out.print(f"Classes: {', '.join(meta['class_names'])}")
+        out.print(_plain(f"Classes: {', '.join(meta['class_names'])}"))
     out.print(f"Standardisation: {'yes' if meta.get('standardization') else 'no'}")
     for section in ("training", "metrics"):
         if meta.get(section):
-            out.print(f"{section.capitalize()}: " + ", ".join(f"{k}={v}" for k, v in meta[section].items()))
+            out.print(_plain(f"{section.capitalize()}: " + ", ".join(f"{k}={v}" for k, v in meta[section].items())))
     return 0
 
 
@@ -830,26 +890,74 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return UserError, DataError, ModelFileError, OutputError
 
 
+def _given_options(argv: Sequence[str] | None) -> set[str]:
+    """The options the user typed (abbreviations included), as argparse ``dest`` names: the same parser with
+    every default suppressed leaves out of the namespace exactly what was not given."""
+    parser = _build_parser()
+    parsers = [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            action.default = argparse.SUPPRESS
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    return set(vars(parser.parse_args(argv))) - {"command", "handler"}
+
+
+def _spec_keys(spec: str) -> set[str]:
+    """The keys a method spec ``NAME:KEY=VALUE:…`` sets itself."""
+    return {setting.partition("=")[0].strip() for setting in spec.split(":")[1:]}
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+# Options that still mean something when a run is resumed (the checkpoint's options decide everything else).
+_RESUME_OPTIONS = {"resume", "quiet", "workers", "scheduler"}
+
+
+def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
+    """Why an option the user gave would be accepted and then ignored (None when every option applies)."""
+    if "resume" in given and given - _RESUME_OPTIONS:
+        names = ", ".join(sorted(_option(dest) for dest in given - _RESUME_OPTIONS))
+        return f"{names}: not with --resume (the interrupted run continues with the options it was started with)"
+    if "target" in given and getattr(args, "data", None) is None:
+        return "--target names the label column of --data; without --data (the embedded Iris) it does not apply"
+    specs = getattr(args, "optimizers", None) or getattr(args, "optimizer", None) or ()
+    own_lr = [spec for spec in specs if "lr" in _spec_keys(spec)]
+    if args.command == "sweep" and own_lr:
+        return f"{own_lr[0]!r}: a sweep takes its learning rates from --lr, not from the method"
+    if "lr" in given and specs and len(own_lr) == len(specs):
+        return "--lr: every method sets its own lr, so --lr would not be used"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
+        problem = _inapplicable(args, _given_options(argv))
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    if problem is not None:
+        print(f"descentlab {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     from rich.console import Console
 
     # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one error, one line
+    # emoji=False: ":smile:" in a file name stays as typed (user text goes through _plain, never markup)
+    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
+    err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # one error, one line
     try:
         return int(args.handler(args, out, err))
     except _user_errors() as error:  # evaluated only when something was raised
-        err.print(f"[red]error:[/red] {escape(str(error))}")
+        err.print(_plain(("error:", "red"), f" {error}"))
         return 1
     except OSError as error:  # what the checks before the work could not foresee (a full disk, a vanished folder)
         where = f"{error.filename}: " if error.filename else ""
-        err.print(f"[red]error:[/red] {escape(where + (error.strerror or str(error)))}")
+        err.print(_plain(("error:", "red"), f" {where}{error.strerror or error}"))
         return 1
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")

@@ -408,11 +408,36 @@ def write_checkpoint(comparison: Comparison, folder: str | Path, data: Dataset, 
 
 def checkpoint_config(folder: str | Path) -> tuple[CompareConfig, dict[str, Any]]:
     """The configuration and the rest of the information stored by :func:`write_checkpoint`."""
+    from .model_io import ModelFileError
+
     info = checkpoint_info(folder)
-    stored = dict(info["config"])
-    stored["hidden"] = tuple(stored["hidden"])
-    stored["optimizers"] = tuple(stored["optimizers"])
+    stored = info.get("config")
+    if not isinstance(stored, dict) or set(stored) != {f.name for f in dataclasses.fields(CompareConfig)}:
+        raise ModelFileError(f"{folder}: the checkpoint holds no valid run configuration")
+    stored = {**stored, "hidden": _items(stored["hidden"], int), "optimizers": _items(stored["optimizers"], str)}
+    wrong = [name for name, value in stored.items() if not _same_type(value, getattr(CompareConfig, name, None))]
+    if wrong:
+        raise ModelFileError(f"{folder}: the checkpoint's configuration has values of the wrong type: {wrong}")
     return CompareConfig(**stored), info
+
+
+def _items(value: Any, kind: type) -> Any:
+    """A JSON list of ``kind`` as a tuple (anything else is returned as it is, for the type check to refuse)."""
+    if isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    return value
+
+
+def _same_type(value: Any, default: Any) -> bool:
+    """Whether a stored configuration value has the type of the field's default (None fields: None or a
+    whole number for ``batch_size``, None or text for ``target``)."""
+    if default is None:
+        return value is None or (isinstance(value, int | str) and not isinstance(value, bool))
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
 
 
 def resume(folder: str | Path, data: Dataset, callback: Callable[[str, int, History], None] | None = None,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -175,19 +176,97 @@ def _check_schema(metadata: dict[str, Any], net: MLP, path: Path) -> None:
         raise ModelFileError(f"{path}: invalid metadata: " + "; ".join(problems))
 
 
-def _read_header(raw: bytes, path: Path) -> dict[str, Any]:
-    if len(raw) < 8:
-        raise ModelFileError(f"{path}: too short to be a model file ({len(raw)} bytes)")
-    n = int.from_bytes(raw[:8], "little")
-    if n <= 0 or 8 + n > len(raw):
-        raise ModelFileError(f"{path}: truncated or not a safetensors file (header of {n} bytes)")
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
+
+
+def _json(text: bytes | str, path: Path, what: str) -> Any:
+    """Parse JSON, turning every way it can fail (syntax, bad UTF-8, 100,000-deep nesting, a 5,000-digit
+    integer) into one :class:`ModelFileError` naming the file."""
     try:
-        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{path}: the file header is not valid JSON (corrupted?)") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path}: the file header is not a JSON object")
-    return header
+        return json.loads(text)
+    except RecursionError:
+        raise ModelFileError(f"{path}: {what} is nested too deeply to be a descentlab file") from None
+    except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError, so is an over-long integer
+        raise ModelFileError(f"{path}: {what} is not valid JSON (corrupted?)") from None
+
+
+def _data_length(header: dict[str, Any], path: Path) -> int:
+    """Bytes of tensor data the safetensors header describes (the largest end offset)."""
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in offsets)):
+            raise ModelFileError(f"{path}: the file header describes tensor {name!r} without valid data offsets")
+        end = max(end, offsets[1])
+    return end
+
+
+def _read_safetensors(path: Path, missing: str) -> tuple[dict[str, Any], bytes]:
+    """The parsed header and the whole content of a safetensors file, read only after the header has been
+    checked against the file's size: a FIFO, a device (``/dev/zero``), a folder or a large file whose header
+    is wrong is refused without reading more than its first bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO must not wait
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: {missing}") from None
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read the file ({error.strerror})") from None
+    mode = os.fstat(fd)
+    if not stat.S_ISREG(mode.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode.st_mode) else "not a regular file"
+        raise ModelFileError(f"{path}: is {kind}, not a model file")
+    with os.fdopen(fd, "rb") as handle:
+        size = mode.st_size
+        try:
+            head = handle.read(8)
+            n = int.from_bytes(head, "little")
+            if len(head) < 8:
+                raise ModelFileError(f"{path}: too short to be a model file ({size} bytes)")
+            if n <= 0 or n > MAX_HEADER_BYTES or 8 + n > size:
+                raise ModelFileError(f"{path}: truncated or not a safetensors file (header of {n} bytes)")
+            text = handle.read(n)
+            header = _json(text, path, "the file header")
+            if not isinstance(header, dict):
+                raise ModelFileError(f"{path}: the file header is not a JSON object")
+            expected = 8 + n + _data_length(header, path)
+            if expected != size:
+                raise ModelFileError(f"{path}: the file has {size} bytes but its header describes {expected} "
+                                     "(truncated or damaged)")
+            rest = handle.read(expected - 8 - n)
+        except OSError as error:
+            raise ModelFileError(f"{path}: cannot read the file ({error.strerror})") from None
+    return header, head + text + rest
+
+
+def _metadata_text(header: dict[str, Any], path: Path) -> str:
+    """The descentlab JSON text inside the safetensors header (``__metadata__`` maps strings to strings)."""
+    entries = header.get("__metadata__")
+    text = entries.get(METADATA_KEY) if isinstance(entries, dict) else None
+    if not isinstance(text, str):
+        raise ModelFileError(f"{path}: not a descentlab file (no {METADATA_KEY!r} metadata)")
+    return text
+
+
+def _architecture(metadata: dict[str, Any], path: Path) -> MLP:
+    """The network a model's metadata declares, its types checked before anything is built."""
+    from .activations import ACTIVATIONS
+
+    arch = metadata.get("architecture")
+    sizes = arch.get("sizes") if isinstance(arch, dict) else None
+    activation = arch.get("activation") if isinstance(arch, dict) else None
+    widths_ok = isinstance(sizes, list) and 2 <= len(sizes) <= 1000 and all(
+        isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 10**9 for n in sizes)
+    if not widths_ok or not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ModelFileError(f"{path}: invalid architecture in the metadata (sizes must be 2 to 1000 whole "
+                             f"widths >= 1, activation one of {', '.join(ACTIVATIONS)})")
+    try:
+        return MLP(sizes, activation)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: invalid architecture in the metadata ({error})") from None
 
 
 def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
@@ -209,34 +288,17 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
     from safetensors.numpy import load
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except OSError as error:
-        raise ModelFileError(f"{path}: cannot read the model file ({error.strerror})") from None
-    header = _read_header(raw, path)
-    text = (header.get("__metadata__") or {}).get(METADATA_KEY)
-    if not isinstance(text, str):
-        raise ModelFileError(f"{path}: not a descentlab model (no {METADATA_KEY!r} metadata)")
-    try:
-        metadata = json.loads(text)
-    except json.JSONDecodeError:
-        raise ModelFileError(f"{path}: the descentlab metadata is not valid JSON") from None
+    header, raw = _read_safetensors(path, "no such model file")
+    metadata = _json(_metadata_text(header, path), path, "the descentlab metadata")
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a descentlab model file")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > MODEL_FORMAT_VERSION or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version > MODEL_FORMAT_VERSION or version < 1:
         raise ModelFileError(
             f"{path}: model format version {version!r}; this descentlab ({_version()}) reads "
             f"versions 1 to {MODEL_FORMAT_VERSION} — upgrade descentlab to read it"
         )
-    arch = metadata.get("architecture")
-    try:
-        assert isinstance(arch, dict)
-        net = MLP(arch["sizes"], arch["activation"])
-    except (AssertionError, KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: invalid architecture in the metadata ({error})") from None
+    net = _architecture(metadata, path)
     try:
         tensors = load(raw)
     except (SafetensorError, ValueError, OverflowError) as error:
@@ -256,7 +318,11 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
         if not np.all(np.isfinite(value)):
             raise ModelFileError(f"{path}: tensor {name} holds non-finite values")
     _check_schema(metadata, net, path)
-    if metadata.get("checksum") != _checksum(metadata, tensors):
+    try:
+        matches = metadata.get("checksum") == _checksum(metadata, tensors)
+    except RecursionError:  # json.dumps of a deep (but parseable) structure
+        raise ModelFileError(f"{path}: the descentlab metadata is nested too deeply") from None
+    if not matches:
         what = "has no checksum" if "checksum" not in metadata else "does not match its checksum"
         raise ModelFileError(f"{path}: the file {what}: it was damaged or edited after descentlab wrote it")
     memory_shapes = {slot.name: slot.shape for slot in net.slots}  # biases back to columns (out, 1)
@@ -403,22 +469,22 @@ def _open_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.n
     from safetensors.numpy import load
 
     path = Path(folder) / CHECKPOINT_FILE
+    header, raw = _read_safetensors(path, f"no checkpoint here ({CHECKPOINT_FILE} is missing)")
+    info = _json(_metadata_text(header, path), path, "the checkpoint's metadata")
     try:
-        raw = path.read_bytes()
-    except OSError:
-        raise ModelFileError(f"{folder}: no checkpoint here ({CHECKPOINT_FILE} is missing)") from None
-    header = _read_header(raw, path)
-    try:
-        info = json.loads((header.get("__metadata__") or {})[METADATA_KEY])
         tensors = load(raw)
-    except (KeyError, TypeError, json.JSONDecodeError, SafetensorError, ValueError) as error:
+    except (SafetensorError, ValueError, OverflowError) as error:
         raise ModelFileError(f"{path}: not a readable descentlab checkpoint ({error})") from None
     if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{path}: not a descentlab checkpoint")
     if info.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: checkpoint format version {info.get('format_version')!r}; this descentlab "
                              f"reads version {FORMAT_VERSION}")
-    if info.get("checksum") != _checksum(info, tensors):
+    try:
+        matches = info.get("checksum") == _checksum(info, tensors)
+    except RecursionError:
+        raise ModelFileError(f"{path}: the checkpoint's metadata is nested too deeply") from None
+    if not matches:
         raise ModelFileError(f"{path}: the checkpoint does not match its checksum (damaged or edited)")
     return info, tensors, path
 

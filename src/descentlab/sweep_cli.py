@@ -129,8 +129,11 @@ def _lost_cluster(error: Exception) -> bool:
 
 
 def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
-    err.print(f"[yellow]{what}:[/yellow] {done} of {total} cells are saved in {run_dir}/cells/")
-    err.print(f"Finish it with: descentlab sweep --resume {run_dir}")
+    from rich.text import Text
+
+    # Text, not markup: the folder is the user's ("runs/[v2]" would lose its brackets)
+    err.print(Text.assemble((f"{what}:", "yellow"), f" {done} of {total} cells are saved in {run_dir}/cells/"))
+    err.print(Text(f"Finish it with: descentlab sweep --resume {run_dir}"))
 
 
 def _write_timings(run_dir: Path, meter: _Meter, seconds: float) -> None:

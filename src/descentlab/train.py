@@ -99,6 +99,10 @@ class FitResult:
         return {name: float(values[-1]) for name, values in self.history.as_dict().items()}
 
 
+class NonFiniteStart(ValueError):
+    """The initial parameters already give a non-finite loss or gradient: nothing can be trained from them."""
+
+
 class _Oracle:
     """The oracle given to the optimiser: counts its calls and remembers the last point evaluated.
 
@@ -302,13 +306,13 @@ def fit(
                 finite = math.isfinite(oracle.value) and (not full or math.isfinite(grad_norm))
         if stacked:
             if k == 0 and not np.all(finite):
-                raise ValueError(f"the initial parameters of models {np.flatnonzero(~finite).tolist()} give a "
-                                 "non-finite loss or gradient")
+                raise NonFiniteStart(f"the initial parameters of models {np.flatnonzero(~finite).tolist()} give a "
+                                     "non-finite loss or gradient")
             alive &= finite
             np.copyto(last_finite, state.x, where=alive[:, None])
         elif not finite:
             if k == 0:
-                raise ValueError("the initial parameters give a non-finite loss or gradient")
+                raise NonFiniteStart("the initial parameters give a non-finite loss or gradient")
             what = "loss" if not math.isfinite(float(oracle.value)) else "gradient"
             stopped = (
                 f"the training {what} became non-finite at iteration {k} "

@@ -9,6 +9,7 @@ import time
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
@@ -39,8 +40,8 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
     config = TuneConfig(base=base, methods=tuple(args.optimizers), lrs=tuple(args.lr), repetitions=args.seeds,
                         validation_size=0.2 if args.validation_size is None else args.validation_size)
     train, validation, test = split_three_ways(data, config.validation_size, base.test_size, 0)  # fails early
-    out.print(f"Data: {source}, {data.n_samples} samples: {train.n_samples} train, {validation.n_samples} "
-              f"validation, {test.n_samples} test per repetition")
+    out.print(Text(f"Data: {source}, {data.n_samples} samples: {train.n_samples} train, {validation.n_samples} "
+                   f"validation, {test.n_samples} test per repetition"))  # Text: the path is the user's, not markup
     out.print(_network_line(network_for(data, base)))
     groups = tune_groups(config)
     models = sum(len(g.lrs) for g in groups) * config.repetitions
@@ -73,6 +74,6 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
     for other, comparisons in summary["paired"].items():
         out.print(f"{escape(other)} vs {escape(summary['paired_with'])}: "
                   + "; ".join(escape(p["verdict"]) for p in comparisons))
-    out.print(f"Wrote {run_dir}/ (sweep.csv, summary.json, sweep.png, report.md, report.html) in "
-              f"{time.perf_counter() - started:.2f} s")
+    out.print(Text(f"Wrote {run_dir}/ (sweep.csv, summary.json, sweep.png, report.md, report.html) in "
+                   f"{time.perf_counter() - started:.2f} s"))
     return 0

@@ -1,0 +1,245 @@
+"""Issue 11, as a hostile user: options that do not apply, markup in names, out-of-range numbers, hand-made model
+files and files too large or endless to read. Every refusal is one line on stderr, no traceback, no file written."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save
+
+import descentlab as dl
+from descentlab.cli import main
+from descentlab.model_io import METADATA_KEY, _checksum
+
+MARKUP_NAMES = ["sepal length [cm]", "[bold]width[/bold]", "[/]", "[link=https://example.org]l[/link]", "back\\slash\\"]
+MARKUP_CLASSES = ["[red]a", "b[/]", "c\\"]
+
+
+def cli(*args: str, cwd: Path, limit_bytes: int | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The real command in a subprocess (optionally with its address space limited, so that reading or allocating
+    gigabytes fails at once instead of slowly)."""
+
+    def limit() -> None:
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return subprocess.run([sys.executable, "-m", "descentlab", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=limit)
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_one_line_refusal(code: int, err: str, exit_code: int, *must_say: str) -> None:
+    assert code == exit_code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for text in must_say:
+        assert text in lines[0], lines[0]
+
+
+# -- 1. an option that does not apply is refused, not ignored ---------------------------------------------------
+def test_train_target_without_data_is_refused_and_writes_nothing(tmp_path):
+    done = cli("train", "--target", "species", "--out", "m.safetensors", "--iterations", "2", cwd=tmp_path)
+    assert_one_line_refusal(done.returncode, done.stderr, 2, "--target", "without --data")
+    assert files_in(tmp_path) == {}
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["gradcheck", "--target", "y"], "--target"),
+    (["compare", "--target", "y", "--out", "run"], "--target"),
+    (["sweep", "--target", "y", "--out", "run"], "--target"),
+    (["train", "--resume", "m.checkpoint", "--lr", "0.5"], "--lr: not with --resume"),
+    (["compare", "--resume", "run/ck", "--iter", "5", "--seed", "3"], "--iterations, --seed: not with --resume"),
+    (["train", "--resume", "m.checkpoint", "--out", "other.safetensors"], "--out: not with --resume"),
+    (["compare", "--optimizers", "gd:lr=0.1,adam:lr=0.01", "--lr", "0.5", "--out", "run"], "--lr: every method"),
+    (["sweep", "--optimizers", "gd,adam:lr=0.001", "--lr", "0.1,0.01", "--out", "run"], "'adam:lr=0.001': a sweep"),
+    (["train", "--optimizer", "gd:c=0.5", "--out", "m.safetensors"], "c only applies with a line search"),
+])
+def test_options_that_would_be_ignored_are_usage_errors(argv, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(argv)
+    assert_one_line_refusal(code, capsys.readouterr().err, 2, says)
+    assert files_in(tmp_path) == {}
+
+
+# -- 5. out-of-range numbers --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, says", [
+    (["train", "--seed", "-1"], "argument --seed: must be between 0 and 4294967295, got -1"),
+    (["compare", "--seed", str(2**64)], "argument --seed: must be between 0 and"),
+    (["sweep", "--seed", "-5"], "argument --seed"),
+    (["gradcheck", "--seed", "1.5"], "argument --seed: not a whole number"),
+    (["train", "--iterations", "-3"], "argument --iterations: must be at least 0"),
+])
+def test_out_of_range_integers_are_one_line_usage_errors(argv, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main([*argv, "--out", "x"] if argv[0] != "gradcheck" else argv)
+    assert_one_line_refusal(code, capsys.readouterr().err, 2, says)
+    assert files_in(tmp_path) == {}
+
+
+def test_seed_minus_one_through_the_real_command(tmp_path):
+    done = cli("train", "--seed", "-1", "--out", "m.safetensors", cwd=tmp_path)
+    assert_one_line_refusal(done.returncode, done.stderr, 2, "--seed", "-1")
+    assert files_in(tmp_path) == {}
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "--init-sigma", "1e300", "--out", "m.safetensors"], "--init-sigma 1e+300: the initial parameters"),
+    (["compare", "--init-mu", "1e300", "--out", "run"], "with --init-mu 1e+300"),
+    (["sweep", "--init-sigma", "1e300", "--seeds", "2", "--out", "run"], "--init-sigma 1e+300"),
+    (["train", "--weight-decay", "1e300", "--out", "m.safetensors"], "--weight-decay 1e+300"),
+    (["gradcheck", "--init-sigma", "1e300"], "cannot check the gradient: --init-sigma 1e+300"),
+])
+def test_a_start_that_is_already_non_finite_names_the_option(argv, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main([*argv, "--quiet"] if argv[0] != "gradcheck" else argv)
+    assert_one_line_refusal(code, capsys.readouterr().err, 1, says)
+    assert files_in(tmp_path) == {}
+
+
+# -- 2. user text is never markup ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def markup_table(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("markup[dir]")
+    rng = np.random.default_rng(0)
+    lines = [",".join(MARKUP_NAMES) + ",kind"]
+    for i in range(36):
+        label = i % 3
+        values = rng.normal(loc=2.0 * label, size=len(MARKUP_NAMES))
+        lines.append(",".join(f"{v:.4f}" for v in values) + f",{MARKUP_CLASSES[label]}")
+    path = folder / "flowers [v1].csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_paths_column_and_class_names_are_printed_as_typed(markup_table, tmp_path):
+    model = "units[v2][bold].safetensors"
+    done = cli("train", "--data", str(markup_table), "--out", model, "--iterations", "5", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"Data: {markup_table}, 36 samples" in done.stdout
+    assert f"Wrote {model}" in done.stdout
+    assert (tmp_path / model).is_file()
+    info = cli("info", "--model", model, cwd=tmp_path)
+    assert info.returncode == 0, info.stderr
+    assert f"Model {model} (format" in info.stdout
+    assert f"Features: {', '.join(MARKUP_NAMES)}" in info.stdout
+    assert f"Classes: {', '.join(MARKUP_CLASSES)}" in info.stdout
+
+
+def test_predict_export_and_errors_print_names_as_typed(markup_table, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = "m[i]\\.safetensors"
+    assert main(["train", "--data", str(markup_table), "--out", model, "--iterations", "3", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", model, "--data", str(markup_table), "--out", "p[red].csv"]) == 0
+    assert "Wrote 36 predictions to p[red].csv" in capsys.readouterr().err
+    assert main(["export", "--model", model, "--onnx", "[/]x\\"]) == 0
+    assert "Wrote [/]x\\: input 'input'" in capsys.readouterr().out
+    assert main(["info", "--model", "no[bold]such:smile:\\"]) == 1
+    assert capsys.readouterr().err.strip() == "error: no[bold]such:smile:\\: no such model file"
+
+
+# -- 6. hand-made model headers -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "good.safetensors"
+    net = dl.MLP([4, 3, 3])
+    dl.save_model(path, net, net.init(seed=0), metadata={"class_names": ["a", "b", "c"], "training": {"lr": 0.1}})
+    return path
+
+
+def rewritten(good: Path, target: Path, change, raw_text: str | None = None) -> Path:
+    """A copy of ``good`` whose descentlab metadata is ``change(metadata)`` with a correct checksum (a hand-made
+    file, not a damaged one); ``raw_text`` replaces the JSON text "PLACEHOLDER" after the checksum."""
+    _, _, meta = dl.load_model(good)
+    tensors = load_file(good)  # as stored, whatever the format version's tensor names
+    meta = change(dict(meta))
+    try:
+        meta["checksum"] = _checksum(meta, tensors)
+    except (TypeError, ValueError):
+        pass
+    text = json.dumps(meta, sort_keys=True)
+    if raw_text is not None:
+        text = text.replace('"PLACEHOLDER"', raw_text)
+    target.write_bytes(save(tensors, metadata={METADATA_KEY: text}))
+    return target
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HOSTILE_METADATA = {
+    "version true": (lambda m: {**m, "format_version": True}, None, "format version True"),
+    "version text": (lambda m: {**m, "format_version": "1"}, None, "format version '1'"),
+    "version 1e400": (lambda m: {**m, "format_version": "PLACEHOLDER"}, "1e400", "format version inf"),
+    "width true": (lambda m: {**m, "architecture": {"sizes": [4, True, 3], "activation": "softplus"}}, None,
+                   "invalid architecture"),
+    "width text": (lambda m: {**m, "architecture": {"sizes": [4, "3", 3], "activation": "softplus"}}, None,
+                   "invalid architecture"),
+    "width 1e400": (lambda m: {**m, "architecture": {"sizes": [4, "PLACEHOLDER", 3], "activation": "softplus"}},
+                    "1e400", "invalid architecture"),
+    "width 2.5": (lambda m: {**m, "architecture": {"sizes": [4, 2.5, 3], "activation": "softplus"}}, None,
+                  "invalid architecture"),
+    "architecture list": (lambda m: {**m, "architecture": [4, 3, 3]}, None, "invalid architecture"),
+    "activation number": (lambda m: {**m, "architecture": {"sizes": [4, 3, 3], "activation": 5}}, None,
+                          "invalid architecture"),
+    "deep training": (lambda m: {**m, "training": "PLACEHOLDER"}, DEEP, "nested too deeply"),
+    "huge integer": (lambda m: {**m, "training": "PLACEHOLDER"}, "9" * 5000, "not valid JSON"),
+    "class names numbers": (lambda m: {**m, "class_names": [1, 2, 3]}, None, "class_names must be 3 strings"),
+    "training list": (lambda m: {**m, "training": [1]}, None, "training must be an object"),
+    "mean 1e400": (lambda m: {**m, "standardization": {"mean": [0, 0, 0, "PLACEHOLDER"], "scale": [1, 1, 1, 1]}},
+                   "1e400", "standardization must hold 4 finite means"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_METADATA))
+def test_hand_made_metadata_gets_one_line_naming_the_file(case, good_model, tmp_path, capsys):
+    change, raw, says = HOSTILE_METADATA[case]
+    path = rewritten(good_model, tmp_path / "hand[made].safetensors", change, raw)
+    for command in (["info", "--model", str(path)], ["export", "--model", str(path), "--onnx", str(tmp_path / "x")],
+                    ["predict", "--model", str(path), "--data", str(tmp_path / "none.csv")]):
+        code = main(command)
+        assert_one_line_refusal(code, capsys.readouterr().err, 1, str(path), says)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("header", [DEEP.encode(), b'{"__metadata__": [1, 2]}', b'{"__metadata__": {"descentlab": 7}}',
+                                    b'{"W0": {"dtype": "F64", "shape": [3, 4], "data_offsets": [0, "8"]}}', b"1e400",
+                                    b'{"W0": "PLACE"}'])
+def test_hand_made_safetensors_headers_get_one_line(header, tmp_path, capsys):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    checkpoint = tmp_path / "run" / "checkpoint"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "checkpoint.safetensors").write_bytes(path.read_bytes())
+    assert_one_line_refusal(main(["info", "--model", str(path)]), capsys.readouterr().err, 1, str(path))
+    code = main(["compare", "--resume", str(checkpoint), "--quiet"])
+    assert_one_line_refusal(code, capsys.readouterr().err, 1, "checkpoint")
+
+
+# -- 7. files that are endless, not files, or much larger than their header says --------------------------------
+def test_special_files_are_refused_without_reading_them(tmp_path, capsys):
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    for path, says in ((fifo, "not a regular file"), (tmp_path, "is a folder"), (Path("/dev/zero"), "not a regular")):
+        assert_one_line_refusal(main(["info", "--model", str(path)]), capsys.readouterr().err, 1, str(path), says)
+
+
+def test_dev_zero_and_a_3_gb_file_are_refused_within_a_small_memory_limit(good_model, tmp_path):
+    """With the address space capped at 1.5 GB, reading /dev/zero or a 3 GB file whole fails (MemoryError); the
+    header is checked first, so both are refused with one line."""
+    big = tmp_path / "big.safetensors"
+    with open(big, "wb") as handle:  # sparse: 3 GB long, only the header and the first tensors written
+        handle.write(good_model.read_bytes())
+        handle.truncate(3 * 1024**3)
+    for path, says in ((Path("/dev/zero"), "not a regular file"), (big, "bytes but its header describes")):
+        done = cli("info", "--model", str(path), cwd=tmp_path, limit_bytes=1536 * 1024**2)
+        assert_one_line_refusal(done.returncode, done.stderr, 1, str(path), says)
