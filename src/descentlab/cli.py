@@ -448,6 +448,23 @@ def _explained_start(config: Any) -> Iterator[None]:
         raise UserError(_start_cause(config)) from None
 
 
+def _check_start(data: Any, config: Any) -> None:
+    """Refuse, before anything is written, a configuration whose first initial point (seed 0) already has a
+    non-finite loss or gradient on the training split."""
+    import numpy as np
+
+    from .experiments import prepare
+    from .network import Objective
+
+    train, _, _, net, _ = prepare(data, config)
+    start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma)
+    with np.errstate(all="ignore"):
+        loss, grad = Objective(net, train.X, train.y, config.weight_decay).loss_and_grad(start.flat)
+        finite = np.isfinite(loss) and np.isfinite(np.dot(grad, grad))
+    if not finite:
+        raise UserError(_start_cause(config))
+
+
 def _start_cause(config: Any) -> str:
     import numpy as np
 
@@ -669,6 +686,7 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         return run_tuned_command(args, out, err, started)
     data, config, run_dir, cell_size = _sweep_setup(args)
+    _check_start(data, config.base)  # before the run folder is made
     if args.resume is not None:
         out.print(_plain(f"Resuming the sweep in {args.resume} (its options, not this command's, apply)"))
     out.print(_plain(f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
@@ -678,7 +696,8 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
                      f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
                      f"{run_dir}/cells/ as it finishes"))
     try:
-        result = run_with_progress(args, data, config, run_dir, cell_size, out, err)
+        with _explained_start(config.base):
+            result = run_with_progress(args, data, config, run_dir, cell_size, out, err)
     except (ClusterError, RunFolderError) as error:
         raise UserError(str(error)) from None
     except SweepStopped as stop:
