@@ -304,8 +304,8 @@ def test_readme_sweep_claim_is_what_the_sweep_command_reports(tmp_path):
                  "--out", str(tmp_path)]) == 0
     report = (tmp_path / "report.md").read_text()
     readme = " ".join((ROOT / "README.md").read_text().split())
-    line = next(x for x in report.splitlines() if x.startswith("- **NAG"))
-    wins = line.split("ends with a lower training loss than GD (steepest descent) in ")[1].split(" paired")[0]
+    line = next(x for x in report.splitlines() if x.startswith("- **nag ("))
+    wins = line.split("ends with a lower training loss than gd (steepest descent) in ")[1].split(" paired")[0]
     ratio = line.split("is ")[1].split(". It")[0]
     reach = line.split("final loss after ")[1].split(" iterations")[0]
     assert f"in {wins} paired runs, by a factor of {ratio}" in readme

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+
+import pytest
+
+from descentlab.experiments import CompareConfig, SweepConfig, compare, sweep, write_run
+from descentlab.experiments import _title as run_title
+from descentlab.names import describe
+from descentlab.plots import curves_figure, sweep_figure
 
 
 def _descentlab(*args: str, cwd=None, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -36,3 +44,51 @@ def test_the_light_name_lists_match_the_optimisers_and_activations():
     assert list(METHODS) == list(OPTIMIZERS)
     assert list(ACTIVATION_NAMES) == list(ACTIVATIONS)
     assert all(METHODS.values())
+
+
+SEVEN = "gd,nag,nag-restart,momentum:mu=0.8,sutskever,adam,gd-armijo:lr=1"
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_the_terminal_table_shows_every_name_whole_with_its_numbers(tmp_path, columns):
+    run = _descentlab("compare", "--optimizers", SEVEN, "--iterations", "20", "--quiet", "--out", str(tmp_path),
+                      env_extra={"COLUMNS": columns})
+    assert run.returncode == 0, run.stderr
+    assert "…" not in run.stdout
+    assert max(len(line) for line in run.stdout.splitlines()) <= int(columns)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for name, method in summary["methods"].items():
+        final = method["final"]
+        row = (rf"^\s*{re.escape(name)}\s+{method['status']}\s+{final['train_loss']:.4f}\s+"
+               rf"{100 * final['train_accuracy']:.1f}\s")
+        assert re.search(row, run.stdout, re.MULTILINE), (name, run.stdout)
+    caption = " ".join(run.stdout.split())
+    for base in ("gd", "nag", "nag-restart", "momentum", "sutskever", "adam", "gd-armijo"):
+        assert f"{base}: {describe(base)}" in caption
+
+
+def test_one_name_in_the_figure_legend_and_the_report(tmp_path):
+    config = CompareConfig(iterations=5, optimizers=tuple(SEVEN.split(",")))
+    comparison = compare(config=config)
+    figure = curves_figure(comparison.results, "t")
+    for ax in figure.axes:
+        legend = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert legend == [f"{name} ({describe(name)})" for name in SEVEN.split(",")]
+    write_run(comparison, tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    for name in SEVEN.split(","):
+        assert f"| {name} ({describe(name)}) |" in report
+    assert "heavy ball" not in report and "Sutskever NAG" not in report
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_figure_titles_say_whether_the_features_were_standardised(standardize):
+    config = CompareConfig(iterations=3, standardize=standardize)
+    comparison = compare(config=config)
+    title = curves_figure(comparison.results, run_title(comparison)).get_suptitle()
+    assert ("standardised features" in title) == standardize
+    assert ("raw features" in title) != standardize
+    result = sweep(config=SweepConfig(base=config, optimizers=("gd",), lrs=(0.01,), seeds=2))
+    sweep_title = sweep_figure(result).get_suptitle()
+    assert ("standardised features" in sweep_title) == standardize
+    assert ("raw features" in sweep_title) != standardize

@@ -396,20 +396,32 @@ def _network_line(net: Any) -> str:
 
 
 def _results_table(summary: dict[str, Any]) -> Table:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="Final metrics (at the exported iterate)")
-    for column in ("method", "status", "train loss", "train acc.", "test loss", "test acc.", "→90 % test",
-                   "→95 % test", "grad./func. evals", "time (s)"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+    from .names import describe
+
+    # The name as typed on the command line is the method's one name: never cut, whatever the width (numbers
+    # fold rather than vanish behind an ellipsis); a light frame leaves 80 columns enough room for both.
+    bases = dict.fromkeys(name.partition(":")[0] for name in summary["methods"])
+    table = Table(title="Final metrics (at the exported iterate)", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1),
+                  pad_edge=False,
+                  caption="; ".join(f"{escape(base)}: {escape(describe(base))}" for base in bases if describe(base)))
+    rows = []
     for name, m in summary["methods"].items():
         f = m["final"]
-        reach = [("never" if m[key] is None else str(m[key]))
-                 for key in ("iterations_to_test_accuracy_90", "iterations_to_test_accuracy_95")]
-        table.add_row(escape(name) + (" [red](stopped)[/red]" if m["stopped"] else ""), m["status"],
-                      f"{f['train_loss']:.4f}", f"{100 * f['train_accuracy']:.1f} %", f"{f['test_loss']:.4f}",
-                      f"{100 * f['test_accuracy']:.1f} %", *reach,
-                      f"{m['gradient_evaluations']}/{m['function_evaluations']}", f"{m['seconds']:.3f}")
+        reach = "/".join(("never" if m[key] is None else str(m[key]))
+                         for key in ("iterations_to_test_accuracy_90", "iterations_to_test_accuracy_95"))
+        rows.append([name + (" (stopped)" if m["stopped"] else ""), m["status"], f"{f['train_loss']:.4f}",
+                     f"{100 * f['train_accuracy']:.1f}", f"{f['test_loss']:.4f}", f"{100 * f['test_accuracy']:.1f}",
+                     reach, f"{m['gradient_evaluations']}/{m['function_evaluations']}", f"{m['seconds']:.3f}"])
+    headers = ("method", "status", "train\nloss", "train\nacc. %", "test\nloss", "test\nacc. %",
+               "iter. to\n90/95 %\ntest", "grad./\nfunc.\nevals", "time\n(s)")
+    for index, header in enumerate(headers):  # short header lines: every value keeps its width in 80 columns
+        table.add_column(header, justify="left" if index == 0 else "right", no_wrap=index == 0, overflow="fold",
+                         min_width=max(len(row[index]) for row in rows))
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
     return table
 
 
@@ -963,11 +975,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:
         print(f"descentlab {args.command}: error: {problem}", file=sys.stderr)
         return 2
+    import os
+
     from rich.console import Console
 
-    # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
+    # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback, unless COLUMNS
+    # asks for a width.
     # emoji=False: ":smile:" in a file name stays as typed (user text goes through _plain, never markup)
-    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
+    out = Console(highlight=False, emoji=False,
+                  width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120)
     err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # one error, one line
     try:
         return int(args.handler(args, out, err))

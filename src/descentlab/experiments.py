@@ -283,7 +283,8 @@ def file_stem(name: str) -> str:
 def _title(comparison: Comparison) -> str:
     c = comparison.config
     arch = " → ".join(str(n) for n in comparison.net.sizes)
-    return f"{arch} ({comparison.net.activation.name}), lr {c.lr:g}, seed {c.seed}"
+    features = "standardised features" if c.standardize else "raw features"
+    return f"{arch} ({comparison.net.activation.name}), {features}, lr {c.lr:g}, seed {c.seed}"
 
 
 # -- sweeps: many models trained together -----------------------------------------------------------------------

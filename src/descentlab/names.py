@@ -10,13 +10,13 @@ loading NumPy (``tests/test_names.py`` checks that these lists match the optimis
 from __future__ import annotations
 
 METHODS: dict[str, str] = {
-    "gd": "steepest descent, constant step",
-    "nag": "Nesterov's accelerated gradient (1983, Beck–Teboulle form)",
-    "nag-restart": "NAG with gradient restart of the momentum",
-    "momentum": "heavy-ball momentum (Polyak)",
-    "sutskever": "Sutskever's form of NAG, constant momentum",
-    "adam": "Adam (Kingma & Ba)",
-    "gd-armijo": "steepest descent with Armijo backtracking line search",
+    "gd": "steepest descent",
+    "nag": "Nesterov's accelerated gradient, 1983",
+    "nag-restart": "NAG with gradient restart",
+    "momentum": "heavy-ball momentum",
+    "sutskever": "Sutskever's NAG, constant momentum",
+    "adam": "adaptive moments, Kingma & Ba",
+    "gd-armijo": "steepest descent, Armijo line search",
 }
 
 ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "sigmoid", "identity")
@@ -25,11 +25,12 @@ DEFAULT_CELL_SIZE = 64  # models per sweep cell (descentlab.cells): see bench/RE
 
 
 def describe(spec: str) -> str:
-    """What the method named by ``spec`` (``NAME[:KEY=VALUE…]``) is, e.g. ``"heavy-ball momentum (Polyak)"``."""
+    """What the method named by ``spec`` (``NAME[:KEY=VALUE…]``) is, e.g. ``"heavy-ball momentum"``."""
     return METHODS.get(spec.partition(":")[0].strip(), "")
 
 
 def label(spec: str) -> str:
-    """The name with its description beside it, for legends and prose: ``"momentum:mu=0.8 — heavy-ball …"``."""
+    """The name with its description beside it, for legends and reports: ``"momentum:mu=0.8 (heavy-ball
+    momentum)"``."""
     description = describe(spec)
-    return f"{spec} — {description}" if description else spec
+    return f"{spec} ({description})" if description else spec

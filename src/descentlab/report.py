@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .plots import method_label
+from .names import label as method_label
 
 if TYPE_CHECKING:
     from .experiments import CompareConfig, Comparison, Sweep
