@@ -98,7 +98,7 @@ def test_compare_report_draws_and_a_legend_click_hides_a_method(browser, compare
     assert_drawn(page, "#curves")
     assert drawn_traces(page, "curves") == 9  # 3 methods × (loss, test accuracy, training accuracy)
     assert page.get_by_text("have identical curves").is_visible()
-    page.locator("#curves .legend .traces", has_text="NAG (Nesterov 1983)").first.click()
+    page.locator("#curves .legend .traces", has_text="nag (accelerated gradient, Nesterov 1983)").first.click()
     page.wait_for_function("""() => document.getElementById("curves").data
                                     .some(t => t.visible === "legendonly")""")
     state = trace_state(page, "curves")
@@ -114,7 +114,8 @@ def test_compare_report_hover_and_log_linear_toggle(browser, compare_report):
     hover = page.evaluate("""() => document.querySelector("#curves .hoverlayer").textContent""")
     with open(compare_report.with_name("history.csv")) as handle:
         (row,) = [r for r in csv.DictReader(handle) if r["method"] == "nag" and r["iteration"] == "40"]
-    assert hover == f"NAG (Nesterov 1983)iteration 40training loss {float(row['train_loss']):.6g}"
+    label = "nag (accelerated gradient, Nesterov 1983)"
+    assert hover == f"{label}iteration 40training loss {float(row['train_loss']):.6g}"
     assert page.evaluate("""() => document.getElementById("curves").layout.yaxis.type""") == "log"
     page.get_by_text("linear loss axis").click()
     page.wait_for_function("""() => document.getElementById("curves").layout.yaxis.type === "linear" """)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 METHODS: dict[str, str] = {
     "gd": "steepest descent",
-    "nag": "Nesterov's accelerated gradient, 1983",
+    "nag": "accelerated gradient, Nesterov 1983",
     "nag-restart": "NAG with gradient restart",
     "momentum": "heavy-ball momentum",
-    "sutskever": "Sutskever's NAG, constant momentum",
+    "sutskever": "Sutskever form of NAG, constant momentum",
     "adam": "adaptive moments, Kingma & Ba",
     "gd-armijo": "steepest descent, Armijo line search",
 }
