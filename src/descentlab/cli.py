@@ -404,7 +404,7 @@ def _results_table(summary: dict[str, Any]) -> Table:
     # The name as typed on the command line is the method's one name: never cut, whatever the width (numbers
     # fold rather than vanish behind an ellipsis); a light frame leaves 80 columns enough room for both.
     bases = dict.fromkeys(name.partition(":")[0] for name in summary["methods"])
-    table = Table(title="Final metrics (at the exported iterate)", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1),
+    table = Table(title="Final metrics (at the exported iterate)", box=box.SIMPLE_HEAD, padding=0,
                   pad_edge=False,
                   caption="; ".join(f"{escape(base)}: {escape(describe(base))}" for base in bases if describe(base)))
     rows = []
