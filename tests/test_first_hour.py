@@ -92,3 +92,30 @@ def test_figure_titles_say_whether_the_features_were_standardised(standardize):
     sweep_title = sweep_figure(result).get_suptitle()
     assert ("standardised features" in sweep_title) == standardize
     assert ("raw features" in sweep_title) != standardize
+
+
+def test_a_model_saved_from_a_fit_on_a_dataset_carries_its_names_and_predict_uses_them(tmp_path):
+    import numpy as np
+
+    import descentlab as dl
+
+    data = dl.Dataset([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]], ["cat", "dog", "cat", "dog"],
+                      feature_names=["whiskers", "bark"])
+    net = dl.MLP([2, 3, 2], activation="tanh")
+    result = dl.fit(net, net.init(seed=1), data, optimizer=dl.NAG(lr=0.5), iterations=30)
+    dl.save_model(tmp_path / "m.safetensors", net, result)
+    _, params, meta = dl.load_model(tmp_path / "m.safetensors")
+    assert meta["feature_names"] == ["whiskers", "bark"] and meta["class_names"] == ["cat", "dog"]
+    assert np.array_equal(params.flat, result.params.flat)
+    (tmp_path / "new.csv").write_text("bark,whiskers\n0.05,0.95\n0.8,0.3\n")  # other order: found by name
+    run = _descentlab("predict", "--model", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "new.csv"))
+    assert run.returncode == 0, run.stderr
+    rows = [line.split(",") for line in run.stdout.splitlines()]
+    assert rows[0] == ["row", "predicted", "proba_cat", "proba_dog"]
+    expected = net.predict_proba(result.params, np.array([[0.95, 0.05], [0.3, 0.8]]))
+    assert np.array_equal(np.array([[float(p) for p in row[2:]] for row in rows[1:]]), expected)
+    assert [row[1] for row in rows[1:]] == [["cat", "dog"][k] for k in expected.argmax(axis=1)]
+    # explicit metadata still wins over the names taken from the fit
+    dl.save_model(tmp_path / "n.safetensors", net, result, metadata={"class_names": ["a", "b"]})
+    meta = dl.load_model(tmp_path / "n.safetensors")[2]
+    assert meta["class_names"] == ["a", "b"] and meta["feature_names"] == ["whiskers", "bark"]

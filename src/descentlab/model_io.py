@@ -27,12 +27,15 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .network import MLP
 from .params import Params
+
+if TYPE_CHECKING:
+    from .train import FitResult
 
 FORMAT = "descentlab-model"
 FORMAT_VERSION = 1  # of checkpoints
@@ -84,20 +87,27 @@ def _version() -> str:
 
 
 def save_model(
-    path: str | Path, net: MLP, params: Params, metadata: dict[str, Any] | None = None
+    path: str | Path, net: MLP, params: Params | FitResult, metadata: dict[str, Any] | None = None
 ) -> None:
     """Write a trained model to ``path`` (safetensors + JSON metadata), atomically.
 
     Parameters
     ----------
     path : destination file, conventionally ``*.safetensors``
-    net, params : the network and its parameters (one model, ``params.flat`` 1-D)
+    net : the network
+    params : its parameters (one model, ``params.flat`` 1-D), or what :func:`~descentlab.fit` returned: then the
+        training data's ``feature_names`` and ``class_names`` are stored too, so that ``descentlab predict``
+        finds the columns by name
     metadata : JSON-serialisable dict stored alongside, e.g. ``feature_names``, ``class_names``,
-        ``standardization``, ``training``, ``metrics``. The keys ``format``, ``format_version``,
-        ``descentlab_version`` and ``architecture`` are descentlab's own.
+        ``standardization``, ``training``, ``metrics`` (it wins over names taken from a fit result). The keys
+        ``format``, ``format_version``, ``descentlab_version`` and ``architecture`` are descentlab's own.
     """
     from safetensors.numpy import save
 
+    if not isinstance(params, Params):  # a FitResult: its parameters, and the names of the data it was fitted on
+        names = {"feature_names": list(params.feature_names), "class_names": list(params.class_names)}
+        metadata = {**{key: value for key, value in names.items() if value}, **(metadata or {})}
+        params = params.params
     if params.slots != net.slots or params.flat.ndim != 1:
         raise ValueError(f"save_model needs the parameters of one model of {net!r}")
     if not np.all(np.isfinite(params.flat)):

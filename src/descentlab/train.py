@@ -92,6 +92,8 @@ class FitResult:
     state: Any = None
     interrupted: bool = False
     batches: dict[str, Any] | None = None
+    feature_names: tuple[str, ...] = ()  # of the training Dataset: save_model stores them with the model
+    class_names: tuple[str, ...] = ()
 
     @property
     def final(self) -> dict[str, float]:
@@ -356,6 +358,8 @@ def fit(
         state=state if stopped is None else None,
         interrupted=interrupted,
         batches=batches.state() if batches is not None else None,
+        feature_names=tuple(train.feature_names),
+        class_names=tuple(train.class_names),
     )
 
 
