@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,11 +216,41 @@ def _add_csv_options(p: argparse.ArgumentParser) -> None:
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
-    from .data import load_csv, load_iris
+    """The data of ``--data`` (or Iris), refused before any work if the stratified split cannot be made."""
+    from .data import load_csv, load_iris, stratified_test_counts
 
     if args.data is None:
         return load_iris(), "iris (embedded)"
-    return load_csv(args.data, target=args.target), str(args.data)
+    with _reading_progress(getattr(args, "quiet", False)) as progress:
+        data = load_csv(args.data, target=args.target, progress=progress)
+    stratified_test_counts(data, args.test_size)
+    return data, str(args.data)
+
+
+@contextmanager
+def _reading_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A transient bar on stderr while a file of more than 32 MB is read (bytes read of the file's size)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True, highlight=False)
+    bar = Progress(TextColumn("reading"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=err,
+                   transient=True, disable=quiet)
+    task = None
+
+    def on_bytes(done: int, total: int) -> None:
+        nonlocal task
+        if task is None and total > 32 << 20:
+            bar.start()
+            task = bar.add_task("reading", total=total)
+        if task is not None:
+            bar.update(task, completed=done)
+
+    try:
+        yield on_bytes
+    finally:
+        if task is not None:  # an unstarted bar would still print an empty line
+            bar.stop()
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -843,10 +873,10 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
     net, params, meta = load_model(args.model)
     features = meta.get("feature_names") or [f"x{j}" for j in range(net.sizes[0])]
     classes = meta.get("class_names") or [str(c) for c in range(net.sizes[-1])]
-    X, _ = load_features(args.data, features)
-    if meta.get("standardization"):
-        X = Standardizer.from_json(meta["standardization"]).transform(X)
-    proba = net.predict_proba(params, X)
+    with _reading_progress(False) as progress:
+        X, lines = load_features(args.data, features, progress=progress)
+    scaler = Standardizer.from_json(meta["standardization"]) if meta.get("standardization") else None
+    proba = _finite_probabilities(net, params, X, scaler, (args.data, lines, features))
     labels = np.argmax(proba, axis=1)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -859,6 +889,26 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
         atomic_write_text(args.out, buffer.getvalue())
         err.print(_plain(f"Wrote {len(labels)} predictions to {args.out}"))
     return 0
+
+
+def _finite_probabilities(net: Any, params: Any, X: Any, scaler: Any, where: tuple[Path, Any, Sequence[str]]) -> Any:
+    """The model's probabilities for every row, or a :class:`DataError` naming the first row (file, line, largest
+    column) for which the arithmetic overflows: a row never gets a class computed from NaN."""
+    import numpy as np
+
+    from .data import DataError
+
+    path, lines, features = where
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        Z = X if scaler is None else scaler.transform(X)
+        proba = net.predict_proba(params, Z)
+    bad = ~(np.isfinite(Z).all(axis=1) & np.isfinite(proba).all(axis=1))
+    if bad.any():
+        row = int(np.argmax(bad))
+        column = int(np.argmax(np.nan_to_num(np.abs(Z[row]), nan=np.inf)))
+        raise DataError(f"{path}:{lines[row]}: column {features[column]!r} holds {X[row, column]:.6g}, too far out "
+                        f"for this model: its probabilities overflow ({int(bad.sum())} row(s) like this)")
+    return proba
 
 
 def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -239,6 +239,8 @@ class _Reader:
             self._read_exact(records, header, numeric, label, rows)
         else:
             self._read_fast(header, numeric, label, rows)
+        if self.progress is not None:
+            self.progress(self.source.consumed, self.size)
         return rows.table(header, label)
 
     def _skip_bom(self) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from .csvread import DataError, Progress, Table, read_table
 
 __all__ = ["DataError", "Dataset", "FEATURE_LIMIT", "Standardizer", "load_csv", "load_features", "load_iris",
-           "train_test_split"]
+           "stratified_test_counts", "train_test_split"]
 
 
 class Dataset:
@@ -297,6 +297,23 @@ def train_test_split(data: Dataset, test_size: float = 0.25, seed: int = 0) -> t
         small for a test set of the size asked (each needs a row on both sides); the message names the data's
         file, label column and the smallest class with its count.
     """
+    per_class = stratified_test_counts(data, test_size)
+    rng = np.random.default_rng(seed)
+    test_index = []
+    train_index = []
+    for c in range(data.n_classes):
+        rows = np.flatnonzero(data.y == c)
+        rows = rows[rng.permutation(rows.size)]
+        test_index.append(rows[: per_class[c]])
+        train_index.append(rows[per_class[c] :])
+    train_rows = np.sort(np.concatenate(train_index))
+    test_rows = np.sort(np.concatenate(test_index))
+    return data.subset(train_rows), data.subset(test_rows)
+
+
+def stratified_test_counts(data: Dataset, test_size: float) -> np.ndarray:
+    """Rows of each class that :func:`train_test_split` puts in the test set (its rule), or the
+    :class:`DataError` it would raise: a check of the data that draws nothing."""
     if not 0.0 < test_size < 1.0:
         raise DataError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
     where = f"{data.source}: column {data.target!r}: " if data.source else ""
@@ -310,18 +327,7 @@ def train_test_split(data: Dataset, test_size: float = 0.25, seed: int = 0) -> t
     n_test = math.ceil(test_size * S)
     if n_test >= S:
         raise DataError(f"{where}test_size {test_size} leaves no training rows out of {S}")
-    per_class = _test_rows_per_class(counts, n_test, where, data.class_names, test_size)
-    rng = np.random.default_rng(seed)
-    test_index = []
-    train_index = []
-    for c in range(len(counts)):
-        rows = np.flatnonzero(data.y == c)
-        rows = rows[rng.permutation(rows.size)]
-        test_index.append(rows[: per_class[c]])
-        train_index.append(rows[per_class[c] :])
-    train_rows = np.sort(np.concatenate(train_index))
-    test_rows = np.sort(np.concatenate(test_index))
-    return data.subset(train_rows), data.subset(test_rows)
+    return _test_rows_per_class(counts, n_test, where, data.class_names, test_size)
 
 
 def _test_rows_per_class(

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import DataError
 from .network import MLP, forward
 from .params import Params
 
@@ -182,6 +183,25 @@ def _entries(
     return start + np.sort(np.concatenate([top, drawn]).astype(np.int64))
 
 
+def _finite_loss_and_grad(net: MLP, params: Params, X: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+    """The loss and gradient at the point checked, or a :class:`DataError` saying which input is not finite:
+    finite differences of a non-finite loss are NaN, which would wrongly blame the gradient."""
+    X = np.asarray(X, dtype=np.float64)
+    if not np.isfinite(X).all():
+        row, column = np.argwhere(~np.isfinite(X))[0]
+        raise DataError(f"the data are not finite (row {row}, column {column} holds {X[row, column]}): "
+                        "a gradient check needs finite data")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        loss, grads = net.loss_and_grad(params, X, y)
+    if not (np.isfinite(loss) and np.isfinite(grads.flat).all()):
+        raise DataError(
+            f"the loss or its gradient is not finite at the point checked (loss {float(loss):.6g}; features up "
+            f"to |x| = {np.abs(X).max(initial=0.0):.3g}, parameters up to |θ| = "
+            f"{np.abs(params.flat).max(initial=0.0):.3g}): a gradient check needs a finite loss"
+        )
+    return loss, grads
+
+
 def gradcheck(
     net: MLP,
     params: Params,
@@ -210,7 +230,7 @@ def gradcheck(
         raise ValueError(f"eps must be positive, got {eps}")
     if max_entries is not None and max_entries < 1:
         raise ValueError(f"max_entries must be at least 1, got {max_entries}")
-    loss, grads = net.loss_and_grad(params, X, y)
+    loss, grads = _finite_loss_and_grad(net, params, X, y)
     analytic, theta = grads.flat, params.flat
     rng = np.random.default_rng(seed)
     chosen = [_entries(analytic, s.start, s.size, max_entries, rng) for s in net.slots]
