@@ -145,6 +145,7 @@ def test_hand_made_files_get_a_message_that_says_what_is_wrong(tmp_path):
     _refused(_craft(tmp_path / "f32.safetensors", single, meta), "0.bias is float32, expected float64")
     future = dict(meta, format_version=3)
     _refused(_craft(tmp_path / "future.safetensors", tensors, future), "format version 3.*upgrade descentlab")
+    _refused(_craft(tmp_path / "boolean.safetensors", tensors, dict(meta, format_version=True)), "format version True")
     old_names = dict(meta, format_version=1)  # format 2's tensors declared as format 1
     _refused(_craft(tmp_path / "v1.safetensors", tensors, old_names), r"do not match the architecture's \['W0'"),
     bad_names = dict(meta, class_names=["a", "b"])
@@ -297,3 +298,13 @@ def test_the_readme_torch_snippet_runs_and_agrees_with_descentlab(tmp_path, monk
     expected = net.predict_proba(params, np.array([[5.1, 3.5, 1.4, 0.2]]))
     assert scope["probabilities"].dtype == torch.float32
     np.testing.assert_allclose(scope["probabilities"].detach().numpy(), expected, rtol=0, atol=1e-6)
+
+
+def test_a_damaged_format_1_file_is_refused_too(tmp_path):
+    raw = bytearray(FORMAT_1.read_bytes())
+    damaged = tmp_path / "old.safetensors"
+    for position in range(0, len(raw), 5):
+        flipped = raw.copy()
+        flipped[position] ^= 0x01
+        damaged.write_bytes(bytes(flipped))
+        _refused(damaged)
