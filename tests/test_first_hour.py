@@ -119,3 +119,18 @@ def test_a_model_saved_from_a_fit_on_a_dataset_carries_its_names_and_predict_use
     dl.save_model(tmp_path / "n.safetensors", net, result, metadata={"class_names": ["a", "b"]})
     meta = dl.load_model(tmp_path / "n.safetensors")[2]
     assert meta["class_names"] == ["a", "b"] and meta["feature_names"] == ["whiskers", "bark"]
+
+
+def test_the_compiled_engine_load_is_reported_on_its_own_line(tmp_path):
+    pytest.importorskip("numba")
+    line = re.compile(r"^Compiled engine: kernels loaded in \d+\.\d\d s, once per process", re.MULTILINE)
+    run = _descentlab("compare", "--engine", "compiled", "--iterations", "5", "--quiet", "--out", str(tmp_path / "c"))
+    assert run.returncode == 0, run.stderr
+    assert line.search(run.stdout)
+    run = _descentlab("compare", "--iterations", "5", "--quiet", "--out", str(tmp_path / "n"))
+    assert run.returncode == 0 and not line.search(run.stdout) and "Compiled engine" not in run.stdout
+    # the warm-up evaluated every kernel the training calls: the same numbers as the NumPy engine
+    compiled = json.loads((tmp_path / "c" / "summary.json").read_text())["methods"]
+    plain = json.loads((tmp_path / "n" / "summary.json").read_text())["methods"]
+    for name in ("gd", "nag"):
+        assert compiled[name]["final"]["train_loss"] == pytest.approx(plain[name]["final"]["train_loss"], rel=1e-12)

@@ -613,6 +613,9 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         else:
             with _explained_start(config):
                 comparison = compare(data, config, callback=on_step, should_stop=should_stop)
+    if "engine_load_seconds" in comparison.extra:
+        out.print(f"Compiled engine: kernels loaded in {comparison.extra['engine_load_seconds']:.2f} s, once per "
+                  "process (not counted in the methods' times)")
     for name, result in comparison.results.items():
         if result.stopped:
             err.print(_plain(("warning:", "yellow"), f" {name}: {result.stopped}"))
