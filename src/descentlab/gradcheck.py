@@ -47,6 +47,7 @@ NOISE_FACTOR = 100.0
 RESOLUTION = 1e-6
 THRESHOLD = 1e-6
 _CHUNK_ROWS = 2048  # perturbed models evaluated per batched forward pass
+_SIDES_BUDGET = 1 << 23  # pre-activations (models × hidden units × samples) held at once by the kink test
 KINK_ROUNDS = 6  # a stencil crossing a kink is retried with h/4, h/16, …, h/4⁶
 _OFFSETS = np.array([2.0, 1.0, -1.0, -2.0])
 _WEIGHTS = np.array([-1.0, 8.0, -8.0, 1.0])
@@ -110,9 +111,11 @@ def numeric_gradient(
     return _difference_quotients(net.objective(X, y), theta, indices, eta * np.maximum(1.0, np.abs(theta[indices])))
 
 
-def _stencils(theta: np.ndarray, indices: np.ndarray, h: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """Chunks ``(start, stack)``: rows ``θ + o·h_i e_i`` for o in 2, 1, −1, −2, four per entry."""
-    per_chunk = max(1, _CHUNK_ROWS // _OFFSETS.size)
+def _stencils(
+    theta: np.ndarray, indices: np.ndarray, h: np.ndarray, rows: int = _CHUNK_ROWS
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Chunks ``(start, stack)`` of at most ``rows`` rows ``θ + o·h_i e_i`` for o in 2, 1, −1, −2, four per entry."""
+    per_chunk = max(1, rows // _OFFSETS.size)
     for start in range(0, indices.size, per_chunk):
         idx, hh = indices[start : start + per_chunk], h[start : start + per_chunk]
         stack = np.repeat(theta[None, :], idx.size * _OFFSETS.size, axis=0)
@@ -145,7 +148,8 @@ def crosses_kink(net: MLP, theta: np.ndarray, X: np.ndarray, indices: np.ndarray
     A0 = np.asarray(X, dtype=np.float64).T
     centre = _sides(net, theta, A0)
     crossed = np.empty(indices.size, dtype=bool)
-    for start, stack in _stencils(theta, indices, h):
+    rows = min(_CHUNK_ROWS, _SIDES_BUDGET // (sum(net.sizes[1:-1]) * A0.shape[1]))  # z and h(z) of every layer
+    for start, stack in _stencils(theta, indices, h, rows):
         moved = np.any(_sides(net, stack, A0) != centre, axis=-1).reshape(-1, _OFFSETS.size)
         crossed[start : start + moved.shape[0]] = moved.any(axis=1)
     return crossed
