@@ -57,3 +57,14 @@ def test_importing_descentlab_is_lazy_but_complete():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+def test_the_gradcheck_function_is_not_replaced_by_its_submodule():
+    code = (
+        "from descentlab.gradcheck import GradcheckReport\n"  # imports the submodule first
+        "import descentlab as dl\n"
+        "assert callable(dl.gradcheck) and dl.gradcheck.__module__ == 'descentlab.gradcheck', dl.gradcheck\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr

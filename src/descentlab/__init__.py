@@ -8,6 +8,8 @@ NumPy or matplotlib; ``import descentlab as dl; dl.fit`` works as with eager imp
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +57,20 @@ def __getattr__(name: str) -> Any:
             ) from error
         return DescentClassifier
     raise AttributeError(f"module 'descentlab' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """The package module. ``descentlab.gradcheck`` is the function: importing the submodule of the same name
+    (which sets the package attribute) must not replace it, as it could not when the imports were eager."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _MODULE_OF.get(name) == name:
+            self.__dict__.pop(name, None)  # the next access goes through __getattr__ and finds the function
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:
