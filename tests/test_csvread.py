@@ -137,3 +137,11 @@ def test_the_fast_reader_agrees_with_the_reference_on_generated_tables(tmp_path,
     assert table.X.tolist() == X and table.lines.tolist() == lines
     assert [table.labels[c] for c in table.label_codes] == labels_
     assert table.X.dtype == np.float64 and table.X.shape == (len(X), 2)
+
+
+def test_a_column_name_with_a_line_break_is_shown_escaped_in_one_line(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('"a\nb",label\n1,p\n2,q\n')
+    with pytest.raises(dl.DataError) as error:
+        dl.load_csv(path, target="kind")
+    assert str(error.value) == f"{path}:1: no target column 'kind'; the columns are: a\\nb, label"

@@ -210,9 +210,11 @@ def _add_model_file_option(p: argparse.ArgumentParser) -> None:
 
 def _add_csv_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None,
-                   help="a CSV file with a header row (default: the embedded Iris data)")
+                   help="a comma-separated file whose first line names the columns (docs/data.md) "
+                        "(default: the embedded Iris data)")
     p.add_argument("--target", default=None,
-                   help="name of the label column of --data (default: the last column)")
+                   help="name of the label column of --data (default: the last column); labels that are all "
+                        "numbers are compared as numbers (1, 01 and 1.0 are one class), others as text")
 
 
 def _load_data(args: argparse.Namespace) -> tuple[Any, str]:
@@ -348,7 +350,8 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_model_file_option(p)
-    p.add_argument("--data", type=Path, required=True, help="CSV file with a header row")
+    p.add_argument("--data", type=Path, required=True,
+                   help="a comma-separated file whose first line names the columns (docs/data.md)")
     p.add_argument("--out", type=Path, default=None, help="CSV file to write (default: standard output)")
     p.set_defaults(handler=_cmd_predict)
 

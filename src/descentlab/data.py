@@ -172,7 +172,7 @@ def load_csv(
     _check_range(path, table, names)
     class_names, code = _classes(table.labels)
     if len(class_names) < 2:
-        raise DataError(f"{path}: column {target_name!r} holds fewer than two classes ({', '.join(class_names)})")
+        raise DataError(f"{path}: column {target_name!r} holds fewer than two classes ({_listed(class_names)})")
     return Dataset(table.X, code[table.label_codes], names, class_names, source=str(path), target=target_name)
 
 
@@ -183,14 +183,14 @@ def _choose_columns(
     if target is None:
         target = header[-1]
     if target not in header:
-        raise DataError(f"{path}:1: no target column {target!r}; the columns are: {', '.join(header)}")
+        raise DataError(f"{path}:1: no target column {target!r}; the columns are: {_listed(header)}")
     if features is None:
         names = [name for name in header if name != target]
     else:
         names = list(features)
         unknown = [name for name in names if name not in header]
         if unknown:
-            raise DataError(f"{path}:1: unknown feature column(s) {', '.join(unknown)}")
+            raise DataError(f"{path}:1: unknown feature column(s) {_listed(unknown)}")
         if target in names:
             raise DataError(f"{path}:1: the target column {target!r} cannot also be a feature")
     if not names:
@@ -202,7 +202,7 @@ def _check_header(path: Path, header: tuple[str, ...]) -> None:
     """Refuse a header that is not one: duplicated names, another delimiter, or a first line of data."""
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
-        raise DataError(f"{path}:1: duplicated column name(s): {', '.join(duplicated)}")
+        raise DataError(f"{path}:1: duplicated column name(s): {_listed(duplicated)}")
     if len(header) == 1:
         for delimiter, name in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
             if delimiter in header[0]:
@@ -211,9 +211,15 @@ def _check_header(path: Path, header: tuple[str, ...]) -> None:
     numbers = [name for name in header if _DECIMAL.fullmatch(name)]
     positions = [str(i) for i in range(len(numbers))], [str(i + 1) for i in range(len(numbers))]
     if len(header) >= 2 and len(numbers) >= len(header) - 1 and numbers not in positions:
-        shown = ", ".join(header[:4]) + (", …" if len(header) > 4 else "")
+        shown = _listed(header[:4]) + (", …" if len(header) > 4 else "")
         raise DataError(f"{path}:1: the first line looks like data, not a header row (its column names are "
                         f"numbers: {shown}); add a first line naming the columns")
+
+
+def _listed(names: Sequence[str]) -> str:
+    """Names for a one-line message: as they are, or escaped (``a\\nb``) when they hold a line break or another
+    unprintable character."""
+    return ", ".join(name if name.isprintable() else repr(name)[1:-1] for name in names)
 
 
 def _check_range(path: Path, table: Table, names: Sequence[str]) -> None:
@@ -264,13 +270,13 @@ def load_features(
     def choose(header: tuple[str, ...]) -> tuple[list[int], None]:
         duplicated = sorted({name for name in header if header.count(name) > 1})
         if duplicated:
-            raise DataError(f"{path}:1: duplicated column name(s): {', '.join(duplicated)}")
+            raise DataError(f"{path}:1: duplicated column name(s): {_listed(duplicated)}")
         missing = [name for name in features if name not in header]
         if missing:
             _check_header(path, header)  # a first line of data or another delimiter explains it better
             raise DataError(
-                f"{path}:1: missing feature column(s) {', '.join(missing)}; the model needs "
-                f"{', '.join(features)}"
+                f"{path}:1: missing feature column(s) {_listed(missing)}; the model needs "
+                f"{_listed(features)}"
             )
         return [header.index(name) for name in features], None
 
