@@ -93,23 +93,19 @@ def sweep_report(tmp_path_factory) -> Path:
     return out / "report.html"
 
 
-def test_compare_report_draws_and_a_legend_click_hides_a_method(browser, compare_report):
+@pytest.fixture(scope="module")
+def compare_page(browser, compare_report):
+    """One page for the compare tests (loading 5 MB of plotly.js is most of their time)."""
     page, errors = open_report(browser, compare_report)
+    yield page, errors
+    page.close()
+
+
+def test_compare_report_draws_hovers_and_switches_the_loss_axis(compare_page, compare_report):
+    page, errors = compare_page
     assert_drawn(page, "#curves")
     assert drawn_traces(page, "curves") == 9  # 3 methods × (loss, test accuracy, training accuracy)
     assert page.get_by_text("have identical curves").is_visible()
-    page.locator("#curves .legend .traces", has_text="nag (accelerated gradient, Nesterov 1983)").first.click()
-    page.wait_for_function("""() => document.getElementById("curves").data
-                                    .some(t => t.visible === "legendonly")""")
-    state = trace_state(page, "curves")
-    assert [s["visible"] for s in state if s["group"] == "nag"] == ["legendonly"] * 3
-    assert all(s["visible"] is True for s in state if s["group"] != "nag")
-    assert drawn_traces(page, "curves") == 6
-    assert errors == []
-
-
-def test_compare_report_hover_and_log_linear_toggle(browser, compare_report):
-    page, errors = open_report(browser, compare_report)
     page.evaluate("""() => Plotly.Fx.hover("curves", [{curveNumber: 3, pointNumber: 40}])""")
     hover = page.evaluate("""() => document.querySelector("#curves .hoverlayer").textContent""")
     with open(compare_report.with_name("history.csv")) as handle:
@@ -121,6 +117,21 @@ def test_compare_report_hover_and_log_linear_toggle(browser, compare_report):
     page.wait_for_function("""() => document.getElementById("curves").layout.yaxis.type === "linear" """)
     assert page.locator("#curves .legend2 .traces").filter(has_text="test accuracy").count() == 3
     assert page.locator("#curves .legend2 .traces").filter(has_text="training accuracy").count() == 3
+    assert errors == []
+
+
+def test_compare_report_legend_click_hides_a_method(compare_page):
+    page, errors = compare_page
+    page.locator("#curves .legend .traces", has_text="nag (accelerated gradient, Nesterov 1983)").first.click()
+    page.wait_for_function("""() => document.getElementById("curves").data
+                                    .some(t => t.visible === "legendonly")""")
+    state = trace_state(page, "curves")
+    assert [s["visible"] for s in state if s["group"] == "nag"] == ["legendonly"] * 3
+    assert all(s["visible"] is True for s in state if s["group"] != "nag")
+    assert drawn_traces(page, "curves") == 6
+    page.locator("#curves .legend .traces", has_text="nag (accelerated gradient, Nesterov 1983)").first.click()
+    page.wait_for_function("""() => document.getElementById("curves").data.every(t => t.visible !== "legendonly")""")
+    assert drawn_traces(page, "curves") == 9
     assert errors == []
 
 

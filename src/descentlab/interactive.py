@@ -93,6 +93,21 @@ def _loss_range(results: Mapping[str, FitResult]) -> list[float] | None:
     return [float(np.log10(0.5 * losses.min())), float(np.log10(top))]
 
 
+def _stop_marker(result: FitResult, label: str, x: dict[str, Any], k: dict[str, Any], block: FloatBlock,
+                 colour: str, group: str) -> dict[str, Any]:
+    """A cross on the last recorded loss of a method that stopped early (as curves.png draws it)."""
+    import html
+
+    last = len(result.history) - 1
+    offset = x["$f32"][0] + last
+    return {"type": "scatter", "mode": "markers", "name": label, "legendgroup": group, "showlegend": False,
+            "x": {"$f32": [offset, 1]}, "customdata": {"$f32": [k["$f32"][0] + last, 1]},
+            "y": block.add(result.history.train_loss[-1:]),
+            "marker": {"symbol": "x", "size": 12, "color": colour},
+            "hovertemplate": f"%{{fullData.name}} stopped after iteration %{{customdata}}: "
+                             f"{html.escape(result.stopped or '')}<br>training loss %{{y:.6g}}<extra></extra>"}
+
+
 def compare_figure(results: Mapping[str, FitResult], block: FloatBlock, x_axis: str = "iterations",
                    figure_id: str = "curves") -> dict[str, Any]:
     """Training loss (log or linear) and test / training accuracy of one comparison, one colour per method.
@@ -104,11 +119,13 @@ def compare_figure(results: Mapping[str, FitResult], block: FloatBlock, x_axis: 
     data: list[dict[str, Any]] = []
     for index, (name, result) in enumerate(results.items()):
         h = result.history
-        x = block.add(h.iterations if x_axis == "iterations" else h.evaluations)
         k = block.add(h.iterations)
+        x = k if x_axis == "iterations" else block.add(h.evaluations)
         label = method_label(name)
         line = {"color": PALETTE[index % len(PALETTE)]}
-        common = {"type": "scatter", "mode": "lines", "x": x, "customdata": k, "legendgroup": name}
+        # a run of one recorded point (no iteration, or stopped at the first) shows as markers, not as nothing
+        common = {"type": "scatter", "mode": "lines" if len(h) > 1 else "markers", "x": x, "customdata": k,
+                  "legendgroup": name}
         data.append({**common, "name": label, "y": block.add(h.train_loss),
                      "line": {**line, "width": 2, "dash": DASHES[index % len(DASHES)]},
                      "hovertemplate": "%{fullData.name}<br>iteration %{customdata}<br>training loss %{y:.6g}"
@@ -120,6 +137,8 @@ def compare_figure(results: Mapping[str, FitResult], block: FloatBlock, x_axis: 
                                                                                        "dash": dash},
                          "hovertemplate": "%{fullData.name}<br>iteration %{customdata}<br>%{y:.2f} %"
                                           "<extra></extra>"})
+        if result.stopped:
+            data.append(_stop_marker(result, label, x, k, block, line["color"], name))
     layout = _two_panel_layout(x_label, "Training loss", "Accuracy: test (solid) and training (dotted)", True)
     loss_range = _loss_range(results)
     if loss_range is not None:
