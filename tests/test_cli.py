@@ -299,19 +299,6 @@ def test_sweep_writes_its_files_and_its_report_command_reproduces_them(tmp_path,
     assert "named twice" in capsys.readouterr().err
 
 
-def test_readme_sweep_claim_is_what_the_sweep_command_reports(tmp_path):
-    assert main(["sweep", "--optimizers", "gd,nag", "--lr", "0.005,0.01,0.02", "--seeds", "10", "--quiet",
-                 "--out", str(tmp_path)]) == 0
-    report = (tmp_path / "report.md").read_text()
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    line = next(x for x in report.splitlines() if x.startswith("- **nag ("))
-    wins = line.split("ends with a lower training loss than gd (steepest descent) in ")[1].split(" paired")[0]
-    ratio = line.split("is ")[1].split(". It")[0]
-    reach = line.split("final loss after ")[1].split(" iterations")[0]
-    assert f"in {wins} paired runs, by a factor of {ratio}" in readme
-    assert f"reaches GD's final loss after {reach} of 350 iterations" in readme
-
-
 @pytest.mark.parametrize("command", ["compare", "train"])
 def test_ctrl_c_saves_a_checkpoint_and_resume_ends_bit_identical(tmp_path, command):
     import signal

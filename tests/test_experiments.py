@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import descentlab as dl
 from descentlab.experiments import CompareConfig, SweepConfig, prepare, sweep, write_sweep
+from descentlab.statistics import paired_comparison, status_counts, time_to_target
 
 
 @pytest.mark.parametrize("spec", ["gd", "nag", "nag-restart", "adam"])
@@ -52,8 +55,15 @@ def test_sweep_files_and_report_agree_with_the_results(tmp_path):
         assert float(row["final_train_loss"]) == result.results["nag"].history.train_loss[-1, m]
     report = (tmp_path / "report.md").read_text()
     gd, nag = result.results["gd"].history.train_loss[-1], result.results["nag"].history.train_loss[-1]
-    assert f"in {int(np.sum(nag < gd))} of 9 paired runs" in report
-    assert f"is {np.median(gd / nag):.2f} [" in report
+    wins = int(np.sum(nag < gd))
+    p = paired_comparison(gd, nag, "training loss", seed=0)
+    pooled = f"| all pooled | training loss | {wins} / 0 / {9 - wins} | {p.median:+.4f} [{p.low:+.4f}, {p.high:+.4f}] |"
+    assert pooled in report
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["methods"]["nag"]["status"] == status_counts(r["status"] for r in result.rows()
+                                                                 if r["optimizer"] == "nag")
+    assert summary["paired_all_lrs"]["nag"][0]["wins"] == wins
+    assert "at the same learning rate" in report
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -77,3 +87,18 @@ def test_a_comparison_interrupted_and_resumed_from_its_checkpoint_ends_bit_ident
     other = dl.Dataset(data.X + 1.0, data.y)
     with pytest.raises(ValueError, match="data differ"):
         resume(tmp_path, other)
+
+
+def test_time_to_target_counts_the_runs_that_never_reach_it(tmp_path):
+    config = SweepConfig(optimizers=("nag", "gd"), lrs=(0.01,), seeds=4, base=CompareConfig(iterations=80))
+    result = sweep(config=config)
+    write_sweep(result, tmp_path)
+    nag, gd = (result.results[n].history.train_loss for n in ("nag", "gd"))
+    times = []
+    for m in range(4):
+        hits = np.flatnonzero(gd[:, m] <= nag[-1, m])
+        times.append(float(hits[0]) if hits.size else None)
+    reach = time_to_target(times)
+    assert reach.runs == 4 and reach.reached < 4  # GD at lr 0.01 does not catch up with NAG in 80 iterations
+    assert f"final training loss after {reach}." in (tmp_path / "report.md").read_text()
+    assert "never" in str(reach)

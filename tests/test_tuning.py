@@ -6,6 +6,7 @@ import json
 import math
 import shlex
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,29 @@ def test_bad_tuned_sweeps_fail_before_training(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in err.strip().splitlines()[-1] and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_readme_tuned_result_is_what_its_command_reports(tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("descentlab sweep") and "--tune" in line)
+    words = shlex.split(command)
+    words[words.index("--out") + 1] = str(tmp_path)
+    assert main([*words[1:], "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for method, m in summary["methods"].items():
+        tune, final = (" / ".join(str(n) for n in m["status"][phase].values()) for phase in ("tune", "final"))
+        f = m["final"]
+        row = (f"| {method} | `{m['setting']}` | {tune} | {final} | {f['train_loss']['median']:.4f} | "
+               f"{f['test_loss']['median']:.4f} | {100 * f['test_accuracy']['median']:.1f} % |")
+        assert row in readme
+    for other, comparisons in summary["paired"].items():
+        cells = []
+        for p in comparisons:
+            scale, fmt = (100, "+.1f") if p["metric"] == "test accuracy" else (1, "+.4f")
+            low, high = p["interval_95"]
+            cells.append(f"{p['wins']} / {p['ties']} / {p['losses']}, {scale * p['median_difference']:{fmt}} "
+                         f"[{scale * low:{fmt}}, {scale * high:{fmt}}]")
+        assert f"| {other} | {' | '.join(cells)} |" in readme
+        train, *test = comparisons
+        assert train["interval_95"][1] < 0  # "all reach a lower training loss than GD"
+        assert all(p["interval_95"][0] <= 0 <= p["interval_95"][1] for p in test)  # "every interval contains zero"

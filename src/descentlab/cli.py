@@ -751,11 +751,11 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     except SweepStopped as stop:
         return stop.code
     write_sweep(result, run_dir)
-    table = Table(title="Final metrics: median [quartiles] over seeds")
-    for column in ("method", "lr", "diverged", "train loss", "test acc. (%)"):
+    table = Table(title="Final metrics: median \\[quartiles] over seeds")
+    for column in ("method", "lr", "ok/stuck/diverged", "train loss", "test acc. (%)"):
         table.add_column(column, justify="left" if column == "method" else "right")
-    for name, lr, diverged, models, loss, acc in sweep_summary(result):
-        table.add_row(escape(name), f"{lr:g}", f"{diverged}/{models}", loss, acc)
+    for name, lr, counts, _, loss, acc in sweep_summary(result):
+        table.add_row(escape(name), f"{lr:g}", "/".join(str(n) for n in counts.values()), loss, acc)
     out.print(table)
     for name, fitted in result.results.items():
         if fitted.stopped:

@@ -330,8 +330,12 @@ class Sweep:
     seconds: float = 0.0
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per optimiser and model: its grid point and the metrics of its last finite iterate (a model
-        that diverged is flagged, with the iteration it reached)."""
+        """One row per optimiser and model: its grid point, its status (:func:`descentlab.statistics.run_status`)
+        and the metrics of its last finite iterate (a model that diverged is flagged, with the iteration it
+        reached)."""
+        from .statistics import chance_loss, run_status
+
+        chance = chance_loss(self.train.y, self.train.n_classes)
         out = []
         for name, result in self.results.items():
             h = result.history
@@ -339,9 +343,10 @@ class Sweep:
                 loss = h.train_loss[:, m]
                 finite = np.flatnonzero(np.isfinite(loss))
                 last = int(finite[-1]) if finite.size else 0
+                diverged = last < len(loss) - 1
                 out.append({
-                    "optimizer": name, "lr": lr, "seed": seed, "diverged": last < len(loss) - 1,
-                    "iterations_done": last,
+                    "optimizer": name, "lr": lr, "seed": seed, "diverged": diverged,
+                    "status": run_status(float(loss[last]), diverged, chance), "iterations_done": last,
                     **{f"final_{f}": float(getattr(h, f)[last, m]) for f in
                        ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
                 })
@@ -392,19 +397,21 @@ def sweep_csv(result: Sweep) -> str:
 
 
 def write_sweep(result: Sweep, out: str | Path) -> list[Path]:
-    """Write ``sweep.csv``, ``sweep.png``, ``report.md`` and ``report.html`` into ``out`` (atomically)."""
+    """Write ``sweep.csv``, ``sweep.png``, ``summary.json``, ``report.md`` and ``report.html`` into ``out``
+    (atomically)."""
     from .interactive import write_sweep_html
     from .plots import plot_sweep
-    from .report import render_sweep_report
+    from .report import render_sweep_report, sweep_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "sweep.csv", sweep_csv(result))
     plot_sweep(result, out / "sweep.png")
     report = render_sweep_report(result)
+    atomic_write_text(out / "summary.json", json.dumps(sweep_json(result), indent=2) + "\n")
     atomic_write_text(out / "report.md", report)
     write_sweep_html(result, report, out / "report.html")
-    return [out / "sweep.csv", out / "sweep.png", out / "report.md", out / "report.html"]
+    return [out / "sweep.csv", out / "sweep.png", out / "summary.json", out / "report.md", out / "report.html"]
 
 
 # -- interrupted comparisons -------------------------------------------------------------------------------------

@@ -237,9 +237,11 @@ def spread(values: np.ndarray, fmt: str) -> str:
     return f"{median:{fmt}} [{q1:{fmt}}, {q3:{fmt}}]"
 
 
-def sweep_summary(result: Sweep) -> list[tuple[str, float, int, int, str, str]]:
-    """Per method and learning rate: diverged models, models, and the spread over seeds of the final training
-    loss and test accuracy (%) of the others (what report.md and the terminal table show)."""
+def sweep_summary(result: Sweep) -> list[tuple[str, float, dict[str, int], int, str, str]]:
+    """Per method and learning rate: status counts, models, and the spread over seeds of the final training
+    loss and test accuracy (%) of the models that did not diverge (what report.md and the terminal table show)."""
+    from .statistics import status_counts
+
     rows = result.rows()
     summary = []
     for name in result.results:
@@ -248,12 +250,121 @@ def sweep_summary(result: Sweep) -> list[tuple[str, float, int, int, str, str]]:
             ok = [r for r in mine if not r["diverged"]]
             loss = spread(np.array([r["final_train_loss"] for r in ok]), ".4f")
             acc = spread(np.array([100.0 * r["final_test_accuracy"] for r in ok]), ".1f")
-            summary.append((name, lr, len(mine) - len(ok), len(mine), loss, acc))
+            summary.append((name, lr, status_counts(r["status"] for r in mine), len(mine), loss, acc))
     return summary
 
 
+SWEEP_METRICS = (("final_train_loss", "training loss", False), ("final_test_loss", "test loss", False),
+                 ("final_test_accuracy", "test accuracy", True))
+
+
+def _paired_at(rows: list[dict[str, Any]], first: str, other: str, lr: float | None) -> list[Any]:
+    """Paired comparisons of ``other`` with ``first`` at learning rate ``lr`` (None: every lr pooled), pairs
+    matched by (lr, seed); bootstrap seed 0."""
+    from .statistics import paired_comparison
+
+    def values(name: str, key: str) -> dict[tuple[float, int], float]:
+        return {(r["lr"], r["seed"]): (np.nan if r["diverged"] else r[key]) for r in rows
+                if r["optimizer"] == name and (lr is None or r["lr"] == lr)}
+
+    out = []
+    for key, words, higher in SWEEP_METRICS:
+        a, b = values(first, key), values(other, key)
+        pairs = sorted(set(a) & set(b))
+        out.append(paired_comparison([a[p] for p in pairs], [b[p] for p in pairs], words, higher, seed=0))
+    return out
+
+
+def _reach_times(result: Sweep, first: str, other: str) -> tuple[list[float | None], int]:
+    """Per pair of (lr, seed) where ``first``'s run is ok: the first iteration at which ``other``'s run reaches
+    ``first``'s final training loss (None: never, or ``other``'s run is not ok); and how many pairs were left
+    out because ``first``'s run is stuck or diverged (its loss is no target worth reaching)."""
+    rows = result.rows()
+    status = {(r["optimizer"], r["lr"], r["seed"]): r["status"] for r in rows}
+    a = result.results[first].history.train_loss
+    b = result.results[other].history.train_loss
+    times: list[float | None] = []
+    for m, (lr, seed) in enumerate(result.grid):
+        if status[(first, lr, seed)] != "ok":
+            continue
+        target = a[-1, m]
+        hits = np.flatnonzero(b[:, m] <= target)
+        ok = status[(other, lr, seed)] == "ok"
+        times.append(float(hits[0]) if ok and hits.size else None)
+    return times, len(result.grid) - len(times)
+
+
+def _paired_rows(label: str, lr_text: str, comparisons: list[Any], first: str, other: str) -> list[str]:
+    from .statistics import verdict
+
+    lines = []
+    for p in comparisons:
+        scale, fmt, unit = (100.0, "+.1f", " pt") if p.higher_is_better else (1.0, "+.4f", "")
+        cell = ("–" if p.n_finite == 0 else
+                f"{scale * p.median:{fmt}}{unit} [{scale * p.low:{fmt}}, {scale * p.high:{fmt}}]")
+        lines.append(f"| {label} | {lr_text} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | {cell} | "
+                     f"{verdict(p, method_label(first), method_label(other))} |")
+    return lines
+
+
+def _sweep_paired_lines(result: Sweep) -> list[str]:
+    from .statistics import time_to_target
+
+    names = list(result.results)
+    first = names[0]
+    lrs = sorted({lr for lr, _ in result.grid})
+    rows = result.rows()
+    K = result.config.base.iterations
+    lines = ["", f"## Paired comparison with {method_label(first)}, at shared learning rates", "",
+             f"Each pair is one learning rate and one seed: both methods from the same initial point **at the same "
+             f"learning rate**, so these are claims at those shared learning rates, not about each method at its "
+             f"own best setting (`descentlab sweep --tune` compares that). Wins / ties / losses count the pairs "
+             f"where the other method is better / equal / worse than {method_label(first)} (a diverged run is worse "
+             "than any other); the median difference (other − first; test accuracy in percentage points) and its "
+             "95 % bootstrap interval (10000 resamples, seed 0) cover the pairs where both stayed finite.", "",
+             "| method | lr | metric | wins / ties / losses | median difference [95 % interval] | reading |",
+             "|---|---|---|---|---|---|"]
+    for other in names[1:]:
+        for lr in lrs:
+            lines += _paired_rows(method_label(other), f"{lr:g}", _paired_at(rows, first, other, lr), first, other)
+        if len(lrs) > 1:
+            lines += _paired_rows(method_label(other), "all pooled", _paired_at(rows, first, other, None), first,
+                                  other)
+    lines += ["", "Time to reach the other's final training loss (same learning rate and seed), median [quartiles] "
+              f"in iterations of {K}; a run that never reaches it, or is itself stuck or diverged, counts as later "
+              "than any iteration (\"never\"):", ""]
+    for other in names[1:]:
+        times, left_out = _reach_times(result, first, other)
+        reach = time_to_target(times)
+        note = (f"; {_count(left_out, 'pair')} left out because {method_label(first)}'s run is stuck or diverged"
+                if left_out else "")
+        lines.append(f"- **{method_label(other)}** reaches {method_label(first)}'s final training loss after "
+                     f"{reach}{note}.")
+    return lines
+
+
+def sweep_json(result: Sweep) -> dict[str, Any]:
+    """``summary.json`` of an untuned sweep: status counts per method (and per learning rate) and the pooled
+    paired comparisons with the first method."""
+    from .statistics import chance_loss, status_counts
+
+    rows = result.rows()
+    names = list(result.results)
+    methods = {
+        name: {"status": status_counts(r["status"] for r in rows if r["optimizer"] == name),
+               "status_per_lr": {repr(lr): counts for n, lr, counts, *_ in sweep_summary(result) if n == name}}
+        for name in names
+    }
+    paired = {other: [{"metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,
+                       "median_difference": None if p.n_finite == 0 else p.median,
+                       "interval_95": None if p.n_finite == 0 else [p.low, p.high]}
+                      for p in _paired_at(rows, names[0], other, None)] for other in names[1:]}
+    return {"command": sweep_command_line(result), "chance_loss": chance_loss(result.train.y, result.train.n_classes),
+            "methods": methods, "paired_with": names[0], "paired_all_lrs": paired}
+
+
 def render_sweep_report(result: Sweep) -> str:
-    """The sweep's report: per optimiser and lr the spread over seeds, then paired comparisons."""
+    """The sweep's report: per optimiser and lr the statuses and spread over seeds, then paired comparisons."""
     lrs = sorted({lr for lr, _ in result.grid})
     names = list(result.results)
     lines = [
@@ -266,41 +377,17 @@ def render_sweep_report(result: Sweep) -> str:
         "timings.json). Every model of a learning rate starts from `init(seed)` for its seed, the same "
         "point for every optimiser, so the comparisons below are paired.",
         "",
-        "Values are median [first quartile, third quartile] over seeds; a diverged model is excluded from them "
-        "and counted in its own column.",
+        "Status: `diverged` when the loss or gradient became non-finite; `stuck` when the final training loss is "
+        "above 0.99 × the loss of predicting the training-set class frequencies; `ok` otherwise. Values are "
+        "median [first quartile, third quartile] over seeds of the models that did not diverge.",
         "",
-        "| method | lr | diverged | final training loss | final test accuracy (%) |",
+        "| method | lr | ok / stuck / diverged | final training loss | final test accuracy (%) |",
         "|---|---|---|---|---|",
     ]
-    for name, lr, diverged, models, loss, acc in sweep_summary(result):
-        lines.append(f"| {method_label(name)} | {lr:g} | {diverged} of {models} | {loss} | {acc} |")
+    for name, lr, counts, _, loss, acc in sweep_summary(result):
+        lines.append(f"| {method_label(name)} | {lr:g} | {counts['ok']} / {counts['stuck']} / {counts['diverged']} "
+                     f"| {loss} | {acc} |")
     if len(names) >= 2:
-        first = names[0]
-        lines += ["", f"## Paired comparison with {method_label(first)}", ""]
-        for other in names[1:]:
-            a = result.results[first].history.train_loss[-1]
-            b = result.results[other].history.train_loss[-1]
-            both = np.isfinite(a) & np.isfinite(b)
-            if not both.any():
-                continue
-            ratio = a[both] / b[both]
-            wins = int(np.sum(b[both] < a[both]))
-            reach = []
-            for m in np.flatnonzero(both):
-                hits = np.flatnonzero(result.results[other].history.train_loss[:, m] <= a[m])
-                reach.append(float(hits[0]) if hits.size else np.nan)
-            lines.append(
-                f"- **{method_label(other)}** ends with a lower training loss than {method_label(first)} in "
-                f"{wins} of {int(both.sum())} paired runs; the ratio of final losses "
-                f"({first} / {other}) is {spread(ratio, '.2f')}. It reaches {first}'s final loss after "
-                f"{spread(np.array(reach), '.0f')} iterations (of {result.config.base.iterations})."
-            )
-            for lr in lrs:
-                cols = np.array([g[0] == lr for g in result.grid]) & both
-                if cols.any():
-                    r = a[cols] / b[cols]
-                    lines.append(
-                        f"  - lr {lr:g}: ratio {spread(r, '.2f')}, lower in {int(np.sum(r > 1))} of {int(cols.sum())}"
-                    )
+        lines += _sweep_paired_lines(result)
     lines += ["", "![median and interquartile band per optimiser and learning rate](sweep.png)", ""]
     return "\n".join(lines)
