@@ -4,6 +4,7 @@ import json
 
 from descentlab.cli import main
 from descentlab.data import load_iris, train_test_split
+from descentlab.plots import method_label
 from descentlab.statistics import STUCK_TOLERANCE, chance_loss
 
 
@@ -20,7 +21,7 @@ def test_runs_at_chance_are_stuck_and_no_speed_up_is_claimed(tmp_path, capsys):
     for name in ("gd", "nag"):
         loss = summary["methods"][name]["final"]["train_loss"]
         assert loss > (1 - STUCK_TOLERANCE) * chance and summary["methods"][name]["status"] == "stuck"
-        assert f"{name.upper()} (" in report and " is stuck**" in report
+        assert f"- **{method_label(name)} is stuck**" in report
     assert "No speed-up is claimed" in report and "fewer iterations" not in report
     assert "| stuck |" in report
     assert "stuck" in capsys.readouterr().out
@@ -32,7 +33,8 @@ def test_a_healthy_comparison_discusses_test_loss_and_accuracy_from_its_numbers(
     assert {m["status"] for m in methods.values()} == {"ok"}
     gd, nag = (methods[n]["final"] for n in ("gd", "nag"))
     assert nag["test_loss"] < gd["test_loss"]
-    assert (f"has the lowest test loss, {nag['test_loss']:.4g}, against {gd['test_loss']:.4g} for GD" in report)
+    assert (f"**Test loss.** {method_label('nag')} has the lowest test loss, {nag['test_loss']:.4g}, against "
+            f"{gd['test_loss']:.4g} for {method_label('gd')}" in report)
     n_test = summary["data"]["n_test"]
     counts = sorted(round(f["test_accuracy"] * n_test) for f in (gd, nag))
     assert f"classifies {counts[1]} of {n_test} test samples correctly" in report

@@ -158,7 +158,7 @@ def test_tuned_sweep_numbers_are_recomputed_from_its_csv(tuned_run):
             assert (entry["wins"], entry["ties"], entry["losses"]) == (p.wins, p.ties, p.losses)
             assert entry["median_difference"] == p.median and entry["interval_95"] == [p.low, p.high]
             assert f"| {p.wins} / {p.ties} / {p.losses} |" in report
-    assert "mu=0.5,0.9" in report and "## Paired comparison with GD" in report
+    assert "mu=0.5,0.9" in report and "## Paired comparison with gd" in report
 
 
 def test_tuned_report_command_reproduces_the_csv(tuned_run, tmp_path):
