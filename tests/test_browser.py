@@ -169,3 +169,12 @@ def test_tuned_report_switches_between_its_phases(browser, tmp_path):
     page.select_option("#phases-setting", "*")
     assert shown() == {("tune", "0.01"), ("tune", "0.05")}
     assert errors == []
+
+
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
+        _unavailable("no chromium on PATH")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="no chromium on PATH"):
+        _unavailable("no chromium on PATH")

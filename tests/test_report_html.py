@@ -10,6 +10,8 @@ import csv
 import html.parser
 import json
 import re
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -250,3 +252,11 @@ def test_tuned_report_shows_both_phases_with_the_numbers_of_sweep_csv(tuned_run)
     runs = {t["meta"]["phase"]: t["runs"]["labels"] for t in phases["data"] if t["meta"]["kind"] == "runs"}
     assert runs == {"tune": ["repetition 0", "repetition 1", "repetition 2"],
                     "final": ["repetition 3", "repetition 4", "repetition 5"]}
+
+
+def test_the_report_libraries_load_only_when_a_report_is_written():
+    code = ("import sys, contextlib, io\nfrom descentlab.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['compare', '--help'])\n"
+            "print(sorted(m for m in ('plotly', 'markdown_it', 'descentlab.report_html') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

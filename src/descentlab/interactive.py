@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .plots import method_label
+from .names import label as method_label
 from .report_html import FloatBlock
 from .train import FitResult
 
