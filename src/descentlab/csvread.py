@@ -25,6 +25,7 @@ import re
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def check_row(
     return values, text
 
 
-def _open(path: Path):  # noqa: ANN202 - a binary file object
+def _open(path: Path) -> BufferedReader:
     try:
         handle = path.open("rb")
     except FileNotFoundError:
@@ -143,7 +144,7 @@ def _open(path: Path):  # noqa: ANN202 - a binary file object
 class _Source:
     """Binary reads with push-back, turning every OS error into a :class:`DataError`."""
 
-    def __init__(self, path: Path, handle) -> None:  # noqa: ANN001
+    def __init__(self, path: Path, handle: BufferedReader) -> None:
         self.path = path
         self.handle = handle
         self.pending = b""  # pushed-back bytes, read from ``offset`` on
