@@ -107,6 +107,39 @@ def check_workers(client: Any, timeout: float = WORKER_TIMEOUT) -> None:
                            "on every worker)")
 
 
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _check_reachable(distributed: Any, address: str, timeout: float) -> None:
+    """A malformed address, an unreachable one or one where no Dask scheduler answers fails here, in one line,
+    before a Client exists (a Client that fails to connect complains again, slowly, when it is collected)."""
+    import asyncio
+
+    try:
+        distributed.comm.get_address_host_port(address)
+    except ValueError as error:
+        raise ClusterError(f"--scheduler {address}: not a scheduler address like tcp://host:8786 ({error})") from None
+
+    async def identity() -> Any:
+        comm = await distributed.comm.connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        answer = asyncio.run(asyncio.wait_for(identity(), 2 * timeout))
+    except (OSError, TimeoutError) as error:  # refused, timed out, unknown host (distributed retries until timeout)
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                           f"({_first_line(error)})") from None
+    except Exception as error:  # TLS without certificates, a server speaking another protocol, …
+        raise ClusterError(f"{address} does not answer as a Dask scheduler ({_first_line(error)})") from None
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise ClusterError(f"{address} answers, but not as a Dask scheduler")
+
+
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None, dashboard: bool = True,
                 timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
@@ -117,9 +150,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
     if (workers is None) == (scheduler is None):
         raise ValueError("give either workers or scheduler")
     if scheduler is not None:
+        _check_reachable(distributed, scheduler, timeout)
         try:
             client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as error:
+        except Exception as error:  # refused, timed out, TLS without certificates, …: all mean "cannot use it"
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s "
                                f"({reason})") from None

@@ -124,8 +124,11 @@ def _lost_cluster(error: Exception) -> bool:
     except ImportError:
         return False
     import asyncio
+    import concurrent.futures
 
-    return isinstance(error, CommClosedError | asyncio.CancelledError | TimeoutError | OSError)
+    # A lost scheduler shows as a closed comm, or as futures cancelled with reason "scheduler-connection-lost".
+    lost = CommClosedError | asyncio.CancelledError | concurrent.futures.CancelledError | TimeoutError | OSError
+    return isinstance(error, lost)
 
 
 def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
