@@ -201,3 +201,29 @@ def test_a_run_folder_of_another_sweep_is_refused(in_process):
     other = SweepConfig(base=CONFIG.base, optimizers=("gd",), lrs=CONFIG.lrs, seeds=CONFIG.seeds)
     with pytest.raises(ValueError, match="holds another sweep"):
         sweep(config=other, out=folder, cell_size=4)
+
+
+def test_the_tuned_sweep_on_the_cluster_and_resumed_equals_the_tuned_sweep_in_process(cluster, iris, tmp_path):
+    from descentlab.cluster import DaskExecutor
+    from descentlab.tuned_cells import CellRunner
+    from descentlab.tuning import TuneConfig, run_tuned
+
+    _, client = cluster
+    config = TuneConfig(base=CompareConfig(iterations=30, hidden=(5,)), methods=("gd", "momentum:mu=0.5,0.9"),
+                        lrs=(0.01, 0.2), repetitions=3)
+    plain = run_tuned(iris, config)  # train_group on whole groups, no cells, nothing written
+    remote = run_tuned(iris, config, runner=CellRunner(iris, config, DaskExecutor(client), RunFolder(tmp_path), 4))
+    assert remote.rows == plain.rows and remote.choice == plain.choice
+    for (_, a), (_, b) in zip(plain.groups, remote.groups, strict=True):
+        assert np.array_equal(a.train_loss, b.train_loss, equal_nan=True)
+        assert np.array_equal(a.validation_loss, b.validation_loss, equal_nan=True)
+    tune = sorted((tmp_path / "cells").glob("tune-*.parquet"))
+    final = sorted((tmp_path / "cells").glob("final-*.parquet"))
+    assert (len(tune), len(final)) == (3 * 2, 2)  # 3 settings × 2 cells of 2 lrs × ≤ 2 repetitions; 2 methods × 1
+    tune[0].unlink()
+    final[1].write_bytes(b"damaged")
+    fresh: list[int] = []
+    runner = CellRunner(iris, config, None, RunFolder(tmp_path), 4,
+                        on_cell=lambda models, resumed: None if resumed else fresh.append(models))
+    resumed = run_tuned(iris, config, runner=runner)
+    assert len(fresh) == 2 and resumed.rows == plain.rows

@@ -719,6 +719,17 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     return data, config, args.out or new_run_folder(), args.cell_size
 
 
+def _is_tuned_run(folder: Path | None) -> bool:
+    """Whether ``--resume`` names the folder of a tuned sweep (a folder that is no sweep's is reported later)."""
+    from .runfolder import RunFolderError
+    from .tuned_cells import load_tuned_manifest
+
+    try:
+        return folder is not None and load_tuned_manifest(folder) is not None
+    except RunFolderError:
+        return False
+
+
 def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.table import Table
 
@@ -729,7 +740,7 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .sweep_cli import SweepStopped, run_with_progress
 
     started = time.perf_counter()
-    if args.tune or args.validation_size is not None:
+    if args.tune or args.validation_size is not None or _is_tuned_run(args.resume):
         from .tuned_cli import run_tuned_command
 
         return run_tuned_command(args, out, err, started)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,8 +33,15 @@ class InProcess:
     dashboard: str | None = None
 
     def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
-        for cell in cells:
-            yield run_cell(cell, data, base)
+        for _, result in self.map_tasks(run_cell, cells, data, base):
+            yield result
+
+    def map_tasks(self, function: Callable[..., Any], items: Sequence[Any], data: Dataset, *args: Any,
+                  data_first: bool = False) -> Iterator[tuple[Any, Any]]:
+        """``(item, function(item, data, *args))`` for every item, in order (``function(data, *args, item)`` with
+        ``data_first``)."""
+        for item in items:
+            yield item, (function(data, *args, item) if data_first else function(item, data, *args))
 
 
 class DaskExecutor:
@@ -61,20 +68,31 @@ class DaskExecutor:
             return None
 
     def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
+        for _, result in self.map_tasks(run_cell, cells, data, base):
+            yield result
+
+    def map_tasks(self, function: Callable[..., Any], items: Sequence[Any], data: Dataset, *args: Any,
+                  data_first: bool = False) -> Iterator[tuple[Any, Any]]:
+        """``(item, function(item, data, *args))`` as each task finishes, one task per item, ``data`` scattered
+        to every worker once (``function(data, *args, item)`` with ``data_first``)."""
         from distributed import as_completed
 
-        if not cells:
+        if not items:
             return
         shared = self.client.scatter(data, broadcast=True, hash=False)
         run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
-        futures = [self.client.submit(run_cell, cell, shared, base, key=f"descentlab-{cell.key}-{run}", pure=False,
-                                      retries=1) for cell in cells]
+        futures = {}
+        for index, item in enumerate(items):
+            call = (shared, *args, item) if data_first else (item, shared, *args)
+            name = getattr(item, "key", None) or f"{function.__name__}-{index}"
+            futures[self.client.submit(function, *call, key=f"descentlab-{name}-{run}", pure=False,
+                                       retries=1)] = item
         try:
-            for future in as_completed(futures, loop=self.client.loop):
+            for future in as_completed(list(futures), loop=self.client.loop):
                 result = future.result()
                 future.release()
-                yield result
-        finally:  # interrupted or failed: the cells not yet finished are not wanted any more
+                yield futures[future], result
+        finally:  # interrupted or failed: the tasks not yet finished are not wanted any more
             self.client.cancel([f for f in futures if not f.done()])
             shared.release()
 

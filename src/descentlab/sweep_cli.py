@@ -71,9 +71,13 @@ class _Meter:
         self.fresh = self.models_done = 0
 
     def __call__(self, result: CellResult, resumed: bool) -> None:
-        self.models_done += result.cell.size
+        self.count(result.cell.size, resumed)
+
+    def count(self, models: int, resumed: bool) -> None:
+        """One more cell of ``models`` models done (``resumed``: read back from the run folder)."""
+        self.models_done += models
         if not resumed:
-            self.fresh += result.cell.size
+            self.fresh += models
         elapsed = time.perf_counter() - self.start
         rate = self.fresh / elapsed if self.fresh and elapsed > 0 else 0.0
         eta = f"ETA {(self.total_models - self.models_done) / rate:.0f} s" if rate else ""
@@ -84,18 +88,58 @@ class _Meter:
         return int(self.progress.tasks[0].completed)
 
 
+def _progress(quiet: bool, err: Console) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
+                    console=err, transient=True, disable=quiet)
+
+
+def tuned_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int,
+                        out: Console, err: Console) -> Any:
+    """Run (or, with ``--resume``, finish) the tuned sweep in ``run_dir`` in cells, here or on a cluster.
+    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    from .cluster import DaskExecutor
+    from .runfolder import RunFolder
+    from .tuned_cells import CellRunner, cut
+    from .tuning import Group, run_tuned, tune_groups
+
+    tune = tune_groups(config)
+    final = [Group(m, m, (0.0,), tuple(range(config.repetitions, 2 * config.repetitions)), "final")
+             for m in config.methods]
+    cells = sum(len(cut(g, cell_size)) for g in [*tune, *final])
+    models = sum(len(g.lrs) * len(g.seeds) for g in [*tune, *final])
+    progress = _progress(args.quiet, err)
+    meter = _Meter(progress, cells, models)
+    remote = args.workers is not None or args.scheduler is not None
+    started = time.perf_counter()
+    with _client(args, out) if remote else nullcontext() as client:
+        runner = CellRunner(data, config, DaskExecutor(client) if remote else None, RunFolder(run_dir), cell_size,
+                            on_cell=meter.count)
+        try:
+            with progress:
+                tuned = run_tuned(data, config, runner=runner)
+        except KeyboardInterrupt:
+            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
+            raise SweepStopped(130) from None
+        except Exception as error:
+            if not _lost_cluster(error):
+                raise
+            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
+            raise SweepStopped(1) from None
+    _write_timings(run_dir, meter, time.perf_counter() - started)
+    return tuned
+
+
 def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, run_dir: Path, cell_size: int,
                       out: Console, err: Console) -> Sweep:
     """Run (or, with ``--resume``, finish) the sweep in ``run_dir`` here or on a cluster, showing progress.
     Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .sweeprun import resume_sweep, run_sweep, sweep_layout
 
     cells = sweep_layout(config, cell_size)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
-                        console=err, transient=True, disable=args.quiet)
+    progress = _progress(args.quiet, err)
     meter = _Meter(progress, len(cells), sum(c.size for c in cells))
     remote = args.workers is not None or args.scheduler is not None
     started = time.perf_counter()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -12,25 +14,23 @@ from rich.table import Table
 from rich.text import Text
 
 
-def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
-    """``sweep --tune``: both phases of the tuned comparison (see :mod:`descentlab.tuning`), in this process."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .cli import _load_data, _network_line
-    from .experiments import CompareConfig, network_for
+def _tuned_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
+    """The data, configuration, run folder and cell size of ``sweep --tune`` (those stored in the run folder with
+    ``--resume``)."""
+    from .cli import UserError, _load_data, _load_source
+    from .experiments import CompareConfig, data_digest
     from .outputs import check_folder_output, new_run_folder
-    from .tuned_report import tuned_summary, write_tuned
-    from .tuning import TuneConfig, run_tuned, split_three_ways, tune_groups
+    from .tuned_cells import load_tuned_manifest
+    from .tuning import TuneConfig
 
-    if not args.tune:
-        err.print("[red]error:[/red] --validation-size needs --tune")
-        return 2
-    for flag, value in (("--seed", args.seed != 0), ("--resume", args.resume), ("--workers", args.workers),
-                        ("--scheduler", args.scheduler)):
-        if value:
-            err.print(f"[red]error:[/red] {flag} does not apply with --tune"
-                      + (": repetition r uses seed r" if flag == "--seed" else " (it runs in this process)"))
-            return 2
+    if args.resume is not None:
+        stored = load_tuned_manifest(args.resume)
+        assert stored is not None, "only a tuned sweep's folder is resumed here"
+        config, cell_size, digest = stored
+        data = _load_source(config.base.data, config.base.target)
+        if data_digest(data) != digest:
+            raise UserError(f"{args.resume}: the data differ from those the interrupted sweep was trained on")
+        return data, config, args.resume, cell_size
     if args.out is not None:
         check_folder_output(args.out, "--out")
     data, source = _load_data(args)
@@ -39,20 +39,42 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
                          data=source, target=args.target, engine=args.engine)
     config = TuneConfig(base=base, methods=tuple(args.optimizers), lrs=tuple(args.lr), repetitions=args.seeds,
                         validation_size=0.2 if args.validation_size is None else args.validation_size)
+    return data, config, args.out or new_run_folder(), args.cell_size
+
+
+def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
+    """``sweep --tune``: both phases of the tuned comparison (see :mod:`descentlab.tuning`), in this process."""
+    from .cli import UserError, _network_line
+    from .cluster import ClusterError
+    from .experiments import network_for
+    from .runfolder import RunFolderError
+    from .sweep_cli import SweepStopped, tuned_with_progress
+    from .tuned_report import tuned_summary, write_tuned
+    from .tuning import split_three_ways, tune_groups
+
+    if not args.tune and args.resume is None:
+        err.print("[red]error:[/red] --validation-size needs --tune")
+        return 2
+    if args.seed != 0 and args.resume is None:
+        err.print("[red]error:[/red] --seed does not apply with --tune: repetition r uses seed r")
+        return 2
+    data, config, run_dir, cell_size = _tuned_setup(args)
+    base = config.base
     train, validation, test = split_three_ways(data, config.validation_size, base.test_size, 0)  # fails early
-    out.print(Text(f"Data: {source}, {data.n_samples} samples: {train.n_samples} train, {validation.n_samples} "
-                   f"validation, {test.n_samples} test per repetition"))  # Text: the path is the user's, not markup
+    out.print(Text(f"Data: {base.data}, {data.n_samples} samples: {train.n_samples} train, "
+                   f"{validation.n_samples} validation, {test.n_samples} test per repetition"))  # not markup
     out.print(_network_line(network_for(data, base)))
     groups = tune_groups(config)
     models = sum(len(g.lrs) for g in groups) * config.repetitions
     out.print(f"Tune: {models} models on repetitions 0..{config.repetitions - 1}; final: {len(config.methods)} "
-              f"methods at their chosen settings on repetitions {config.repetitions}..{2 * config.repetitions - 1}")
-    progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True, disable=args.quiet)
-    task = progress.add_task("settings", total=len(groups) + len(config.methods))
-    with progress:
-        tuned = run_tuned(data, config, on_group=lambda group: progress.advance(task))
-    run_dir = args.out or new_run_folder()
+              f"methods at their chosen settings on repetitions {config.repetitions}..{2 * config.repetitions - 1}"
+              f"; cells of about {cell_size} models, each saved in {run_dir}/cells/ as it finishes")
+    try:
+        tuned = tuned_with_progress(args, data, config, run_dir, cell_size, out, err)
+    except (ClusterError, RunFolderError) as error:
+        raise UserError(str(error)) from None
+    except SweepStopped as stop:
+        return stop.code
     write_tuned(tuned, run_dir)
     summary = tuned_summary(tuned)
     table = Table(title="Chosen settings; final phase: medians over repetitions (report.md: quartiles)")
