@@ -86,7 +86,8 @@ def large_sweep(data, config: SweepConfig, workers: int, cell_size: int) -> tupl
         in_process = time.perf_counter() - start
         start = time.perf_counter()
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None) as cluster, \
+                                      dashboard_address=None,
+                                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
                 distributed.Client(cluster, set_as_default=False) as client:
             client.wait_for_workers(workers)
             startup = time.perf_counter() - start

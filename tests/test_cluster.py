@@ -32,7 +32,8 @@ ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}  # a subprocess's noise is not 
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as local, \
+                                  dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as local, \
             distributed.Client(local, set_as_default=False) as client:
         yield local, client
 

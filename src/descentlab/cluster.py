@@ -179,7 +179,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
             yield client
         return
     # Workers log a warning for every cell cancelled by Ctrl-C: expected then, so only errors are shown.
+    # The scheduler's HTTP server runs even without the dashboard, on 8787 unless told otherwise: a free port
+    # avoids a clash (and a warning) with any other cluster on this machine.
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR)
+                                       dashboard_address="127.0.0.1:0" if dashboard else None,
+                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                       silence_logs=logging.ERROR)
     with cluster, distributed.Client(cluster, set_as_default=False) as client:
         yield client
