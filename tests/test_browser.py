@@ -113,6 +113,15 @@ def test_compare_report_draws_hovers_and_switches_the_loss_axis(compare_page, co
     label = "nag (accelerated gradient, Nesterov 1983)"
     assert hover == f"{label}iteration 40training loss {float(row['train_loss']):.6g}"
     assert page.evaluate("""() => document.getElementById("curves").layout.yaxis.type""") == "log"
+    box = page.locator("#curves .nsewdrag[data-subplot='xy']").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 0.3 * box["width"], y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.6 * box["width"], y + 5, steps=5)
+    page.mouse.up()
+    page.wait_for_function("""() => document.getElementById("curves").layout.xaxis.range[0] > 10""")
+    low, high = page.evaluate("""() => document.getElementById("curves").layout.xaxis.range""")
+    assert 0.3 * 120 - 5 < low < high < 0.6 * 120 + 5  # zoomed to the dragged 30–60 % of 120 iterations
     page.get_by_text("linear loss axis").click()
     page.wait_for_function("""() => document.getElementById("curves").layout.yaxis.type === "linear" """)
     assert page.locator("#curves .legend2 .traces").filter(has_text="test accuracy").count() == 3
