@@ -1042,15 +1042,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:
         print(f"descentlab {args.command}: error: {problem}", file=sys.stderr)
         return 2
-    import os
-
     from rich.console import Console
 
-    # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback, unless COLUMNS
-    # asks for a width.
+    # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
     # emoji=False: ":smile:" in a file name stays as typed (user text goes through _plain, never markup)
-    out = Console(highlight=False, emoji=False,
-                  width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120)
+    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # one error, one line
     try:
         return int(args.handler(args, out, err))
