@@ -150,7 +150,7 @@ def _relu_forgetting_its_mask():
     return dataclasses.replace(relu, value_and_derivative=lambda z: (relu.value(z), np.ones_like(z)), fill=fill)
 
 
-@pytest.mark.parametrize("width, seed", [(16, 0), (16, 3), (64, 0), (64, 1), (128, 2)])
+@pytest.mark.parametrize("width, seed", [(16, 0), (16, 3), (32, 2), (64, 0), (64, 1)])
 def test_a_correct_relu_gradient_passes_at_the_default_step(iris_split, width, seed):
     train, _ = iris_split
     net = dl.MLP([4, width, 3], "relu")
