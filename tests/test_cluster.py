@@ -228,3 +228,15 @@ def test_the_tuned_sweep_on_the_cluster_and_resumed_equals_the_tuned_sweep_in_pr
                         on_cell=lambda models, resumed: None if resumed else fresh.append(models))
     resumed = run_tuned(iris, config, runner=runner)
     assert len(fresh) == 2 and resumed.rows == plain.rows
+
+
+def test_a_second_sweep_into_a_folder_in_use_is_refused_in_one_line(tmp_path, capsys):
+    from descentlab.cli import main
+    from descentlab.outputs import claim_run_folder
+
+    with claim_run_folder(tmp_path, "sweep", overwrite=False, resuming=True):  # as a running sweep holds it
+        assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path} is in use by another descentlab run (process {os.getpid()})")
+    assert err.count("\n") == 1 and not list(tmp_path.glob("cells/*"))
+    assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 0  # let go

@@ -61,6 +61,14 @@ def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
         yield client
 
 
+def _claim(run_dir: Path) -> Any:
+    """Hold the run folder for this sweep: a second sweep into it at the same time is refused in one line (a
+    previous sweep there is not: its saved cells are what --resume, or the same sweep again, finishes)."""
+    from .outputs import claim_run_folder
+
+    return claim_run_folder(run_dir, "sweep", overwrite=False, resuming=True)
+
+
 class _Meter:
     """Cells done / total, models per second and the time left, across all workers."""
 
@@ -114,7 +122,7 @@ def tuned_with_progress(args: argparse.Namespace, data: Any, config: Any, run_di
     meter = _Meter(progress, cells, models)
     remote = args.workers is not None or args.scheduler is not None
     started = time.perf_counter()
-    with _client(args, out) if remote else nullcontext() as client:
+    with _claim(run_dir), _client(args, out) if remote else nullcontext() as client:
         runner = CellRunner(data, config, DaskExecutor(client) if remote else None, RunFolder(run_dir), cell_size,
                             on_cell=meter.count)
         try:
@@ -143,7 +151,7 @@ def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, 
     meter = _Meter(progress, len(cells), sum(c.size for c in cells))
     remote = args.workers is not None or args.scheduler is not None
     started = time.perf_counter()
-    with _client(args, out) if remote else nullcontext() as client:
+    with _claim(run_dir), _client(args, out) if remote else nullcontext() as client:
         try:
             with progress:
                 if args.resume is not None:
