@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,21 @@ def test_the_compiled_engine_load_is_reported_on_its_own_line(tmp_path):
     plain = json.loads((tmp_path / "n" / "summary.json").read_text())["methods"]
     for name in ("gd", "nag"):
         assert compiled[name]["final"]["train_loss"] == pytest.approx(plain[name]["final"]["train_loss"], rel=1e-12)
+
+
+def test_jargon_is_explained_where_the_reader_meets_it(tmp_path):
+    run = _descentlab("--help")
+    assert run.returncode == 0
+    assert "assignment' (in some defaults) is the course exercise" in " ".join(run.stdout.split())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    glossary = readme.split("## Words used here")[1].split(" ## ")[0]
+    for term in ("**the assignment**", "**p_k, q_k**", "**exported iterate**", "**oracle calls**"):
+        assert term in glossary
+    # each term's first use in README comes no earlier than the glossary that explains it
+    start = readme.index("## Words used here")
+    for word in ("the assignment", "exported iterate", "q_k", "oracle calls"):
+        assert readme.index(word) > start, word
+    comparison = compare(config=CompareConfig(iterations=3))
+    write_run(comparison, tmp_path)
+    assert "not the look-ahead point q_k = p_k + μ_k (p_k − p_{k−1}) where it takes its gradient" in " ".join(
+        (tmp_path / "report.md").read_text().split())

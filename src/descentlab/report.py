@@ -181,8 +181,9 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         f"{config.seed}; all methods start from the same point.",
         f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}"
         + (f", L2 penalty (λ/2)·Σ‖W‖² with λ = {config.weight_decay:g} on the weights" if config.weight_decay else "")
-        + ". Every curve point is measured at the iterate the method would export (p_k for NAG, not the "
-        "look-ahead q_k).",
+        + ". Every curve point is measured at the iterate the method would export: for NAG the iterate p_k, not "
+        "the look-ahead point q_k = p_k + μ_k (p_k − p_{k−1}) where it takes its gradient (docs/derivation.md, "
+        "N1–N3).",
         "",
         "## Results",
         "",
