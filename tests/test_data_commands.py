@@ -237,3 +237,11 @@ def test_a_large_file_reports_its_progress_to_the_end(tmp_path, monkeypatch):
     data = dl.load_csv(path, progress=lambda done, total: seen.append((done, total)))
     assert data.n_samples == 60_000 and len(seen) >= 2
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1] == (path.stat().st_size,) * 2
+
+
+def test_a_symbolic_link_loop_as_data_is_one_line(tmp_path):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    done = run("train", "--data", tmp_path / "a.csv", "--out", "m.safetensors", cwd=tmp_path)
+    assert one_error_line(done) == f"{tmp_path / 'a.csv'}: cannot open the file: Too many levels of symbolic links"
+    assert not (tmp_path / "m.safetensors").exists()

@@ -250,7 +250,7 @@ def _reading_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
     def on_bytes(done: int, total: int) -> None:
         nonlocal task
-        if task is None and total > 32 << 20:
+        if task is None and total > 32 << 20 and err.is_terminal:  # a log gets no bar (nor its blank line)
             bar.start()
             task = bar.add_task("reading", total=total)
         if task is not None:

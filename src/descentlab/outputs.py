@@ -37,11 +37,11 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     """True when ``a`` and ``b`` name the same file: the same path once symbolic links are resolved, or the
     same inode (hard links)."""
     a, b = Path(a), Path(b)
-    if a.resolve() == b.resolve():
-        return True
     try:
+        if a.resolve() == b.resolve():
+            return True
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic-link loop; the reader then names the path
         return False
 
 
