@@ -58,6 +58,11 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
     if args.seed != 0 and args.resume is None:
         err.print("[red]error:[/red] --seed does not apply with --tune: repetition r uses seed r")
         return 2
+    validation_size = 0.2 if args.validation_size is None else args.validation_size
+    if args.resume is None and validation_size + args.test_size >= 1.0:
+        err.print(f"[red]error:[/red] --validation-size {validation_size:g} and --test-size {args.test_size:g} "
+                  "leave no training data")
+        return 2
     data, config, run_dir, cell_size = _tuned_setup(args)
     base = config.base
     train, validation, test = split_three_ways(data, config.validation_size, base.test_size, 0)  # fails early
