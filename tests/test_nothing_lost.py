@@ -1,0 +1,353 @@
+"""Nothing lost: Ctrl-C at any moment, two runs into one place, moved folders, outputs that are inputs, output
+paths that cannot be written. Signals and concurrency go through the real command in a subprocess; the rest
+through ``main`` on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab.cli import main
+from descentlab.experiments import checkpoint_config
+from descentlab.model_io import load_checkpoint
+from descentlab.outputs import new_run_folder
+
+SMALL = ["--hidden", "3", "--quiet"]
+
+
+def _command(*args: object) -> list[str]:
+    return [sys.executable, "-u", "-m", "descentlab", *map(str, args)]
+
+
+def _start(*args: object, cwd: Path | None = None) -> subprocess.Popen:
+    """Start a command and return once it has printed its set-up: training starts now."""
+    run = subprocess.Popen(_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    for line in run.stdout:
+        if line.startswith("Network"):
+            return run
+    raise AssertionError(f"no set-up printed: {run.communicate()}")
+
+
+def _wait_for(path: Path, run: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert run.poll() is None, f"{path} never appeared: {run.communicate()}"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.001)
+
+
+def _finish(run: subprocess.Popen) -> str:
+    _, err = run.communicate(timeout=300)
+    assert "Traceback" not in err, err
+    return " ".join(err.split())
+
+
+def _one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``folder`` with its bytes and modification time: what "unchanged" means."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _models(folder: Path) -> dict[str, np.ndarray]:
+    return {p.stem: dl.load_model(p)[1].flat for p in sorted((folder / "models").glob("*.safetensors"))}
+
+
+# -- Ctrl-C after training and at the end of a resume --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def written_run(tmp_path_factory) -> tuple[Path, Path, str]:
+    """A compare run interrupted once its checkpoint is on disk, i.e. while the results are being written; and
+    the same run uninterrupted."""
+    root = tmp_path_factory.mktemp("written")
+    options = [*SMALL, "--iterations", "300", "--optimizers", "gd,nag"]
+    assert main(["compare", *options, "--out", str(root / "whole")]) == 0
+    run = _start("compare", *options, "--out", root / "cut")
+    _wait_for(root / "cut" / "checkpoint" / "checkpoint.safetensors", run)
+    run.send_signal(signal.SIGINT)
+    err = _finish(run)
+    assert run.returncode == 130, err
+    return root / "whole", root / "cut", err
+
+
+def test_ctrl_c_while_the_results_are_written_keeps_the_run(written_run, tmp_path):
+    whole, cut, err = written_run
+    cut = Path(shutil.copytree(cut, tmp_path / "cut"))
+    assert f"Resume with: descentlab compare --resume {written_run[1] / 'checkpoint'}" in err
+    info = checkpoint_config(cut / "checkpoint")[1]
+    assert [m["iterations"] for m in info["methods"]] == [300, 300]  # all training is in the checkpoint
+    assert main(["compare", "--resume", str(cut / "checkpoint"), "--quiet"]) == 0
+    assert not (cut / "checkpoint").exists()
+    assert {k: v.tobytes() for k, v in _models(cut).items()} == {k: v.tobytes() for k, v in _models(whole).items()}
+    assert (cut / "history.csv").read_text() == (whole / "history.csv").read_text()
+
+
+def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(written_run, tmp_path):
+    """A stream of Ctrl-C from the moment the last result file is written, while the checkpoint is removed (made
+    slow by many files in it): the run ends complete without its checkpoint, or interrupted with its checkpoint
+    whole; never a traceback (it once was ``OSError: Bad file descriptor``)."""
+    cut = Path(shutil.copytree(written_run[1], tmp_path / "cut"))
+    for i in range(3000):
+        (cut / "checkpoint" / f"extra-{i}").write_bytes(b"")
+    (cut / "report.html").unlink(missing_ok=True)
+    run = subprocess.Popen(_command("compare", "--resume", cut / "checkpoint", "--quiet"), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    _wait_for(cut / "report.html", run)
+    while run.poll() is None:
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    err = _finish(run)
+    # 130: stopped before the removal; -SIGINT: a press after the command had returned ended the interpreter
+    assert run.returncode in (0, 130, -signal.SIGINT), err
+    if (cut / "checkpoint").exists():  # stopped before the removal began: the checkpoint is whole and resumes
+        assert run.returncode != 0 and len(list((cut / "checkpoint").iterdir())) == 3001, err
+        assert main(["compare", "--resume", str(cut / "checkpoint"), "--quiet"]) == 0
+    assert not (cut / "checkpoint").exists() and not list(cut.glob(".checkpoint*"))
+    assert (cut / "summary.json").exists() and (cut / "report.html").exists()
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.1, 0.4])
+def test_two_ctrl_c_during_training_keep_the_run(tmp_path, gap):
+    run = _start("compare", *SMALL, "--iterations", "200000", "--out", tmp_path / "run")
+    time.sleep(0.3)
+    run.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    run.send_signal(signal.SIGINT)
+    err = _finish(run)
+    assert run.returncode == 130, err
+    assert f"Resume with: descentlab compare --resume {tmp_path / 'run' / 'checkpoint'}" in err
+    config, info = checkpoint_config(tmp_path / "run" / "checkpoint")
+    _, results = load_checkpoint(tmp_path / "run" / "checkpoint", dl.MLP([4, 3, 3], "softplus"))
+    assert results["gd"].interrupted and 0 < results["gd"].iterations < config.iterations
+    assert info["pending"] == ["nag"]
+
+
+# -- train --out: an interrupted run never replaces the model there ------------------------------------------------
+def test_ctrl_c_during_train_keeps_the_model_at_out_and_a_new_run_does_not_silently_discard_it(tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    assert main(["train", *SMALL, "--iterations", "50", "--out", str(model)]) == 0
+    good = model.read_bytes()
+    run = _start("train", *SMALL, "--iterations", "200000", "--out", model)
+    time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    err = _finish(run)
+    assert run.returncode == 130, err
+    assert model.read_bytes() == good  # predict goes on using the good model
+    assert f"{model} is unchanged" in err and f"descentlab train --resume {model}.checkpoint" in err
+    capsys.readouterr()
+
+    # a later run into the same --out does not leave that checkpoint to be resumed over its result
+    assert main(["train", *SMALL, "--iterations", "5", "--out", str(model)]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert "holds an interrupted run" in line and "--resume" in line and "--overwrite" in line
+    assert model.read_bytes() == good
+    assert main(["train", *SMALL, "--iterations", "5", "--out", str(model), "--overwrite"]) == 0
+    assert not Path(f"{model}.checkpoint").exists() and model.read_bytes() != good
+    assert main(["train", "--resume", f"{model}.checkpoint"]) == 1
+    assert "no checkpoint here" in capsys.readouterr().err
+
+
+# -- a run folder holds one run --------------------------------------------------------------------------------------
+def test_a_folder_with_an_interrupted_run_is_refused_or_replaced_as_a_whole(written_run, tmp_path, capsys):
+    cut = Path(shutil.copytree(written_run[1], tmp_path / "cut"))
+    (cut / "notes.txt").write_text("mine")
+    before = _snapshot(cut)
+    assert main(["compare", *SMALL, "--iterations", "5", "--out", str(cut)]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert "holds an interrupted run" in line and f"--resume {cut / 'checkpoint'}" in line
+    assert _snapshot(cut) == before
+    assert main(["compare", *SMALL, "--iterations", "5", "--optimizers", "adam", "--out", str(cut),
+                 "--overwrite"]) == 0
+    assert not (cut / "checkpoint").exists()  # nothing can --resume the older run over this one
+    assert sorted(_models(cut)) == ["adam"]
+    assert list(json.loads((cut / "summary.json").read_text())["methods"]) == ["adam"]
+    assert (cut / "notes.txt").read_text() == "mine"  # files descentlab does not write are not its to delete
+
+
+def test_a_folder_with_a_finished_run_is_refused_or_replaced_as_a_whole(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["compare", *SMALL, "--iterations", "5", "--optimizers", "gd,nag,adam", "--out", str(run)]) == 0
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["compare", *SMALL, "--iterations", "5", "--out", str(run)]) == 1
+    out, err = capsys.readouterr()
+    assert "already holds a run" in _one_line_error(err) and "Data:" not in out  # before any work
+    assert _snapshot(run) == before
+    assert main(["compare", *SMALL, "--iterations", "5", "--out", str(run), "--overwrite"]) == 0
+    assert sorted(_models(run)) == ["gd", "nag"]  # no stale models/adam.safetensors beside the new summary
+    assert sorted(p.name for p in run.iterdir()) == ["curves.png", "history.csv", "models", "report.html",
+                                                      "report.md", "summary.json"]
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused_and_a_crashed_runs_lock_does_not_block(tmp_path, capsys):
+    folder = tmp_path / "run"
+    first = _start("compare", *SMALL, "--iterations", "200000", "--out", folder)
+    lock = folder / ".descentlab.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().strip()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    second = subprocess.run(_command("compare", *SMALL, "--iterations", "5", "--out", folder, "--overwrite"),
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 1
+    assert f"{folder} is in use by another descentlab run (process {first.pid})" in _one_line_error(second.stderr)
+    first.kill()  # a crash: no chance to remove the lock file
+    first.communicate(timeout=60)
+    assert lock.exists()
+    assert main(["compare", *SMALL, "--iterations", "5", "--out", str(folder)]) == 0
+    assert not lock.exists() and (folder / "summary.json").exists()
+
+
+def test_default_run_folders_never_collide(tmp_path):
+    runs = [subprocess.Popen(_command("compare", *SMALL, "--iterations", "5"), cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for run in runs:
+        _finish(run)
+        assert run.returncode == 0
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 3 and all((f / "summary.json").exists() for f in folders)
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    assert [new_run_folder(tmp_path / "same", now).name for _ in range(3)] == [
+        "20260102-030405", "20260102-030405-2", "20260102-030405-3"]
+
+
+# -- resume into the folder named --------------------------------------------------------------------------------------
+def test_resume_after_moving_the_run_and_from_another_folder_writes_where_the_checkpoint_is(tmp_path, iris):
+    started, moved, elsewhere = (tmp_path / name for name in ("started", "moved", "elsewhere"))
+    for folder in (started, moved, elsewhere):
+        folder.mkdir()
+    with open(started / "flowers.csv", "w") as handle:
+        handle.write(",".join([*iris.feature_names, "kind"]) + "\n")
+        for x, y in zip(iris.X, iris.y, strict=True):
+            handle.write(",".join([*(repr(float(v)) for v in x), iris.class_names[y]]) + "\n")
+    options = [*SMALL, "--iterations", "5000"]
+    for command, out in (("compare", "run"), ("train", "m.safetensors")):
+        data = ["--data", "flowers.csv"] if command == "train" else []
+        run = _start(command, *options, *data, "--out", out, cwd=started)
+        run.send_signal(signal.SIGINT)
+        err = _finish(run)
+        assert run.returncode == 130, err
+    shutil.move(started / "run", moved / "run")
+    shutil.move(started / "m.safetensors.checkpoint", moved / "m.safetensors.checkpoint")
+    for command, checkpoint in (("compare", "../moved/run/checkpoint"), ("train", "../moved/m.safetensors.checkpoint")):
+        resumed = subprocess.run(_command(command, "--resume", checkpoint, "--quiet"), cwd=elsewhere,
+                                 capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and "moved" not in p.parts) == ["flowers.csv"]
+    assert not (moved / "run" / "checkpoint").exists() and not (moved / "m.safetensors.checkpoint").exists()
+    summary = json.loads((moved / "run" / "summary.json").read_text())
+    assert [m["iterations_done"] for m in summary["methods"].values()] == [5000, 5000]
+    assert dl.load_model(moved / "m.safetensors")[2]["training"]["iterations_done"] == 5000
+
+
+# -- an output that is an input is refused before any work ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, iris) -> Path:
+    root = tmp_path_factory.mktemp("files")
+    with open(root / "a.csv", "w") as handle:
+        handle.write(",".join([*iris.feature_names, "kind"]) + "\n")
+        for x, y in zip(iris.X, iris.y, strict=True):
+            handle.write(",".join([*(repr(float(v)) for v in x), iris.class_names[y]]) + "\n")
+    assert main(["train", *SMALL, "--iterations", "5", "--data", str(root / "a.csv"),
+                 "--out", str(root / "m.safetensors")]) == 0
+    (root / "link.csv").symlink_to("a.csv")
+    (root / "mlink.safetensors").symlink_to(root / "m.safetensors")
+    os.link(root / "a.csv", root / "hard.csv")
+    run = root / "run"
+    assert main(["compare", *SMALL, "--iterations", "5", "--out", str(run)]) == 0
+    return root
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "a.csv", "--out", "a.csv"],
+    ["train", "--data", "a.csv", "--out", "link.csv"],
+    ["train", "--data", "link.csv", "--out", "a.csv"],
+    ["train", "--data", "a.csv", "--out", "hard.csv"],
+    ["predict", "--model", "m.safetensors", "--data", "a.csv", "--out", "m.safetensors"],
+    ["predict", "--model", "mlink.safetensors", "--data", "a.csv", "--out", "m.safetensors"],
+    ["predict", "--model", "m.safetensors", "--data", "a.csv", "--out", "link.csv"],
+    ["export", "--model", "m.safetensors", "--onnx", "m.safetensors"],
+    ["export", "--model", "m.safetensors", "--onnx", "mlink.safetensors"],
+    ["compare", "--data", "run/history.csv", "--target", "method", "--out", "run", "--overwrite"],
+])
+def test_an_output_that_is_an_input_is_refused_before_any_work(files, argv, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    before = _snapshot(files)
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    line = _one_line_error(err)
+    assert "--data" in line or "--model" in line
+    assert out == ""  # not even the data were read
+    assert _snapshot(files) == before
+
+
+# -- output paths that cannot be written: one line, before any work -------------------------------------------------
+@pytest.fixture
+def read_only(tmp_path) -> Path:
+    """A folder nobody can create files in (for the superuser, whom permissions do not stop: sysfs)."""
+    if os.geteuid() == 0:
+        return Path("/sys/descentlab-test")
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    return folder
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--out", "{folder}"], "is a folder; --out needs a file name"),
+    (["train", "--out", "{file}/m.safetensors"], "is a file, not a folder"),
+    (["train", "--out", "{read_only}/m.safetensors"], "cannot write in"),
+    (["train", "--out", "{read_only}/new/m.safetensors"], "cannot write in"),
+    (["compare", "--out", "{file}"], "is a file; --out needs a folder"),
+    (["compare", "--out", "{file}/run"], "is a file, not a folder"),
+    (["compare", "--out", "{read_only}/run"], "cannot write in"),
+    (["compare", "--out", "{folder}"], "is a file where the run writes a folder"),
+    (["sweep", "--out", "{file}"], "is a file; --out needs a folder"),
+    (["predict", "--model", "{model}", "--data", "{csv}", "--out", "{folder}"], "is a folder; --out needs a file"),
+    (["export", "--model", "{model}", "--onnx", "{file}/m.onnx"], "is a file, not a folder"),
+])
+def test_an_output_that_cannot_be_written_gets_one_line_before_any_work(tmp_path, read_only, files, argv, message,
+                                                                         capsys):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "models").write_text("not a folder")
+    (tmp_path / "file").write_text("a regular file")
+    names = {"folder": tmp_path / "folder", "file": tmp_path / "file", "read_only": read_only,
+             "model": files / "m.safetensors", "csv": files / "a.csv"}
+    argv = [arg.format(**names) for arg in argv]
+    if argv[0] in ("train", "compare"):
+        argv += [*SMALL, "--iterations", "100000"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert message in _one_line_error(err)
+    assert out == ""  # refused before the data were read, let alone a model trained
+    assert (tmp_path / "file").read_text() == "a regular file"
+
+
+# -- permissions -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_files_have_the_permissions_the_umask_gives(tmp_path, umask):
+    def with_umask() -> None:
+        os.umask(umask)
+
+    for argv in (["compare", *SMALL, "--iterations", "5", "--out", tmp_path / "run"],
+                 ["train", *SMALL, "--iterations", "5", "--out", tmp_path / "m.safetensors"]):
+        done = subprocess.run(_command(*argv), capture_output=True, text=True, timeout=300, preexec_fn=with_umask)
+        assert done.returncode == 0, done.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) == 8
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o666 & ~umask)}
