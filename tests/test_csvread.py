@@ -145,3 +145,14 @@ def test_a_column_name_with_a_line_break_is_shown_escaped_in_one_line(tmp_path):
     with pytest.raises(dl.DataError) as error:
         dl.load_csv(path, target="kind")
     assert str(error.value) == f"{path}:1: no target column 'kind'; the columns are: a\\nb, label"
+
+
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_an_overlong_line_is_refused_not_read_into_memory(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(csvread, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(csvread, "BLOCK_BYTES", block)
+    path = tmp_path / "t.csv"
+    path.write_text("x,label\n1,a\n" + "1," * 3000 + "b\n2,b\n")
+    with pytest.raises(dl.DataError) as error:
+        dl.load_csv(path)
+    assert str(error.value) == f"{path}:3: a line longer than {1000 / 2**20:g} MiB"

@@ -160,6 +160,7 @@ class _Source:
     def readline(self) -> bytes:
         if self.offset < len(self.pending):
             cut = self.pending.find(b"\n", self.offset) + 1 or len(self.pending)
+            cut = min(cut, self.offset + MAX_LINE_BYTES)  # so that an overlong line is refused, not parsed
             line, self.offset = self.pending[self.offset : cut], cut
             if not line.endswith(b"\n") and len(line) < MAX_LINE_BYTES:
                 line += self._io(lambda: self.handle.readline(MAX_LINE_BYTES - len(line)))
@@ -257,7 +258,7 @@ class _Reader:
         self._lone_cr_pending = False
         while raw := self.source.readline():
             if len(raw) >= MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                raise DataError(f"{self.path}:{self.line + 1}: a line longer than {MAX_LINE_BYTES >> 20} MiB")
+                raise DataError(f"{self.path}:{self.line + 1}: a line longer than {MAX_LINE_BYTES / 2**20:g} MiB")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
