@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +104,28 @@ def _progress(quiet: bool, err: Console) -> Any:
                     console=err, transient=True, disable=quiet)
 
 
+def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Path, meter: _Meter, cells: int,
+               work: Callable[[Any], Any]) -> Any:
+    """``work(client)`` (client None in process) with the run folder held and progress shown; Ctrl-C or a lost
+    cluster is said, with what is kept, and raised as :class:`SweepStopped`."""
+    remote = args.workers is not None or args.scheduler is not None
+    started = time.perf_counter()
+    with _claim(run_dir), _client(args, out) if remote else nullcontext() as client:
+        try:
+            with meter.progress:
+                result = work(client)
+        except KeyboardInterrupt:
+            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
+            raise SweepStopped(130) from None
+        except Exception as error:
+            if not (remote and _lost_cluster(error)):
+                raise
+            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
+            raise SweepStopped(1) from None
+    _write_timings(run_dir, meter, time.perf_counter() - started)
+    return result
+
+
 def tuned_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int,
                         out: Console, err: Console) -> Any:
     """Run (or, with ``--resume``, finish) the tuned sweep in ``run_dir`` in cells, here or on a cluster.
@@ -113,31 +135,18 @@ def tuned_with_progress(args: argparse.Namespace, data: Any, config: Any, run_di
     from .tuned_cells import CellRunner, cut
     from .tuning import Group, run_tuned, tune_groups
 
-    tune = tune_groups(config)
     final = [Group(m, m, (0.0,), tuple(range(config.repetitions, 2 * config.repetitions)), "final")
-             for m in config.methods]
-    cells = sum(len(cut(g, cell_size)) for g in [*tune, *final])
-    models = sum(len(g.lrs) * len(g.seeds) for g in [*tune, *final])
-    progress = _progress(args.quiet, err)
-    meter = _Meter(progress, cells, models)
-    remote = args.workers is not None or args.scheduler is not None
-    started = time.perf_counter()
-    with _claim(run_dir), _client(args, out) if remote else nullcontext() as client:
-        runner = CellRunner(data, config, DaskExecutor(client) if remote else None, RunFolder(run_dir), cell_size,
-                            on_cell=meter.count)
-        try:
-            with progress:
-                tuned = run_tuned(data, config, runner=runner)
-        except KeyboardInterrupt:
-            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
-            raise SweepStopped(130) from None
-        except Exception as error:
-            if not _lost_cluster(error):
-                raise
-            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
-            raise SweepStopped(1) from None
-    _write_timings(run_dir, meter, time.perf_counter() - started)
-    return tuned
+             for m in config.methods]  # the chosen settings are not known yet; the counts are
+    groups = [*tune_groups(config), *final]
+    cells = sum(len(cut(g, cell_size)) for g in groups)
+    meter = _Meter(_progress(args.quiet, err), cells, sum(len(g.lrs) * len(g.seeds) for g in groups))
+
+    def work(client: Any) -> Any:
+        runner = CellRunner(data, config, DaskExecutor(client) if client is not None else None, RunFolder(run_dir),
+                            cell_size, on_cell=meter.count)
+        return run_tuned(data, config, runner=runner)
+
+    return _stoppable(args, out, err, run_dir, meter, cells, work)
 
 
 def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, run_dir: Path, cell_size: int,
@@ -147,27 +156,14 @@ def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, 
     from .sweeprun import resume_sweep, run_sweep, sweep_layout
 
     cells = sweep_layout(config, cell_size)
-    progress = _progress(args.quiet, err)
-    meter = _Meter(progress, len(cells), sum(c.size for c in cells))
-    remote = args.workers is not None or args.scheduler is not None
-    started = time.perf_counter()
-    with _claim(run_dir), _client(args, out) if remote else nullcontext() as client:
-        try:
-            with progress:
-                if args.resume is not None:
-                    result = resume_sweep(run_dir, data, client, on_cell=meter)
-                else:
-                    result = run_sweep(data, config, client, run_dir, cell_size, on_cell=meter)
-        except KeyboardInterrupt:
-            _stopped(err, "interrupted", meter.cells_done, len(cells), run_dir)
-            raise SweepStopped(130) from None
-        except Exception as error:
-            if not _lost_cluster(error):
-                raise
-            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, len(cells), run_dir)
-            raise SweepStopped(1) from None
-    _write_timings(run_dir, meter, time.perf_counter() - started)
-    return result
+    meter = _Meter(_progress(args.quiet, err), len(cells), sum(c.size for c in cells))
+
+    def work(client: Any) -> Sweep:
+        if args.resume is not None:
+            return resume_sweep(run_dir, data, client, on_cell=meter)
+        return run_sweep(data, config, client, run_dir, cell_size, on_cell=meter)
+
+    return _stoppable(args, out, err, run_dir, meter, len(cells), work)
 
 
 def _lost_cluster(error: Exception) -> bool:
@@ -178,7 +174,10 @@ def _lost_cluster(error: Exception) -> bool:
     import asyncio
     import concurrent.futures
 
-    # A lost scheduler shows as a closed comm, or as futures cancelled with reason "scheduler-connection-lost".
+    # A lost scheduler shows as a closed comm, or as futures cancelled with reason "scheduler-connection-lost";
+    # an OSError naming a file is this machine's (a full disk), not the cluster's.
+    if isinstance(error, OSError) and error.filename:
+        return False
     lost = CommClosedError | asyncio.CancelledError | concurrent.futures.CancelledError | TimeoutError | OSError
     return isinstance(error, lost)
 
