@@ -64,10 +64,15 @@ def best_of(fn, repeats: int) -> float:
 def small_sweep(data, iterations: int, repeats: int) -> None:
     config = SweepConfig(base=CompareConfig(iterations=iterations), optimizers=("gd", "nag"), lrs=(0.01, 0.02),
                          seeds=4)
-    before = best_of(lambda: sweep_before_cells(data, config), repeats)
-    now = best_of(lambda: sweep(data, config), repeats)
-    print(f"16 models × {iterations} iterations in process: before cells {before * 1e3:.1f} ms, cells "
-          f"{now * 1e3:.1f} ms, ratio {now / before:.3f} (≤ 1: no slower)")
+    before, now = [], []
+    for _ in range(repeats):  # interleaved, so that a change of load hits both
+        before.append(best_of(lambda: sweep_before_cells(data, config), 1))
+        now.append(best_of(lambda: sweep(data, config), 1))
+    cpu_before = min(cpu_seconds(lambda: sweep_before_cells(data, config)) for _ in range(repeats))
+    cpu_now = min(cpu_seconds(lambda: sweep(data, config)) for _ in range(repeats))
+    print(f"16 models × {iterations} iterations in process: before cells {min(before) * 1e3:.1f} ms, cells "
+          f"{min(now) * 1e3:.1f} ms, ratio {min(now) / min(before):.3f} (≤ 1: no slower); CPU time ratio "
+          f"{cpu_now / cpu_before:.3f}")
 
 
 def large_config(models: int, iterations: int) -> SweepConfig:
