@@ -40,10 +40,37 @@ def test_a_subcommand_help_is_as_light():
 
 def test_default_compare_loads_no_optional_heavy_library(tmp_path):
     loaded = _modules_after(["compare", "--out", str(tmp_path / "run"), "--quiet"], cwd=tmp_path)
-    assert "numpy" in loaded and "matplotlib.figure" in loaded  # the run did happen
+    assert "numpy" in loaded and "descentlab.train" in loaded  # the run did happen
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000
     assert not _top_level(loaded) & set(HEAVY_OPTIONAL)
-    assert "matplotlib.pyplot" not in loaded  # no global figure state, no GUI backend search
+    assert "matplotlib" not in _top_level(loaded)  # the figure is drawn by the helper process
+
+
+def test_the_figure_drawn_by_the_helper_is_the_one_drawn_here(tmp_path):
+    import descentlab as dl
+    from descentlab.experiments import write_run
+    from descentlab.figure_process import FigureProcess
+
+    comparison = dl.compare(config=dl.CompareConfig(iterations=20))
+    write_run(comparison, tmp_path / "here")
+    with FigureProcess() as figure:
+        write_run(comparison, tmp_path / "helper", draw=figure.draw)
+    here = (tmp_path / "here" / "curves.png").read_bytes()
+    assert (tmp_path / "helper" / "curves.png").read_bytes() == here
+    with FigureProcess() as figure:  # a helper that died: the figure is drawn here, the same
+        figure._process.kill()
+        figure._process.wait()
+        figure.draw(comparison.results, tmp_path / "fallback.png", title=_title_of(comparison))
+    assert (tmp_path / "fallback.png").read_bytes() == here
+    with FigureProcess() as figure:  # never asked for a figure (an error before it): the helper is ended
+        process = figure._process
+    assert process.poll() is not None and process.stdin.closed
+
+
+def _title_of(comparison):
+    from descentlab.experiments import _title
+
+    return _title(comparison)
 
 
 def test_importing_descentlab_is_lazy_but_complete():

@@ -655,6 +655,7 @@ def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, er
 
 def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .experiments import summarize, write_run
+    from .figure_process import FigureProcess
     from .outputs import (
         check_folder_keeps_inputs,
         check_folder_output,
@@ -673,6 +674,7 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
         if not (args.overwrite or args.resume is not None):
             check_no_previous_run(folder, "compare")
     with ExitStack() as held:
+        figure = held.enter_context(FigureProcess())  # imports matplotlib while this process trains
 
         def claim(config: Any, info: dict[str, Any]) -> None:
             nonlocal folder
@@ -690,7 +692,8 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
         if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
             return _interrupted(comparison, checkpoint, "compare", unwritten, err)
         try:
-            write_run(comparison, folder)  # the slow part (the figure); Ctrl-C stops it and the checkpoint stays
+            # the slow part (the figure); Ctrl-C stops it and the checkpoint stays
+            write_run(comparison, folder, draw=figure.draw)
         except KeyboardInterrupt:
             return _interrupted(comparison, checkpoint, "compare", unwritten, err)
         if comparison.interrupted:

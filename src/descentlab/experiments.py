@@ -164,14 +164,15 @@ def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig
 
 
 def _package_versions() -> dict[str, str]:
-    import matplotlib
+    # matplotlib's version without importing it: the command draws the figure in another process
+    from importlib.metadata import version
 
     from . import __version__
 
     return {
         "descentlab": __version__,
         "numpy": np.__version__,
-        "matplotlib": matplotlib.__version__,
+        "matplotlib": version("matplotlib"),
         "python": platform.python_version(),
     }
 
@@ -259,14 +260,15 @@ def model_metadata(comparison: Comparison, name: str) -> dict[str, Any]:
     }
 
 
-def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
+def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] | None = None) -> list[Path]:
     """Write the run folder: curves.png, history.csv, summary.json, report.md, report.html (interactive, see
     :mod:`descentlab.interactive`), models/<method>.safetensors.
 
-    Every file is written atomically. Returns the paths written.
+    Every file is written atomically, the figure last (the numbers are safe before the slowest part). ``draw``
+    writes curves.png with :func:`~descentlab.plots.plot_curves`'s arguments (default: that function, here;
+    the command line passes :class:`~descentlab.figure_process.FigureProcess`). Returns the paths written.
     """
     from .interactive import write_compare_html
-    from .plots import plot_curves
     from .report import render_report
 
     out = Path(out)
@@ -276,8 +278,6 @@ def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
         path = out / "models" / f"{file_stem(name)}.safetensors"
         save_model(path, comparison.net, result.params, metadata=model_metadata(comparison, name))
         written.append(path)
-    plot_curves(comparison.results, out / "curves.png", title=_title(comparison), x_axis=comparison.config.x_axis)
-    written.append(out / "curves.png")
     atomic_write_text(out / "history.csv", history_csv(comparison.results))
     written.append(out / "history.csv")
     summary = summarize(comparison)
@@ -287,6 +287,10 @@ def write_run(comparison: Comparison, out: str | Path) -> list[Path]:
     atomic_write_text(out / "report.md", report)
     written.append(out / "report.md")
     written.append(write_compare_html(comparison, report, out / "report.html"))
+    if draw is None:
+        from .plots import plot_curves as draw
+    draw(comparison.results, out / "curves.png", title=_title(comparison), x_axis=comparison.config.x_axis)
+    written.append(out / "curves.png")
     return written
 
 
