@@ -151,7 +151,7 @@ def test_readme_numbers_are_those_of_the_default_run(default_run):
     summary = json.loads((default_run / "summary.json").read_text())
     readme = (ROOT / "README.md").read_text()
     for method in ("gd", "nag"):
-        row = next(line for line in readme.splitlines() if line.startswith(f"| {method.upper()} "))
+        row = next(line for line in readme.splitlines() if line.startswith(f"| {method} "))
         cells = [c.strip() for c in row.strip("|").split("|")]
         m = summary["methods"][method]
         f = m["final"]
