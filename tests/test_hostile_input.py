@@ -243,3 +243,62 @@ def test_dev_zero_and_a_3_gb_file_are_refused_within_a_small_memory_limit(good_m
     for path, says in ((Path("/dev/zero"), "not a regular file"), (big, "bytes but its header describes")):
         done = cli("info", "--model", str(path), cwd=tmp_path, limit_bytes=1536 * 1024**2)
         assert_one_line_refusal(done.returncode, done.stderr, 1, str(path), says)
+
+
+def test_growing_the_history_gives_the_same_history_as_preallocating_it(iris_split, monkeypatch):
+    import descentlab.train as training
+
+    train, test = iris_split
+    net = dl.MLP([4, 5, 3])
+
+    def run(**options):
+        return dl.fit(net, net.init(seed=1), train, dl.NAG(lr=0.05), iterations=300, test=test, **options)
+
+    monkeypatch.setattr(training, "HISTORY_START", 10**6)  # room for everything up front: the old behaviour
+    whole = run()
+    monkeypatch.setattr(training, "HISTORY_START", 7)  # 7 → 14 → … → 301: many doublings
+    grown = run()
+    asked = iter([False] * 40 + [True])
+    first = run(should_stop=lambda: next(asked))
+    resumed = run(resume=first)
+    assert len(whole.history) == len(grown.history) == len(resumed.history) == 301 and len(first.history) == 41
+    for name, values in whole.history.as_dict().items():
+        np.testing.assert_array_equal(getattr(grown.history, name), values)
+        np.testing.assert_array_equal(getattr(resumed.history, name), values)
+    np.testing.assert_array_equal(grown.params.flat, whole.params.flat)
+
+
+def test_a_billion_iterations_start_at_once_in_little_memory_and_ctrl_c_saves_them(tmp_path):
+    """Preallocating the history of 10⁹ iterations asks for 56 GB; with the address space capped at 2 GB the
+    run must still start, and Ctrl-C must stop it with a checkpoint."""
+    import signal
+    import time
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+    run = subprocess.Popen([sys.executable, "-u", "-m", "descentlab", "train", "--iterations", "1000000000", "--out",
+                            "m.safetensors"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=limit)
+    try:
+        assert "Network" in run.stdout.readline() + run.stdout.readline()  # data and network lines: set up
+        time.sleep(1.0)
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "MemoryError" not in err
+    assert (tmp_path / "m.safetensors.checkpoint" / "checkpoint.safetensors").is_file()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["sweep", "--seeds", "100000000", "--out", "run"], "the results of 600,000,000 models"),
+    (["train", "--hidden", "1000000000", "--out", "m.safetensors"], "a 4 → 1000000000 → 3 network on 150 rows"),
+    (["compare", "--hidden", "100000", "100000", "--out", "run"], "use fewer or narrower --hidden layers"),
+    (["gradcheck", "--hidden", "100000", "100000"], "would need about"),
+])
+def test_sizes_no_machine_holds_are_refused_before_allocating(argv, says, tmp_path):
+    done = cli(*argv, cwd=tmp_path, limit_bytes=2 * 1024**3)
+    assert_one_line_refusal(done.returncode, done.stderr, 1, says, "of memory and this machine has")
+    assert files_in(tmp_path) == {}

@@ -503,14 +503,31 @@ def _explained_start(config: Any) -> Iterator[None]:
         raise UserError(_start_cause(config)) from None
 
 
+def _check_size(sizes: Sequence[int], n_samples: int, iterations: int = 0, models: int = 1, methods: int = 1) -> None:
+    """Refuse, before anything is allocated, a network (``--hidden``) or grid (``--seeds``) the machine cannot hold."""
+    from .limits import TooLarge, check_fits, results_bytes, training_bytes
+
+    arch = " → ".join(map(str, sizes))
+    try:
+        check_fits(f"a {arch} network on {n_samples} rows", training_bytes(sizes, n_samples),
+                   "use fewer or narrower --hidden layers")
+        if models > 1:
+            check_fits(f"the results of {methods * models:,} models of {iterations + 1:,} history entries",
+                       results_bytes(sizes, iterations, methods * models),
+                       "use fewer --seeds, learning rates or methods, or fewer --iterations")
+    except TooLarge as error:
+        raise UserError(str(error)) from None
+
+
 def _check_start(data: Any, config: Any) -> None:
     """Refuse, before anything is written, a configuration whose first initial point (seed 0) already has a
     non-finite loss or gradient on the training split."""
     import numpy as np
 
-    from .experiments import prepare
+    from .experiments import network_for, prepare
     from .network import Objective
 
+    _check_size(network_for(data, config).sizes, data.n_samples)
     train, _, _, net, _ = prepare(data, config)
     start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma)
     with np.errstate(all="ignore"):
@@ -615,6 +632,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
     out.print(_plain(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
                      "classes"))
     out.print(_network_line(network_for(data, config)))
+    _check_size(network_for(data, config).sizes, data.n_samples)
     claim(config, info)
     progress, on_step = _progress_bars(err, config.iterations, args.quiet)
     with progress:
@@ -758,6 +776,8 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         return run_tuned_command(args, out, err, started)
     data, config, run_dir, cell_size = _sweep_setup(args)
+    _check_size(network_for(data, config.base).sizes, data.n_samples, config.base.iterations,
+                models=len(config.lrs) * config.seeds, methods=len(config.optimizers))
     _check_start(data, config.base)  # before the run folder is made
     if args.resume is not None:
         out.print(_plain(f"Resuming the sweep in {args.resume} (its options, not this command's, apply)"))
@@ -801,6 +821,7 @@ def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
     train, _ = train_test_split(data, test_size=args.test_size, seed=args.seed)
     n = train.n_samples if args.samples is None else min(args.samples, train.n_samples)
     net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
+    _check_size(net.sizes, n)
     params = net.init(seed=args.seed, sigma=args.init_sigma)
     out.print(_plain(f"Data: {source}, first {n} of {train.n_samples} training samples"))
     out.print(_network_line(net))

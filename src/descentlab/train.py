@@ -18,6 +18,9 @@ from .params import Params
 HISTORY_FIELDS = (
     "train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm", "grad_evals", "func_evals"
 )
+# The history starts with room for this many entries and doubles when full (never beyond K + 1): memory follows
+# the iterations actually run, so --iterations 1000000000 does not ask for 56 GB up front.
+HISTORY_START = 1024
 
 
 @dataclass
@@ -58,6 +61,13 @@ class History:
     def evaluations(self) -> np.ndarray:
         """Oracle calls (gradient + function-only evaluations) spent to reach every entry."""
         return self.grad_evals + self.func_evals
+
+    def grown(self, length: int) -> History:
+        """A copy with room for ``length`` entries: these entries first, NaN after them."""
+        bigger = History.empty((length,) + self.train_loss.shape[1:])
+        for name in HISTORY_FIELDS:
+            getattr(bigger, name)[: len(self)] = getattr(self, name)
+        return bigger
 
     def truncated(self, length: int) -> History:
         return History(*(getattr(self, name)[:length].copy() for name in HISTORY_FIELDS))
@@ -266,12 +276,12 @@ def fit(
     stacked = params.flat.ndim == 2
     if stacked and (resume is not None or should_stop is not None):
         raise ValueError("interrupting and resuming are for one model, not stacked models")
-    history = History.empty((iterations + 1,) + params.flat.shape[:-1])
+    history = History.empty((min(iterations + 1, HISTORY_START),) + params.flat.shape[:-1])
     state = optimizer.init(params.flat)
     first = 0
     if resume is not None:
         _check_same_optimizer(resume, optimizer, state)
-        first = _resumed(resume, history, iterations)
+        history, first = _resumed(resume, history, iterations)
         state = resume.state
         oracle.grad_evals = int(history.grad_evals[first - 1])
         oracle.func_evals = int(history.func_evals[first - 1])
@@ -321,6 +331,8 @@ def fit(
                 f"(learning rate too large?); kept the parameters of iteration {k - 1}"
             )
             break
+        if k == len(history):
+            history = history.grown(min(iterations + 1, 2 * k))
         history.train_loss[k] = np.where(alive, oracle.value, np.nan) if stacked else oracle.value
         history.grad_evals[k] = step_oracle.grad_evals
         history.func_evals[k] = step_oracle.func_evals
@@ -375,13 +387,14 @@ def _check_same_optimizer(resume: FitResult, optimizer: Optimizer, fresh_state: 
                          f"resume it with the optimiser it was started with")
 
 
-def _resumed(resume: FitResult, history: History, iterations: int) -> int:
-    """Copy an interrupted run's history into the new one; returns the first iteration still to do."""
+def _resumed(resume: FitResult, history: History, iterations: int) -> tuple[History, int]:
+    """The new history holding an interrupted run's entries, and the first iteration still to do."""
     if not resume.interrupted or resume.state is None:
         raise ValueError("only an interrupted run (FitResult.interrupted) can be resumed")
     first = len(resume.history)
     if first > iterations:
         raise ValueError(f"the interrupted run already has {first - 1} iterations; asked for {iterations}")
+    history = history.grown(max(len(history), first))
     for name in HISTORY_FIELDS:
         getattr(history, name)[:first] = getattr(resume.history, name)
-    return first
+    return history, first
