@@ -302,3 +302,55 @@ def test_sizes_no_machine_holds_are_refused_before_allocating(argv, says, tmp_pa
     done = cli(*argv, cwd=tmp_path, limit_bytes=2 * 1024**3)
     assert_one_line_refusal(done.returncode, done.stderr, 1, says, "of memory and this machine has")
     assert files_in(tmp_path) == {}
+
+
+# -- 8. an ONNX export is checked against the model before it is written ----------------------------------------
+def write_tiny_scale_table(path: Path) -> Path:
+    """Three classes; the second feature is of scale 1e-40, which --standardize divides by."""
+    rng = np.random.default_rng(0)
+    lines = ["a,tiny,c,label"]
+    for i in range(60):
+        k = i % 3
+        lines.append(f"{rng.normal(k):.5f},{rng.normal(k) * 1e-40:.6e},{rng.normal(-k):.5f},{'xyz'[k]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_export_float32_cannot_represent_is_refused_and_not_written(tmp_path):
+    table = write_tiny_scale_table(tmp_path / "tiny.csv")
+    trained = cli("train", "--data", str(table), "--standardize", "--out", "m.safetensors", "--iterations", "30",
+                  "--quiet", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    predicted = cli("predict", "--model", "m.safetensors", "--data", str(table), cwd=tmp_path)
+    assert predicted.returncode == 0 and "nan" not in predicted.stdout.lower()  # descentlab itself is fine
+    done = cli("export", "--model", "m.safetensors", "--onnx", "m.onnx", cwd=tmp_path)
+    assert_one_line_refusal(done.returncode, done.stderr, 1, "m.onnx not written", "beyond float32's",
+                            "does not agree with the model on 77 of 77 sample rows")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_library_raises_before_writing_and_a_healthy_export_passes_the_same_check(tmp_path):
+    from descentlab.onnx_check import ExportMismatch, sample_rows
+
+    net = dl.MLP([3, 4, 3])
+    params = net.init(seed=0)
+    tiny = {"mean": [0.0, 1e-40, 0.0], "scale": [1.0, 1e-40, 1.0]}
+    with pytest.raises(ExportMismatch, match=r"77 of 77 sample rows .*reach [0-9.]+e\+(39|40), beyond float32"):
+        dl.export_onnx(net, params, tmp_path / "bad.onnx", standardization=tiny)
+    assert not (tmp_path / "bad.onnx").exists()
+    healthy = {"mean": [5.0, -2.0, 100.0], "scale": [0.5, 3.0, 20.0]}
+    dl.export_onnx(net, params, tmp_path / "good.onnx", standardization=healthy)
+    rows = sample_rows(3, healthy)
+    assert rows.shape == (1 + 4 * 3 + 64, 3) and np.allclose(rows[0], healthy["mean"])
+    np.testing.assert_allclose(rows[1:13:4].diagonal(), np.array(healthy["mean"]) - 3 * np.array(healthy["scale"]))
+
+
+def test_without_onnxruntime_the_export_is_written_with_a_loud_warning(tmp_path):
+    net = dl.MLP([4, 3, 3])
+    dl.save_model(tmp_path / "m.safetensors", net, net.init(seed=0))
+    code = ("import sys; sys.modules['onnxruntime'] = None; from descentlab.cli import main; "
+            "sys.exit(main(['export', '--model', 'm.safetensors', '--onnx', 'm.onnx']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().startswith("warning: onnxruntime is not installed, so this export is UNVERIFIED")
+    assert (tmp_path / "m.onnx").is_file()

@@ -962,6 +962,14 @@ def _finite_probabilities(net: Any, params: Any, X: Any, scaler: Any, where: tup
     return proba
 
 
+def _onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .model_io import export_onnx, load_model
     from .outputs import check_file_output, check_not_input
@@ -973,8 +981,18 @@ def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
         import onnx  # noqa: F401
     except ImportError:
         raise UserError("ONNX export needs the onnx package: pip install 'descentlab[onnx]'") from None
-    export_onnx(net, params, args.onnx, class_names=meta.get("class_names"), feature_names=meta.get("feature_names"),
-                standardization=meta.get("standardization"))
+    from .onnx_check import ExportMismatch
+
+    verify = _onnxruntime_available()
+    if not verify:
+        err.print(_plain(("warning:", "bold yellow"), " onnxruntime is not installed, so this export is UNVERIFIED: "
+                         "nothing checked that the float32 graph computes what the model computes "
+                         "(pip install 'descentlab[onnx]')"))
+    try:
+        export_onnx(net, params, args.onnx, class_names=meta.get("class_names"),
+                    feature_names=meta.get("feature_names"), standardization=meta.get("standardization"), verify=verify)
+    except ExportMismatch as error:
+        raise UserError(f"{args.onnx} not written: {error}") from None
     out.print(_network_line(net))
     folded = " (standardisation folded into the first layer)" if meta.get("standardization") else ""
     out.print(_plain(f"Wrote {args.onnx}: input 'input' (batch × {net.sizes[0]}) → outputs 'probabilities' "

@@ -352,6 +352,7 @@ def export_onnx(
     class_names: list[str] | None = None,
     feature_names: list[str] | None = None,
     standardization: dict[str, list[float]] | None = None,
+    verify: bool = True,
 ) -> Path:
     """Write the network as an ONNX graph (float32), atomically; needs ``descentlab[onnx]``.
 
@@ -360,6 +361,10 @@ def export_onnx(
     activation as its ONNX operator (Softplus, Relu, Tanh, Sigmoid; none for identity), then ``Softmax``.
     A standardisation ``(x − mean)/scale`` is folded into the first layer (``W0/scale``, ``b0 − (W0/scale)·mean``),
     so the graph takes raw features. Class and feature names go into the model's metadata as JSON.
+
+    With ``verify`` (the default; needs onnxruntime) the graph is first run on sample rows and compared with the
+    model (:func:`descentlab.onnx_check.verify_onnx`): an export that float32 cannot represent faithfully raises
+    :class:`~descentlab.onnx_check.ExportMismatch` and nothing is written.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -376,8 +381,10 @@ def export_onnx(
     nodes, initializers = [], []
     current = "input"
     for layer, (W, b) in enumerate(layers):
-        initializers.append(numpy_helper.from_array(W.astype(np.float32), f"W{layer}"))
-        initializers.append(numpy_helper.from_array(b.astype(np.float32), f"b{layer}"))
+        with np.errstate(over="ignore"):  # float32 overflow is what verify finds and explains
+            W32, b32 = W.astype(np.float32), b.astype(np.float32)
+        initializers.append(numpy_helper.from_array(W32, f"W{layer}"))
+        initializers.append(numpy_helper.from_array(b32, f"b{layer}"))
         z = f"z{layer + 1}"
         nodes.append(helper.make_node("Gemm", [current, f"W{layer}", f"b{layer}"], [z], transB=1, name=f"layer{layer}"))
         current = z
@@ -408,7 +415,12 @@ def export_onnx(
     }
     helper.set_model_props(model, {key: json.dumps(value) for key, value in names.items()})
     onnx.checker.check_model(model, full_check=True)
-    atomic_write_bytes(path, model.SerializeToString())
+    blob = model.SerializeToString()
+    if verify:
+        from .onnx_check import verify_onnx
+
+        verify_onnx(blob, net, params, standardization, layers[0][0])
+    atomic_write_bytes(path, blob)
     return Path(path)
 
 
