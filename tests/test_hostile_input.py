@@ -132,7 +132,7 @@ def test_paths_column_and_class_names_are_printed_as_typed(markup_table, tmp_pat
     info = cli("info", "--model", model, cwd=tmp_path)
     assert info.returncode == 0, info.stderr
     assert f"Model {model} (format" in info.stdout
-    assert f"Features: {', '.join(MARKUP_NAMES)}" in info.stdout
+    assert f"Features: {', '.join(MARKUP_NAMES)}" in info.stdout, info.stdout
     assert f"Classes: {', '.join(MARKUP_CLASSES)}" in info.stdout
 
 

@@ -52,6 +52,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _say(console: Console, *parts: str | tuple[str, str]) -> None:
+    """Print one line of :func:`_plain` parts without breaking it at the console's width: a path or a column name
+    in piped output stays on one line, whole."""
+    console.print(_plain(*parts), soft_wrap=True)
+
+
 def _plain(*parts: str | tuple[str, str]) -> Any:
     """A rich ``Text`` whose str parts are shown as they are, never read as markup (paths, column and class names
     are the user's: ``units[v2].safetensors``, ``length [cm]``); ``(text, style)`` pairs are styled."""
@@ -619,7 +625,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
             raise UserError(f"{args.resume}: this checkpoint is of 'descentlab {info.get('command')}'; resume it "
                             f"with that command")
         data, source = _load_source(_resumed_source(config, info), config.target), config.data
-        out.print(_plain(f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)"))
+        _say(out, f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)")
     else:
         data, source = _load_data(args)
         config = CompareConfig(
@@ -629,8 +635,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
             x_axis=getattr(args, "x_axis", "iterations"), batch_size=args.batch_size, data=source,
             target=args.target, engine=args.engine,
         )
-    out.print(_plain(f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
-                     "classes"))
+    _say(out, f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
+              "classes")
     out.print(_network_line(network_for(data, config)))
     _check_size(network_for(data, config).sizes, data.n_samples)
     claim(config, info)
@@ -649,7 +655,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
                   "process (not counted in the methods' times)")
     for name, result in comparison.results.items():
         if result.stopped:
-            err.print(_plain(("warning:", "yellow"), f" {name}: {result.stopped}"))
+            _say(err, ("warning:", "yellow"), f" {name}: {result.stopped}")
     return comparison, data, info
 
 
@@ -666,8 +672,8 @@ def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, er
         states.append(f"{name} stopped after iteration {result.iterations} of {comparison.config.iterations}"
                       if result.interrupted else f"{name} finished")
     states += [f"{name} not started" for name in comparison.pending]
-    err.print(_plain(("interrupted:", "yellow"), f" {'; '.join(states)}. {saved}"))
-    err.print(_plain(f"Resume with: descentlab {command} --resume {checkpoint}"))
+    _say(err, ("interrupted:", "yellow"), f" {'; '.join(states)}. {saved}")
+    _say(err, f"Resume with: descentlab {command} --resume {checkpoint}")
     return 130
 
 
@@ -720,8 +726,8 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
         with _Interrupt():  # the run is complete: its checkpoint goes, untorn
             remove_tree(checkpoint)
             out.print(_results_table(summarize(comparison)))
-            out.print(_plain(f"Wrote {folder}/ (curves.png, history.csv, summary.json, report.md, report.html, "
-                             f"models/) in {time.perf_counter() - started:.2f} s"))
+            _say(out, f"Wrote {folder}/ (curves.png, history.csv, summary.json, report.md, report.html, "
+                      f"models/) in {time.perf_counter() - started:.2f} s")
     return 0
 
 
@@ -780,13 +786,13 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
                 models=len(config.lrs) * config.seeds, methods=len(config.optimizers))
     _check_start(data, config.base)  # before the run folder is made
     if args.resume is not None:
-        out.print(_plain(f"Resuming the sweep in {args.resume} (its options, not this command's, apply)"))
-    out.print(_plain(f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
-                     f"{data.n_classes} classes"))
+        _say(out, f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
+    _say(out, f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
+              f"{data.n_classes} classes")
     out.print(_network_line(network_for(data, config.base)))
-    out.print(_plain(f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
-                     f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
-                     f"{run_dir}/cells/ as it finishes"))
+    _say(out, f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
+              f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
+              f"{run_dir}/cells/ as it finishes")
     try:
         with _explained_start(config.base):
             result = run_with_progress(args, data, config, run_dir, cell_size, out, err)
@@ -803,9 +809,9 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     out.print(table)
     for name, fitted in result.results.items():
         if fitted.stopped:
-            err.print(_plain(("warning:", "yellow"), f" {name}: {fitted.stopped}"))
-    out.print(_plain(f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, report.html, cells/) "
-                     f"in {time.perf_counter() - started:.2f} s"))
+            _say(err, ("warning:", "yellow"), f" {name}: {fitted.stopped}")
+    _say(out, f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, report.html, cells/) "
+              f"in {time.perf_counter() - started:.2f} s")
     return 0
 
 
@@ -823,7 +829,7 @@ def _cmd_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
     net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
     _check_size(net.sizes, n)
     params = net.init(seed=args.seed, sigma=args.init_sigma)
-    out.print(_plain(f"Data: {source}, first {n} of {train.n_samples} training samples"))
+    _say(out, f"Data: {source}, first {n} of {train.n_samples} training samples")
     out.print(_network_line(net))
     with np.errstate(all="ignore"):  # a non-finite start is reported below, not as NumPy warnings
         start_loss = net.loss(params, train.X[:n], train.y[:n])
@@ -868,7 +874,7 @@ def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     if len(expand_methods(args.optimizer)) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
     if args.out is None and args.resume is None:
-        err.print(_plain(("error:", "red"), " the following arguments are required: --out (or --resume)"))
+        _say(err, ("error:", "red"), " the following arguments are required: --out (or --resume)")
         return 2
     target: Path = args.out
     if args.resume is None:
@@ -901,7 +907,7 @@ def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f = result.final
                 out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
                           f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
-                out.print(_plain(f"Wrote {target}"))
+                _say(out, f"Wrote {target}")
     if comparison.interrupted:
         return _interrupted(comparison, checkpoint, "train", f"Saved a checkpoint in {checkpoint}/; {target} is "
                             f"{'unchanged' if target.exists() else 'not written'}.", err)
@@ -938,7 +944,7 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
         sys.stdout.write(buffer.getvalue())
     else:
         atomic_write_text(args.out, buffer.getvalue())
-        err.print(_plain(f"Wrote {len(labels)} predictions to {args.out}"))
+        _say(err, f"Wrote {len(labels)} predictions to {args.out}")
     return 0
 
 
@@ -985,9 +991,8 @@ def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     verify = _onnxruntime_available()
     if not verify:
-        err.print(_plain(("warning:", "bold yellow"), " onnxruntime is not installed, so this export is UNVERIFIED: "
-                         "nothing checked that the float32 graph computes what the model computes "
-                         "(pip install 'descentlab[onnx]')"))
+        _say(err, ("warning:", "bold yellow"), " onnxruntime is not installed, so this export is UNVERIFIED: nothing "
+                  "checked that the float32 graph computes what the model computes (pip install 'descentlab[onnx]')")
     try:
         export_onnx(net, params, args.onnx, class_names=meta.get("class_names"),
                     feature_names=meta.get("feature_names"), standardization=meta.get("standardization"), verify=verify)
@@ -995,8 +1000,8 @@ def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UserError(f"{args.onnx} not written: {error}") from None
     out.print(_network_line(net))
     folded = " (standardisation folded into the first layer)" if meta.get("standardization") else ""
-    out.print(_plain(f"Wrote {args.onnx}: input 'input' (batch × {net.sizes[0]}) → outputs 'probabilities' "
-                     f"(batch × {net.sizes[-1]}) and 'label'{folded}"))
+    _say(out, f"Wrote {args.onnx}: input 'input' (batch × {net.sizes[0]}) → outputs 'probabilities' "
+              f"(batch × {net.sizes[-1]}) and 'label'{folded}")
     return 0
 
 
@@ -1006,8 +1011,8 @@ def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .model_io import file_layout, load_model
 
     net, params, meta = load_model(args.model)
-    out.print(_plain(f"Model {args.model} (format {meta['format_version']}, descentlab "
-                     f"{meta.get('descentlab_version')})"))
+    _say(out, f"Model {args.model} (format {meta['format_version']}, descentlab "
+              f"{meta.get('descentlab_version')})")
     out.print(_network_line(net))
     table = Table(title="Parameter tensors")
     table.add_column("tensor")
@@ -1021,13 +1026,13 @@ def _cmd_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     table.add_row("[bold]total[/bold]", "", f"[bold]{net.n_params}[/bold]", "")
     out.print(table)
     if meta.get("feature_names"):
-        out.print(_plain(f"Features: {', '.join(meta['feature_names'])}"))
+        _say(out, f"Features: {', '.join(meta['feature_names'])}")
     if meta.get("class_names"):
-        out.print(_plain(f"Classes: {', '.join(meta['class_names'])}"))
+        _say(out, f"Classes: {', '.join(meta['class_names'])}")
     out.print(f"Standardisation: {'yes' if meta.get('standardization') else 'no'}")
     for section in ("training", "metrics"):
         if meta.get(section):
-            out.print(_plain(f"{section.capitalize()}: " + ", ".join(f"{k}={v}" for k, v in meta[section].items())))
+            _say(out, f"{section.capitalize()}: " + ", ".join(f"{k}={v}" for k, v in meta[section].items()))
     return 0
 
 
@@ -1103,11 +1108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args, out, err))
     except _user_errors() as error:  # evaluated only when something was raised
-        err.print(_plain(("error:", "red"), f" {error}"))
+        _say(err, ("error:", "red"), f" {error}")
         return 1
     except OSError as error:  # what the checks before the work could not foresee (a full disk, a vanished folder)
         where = f"{error.filename}: " if error.filename else ""
-        err.print(_plain(("error:", "red"), f" {where}{error.strerror or error}"))
+        _say(err, ("error:", "red"), f" {where}{error.strerror or error}")
         return 1
     except KeyboardInterrupt:
         err.print("[red]interrupted[/red]")
