@@ -30,8 +30,9 @@ def cli(*args: str, cwd: Path, limit_bytes: int | None = None, timeout: float = 
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
+    env = {**os.environ, "COLUMNS": "1000"}  # wide enough that no line is wrapped: names are compared whole
     return subprocess.run([sys.executable, "-m", "descentlab", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=limit)
+                          timeout=timeout, preexec_fn=limit, env=env)
 
 
 def files_in(folder: Path) -> dict[str, bytes]:

@@ -53,9 +53,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _say(console: Console, *parts: str | tuple[str, str]) -> None:
-    """Print one line of :func:`_plain` parts without breaking it at the console's width: a path or a column name
-    in piped output stays on one line, whole."""
-    console.print(_plain(*parts), soft_wrap=True)
+    """Print one line of :func:`_plain` parts (user text shown as typed, never as markup)."""
+    console.print(_plain(*parts))
 
 
 def _plain(*parts: str | tuple[str, str]) -> Any:
