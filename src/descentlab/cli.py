@@ -51,6 +51,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # CPython's argparse drops a value that is exactly "--" (--seed=--, --hidden=--) and stores [] without
+        # calling the type:
+        # the value is converted and checked like any other instead.
+        if arg_strings == ["--"] and action.nargs in (None, "?", "+", "*"):
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value if action.nargs in (None, "?") else [value]
+        return super()._get_values(action, arg_strings)
+
 
 def _say(console: Console, *parts: str | tuple[str, str]) -> None:
     """Print one line of :func:`_plain` parts (user text shown as typed, never as markup)."""
