@@ -29,9 +29,6 @@ class ClusterError(RuntimeError):
 class InProcess:
     """Train the cells here, one after the other, in the order given."""
 
-    workers = 1
-    dashboard: str | None = None
-
     def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
         for _, result in self.map_tasks(run_cell, cells, data, base):
             yield result
@@ -54,18 +51,6 @@ class DaskExecutor:
     def __init__(self, client: Any) -> None:
         self.client = client
         check_workers(client)
-
-    @property
-    def workers(self) -> int:
-        return len(self.client.scheduler_info(n_workers=-1)["workers"])
-
-    @property
-    def dashboard(self) -> str | None:
-        try:
-            return str(self.client.dashboard_link) if "dashboard" in self.client.scheduler_info()["services"] \
-                else None
-        except (KeyError, AttributeError):
-            return None
 
     def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
         for _, result in self.map_tasks(run_cell, cells, data, base):
