@@ -166,9 +166,30 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
     # Workers log a warning for every cell cancelled by Ctrl-C: expected then, so only errors are shown.
     # The scheduler's HTTP server runs even without the dashboard, on 8787 unless told otherwise: a free port
     # avoids a clash (and a warning) with any other cluster on this machine.
-    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address="127.0.0.1:0" if dashboard else None,
-                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                       silence_logs=logging.ERROR)
-    with cluster, distributed.Client(cluster, set_as_default=False) as client:
+    with _interrupt_deferred() as asked:  # Ctrl-C amid start-up would leave workers Dask cannot close quietly
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address="127.0.0.1:0" if dashboard else None,
+                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                           silence_logs=logging.ERROR)
+        client = distributed.Client(cluster, set_as_default=False)
+    with cluster, client:
+        if asked:
+            raise KeyboardInterrupt
         yield client
+
+
+@contextmanager
+def _interrupt_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C back while the block runs; the list it yields is non-empty afterwards when it was pressed."""
+    import signal
+    import threading
+
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: asked.append(signum))
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
