@@ -647,7 +647,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
     _say(out, f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
               "classes")
     out.print(_network_line(network_for(data, config)))
-    _check_size(network_for(data, config).sizes, data.n_samples)
+    _check_start(data, config)  # size and a finite start, before the output is claimed
     claim(config, info)
     progress, on_step = _progress_bars(err, config.iterations, args.quiet)
     with progress:
