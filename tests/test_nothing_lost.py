@@ -21,7 +21,6 @@ import descentlab as dl
 from descentlab.cli import main
 from descentlab.experiments import checkpoint_config
 from descentlab.model_io import load_checkpoint
-from descentlab.outputs import new_run_folder
 
 SMALL = ["--hidden", "3", "--quiet"]
 
@@ -30,9 +29,16 @@ def _command(*args: object) -> list[str]:
     return [sys.executable, "-u", "-m", "descentlab", *map(str, args)]
 
 
+def _ctrl_c_works() -> None:
+    """In the child, Ctrl-C as in a terminal: a shell starts background jobs (a test run in the background, say)
+    with SIGINT ignored, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args: object, cwd: Path | None = None) -> subprocess.Popen:
     """Start a command and return once it has printed its set-up: training starts now."""
-    run = subprocess.Popen(_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=_ctrl_c_works)
     assert run.stdout is not None
     for line in run.stdout:
         if line.startswith("Network"):
@@ -107,7 +113,7 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
         (cut / "checkpoint" / f"extra-{i}").write_bytes(b"")
     (cut / "report.html").unlink(missing_ok=True)
     run = subprocess.Popen(_command("compare", "--resume", cut / "checkpoint", "--quiet"), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_works)
     _wait_for(cut / "report.html", run)
     while run.poll() is None:
         run.send_signal(signal.SIGINT)
@@ -222,6 +228,8 @@ def test_default_run_folders_never_collide(tmp_path):
         assert run.returncode == 0
     folders = sorted((tmp_path / "runs").iterdir())
     assert len(folders) == 3 and all((f / "summary.json").exists() for f in folders)
+    from descentlab.outputs import new_run_folder
+
     now = datetime(2026, 1, 2, 3, 4, 5)
     assert [new_run_folder(tmp_path / "same", now).name for _ in range(3)] == [
         "20260102-030405", "20260102-030405-2", "20260102-030405-3"]

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 RUN_FILES = ("curves.png", "history.csv", "summary.json", "report.md", "report.html", "sweep.csv", "sweep.png",
-             "manifest.json")
+             "manifest.json", "timings.json")
 RUN_FOLDERS = ("models", "checkpoint", "cells")
 LOCK_NAME = ".descentlab.lock"
 _REMOVING = ".removing-"
