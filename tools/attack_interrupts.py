@@ -35,15 +35,15 @@ def _ctrl_c_works() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupted(argv: list[str], delay: float, gap: float | None) -> tuple[int, str]:
+def interrupted(argv: list[str], delay: float, gap: float | None) -> tuple[int, str, str]:
     run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_works)
     time.sleep(delay)
     for pause in ([0.0] if gap is None else [0.0, gap]):
         time.sleep(pause)
         if run.poll() is None:
             run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=600)
-    return run.returncode, err
+    out, err = run.communicate(timeout=600)
+    return run.returncode, out, err
 
 
 def results(kind: str, out: Path) -> list[bytes]:
@@ -57,19 +57,27 @@ def case(kind: str, root: Path, delay: float, gap: float | None, reference: list
     out = root / (f"{kind}-{delay}-{gap}" + (".safetensors" if kind == "train" else ""))
     extra = ["--optimizer", "nag"] if kind == "train" else ["--optimizers", "gd,nag"]
     checkpoint = out / "checkpoint" if kind == "compare" else Path(f"{out}.checkpoint")
-    code, err = interrupted(command(kind, *OPTIONS, *extra, "--out", out), delay, gap)
+    code, text, err = interrupted(command(kind, *OPTIONS, *extra, "--out", out), delay, gap)
     history = [code]
+    complete = (out / "summary.json").exists() if kind == "compare" else out.exists()
+    if code != 0 and not checkpoint.exists() and not complete:
+        # Training had not begun (it begins after the "Network" line, from which on Ctrl-C is held until the
+        # checkpoint is on disk): nothing to lose, the user runs the command again.
+        if "Network" in text or "Traceback" in err:
+            return f"FAIL {history}: exit {code} after training began, and no checkpoint (lost): {err.strip()[-300:]}"
+        code, text, err = interrupted(command(kind, *OPTIONS, *extra, "--out", out), 1e6, None)
+        history.append(f"again {code}")
     for _ in range(6):
         if "Traceback" in err or code not in (0, 130, -signal.SIGINT):
             return f"FAIL {history}: {err.strip()[-300:]}"
-        if code == 0 and not checkpoint.exists():
-            break
+        if not checkpoint.exists() and ((out / "summary.json").exists() if kind == "compare" else out.exists()):
+            break  # complete (exit -SIGINT: a press after the command had returned)
         if not checkpoint.exists():
             return f"FAIL {history}: exit {code} and no checkpoint (lost)"
-        code, err = interrupted(command(kind, "--resume", checkpoint, "--quiet"), rng.uniform(0, 3), None)
+        code, text, err = interrupted(command(kind, "--resume", checkpoint, "--quiet"), rng.uniform(0, 3), None)
         history.append(code)
     else:
-        code, err = interrupted(command(kind, "--resume", checkpoint, "--quiet"), 1e6, None)
+        code, text, err = interrupted(command(kind, "--resume", checkpoint, "--quiet"), 1e6, None)
         history.append(code)
     if results(kind, out) != reference:
         return f"FAIL {history}: the finished run differs from an uninterrupted one"

@@ -1099,16 +1099,18 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
-    parser = _build_parser()
     try:
+        parser = _build_parser()
         args = parser.parse_args(argv)
         problem = _inapplicable(args, _given_options(argv))
+        from rich.console import Console
     except SystemExit as exit_:
         return int(exit_.code or 0)
+    except KeyboardInterrupt:  # Ctrl-C before the command began: nothing to keep
+        return 130
     if problem is not None:
         print(f"descentlab {args.command}: error: {problem}", file=sys.stderr)
         return 2
-    from rich.console import Console
 
     # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.
     # emoji=False: ":smile:" in a file name stays as typed (user text goes through _plain, never markup)
