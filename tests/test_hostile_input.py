@@ -356,3 +356,51 @@ def test_without_onnxruntime_the_export_is_written_with_a_loud_warning(tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().startswith("warning: onnxruntime is not installed, so this export is UNVERIFIED")
     assert (tmp_path / "m.onnx").is_file()
+
+
+# -- 6b. hand-made checkpoints (right checksum, wrong content) ---------------------------------------------------
+@pytest.fixture(scope="module")
+def interrupted_checkpoint(tmp_path_factory) -> Path:
+    from descentlab.experiments import CompareConfig, compare, write_checkpoint
+
+    folder = tmp_path_factory.mktemp("ck") / "m.safetensors.checkpoint"
+    config = CompareConfig(iterations=50, optimizers=("adam",))
+    asked = iter([False] * 5 + [True])
+    comparison = compare(dl.load_iris(), config, should_stop=lambda: next(asked))
+    assert comparison.interrupted
+    write_checkpoint(comparison, folder, dl.load_iris(), {"command": "train", "out": str(folder.parent / "m.st"),
+                                                           "cwd": str(folder.parent)})
+    return folder
+
+
+CHECKPOINT_EDITS = {
+    "hidden [0]": (lambda m: m["config"].__setitem__("hidden", [0]), "configuration is out of range"),
+    "hidden text": (lambda m: m["config"].__setitem__("hidden", "16"), "values of the wrong type: ['hidden']"),
+    "test_size 2": (lambda m: m["config"].__setitem__("test_size", 2.0), "configuration is out of range"),
+    "no config": (lambda m: m.pop("config"), "holds no valid run configuration"),
+    "k text": (lambda m: m["methods"][0]["state"]["scalars"].__setitem__("k", "abc"), "state field k holds 'abc'"),
+    "k true": (lambda m: m["methods"][0]["state"]["scalars"].__setitem__("k", True), "state field k holds True"),
+    "state class": (lambda m: m["methods"][0]["state"].__setitem__("class", "GDState"), "inconsistent checkpoint"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECKPOINT_EDITS))
+def test_a_hand_made_checkpoint_is_refused_in_one_line(case, interrupted_checkpoint, tmp_path, capsys):
+    import shutil
+
+    from safetensors import safe_open
+
+    edit, says = CHECKPOINT_EDITS[case]
+    folder = tmp_path / interrupted_checkpoint.name
+    shutil.copytree(interrupted_checkpoint, folder)
+    path = folder / "checkpoint.safetensors"
+    with safe_open(path, "np") as handle:
+        meta = json.loads(handle.metadata()[METADATA_KEY])
+    tensors = load_file(path)
+    edit(meta)
+    meta.pop("checksum")
+    meta["checksum"] = _checksum(meta, tensors)
+    path.write_bytes(save(tensors, metadata={METADATA_KEY: json.dumps(meta)}))
+    code = main(["train", "--resume", str(folder), "--quiet"])
+    assert_one_line_refusal(code, capsys.readouterr().err, 1, says)
+    assert path.is_file()  # the checkpoint the user named is kept

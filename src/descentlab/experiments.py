@@ -445,7 +445,11 @@ def checkpoint_config(folder: str | Path) -> tuple[CompareConfig, dict[str, Any]
     wrong = [name for name, value in stored.items() if not _same_type(value, getattr(CompareConfig, name, None))]
     if wrong:
         raise ModelFileError(f"{folder}: the checkpoint's configuration has values of the wrong type: {wrong}")
-    return CompareConfig(**stored), info
+    config = CompareConfig(**stored)
+    if not (config.hidden and min(config.hidden) >= 1 and config.iterations >= 0 and 0 < config.test_size < 1):
+        raise ModelFileError(f"{folder}: the checkpoint's configuration is out of range (hidden {list(config.hidden)}, "
+                             f"iterations {config.iterations}, test_size {config.test_size})")
+    return config, info
 
 
 def _items(value: Any, kind: type) -> Any:

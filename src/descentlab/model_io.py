@@ -455,7 +455,14 @@ def _state_from(parts: dict[str, Any], prefix: str, tensors: dict[str, np.ndarra
     if cls is None or not parts["class"].endswith("State"):
         raise ValueError(f"unknown optimiser state {parts['class']!r}")
     arrays = {name: tensors[f"{prefix}.state.{name}"].reshape(shape) for name, shape in parts["shapes"].items()}
-    return cls(**arrays, **parts["scalars"])
+    scalars = parts["scalars"]
+    for name, value in scalars.items():  # a hand-made checkpoint: the count k is a whole number, the rest numbers
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        number = value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                                   and np.isfinite(value))
+        if not (whole if name == "k" else number):
+            raise ValueError(f"optimiser state field {name} holds {value!r}")
+    return cls(**arrays, **scalars)
 
 
 def save_checkpoint(folder: str | Path, info: dict[str, Any], results: dict[str, Any]) -> Path:
