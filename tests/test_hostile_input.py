@@ -73,6 +73,17 @@ def test_options_that_would_be_ignored_are_usage_errors(argv, says, tmp_path, ca
     assert files_in(tmp_path) == {}
 
 
+@pytest.mark.parametrize("command", ["compare", "sweep", "train"])
+def test_a_method_learning_rate_that_is_not_a_number_names_the_key_and_its_rule(command, tmp_path, capsys,
+                                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    flag = "--optimizer" if command == "train" else "--optimizers"
+    code = main([command, flag, "adam:lr=abc", "--out", "x"])
+    assert_one_line_refusal(code, capsys.readouterr().err, 2, "'adam:lr=abc': lr must be a number > 0, got 'abc'",
+                            "adam takes lr")
+    assert files_in(tmp_path) == {}
+
+
 # -- 5. out-of-range numbers --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, says", [
     (["train", "--seed", "-1"], "argument --seed: must be between 0 and 4294967295, got -1"),

@@ -201,6 +201,21 @@ def test_a_folder_with_a_finished_run_is_refused_or_replaced_as_a_whole(tmp_path
                                                       "report.md", "summary.json"]
 
 
+def test_a_sweep_into_a_folder_with_another_kind_of_run_is_refused_or_replaced_as_a_whole(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["compare", *SMALL, "--iterations", "5", "--out", str(run)]) == 0
+    before = _snapshot(run)
+    capsys.readouterr()
+    sweep = ["sweep", *SMALL, "--iterations", "5", "--seeds", "2", "--lr", "0.01", "--out", str(run)]
+    assert main(sweep) == 1
+    assert "already holds a run" in _one_line_error(capsys.readouterr().err)
+    assert _snapshot(run) == before
+    assert main([*sweep, "--overwrite"]) == 0
+    left = sorted(p.name for p in run.iterdir() if not p.name.startswith("."))
+    assert "models" not in left and "history.csv" not in left and "curves.png" not in left, left
+    assert "sweep.csv" in left
+
+
 def test_a_second_run_into_a_folder_in_use_is_refused_and_a_crashed_runs_lock_does_not_block(tmp_path, capsys):
     folder = tmp_path / "run"
     first = _start("compare", *SMALL, "--iterations", "200000", "--out", folder)

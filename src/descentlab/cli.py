@@ -411,6 +411,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         "test data never influence the choice")
     p.add_argument("--validation-size", type=_fraction, default=None,
                    help="with --tune: fraction of the data held out for validation, stratified (default: 0.2)")
+    _add_overwrite_option(p, "a folder that holds a previous run of another kind, or another sweep: its run files "
+                             "are replaced as a whole (the same sweep again finishes its missing cells)")
     _add_data_options(p, seed_help="seed of the train/test split (default: 0)")
     p.add_argument("--iterations", type=_int_at_least(0), default=350, help="iterations (default: 350)")
     p.add_argument("--init-sigma", type=_nonnegative_float, default=1.0,

@@ -61,12 +61,27 @@ def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
         yield client
 
 
-def _claim(run_dir: Path) -> Any:
-    """Hold the run folder for this sweep: a second sweep into it at the same time is refused in one line (a
-    previous sweep there is not: its saved cells are what --resume, or the same sweep again, finishes)."""
-    from .outputs import claim_run_folder
+def _claim(run_dir: Path, args: argparse.Namespace) -> Any:
+    """Hold the run folder for this sweep: a second sweep into it at the same time is refused in one line. A
+    previous sweep there is not (its saved cells are what --resume, or the same sweep again, finishes; another
+    sweep's manifest is refused when the sweep starts); any other previous run (a compare's or train's files) is
+    refused unless ``--overwrite`` replaces it as a whole."""
+    from .outputs import check_no_previous_run, claim_run_folder, clear_previous_run, remove_tree
+    from .runfolder import MANIFEST
 
-    return claim_run_folder(run_dir, "sweep", overwrite=False, resuming=True)
+    lock = claim_run_folder(run_dir, "sweep", overwrite=True, resuming=True)
+    if getattr(args, "resume", None) is not None:
+        return lock
+    if getattr(args, "overwrite", False):
+        remove_tree(run_dir / "checkpoint")
+        clear_previous_run(run_dir)
+    elif not (run_dir / MANIFEST).exists():
+        try:
+            check_no_previous_run(run_dir, "sweep")
+        except Exception:
+            lock.release()
+            raise
+    return lock
 
 
 class _Meter:
@@ -101,7 +116,7 @@ def _progress(quiet: bool, err: Console) -> Any:
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
-                    console=err, transient=True, disable=quiet)
+                    console=err, transient=True, disable=quiet or not err.is_terminal)
 
 
 def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Path, meter: _Meter, cells: int,
@@ -110,7 +125,7 @@ def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Pa
     cluster is said, with what is kept, and raised as :class:`SweepStopped`."""
     remote = args.workers is not None or args.scheduler is not None
     started = time.perf_counter()
-    with _claim(run_dir), _client(args, out) if remote else nullcontext() as client:
+    with _claim(run_dir, args), _client(args, out) if remote else nullcontext() as client:
         try:
             with meter.progress:
                 result = work(client)

@@ -107,6 +107,9 @@ def expand_method(method: str, lrs: Sequence[float]) -> list[tuple[str, float]]:
     """
     grid: list[tuple[str, float]] = []
     for name, pairs in _settings_of(method):
+        for key, value in pairs:
+            if key == "lr":
+                parse_optimizer(f"{name}:lr={value}")  # names the method, the key and its rule for 'lr=abc'
         own = [float(v) for k, v in pairs if k == "lr"]
         setting = ":".join([name, *(f"{k}={v}" for k, v in pairs if k != "lr")])
         for lr in own or lrs:
