@@ -717,20 +717,23 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
             check_folder_keeps_inputs(folder, {"--data": _data_path(config)})
             held.enter_context(claim_run_folder(folder, "compare", args.overwrite, args.resume is not None))
 
-        with _Interrupt() as interrupt:  # nothing interrupts until what training produced is on disk
-            comparison, data, _ = _run(args, out, err, args.optimizers, interrupt, claim)
-            assert folder is not None
-            checkpoint = folder / "checkpoint"
-            _save_checkpoint(comparison, data, checkpoint, "compare", folder)
-            clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
-        unwritten = f"Training is saved in the checkpoint {checkpoint}/; the results in {folder}/ are not all written."
-        if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
-            return _interrupted(comparison, checkpoint, "compare", unwritten, err)
+        saved: Path | None = None  # the checkpoint, once what training produced is on disk
         try:
-            # the slow part (the figure); Ctrl-C stops it and the checkpoint stays
-            write_run(comparison, folder, draw=figure.draw)
-        except KeyboardInterrupt:
-            return _interrupted(comparison, checkpoint, "compare", unwritten, err)
+            with _Interrupt() as interrupt:  # nothing interrupts until what training produced is on disk
+                comparison, data, _ = _run(args, out, err, args.optimizers, interrupt, claim)
+                assert folder is not None
+                checkpoint = folder / "checkpoint"
+                _save_checkpoint(comparison, data, checkpoint, "compare", folder)
+                saved = checkpoint
+                clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
+            if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
+                raise KeyboardInterrupt
+            write_run(comparison, folder, draw=figure.draw)  # the slow part (the figure)
+        except KeyboardInterrupt:  # from the moment the handler is back: the checkpoint stays, and is named
+            if saved is None:
+                raise
+            return _interrupted(comparison, saved, "compare", f"Training is saved in the checkpoint {saved}/; the "
+                                f"results in {folder}/ are not all written.", err)
         if comparison.interrupted:
             return _interrupted(comparison, checkpoint, "compare",
                                 f"Saved what is done and a checkpoint in {checkpoint}/", err)
