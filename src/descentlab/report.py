@@ -216,18 +216,25 @@ def sweep_command_line(result: Sweep) -> str:
     """The ``descentlab sweep`` invocation that reproduces a sweep."""
     c, base = result.config, result.config.base
     words = ["descentlab", "sweep", "--optimizers", ",".join(c.optimizers)]
-    words += ["--lr", ",".join(f"{lr:g}" for lr in c.lrs), "--seeds", str(c.seeds)]
+    words += ["--lr", ",".join(f"{lr:g}" for lr in c.lrs), "--seeds", str(c.seeds), *data_and_network_words(base)]
+    words += ["--iterations", str(base.iterations), "--seed", str(base.seed), *features_and_engine_words(base)]
+    return shlex.join(words)
+
+
+def data_and_network_words(base: CompareConfig) -> list[str]:
+    """The ``--data``/``--target`` and network options of a sweep's command line (tuned or not)."""
+    words = []
     if base.data != "iris (embedded)":
         words += ["--data", base.data]
         if base.target is not None:
             words += ["--target", base.target]
-    words += ["--hidden", *(str(n) for n in base.hidden), "--activation", base.activation]
-    words += ["--iterations", str(base.iterations), "--seed", str(base.seed)]
-    if base.standardize:
-        words.append("--standardize")
-    if base.engine != "numpy":
-        words += ["--engine", base.engine]
-    return shlex.join(words)
+    return [*words, "--hidden", *(str(n) for n in base.hidden), "--activation", base.activation]
+
+
+def features_and_engine_words(base: CompareConfig) -> list[str]:
+    """The ``--standardize`` and ``--engine`` options of a sweep's command line, when not the defaults."""
+    words = ["--standardize"] if base.standardize else []
+    return words + ["--engine", base.engine] if base.engine != "numpy" else words
 
 
 def spread(values: np.ndarray, fmt: str) -> str:

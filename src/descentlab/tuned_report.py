@@ -15,6 +15,7 @@ import numpy as np
 
 from .model_io import atomic_write_text
 from .plots import method_label
+from .report import data_and_network_words, features_and_engine_words
 from .statistics import (
     BOOTSTRAP_RESAMPLES,
     STUCK_TOLERANCE,
@@ -114,18 +115,10 @@ def tuned_command_line(tuned: Tuned) -> str:
     """The ``descentlab sweep --tune`` invocation that reproduces this comparison."""
     c, base = tuned.config, tuned.config.base
     words = ["descentlab", "sweep", "--tune", "--optimizers", ",".join(c.methods)]
-    words += ["--lr", ",".join(f"{lr!r}" for lr in c.lrs), "--seeds", str(c.repetitions)]
-    if base.data != "iris (embedded)":
-        words += ["--data", base.data]
-        if base.target is not None:
-            words += ["--target", base.target]
-    words += ["--hidden", *(str(n) for n in base.hidden), "--activation", base.activation]
+    words += ["--lr", ",".join(f"{lr!r}" for lr in c.lrs), "--seeds", str(c.repetitions), *data_and_network_words(base)]
     words += ["--iterations", str(base.iterations), "--validation-size", f"{c.validation_size!r}",
-              "--test-size", f"{base.test_size!r}", "--init-sigma", f"{base.init_sigma!r}"]
-    if base.standardize:
-        words.append("--standardize")
-    if base.engine != "numpy":
-        words += ["--engine", base.engine]
+              "--test-size", f"{base.test_size!r}", "--init-sigma", f"{base.init_sigma!r}",
+              *features_and_engine_words(base)]
     return shlex.join(words)
 
 
