@@ -55,8 +55,8 @@ class RunFolder:
         text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}, indent=2) + "\n"
         if self.manifest_path.exists():
             if self.manifest_path.read_text(encoding="utf-8") != text:
-                raise RunFolderError(f"{self.path} holds another sweep; choose another --out, or resume that one "
-                                     f"with descentlab sweep --resume {self.path}")
+                raise RunFolderError(f"{self.path} holds another sweep; choose another --out, pass --overwrite to "
+                                     f"replace it, or finish that one with descentlab sweep --resume {self.path}")
             return
         atomic_write_text(self.manifest_path, text)
 
