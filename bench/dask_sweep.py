@@ -25,13 +25,13 @@ import time
 
 import numpy as np
 
-from descentlab.cells import Cell, run_cell
-from descentlab.data import load_iris
-from descentlab.experiments import CompareConfig, SweepConfig, prepare, sweep, sweep_csv
-from descentlab.optimizers import parse_optimizer
-from descentlab.params import Params
-from descentlab.runfolder import RunFolder
-from descentlab.train import fit
+from descentlab.core.params import Params
+from descentlab.data.dataset import load_iris
+from descentlab.experiments.cells import Cell, run_cell
+from descentlab.experiments.compare import CompareConfig, SweepConfig, prepare, sweep, sweep_csv
+from descentlab.experiments.runfolder import RunFolder
+from descentlab.optim.optimizers import parse_optimizer
+from descentlab.training.fit import fit
 
 
 def sweep_before_cells(data, config: SweepConfig) -> None:
@@ -114,7 +114,7 @@ def large_sweep(data, config: SweepConfig, workers: int, cell_size: int) -> tupl
 def task_round_trip(client, data, workers: int, tasks: int = 64) -> float:
     """Seconds of scheduling, transfer and deserialisation per task: tiny cells (1 model, 1 iteration) through
     the same path, their own compute time subtracted."""
-    from descentlab.cluster import DaskExecutor
+    from descentlab.experiments.cluster import DaskExecutor
 
     base = CompareConfig(iterations=1)
     cells = [Cell("bench", "gd", 0, (0.01,), (seed,)) for seed in range(tasks)]

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from descentlab.experiments import SweepConfig, compare, summarize, sweep
-from descentlab.interactive import write_compare_html, write_sweep_html
-from descentlab.report import render_report, render_sweep_report
+from descentlab.experiments.compare import SweepConfig, compare, summarize, sweep
+from descentlab.reporting.interactive import write_compare_html, write_sweep_html
+from descentlab.reporting.report import render_report, render_sweep_report
 
 
 def timed(write, repeats: int) -> list[float]:

@@ -2,7 +2,7 @@
 
     python bench/tuned_sweep.py [--repeats N]
 
-Runs ``descentlab.tuning.run_tuned`` for ``sweep --optimizers gd,nag,momentum,adam --lr 0.005,…,0.5 --seeds 10
+Runs ``experiments.tuning.run_tuned`` for ``sweep --optimizers gd,nag,momentum,adam --lr 0.005,…,0.5 --seeds 10
 --tune`` (280 tune models + 40 final models, 350 iterations each) and prints the wall and CPU time of each repeat
 and the median; files are not written (``descentlab sweep`` adds ~1 s of figures and reports). CPU time is the
 figure to compare across machines when the machine is shared.
@@ -14,8 +14,8 @@ import argparse
 import statistics
 import time
 
-from descentlab.data import load_iris
-from descentlab.tuning import TuneConfig, run_tuned
+from descentlab.data.dataset import load_iris
+from descentlab.experiments.tuning import TuneConfig, run_tuned
 
 CONFIG = TuneConfig(methods=("gd", "nag", "momentum", "adam"), lrs=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
                     repetitions=10)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from descentlab.cli import main as descentlab
+from descentlab.cli.main import main as descentlab
 
 DOCS = Path(__file__).resolve().parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

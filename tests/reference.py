@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from descentlab.network import MLP
-from descentlab.params import Params
+from descentlab.core.network import MLP
+from descentlab.core.params import Params
 
 
 def softmax_jacobian(y_hat: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from descentlab.activations import ACTIVATIONS, sigmoid, softplus
+from descentlab.core.activations import ACTIVATIONS, sigmoid, softplus
 
 Z = np.linspace(-30.0, 30.0, 241)
 EXTREME = np.array([-1e308, -1e4, -745.0, -710.0, -50.0, 0.0, 50.0, 710.0, 745.0, 1e4, 1e308])
@@ -42,7 +42,7 @@ def test_softplus_derivative_is_the_sigmoid():
 
 
 def test_unknown_activation_lists_the_choices():
-    from descentlab.activations import get_activation
+    from descentlab.core.activations import get_activation
 
     with pytest.raises(ValueError, match="softplus, relu, tanh, sigmoid, identity"):
         get_activation("swish")

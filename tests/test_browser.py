@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from descentlab.cli import main
+from descentlab.cli.main import main
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]

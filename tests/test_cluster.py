@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 import descentlab as dl
-from descentlab.cells import Cell, layout, run_cell
-from descentlab.cluster import ClusterError, check_workers
-from descentlab.experiments import CompareConfig, SweepConfig, sweep, sweep_csv, write_sweep
-from descentlab.runfolder import RunFolder, read_cell
-from descentlab.sweeprun import sweep_layout
-from descentlab.train import HISTORY_FIELDS
+from descentlab.experiments.cells import Cell, layout, run_cell
+from descentlab.experiments.cluster import ClusterError, check_workers
+from descentlab.experiments.compare import CompareConfig, SweepConfig, sweep, sweep_csv, write_sweep
+from descentlab.experiments.compare import sweep as run_sweep
+from descentlab.experiments.runfolder import RunFolder, read_cell
+from descentlab.experiments.sweeprun import sweep_layout
+from descentlab.training.fit import HISTORY_FIELDS
 
 distributed = pytest.importorskip("distributed")
 
@@ -149,7 +150,7 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_1(tmp_path):
 
 
 def test_without_dask_a_cluster_is_refused_in_one_line(tmp_path):
-    code = ("import sys; sys.modules['distributed'] = None; from descentlab.cli import main; "
+    code = ("import sys; sys.modules['distributed'] = None; from descentlab.cli.main import main; "
             f"sys.exit(main(['sweep', '--workers', '2', '--out', {str(tmp_path)!r}]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert done.returncode == 1
@@ -157,7 +158,7 @@ def test_without_dask_a_cluster_is_refused_in_one_line(tmp_path):
 
 
 def test_a_cluster_sweep_interrupted_with_ctrl_c_and_resumed_ends_identical(tmp_path):
-    from descentlab.cli import main
+    from descentlab.cli.main import main
 
     run, reference = tmp_path / "run", tmp_path / "reference"
     options = ["--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "8", "--iterations", "100", "--hidden", "6",
@@ -191,7 +192,7 @@ def test_resume_runs_only_missing_or_damaged_cells(in_process, tmp_path):
     RunFolder(tmp_path).cell_path(cells[0]).unlink()
     RunFolder(tmp_path).cell_path(cells[5]).write_bytes(b"PAR1 damaged")
     ran = []
-    resumed = dl.experiments.sweep(config=CONFIG, out=tmp_path, cell_size=4,
+    resumed = run_sweep(config=CONFIG, out=tmp_path, cell_size=4,
                                    on_cell=lambda r, saved: None if saved else ran.append(r.cell))
     assert ran == [cells[0], cells[5]]
     _same_histories(result, resumed)
@@ -205,9 +206,9 @@ def test_a_run_folder_of_another_sweep_is_refused(in_process):
 
 
 def test_the_tuned_sweep_on_the_cluster_and_resumed_equals_the_tuned_sweep_in_process(cluster, iris, tmp_path):
-    from descentlab.cluster import DaskExecutor
-    from descentlab.tuned_cells import CellRunner
-    from descentlab.tuning import TuneConfig, run_tuned
+    from descentlab.experiments.cluster import DaskExecutor
+    from descentlab.experiments.tuned_cells import CellRunner
+    from descentlab.experiments.tuning import TuneConfig, run_tuned
 
     _, client = cluster
     config = TuneConfig(base=CompareConfig(iterations=30, hidden=(5,)), methods=("gd", "momentum:mu=0.5,0.9"),
@@ -231,8 +232,8 @@ def test_the_tuned_sweep_on_the_cluster_and_resumed_equals_the_tuned_sweep_in_pr
 
 
 def test_a_second_sweep_into_a_folder_in_use_is_refused_in_one_line(tmp_path, capsys):
-    from descentlab.cli import main
-    from descentlab.outputs import claim_run_folder
+    from descentlab.cli.main import main
+    from descentlab.cli.outputs import claim_run_folder
 
     with claim_run_folder(tmp_path, "sweep", overwrite=False, resuming=True):  # as a running sweep holds it
         assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 1

@@ -25,8 +25,8 @@ import pytest
 from test_optimizers import GradientAtP  # the original submission's defect: gradient at p
 
 import descentlab as dl
-from descentlab.network import lipschitz_bound
-from descentlab.optimizers import next_t
+from descentlab.core.network import lipschitz_bound
+from descentlab.optim.optimizers import next_t
 
 scipy_optimize = pytest.importorskip("scipy.optimize")
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import descentlab as dl
-from descentlab import csvread
+from descentlab.data import csvread
 
 
 @pytest.mark.parametrize(

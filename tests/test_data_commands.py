@@ -216,7 +216,7 @@ def test_an_unreadable_data_file_is_one_line(tmp_path):
 
 
 def test_gradcheck_blames_non_finite_data_not_the_gradient(iris):
-    from descentlab.gradcheck import gradcheck  # dl.gradcheck is the module once another test imported it
+    from descentlab.core.gradcheck import gradcheck  # dl.gradcheck is the module once another test imported it
 
     net = dl.MLP([4, 5, 3])
     params = net.init(seed=0)
@@ -229,7 +229,7 @@ def test_gradcheck_blames_non_finite_data_not_the_gradient(iris):
 
 
 def test_a_large_file_reports_its_progress_to_the_end(tmp_path, monkeypatch):
-    from descentlab import csvread
+    from descentlab.data import csvread
 
     monkeypatch.setattr(csvread, "BLOCK_BYTES", 1 << 16)
     path = table(tmp_path / "t.csv", "x,y,label", blobs(60_000))

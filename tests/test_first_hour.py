@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from descentlab.experiments import CompareConfig, SweepConfig, compare, sweep, write_run
-from descentlab.experiments import _title as run_title
-from descentlab.names import describe
-from descentlab.plots import curves_figure, sweep_figure
+from descentlab.cli.names import describe
+from descentlab.experiments.compare import CompareConfig, SweepConfig, compare, sweep, write_run
+from descentlab.experiments.compare import _title as run_title
+from descentlab.reporting.plots import curves_figure, sweep_figure
 
 
 def _descentlab(*args: str, cwd=None, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -38,9 +38,9 @@ def test_the_progress_bar_counts_the_iterations_asked_for(tmp_path):
 
 
 def test_the_light_name_lists_match_the_optimisers_and_activations():
-    from descentlab.activations import ACTIVATIONS
-    from descentlab.names import ACTIVATION_NAMES, METHODS
-    from descentlab.optimizers import OPTIMIZERS
+    from descentlab.cli.names import ACTIVATION_NAMES, METHODS
+    from descentlab.core.activations import ACTIVATIONS
+    from descentlab.optim.optimizers import OPTIMIZERS
 
     assert list(METHODS) == list(OPTIMIZERS)
     assert list(ACTIVATION_NAMES) == list(ACTIVATIONS)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import descentlab as dl
-from descentlab.cli import main
-from descentlab.experiments import CompareConfig, checkpoint_config, compare, resume, write_checkpoint
+from descentlab.cli.main import main
+from descentlab.experiments.compare import CompareConfig, checkpoint_config, compare, resume, write_checkpoint
 
 GOLDEN = Path(__file__).parent / "golden"
 SEVEN = "gd,nag,nag-restart,momentum,sutskever,adam,gd-armijo"

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import descentlab as dl
-from descentlab.cli import main
-from descentlab.gradcheck import DEFAULT_ETA, crosses_kink, gradcheck, numeric_gradient
+from descentlab.cli.main import main
+from descentlab.core.gradcheck import DEFAULT_ETA, crosses_kink, gradcheck, numeric_gradient
 
 
 class SignFlipped(dl.MLP):

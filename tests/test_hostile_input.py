@@ -15,8 +15,8 @@ import pytest
 from safetensors.numpy import load_file, save
 
 import descentlab as dl
-from descentlab.cli import main
-from descentlab.model_io import METADATA_KEY, _checksum
+from descentlab.cli.main import main
+from descentlab.formats.model_io import METADATA_KEY, _checksum
 
 MARKUP_NAMES = ["sepal length [cm]", "[bold]width[/bold]", "[/]", "[link=https://example.org]l[/link]", "back\\slash\\"]
 MARKUP_CLASSES = ["[red]a", "b[/]", "c\\"]
@@ -259,7 +259,7 @@ def test_dev_zero_and_a_3_gb_file_are_refused_within_a_small_memory_limit(good_m
 
 
 def test_growing_the_history_gives_the_same_history_as_preallocating_it(iris_split, monkeypatch):
-    import descentlab.train as training
+    import descentlab.training.fit as training
 
     train, test = iris_split
     net = dl.MLP([4, 5, 3])
@@ -343,7 +343,7 @@ def test_an_export_float32_cannot_represent_is_refused_and_not_written(tmp_path)
 
 
 def test_the_library_raises_before_writing_and_a_healthy_export_passes_the_same_check(tmp_path):
-    from descentlab.onnx_check import ExportMismatch, sample_rows
+    from descentlab.formats.onnx_check import ExportMismatch, sample_rows
 
     net = dl.MLP([3, 4, 3])
     params = net.init(seed=0)
@@ -361,7 +361,7 @@ def test_the_library_raises_before_writing_and_a_healthy_export_passes_the_same_
 def test_without_onnxruntime_the_export_is_written_with_a_loud_warning(tmp_path):
     net = dl.MLP([4, 3, 3])
     dl.save_model(tmp_path / "m.safetensors", net, net.init(seed=0))
-    code = ("import sys; sys.modules['onnxruntime'] = None; from descentlab.cli import main; "
+    code = ("import sys; sys.modules['onnxruntime'] = None; from descentlab.cli.main import main; "
             "sys.exit(main(['export', '--model', 'm.safetensors', '--onnx', 'm.onnx']))")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -372,7 +372,7 @@ def test_without_onnxruntime_the_export_is_written_with_a_loud_warning(tmp_path)
 # -- 6b. hand-made checkpoints (right checksum, wrong content) ---------------------------------------------------
 @pytest.fixture(scope="module")
 def interrupted_checkpoint(tmp_path_factory) -> Path:
-    from descentlab.experiments import CompareConfig, compare, write_checkpoint
+    from descentlab.experiments.compare import CompareConfig, compare, write_checkpoint
 
     folder = tmp_path_factory.mktemp("ck") / "m.safetensors.checkpoint"
     config = CompareConfig(iterations=50, optimizers=("adam",))

@@ -162,7 +162,7 @@ def test_hand_made_files_get_a_message_that_says_what_is_wrong(tmp_path):
 
 WRITER = """
 import sys
-from descentlab.model_io import atomic_write_bytes
+from descentlab.formats.model_io import atomic_write_bytes
 blobs = [b"a" * 3_000_000, b"b" * 5_000_000]
 atomic_write_bytes(sys.argv[1], blobs[0])
 print("ready", flush=True)
@@ -213,7 +213,7 @@ def test_a_format_1_file_still_loads_predicts_and_converts(tmp_path, iris):
 
 
 def test_cli_info_and_predict_read_both_formats_alike(tmp_path, iris, capsys):
-    from descentlab.cli import main
+    from descentlab.cli.main import main
 
     net, params, meta = dl.load_model(FORMAT_1)
     dl.save_model(tmp_path / "new.safetensors", net, params, metadata=meta)
@@ -285,7 +285,7 @@ def test_the_readme_torch_snippet_runs_and_agrees_with_descentlab(tmp_path, monk
     torch = pytest.importorskip("torch")
     import re
 
-    from descentlab.cli import main
+    from descentlab.cli.main import main
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     (snippet,) = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "load_state_dict" in block]

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from reference import reference_loss_and_grad
 
 import descentlab as dl
-from descentlab.gradcheck import gradcheck
+from descentlab.core.gradcheck import gradcheck
 
 
 @pytest.mark.parametrize("hidden", [1, 2, 3, 16, 100])

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import descentlab as dl
-from descentlab.cli import main
-from descentlab.experiments import checkpoint_config
-from descentlab.model_io import load_checkpoint
+from descentlab.cli.main import main
+from descentlab.experiments.compare import checkpoint_config
+from descentlab.formats.model_io import load_checkpoint
 
 SMALL = ["--hidden", "3", "--quiet"]
 
@@ -243,7 +243,7 @@ def test_default_run_folders_never_collide(tmp_path):
         assert run.returncode == 0
     folders = sorted((tmp_path / "runs").iterdir())
     assert len(folders) == 3 and all((f / "summary.json").exists() for f in folders)
-    from descentlab.outputs import new_run_folder
+    from descentlab.cli.outputs import new_run_folder
 
     now = datetime(2026, 1, 2, 3, 4, 5)
     assert [new_run_folder(tmp_path / "same", now).name for _ in range(3)] == [

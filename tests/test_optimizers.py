@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import descentlab as dl
-from descentlab.optimizers import GDState, NAGState, next_t
+from descentlab.optim.optimizers import GDState, NAGState, next_t
 
 
 def quadratic_oracle(calls=None):
@@ -218,7 +218,7 @@ def test_pytorch_style_nesterov_is_sutskever_shifted_to_the_look_ahead_point():
 
 
 def test_parse_optimizer_specs():
-    from descentlab.optimizers import parse_optimizer
+    from descentlab.optim.optimizers import parse_optimizer
 
     assert parse_optimizer("nag", lr=0.05) == dl.NAG(lr=0.05)
     m = parse_optimizer("momentum:mu=0.5", lr=0.02)
@@ -255,14 +255,14 @@ def test_parse_optimizer_specs():
     ],
 )
 def test_optimizer_settings_are_refused_with_the_key_its_rule_and_the_valid_keys(spec, says):
-    from descentlab.optimizers import parse_optimizer
+    from descentlab.optim.optimizers import parse_optimizer
 
     with pytest.raises(ValueError, match=says):
         parse_optimizer(spec)
 
 
 def test_optimizer_settings_that_apply_are_read_with_their_types():
-    from descentlab.optimizers import parse_optimizer
+    from descentlab.optim.optimizers import parse_optimizer
 
     gd = parse_optimizer("gd:line_search=armijo:c=0.3:max_backtracks=7")
     assert (gd.line_search, gd.c, gd.max_backtracks, type(gd.max_backtracks)) == ("armijo", 0.3, 7, int)

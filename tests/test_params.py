@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from descentlab.params import Params, make_slots
+from descentlab.core.params import Params, make_slots
 
 SLOTS = make_slots([("W0", (3, 2)), ("b0", (3, 1)), ("W1", (2, 3)), ("b1", (2, 1))])
 

@@ -2,7 +2,7 @@
 the commands (train, predict, info, export, compare, gradcheck) always end with exit ≠ 0, exactly one line on
 stderr, no traceback, and no output file created or changed.
 
-Most examples call ``descentlab.cli.main`` in-process (stdout and stderr captured, NumPy's default error handling:
+Most examples call ``descentlab.cli.main.main`` in-process (stdout and stderr captured, NumPy's default error handling:
 a floating-point warning would be an extra stderr line of the real command, so any warning fails the example); a
 few go through the real command in a subprocess. Budgets keep the whole file well under a minute.
 """
@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 from safetensors.numpy import load_file, save
 
 import descentlab as dl
-from descentlab.cli import main
-from descentlab.model_io import METADATA_KEY, _checksum
+from descentlab.cli.main import main
+from descentlab.formats.model_io import METADATA_KEY, _checksum
+from descentlab.optim.optimizers import OPTIMIZERS
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 FEW = settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -111,7 +112,7 @@ BAD_OPTIONS = [
     (["gradcheck"], "--hidden", st.one_of(st.integers(max_value=0), _NUMBERS)),
     (["gradcheck"], "--threshold", st.one_of(st.floats(max_value=0), _NUMBERS)),
     (["train", "--out", "{out}/m.safetensors"], "--optimizer",
-     st.one_of(cells.filter(lambda s: s.split(":")[0].strip() not in dl.optimizers.OPTIMIZERS and s.strip()),
+     st.one_of(cells.filter(lambda s: s.split(":")[0].strip() not in OPTIMIZERS and s.strip()),
                st.builds(lambda k, v: f"adam:{k}={v}", st.sampled_from(["lr", "beta1", "eps", "mu", "foo"]),
                          st.sampled_from(["abc", "-1", "nan", "1.5e999", ""])),
                st.sampled_from(["gd:c=0.5", "gd-armijo:max_backtracks=2.5", "nag:restart=sometimes", "adam:lr=1:lr=2",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from descentlab.cli import _build_parser
+from descentlab.cli.main import _build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FENCE = re.compile(r"(?:<!-- readme-test: (?P<marker>[^>]*?) -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from descentlab.cli import main
-from descentlab.interactive import coinciding
-from descentlab.report_html import FloatBlock, _json_for_script, markdown_to_html
+from descentlab.cli.main import main
+from descentlab.reporting.interactive import coinciding
+from descentlab.reporting.report_html import FloatBlock, _json_for_script, markdown_to_html
 
 FIVE_MB = 5_000_000
 
@@ -203,7 +203,7 @@ def test_text_cannot_escape_into_markup():
 
 
 def test_quartiles_equal_nanpercentile_with_gaps_and_empty_rows():
-    from descentlab.interactive import _quartiles
+    from descentlab.reporting.interactive import _quartiles
 
     values = np.random.default_rng(0).normal(size=(6, 7))
     values[1, 3] = np.nan
@@ -255,8 +255,9 @@ def test_tuned_report_shows_both_phases_with_the_numbers_of_sweep_csv(tuned_run)
 
 
 def test_the_report_libraries_load_only_when_a_report_is_written():
-    code = ("import sys, contextlib, io\nfrom descentlab.cli import main\n"
+    code = ("import sys, contextlib, io\nfrom descentlab.cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['compare', '--help'])\n"
-            "print(sorted(m for m in ('plotly', 'markdown_it', 'descentlab.report_html') if m in sys.modules))")
+            "names = ('plotly', 'markdown_it', 'descentlab.reporting.report_html')\n"
+            "print(sorted(m for m in names if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"

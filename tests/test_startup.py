@@ -12,7 +12,7 @@ HEAVY_OPTIONAL = ("numba", "scipy", "sklearn", "onnx", "onnxruntime", "torch", "
 def _modules_after(argv: list[str], cwd=None) -> set[str]:
     code = (
         "import sys\n"
-        "from descentlab.cli import main\n"
+        "from descentlab.cli.main import main\n"
         f"code = main({argv!r})\n"
         "print('MODULES', ' '.join(sorted(sys.modules)))\n"
         "sys.exit(code)\n"
@@ -40,7 +40,7 @@ def test_a_subcommand_help_is_as_light():
 
 def test_default_compare_loads_no_optional_heavy_library(tmp_path):
     loaded = _modules_after(["compare", "--out", str(tmp_path / "run"), "--quiet"], cwd=tmp_path)
-    assert "numpy" in loaded and "descentlab.train" in loaded  # the run did happen
+    assert "numpy" in loaded and "descentlab.training.fit" in loaded  # the run did happen
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000
     assert not _top_level(loaded) & set(HEAVY_OPTIONAL)
     assert "matplotlib" not in _top_level(loaded)  # the figure is drawn by the helper process
@@ -48,8 +48,8 @@ def test_default_compare_loads_no_optional_heavy_library(tmp_path):
 
 def test_the_figure_drawn_by_the_helper_is_the_one_drawn_here(tmp_path):
     import descentlab as dl
-    from descentlab.experiments import write_run
-    from descentlab.figure_process import FigureProcess
+    from descentlab.experiments.compare import write_run
+    from descentlab.reporting.figure_process import FigureProcess
 
     comparison = dl.compare(config=dl.CompareConfig(iterations=20))
     write_run(comparison, tmp_path / "here")
@@ -68,7 +68,7 @@ def test_the_figure_drawn_by_the_helper_is_the_one_drawn_here(tmp_path):
 
 
 def _title_of(comparison):
-    from descentlab.experiments import _title
+    from descentlab.experiments.compare import _title
 
     return _title(comparison)
 
@@ -79,7 +79,7 @@ def test_importing_descentlab_is_lazy_but_complete():
         "assert 'numpy' not in sys.modules, 'import descentlab loaded numpy'\n"
         "missing = [n for n in dl.__all__ if n != 'DescentClassifier' and getattr(dl, n, None) is None]\n"
         "assert not missing, missing\n"
-        "assert dl.fit.__module__ == 'descentlab.train' and 'numpy' in sys.modules\n"
+        "assert dl.fit.__module__ == 'descentlab.training.fit' and 'numpy' in sys.modules\n"
         "print('ok')\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -88,9 +88,9 @@ def test_importing_descentlab_is_lazy_but_complete():
 
 def test_the_gradcheck_function_is_not_replaced_by_its_submodule():
     code = (
-        "from descentlab.gradcheck import GradcheckReport\n"  # imports the submodule first
+        "from descentlab.core.gradcheck import GradcheckReport\n"  # imports the submodule first
         "import descentlab as dl\n"
-        "assert callable(dl.gradcheck) and dl.gradcheck.__module__ == 'descentlab.gradcheck', dl.gradcheck\n"
+        "assert callable(dl.gradcheck) and dl.gradcheck.__module__ == 'descentlab.core.gradcheck', dl.gradcheck\n"
         "print('ok')\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

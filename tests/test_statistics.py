@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from descentlab.statistics import (
+from descentlab.experiments.statistics import (
     STUCK_TOLERANCE,
     bootstrap_median_interval,
     censored_quantile,

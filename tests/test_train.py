@@ -95,7 +95,7 @@ def test_callback_sees_every_iteration(setting):
 
 
 def test_minibatches_cover_every_row_once_per_epoch_and_follow_the_seed():
-    from descentlab.train import _Batches
+    from descentlab.training.fit import _Batches
 
     batches = _Batches(10, 4, seed=3)
     epoch = [next(batches) for _ in range(3)]
@@ -116,7 +116,7 @@ def test_minibatch_training_is_seeded_and_full_batch_is_the_default(setting):
     assert np.array_equal(a.params.flat, b.params.flat) and not np.array_equal(a.params.flat, c.params.flat)
     assert a.history.grad_evals[-1] == 30
     # One step on the first batch is exactly GD on those 16 rows.
-    from descentlab.train import _Batches
+    from descentlab.training.fit import _Batches
 
     rows = next(_Batches(train.n_samples, 16, seed=1))
     _, g = net.loss_and_grad(p0, train.X[rows], train.y[rows])

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import descentlab.tuning as tuning
-from descentlab.cli import main
-from descentlab.data import load_iris
-from descentlab.experiments import CompareConfig
-from descentlab.statistics import paired_comparison, run_status, status_counts
-from descentlab.tuning import (
+import descentlab.experiments.tuning as tuning
+from descentlab.cli.main import main
+from descentlab.data.dataset import load_iris
+from descentlab.experiments.compare import CompareConfig
+from descentlab.experiments.statistics import paired_comparison, run_status, status_counts
+from descentlab.experiments.tuning import (
     Group,
     TuneConfig,
     choose,

@@ -8,37 +8,35 @@ NumPy or matplotlib; ``import descentlab as dl; dl.fit`` works as with eager imp
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "activations": ("ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"),
-    "data": ("DataError", "Dataset", "Standardizer", "load_csv", "load_iris", "train_test_split"),
-    "experiments": ("CompareConfig", "Comparison", "compare", "write_run"),
-    "gradcheck": ("GradcheckReport", "gradcheck"),
-    "model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
-    "network": ("MLP", "Objective", "lipschitz_bound"),
-    "optimizers": ("GD", "NAG", "Adam", "Momentum", "SutskeverNAG", "nag_momentum", "parse_optimizer"),
-    "params": ("Params",),
-    "train": ("FitResult", "History", "fit"),
+    "core.activations": ("ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"),
+    "data.dataset": ("DataError", "Dataset", "Standardizer", "load_csv", "load_iris", "train_test_split"),
+    "experiments.compare": ("CompareConfig", "Comparison", "compare", "write_run"),
+    "core.gradcheck": ("GradcheckReport", "gradcheck"),
+    "formats.model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
+    "core.network": ("MLP", "Objective", "lipschitz_bound"),
+    "optim.optimizers": ("GD", "NAG", "Adam", "Momentum", "SutskeverNAG", "nag_momentum", "parse_optimizer"),
+    "core.params": ("Params",),
+    "training.fit": ("FitResult", "History", "fit"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported eagerly
-    from .activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
-    from .data import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
+    from .core.activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
+    from .core.gradcheck import GradcheckReport, gradcheck
+    from .core.network import MLP, Objective, lipschitz_bound
+    from .core.params import Params
+    from .data.dataset import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
     from .estimator import DescentClassifier
-    from .experiments import CompareConfig, Comparison, compare, write_run
-    from .gradcheck import GradcheckReport, gradcheck
-    from .model_io import ModelFileError, export_onnx, load_model, save_model
-    from .network import MLP, Objective, lipschitz_bound
-    from .optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
-    from .params import Params
-    from .train import FitResult, History, fit
+    from .experiments.compare import CompareConfig, Comparison, compare, write_run
+    from .formats.model_io import ModelFileError, export_onnx, load_model, save_model
+    from .optim.optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
+    from .training.fit import FitResult, History, fit
 
 
 def __getattr__(name: str) -> Any:
@@ -57,20 +55,6 @@ def __getattr__(name: str) -> Any:
             ) from error
         return DescentClassifier
     raise AttributeError(f"module 'descentlab' has no attribute {name!r}")
-
-
-class _Package(types.ModuleType):
-    """The package module. ``descentlab.gradcheck`` is the function: importing the submodule of the same name
-    (which sets the package attribute) must not replace it, as it could not when the imports were eager."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _MODULE_OF.get(name) == name:
-            self.__dict__.pop(name, None)  # the next access goes through __getattr__ and finds the function
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

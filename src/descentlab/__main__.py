@@ -10,7 +10,7 @@ def run() -> int:
     are written and its message printed: a late Ctrl-C must not turn its exit code into death by signal."""
     code = 130
     try:
-        from .cli import main
+        from .cli.main import main
 
         code = main()
     except KeyboardInterrupt:

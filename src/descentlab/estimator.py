@@ -1,8 +1,8 @@
 """``DescentClassifier``: descentlab as a scikit-learn estimator (``pip install 'descentlab[sklearn]'``).
 
-A thin wrapper: ``fit`` builds an :class:`~descentlab.network.MLP`, draws its initial parameters from
-``random_state`` and runs :func:`~descentlab.train.fit` with the optimiser named by ``optimizer`` (any
-``NAME[:KEY=VALUE…]`` spec :func:`~descentlab.optimizers.parse_optimizer` reads). Nothing else is computed
+A thin wrapper: ``fit`` builds an :class:`~descentlab.core.network.MLP`, draws its initial parameters from
+``random_state`` and runs :func:`~descentlab.training.fit.fit` with the optimiser named by ``optimizer`` (any
+``NAME[:KEY=VALUE…]`` spec :func:`~descentlab.optim.optimizers.parse_optimizer` reads). Nothing else is computed
 here, so the estimator inherits every number the core computes.
 """
 
@@ -18,11 +18,11 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .data import Dataset, Standardizer
-from .network import MLP
-from .optimizers import parse_optimizer
-from .params import Params
-from .train import fit
+from .core.network import MLP
+from .core.params import Params
+from .data.dataset import Dataset, Standardizer
+from .optim.optimizers import parse_optimizer
+from .training.fit import fit
 
 
 class DescentClassifier(ClassifierMixin, BaseEstimator):

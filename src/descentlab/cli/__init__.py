@@ -1,0 +1,5 @@
+"""The command line: parses, calls the library, prints."""
+
+from .main import main
+
+__all__ = ["main"]

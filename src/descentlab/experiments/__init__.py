@@ -1,0 +1,1 @@
+"""Experiments built from fit: compare, sweep (in cells, in process or on Dask), the tuned protocol, statistics."""

@@ -1,0 +1,195 @@
+"""Where the cells of a sweep run: in this process (the default), or on a Dask cluster.
+
+An executor takes cells and yields their results as they finish. :class:`InProcess` trains them one after
+the other here; :class:`DaskExecutor` sends them to the workers of a ``dask.distributed.Client`` (the data are
+scattered to every worker once, each cell is one task) and yields them in the order they finish. Dask is an
+optional extra (``pip install 'descentlab[dask]'``); nothing here imports it unless a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..data.dataset import Dataset
+from .cells import Cell, CellResult, run_cell
+from .compare import CompareConfig
+
+CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it is unreachable
+WORKER_TIMEOUT = 30.0  # seconds to wait for the first worker of an existing cluster
+
+
+class ClusterError(RuntimeError):
+    """A cluster that cannot run the sweep (unreachable, no workers, wrong descentlab, no Dask): one line."""
+
+
+class InProcess:
+    """Train the cells here, one after the other, in the order given."""
+
+    def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
+        for _, result in self.map_tasks(run_cell, cells, data, base):
+            yield result
+
+    def map_tasks(self, function: Callable[..., Any], items: Sequence[Any], data: Dataset, *args: Any,
+                  data_first: bool = False) -> Iterator[tuple[Any, Any]]:
+        """``(item, function(item, data, *args))`` for every item, in order (``function(data, *args, item)`` with
+        ``data_first``)."""
+        for item in items:
+            yield item, (function(data, *args, item) if data_first else function(item, data, *args))
+
+
+class DaskExecutor:
+    """Train the cells on the workers of a Dask client: one task per cell, the data scattered once.
+
+    A worker that dies mid-cell is replaced by the scheduler, which runs the cell again on another worker;
+    since a cell's result depends only on its content, the result is the same.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        check_workers(client)
+
+    def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
+        for _, result in self.map_tasks(run_cell, cells, data, base):
+            yield result
+
+    def map_tasks(self, function: Callable[..., Any], items: Sequence[Any], data: Dataset, *args: Any,
+                  data_first: bool = False) -> Iterator[tuple[Any, Any]]:
+        """``(item, function(item, data, *args))`` as each task finishes, one task per item, ``data`` scattered
+        to every worker once (``function(data, *args, item)`` with ``data_first``)."""
+        from distributed import as_completed
+
+        if not items:
+            return
+        shared = self.client.scatter(data, broadcast=True, hash=False)
+        run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
+        futures = {}
+        for index, item in enumerate(items):
+            call = (shared, *args, item) if data_first else (item, shared, *args)
+            name = getattr(item, "key", None) or f"{function.__name__}-{index}"
+            futures[self.client.submit(function, *call, key=f"descentlab-{name}-{run}", pure=False,
+                                       retries=1)] = item
+        try:
+            for future in as_completed(list(futures), loop=self.client.loop):
+                result = future.result()
+                future.release()
+                yield futures[future], result
+        finally:  # interrupted or failed: the tasks not yet finished are not wanted any more
+            self.client.cancel([f for f in futures if not f.done()])
+            shared.release()
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError("running on a Dask cluster needs Dask: pip install 'descentlab[dask]'") from None
+    return distributed
+
+
+def check_workers(client: Any, timeout: float = WORKER_TIMEOUT) -> None:
+    """Fail, before any work, unless the cluster has a worker and every worker runs this descentlab version."""
+    from .. import __version__
+
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        raise ClusterError(f"no Dask worker joined the scheduler at {client.scheduler.address} within "
+                           f"{timeout:g} s") from None
+    versions = client.get_versions(check=False, packages=["descentlab"])
+    wrong = {address: info["packages"].get("descentlab") for address, info in versions["workers"].items()
+             if info["packages"].get("descentlab") != __version__}
+    if wrong:
+        address, version = sorted(wrong.items())[0]
+        what = "lacks descentlab" if version is None else f"has descentlab {version}"
+        raise ClusterError(f"{len(wrong)} of {len(versions['workers'])} Dask workers cannot run this sweep: "
+                           f"worker {address} {what}, this client has {__version__} (install the same version "
+                           "on every worker)")
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _check_reachable(distributed: Any, address: str, timeout: float) -> None:
+    """A malformed address, an unreachable one or one where no Dask scheduler answers fails here, in one line,
+    before a Client exists (a Client that fails to connect complains again, slowly, when it is collected)."""
+    import asyncio
+
+    try:
+        distributed.comm.get_address_host_port(address)
+    except ValueError as error:
+        raise ClusterError(f"--scheduler {address}: not a scheduler address like tcp://host:8786 ({error})") from None
+
+    async def identity() -> Any:
+        comm = await distributed.comm.connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        answer = asyncio.run(asyncio.wait_for(identity(), 2 * timeout))
+    except (OSError, TimeoutError) as error:  # refused, timed out, unknown host (distributed retries until timeout)
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                           f"({_first_line(error)})") from None
+    except Exception as error:  # TLS without certificates, a server speaking another protocol, …
+        raise ClusterError(f"{address} does not answer as a Dask scheduler ({_first_line(error)})") from None
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise ClusterError(f"{address} answers, but not as a Dask scheduler")
+
+
+@contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None, dashboard: bool = True,
+                timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+    """A ``distributed.Client``: on a new ``LocalCluster`` of ``workers`` processes of one thread each (on
+    loopback), or connected to the scheduler at ``scheduler``. Closed (and the local cluster shut down) on
+    leaving the block."""
+    distributed = _distributed()
+    if (workers is None) == (scheduler is None):
+        raise ValueError("give either workers or scheduler")
+    if scheduler is not None:
+        _check_reachable(distributed, scheduler, timeout)
+        try:
+            client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
+        except Exception as error:  # refused, timed out, TLS without certificates, …: all mean "cannot use it"
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s "
+                               f"({reason})") from None
+        with client:
+            yield client
+        return
+    # Workers log a warning for every cell cancelled by Ctrl-C: expected then, so only errors are shown.
+    # The scheduler's HTTP server runs even without the dashboard, on 8787 unless told otherwise: a free port
+    # avoids a clash (and a warning) with any other cluster on this machine.
+    with _interrupt_deferred() as asked:  # Ctrl-C amid start-up would leave workers Dask cannot close quietly
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address="127.0.0.1:0" if dashboard else None,
+                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                           silence_logs=logging.ERROR)
+        client = distributed.Client(cluster, set_as_default=False)
+    with cluster, client:
+        if asked:
+            raise KeyboardInterrupt
+        yield client
+
+
+@contextmanager
+def _interrupt_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C back while the block runs; the list it yields is non-empty afterwards when it was pressed."""
+    import signal
+    import threading
+
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: asked.append(signum))
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,353 @@
+"""The tuned comparison: every method gets its own best setting on validation data, then is measured on fresh
+repetitions and the untouched test set.
+
+Protocol (``descentlab sweep --tune``), R repetitions:
+
+1. Repetition r draws its own stratified three-way split (train / validation / test) and its own initial point,
+   both from seed r, so that the claims cover the variability of the data as well as of the initialisation.
+2. Phase ``tune``: every method at every setting of its grid (the learning rates, and every hyper-parameter given
+   as a list) on repetitions 0 … R−1. A method's chosen setting minimises the median final *validation* loss
+   over those repetitions (a diverged run counts as +∞); ties go to the smaller learning rate, then to the
+   setting named first. Test data never enter the choice: training only ever sees the validation set.
+3. Phase ``final``: every method at its chosen setting on the fresh repetitions R … 2R−1; these are the runs
+   the comparison reports.
+
+The unit of work is a :class:`Group`: one setting of one method at some learning rates on some repetitions, all
+trained by :func:`train_group`, which returns one row per model and the models' curves. A scheduler may run the
+groups of a phase in any order or place; only :func:`choose` couples the phases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.network import Objective
+from ..core.params import Params
+from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
+from ..optim.optimizers import OPTIMIZERS, parse_optimizer
+from ..training.fit import fit
+from .compare import CompareConfig, network_for
+from .statistics import chance_loss, run_status
+
+PHASES = ("tune", "final")
+ROW_FIELDS = (
+    "method", "setting", "lr", "seed", "phase", "status", "iterations_done", "chance_loss", "train_loss",
+    "train_accuracy", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy",
+)
+
+
+# -- method grids -----------------------------------------------------------------------------------------------
+def split_methods(text: str) -> list[str]:
+    """Cut a comma-separated ``--optimizers`` value into methods, keeping list values whole.
+
+    A comma is followed either by the next method (its text starts with an optimiser's name) or by one more
+    value of the list being given: ``gd,momentum:mu=0.5,0.9,adam`` is ``gd``, ``momentum:mu=0.5,0.9`` and
+    ``adam``. Optimiser names are never numbers, so numeric lists are never ambiguous.
+    """
+    methods: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if part and methods and _continues(methods[-1], part.split(":")[0].strip()):
+            methods[-1] += "," + part
+        elif part:
+            methods.append(part)
+    return methods
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _continues(method: str, head: str) -> bool:
+    """Is ``head`` one more value of the list that ``method`` ends with? A number after a numeric list is; a word
+    that names no optimiser after a list of words is (``nag:restart=gradient,function``); anything else starts
+    the next method, so that a misspelt name is reported as one."""
+    last = method.rsplit(":", 1)[-1]
+    if "=" not in last or head in OPTIMIZERS or "=" in head:
+        return False
+    previous = last.rsplit(",", 1)[-1].partition("=")[2].strip()
+    return _is_number(head) == _is_number(previous)
+
+
+def _settings_of(method: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``name`` and every combination of the listed values, as ``(key, value)`` pairs in the order given."""
+    name, *parts = method.split(":")
+    keys, choices = [], []
+    for part in parts:
+        key, sep, values = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{method!r}: expected KEY=VALUE after ':', got {part!r}")
+        listed = [v.strip() for v in values.split(",")]
+        if any(not v for v in listed) or len(set(listed)) != len(listed):
+            raise ValueError(f"{method!r}: the values of {key.strip()} must be distinct and not empty")
+        keys.append(key.strip())
+        choices.append(listed)
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{method!r}: a hyper-parameter is set twice")
+    return [(name.strip(), list(zip(keys, combo, strict=True))) for combo in itertools.product(*choices)]
+
+
+def expand_method(method: str, lrs: Sequence[float]) -> list[tuple[str, float]]:
+    """Every ``(setting, lr)`` of a method's grid: ``setting`` is the spec without its learning rate, ``lr`` from
+    the method's own ``lr=`` values when it names some, else from ``lrs``.
+
+    >>> expand_method("momentum:mu=0.5,0.9", [0.01, 0.1])
+    [('momentum:mu=0.5', 0.01), ('momentum:mu=0.5', 0.1), ('momentum:mu=0.9', 0.01), ('momentum:mu=0.9', 0.1)]
+    """
+    grid: list[tuple[str, float]] = []
+    for name, pairs in _settings_of(method):
+        for key, value in pairs:
+            if key == "lr":
+                parse_optimizer(f"{name}:lr={value}")  # names the method, the key and its rule for 'lr=abc'
+        own = [float(v) for k, v in pairs if k == "lr"]
+        setting = ":".join([name, *(f"{k}={v}" for k, v in pairs if k != "lr")])
+        for lr in own or lrs:
+            parse_optimizer(setting, lr=lr)  # raises ValueError naming the spec when a value does not fit
+            grid.append((setting, float(lr)))
+    return grid
+
+
+def expand_methods(methods: Sequence[str]) -> tuple[str, ...]:
+    """The single specs of methods that may hold lists (``momentum:mu=0.5,0.9`` → ``momentum:mu=0.5``,
+    ``momentum:mu=0.9``); a listed ``lr`` stays part of each spec. What ``compare`` and an untuned sweep run."""
+    specs: list[str] = []
+    for method in methods:
+        for name, pairs in _settings_of(method):
+            specs.append(":".join([name, *(f"{k}={v}" for k, v in pairs)]))
+    return tuple(specs)
+
+
+def full_setting(setting: str, lr: float) -> str:
+    """The spec that reproduces one model's optimiser, learning rate included: ``momentum:mu=0.5:lr=0.02``."""
+    return f"{setting}:lr={lr!r}"
+
+
+# -- one repetition ---------------------------------------------------------------------------------------------
+def split_three_ways(
+    data: Dataset, validation_size: float, test_size: float, seed: int
+) -> tuple[Dataset, Dataset, Dataset]:
+    """Stratified train / validation / test split from ``seed``.
+
+    The test part is ``train_test_split(data, test_size, seed)``'s; the validation part, ``ceil(validation_size
+    · S)`` rows of the whole data, is then drawn (stratified, same seed) from the rest.
+    """
+    if not 0.0 < validation_size < 1.0 or validation_size + test_size >= 1.0:
+        raise DataError(f"validation size {validation_size} and test size {test_size} leave no training data")
+    rest, test = train_test_split(data, test_size=test_size, seed=seed)
+    n_validation = math.ceil(validation_size * data.n_samples)
+    if n_validation >= rest.n_samples:
+        raise DataError(f"validation size {validation_size} leaves no training rows")
+    # train_test_split takes ceil(fraction · S); half a row below the count makes that exact despite rounding.
+    train, validation = train_test_split(rest, test_size=(n_validation - 0.5) / rest.n_samples, seed=seed)
+    return train, validation, test
+
+
+def repetition(
+    data: Dataset, base: CompareConfig, validation_size: float, seed: int
+) -> tuple[Dataset, Dataset, Dataset]:
+    """Repetition ``seed``'s three parts, standardised with its training statistics when ``base.standardize``."""
+    train, validation, test = split_three_ways(data, validation_size, base.test_size, seed)
+    if base.standardize:
+        standardizer = Standardizer.fit(train.X)
+        train, validation, test = (standardizer.apply(part) for part in (train, validation, test))
+    return train, validation, test
+
+
+# -- groups of models -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Group:
+    """Models trained by one call of :func:`train_group`: ``setting`` (a spec without ``lr``) of ``method`` at
+    every learning rate of ``lrs`` on every repetition of ``seeds``, recorded as ``phase``."""
+
+    method: str
+    setting: str
+    lrs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    phase: str
+
+
+@dataclass
+class GroupResult:
+    """One row per model (seed-major, then lr; fields ``ROW_FIELDS``) and the models' training and validation
+    loss curves, arrays ``(K + 1, models)`` in the rows' order (NaN after a model diverged)."""
+
+    rows: list[dict[str, Any]]
+    train_loss: np.ndarray
+    validation_loss: np.ndarray
+
+
+def train_group(data: Dataset, base: CompareConfig, validation_size: float, group: Group) -> GroupResult:
+    """Train every model of ``group``; for each repetition the learning rates are stacked into one batch.
+
+    Parameters
+    ----------
+    data : the whole data set (each repetition splits it with its own seed)
+    base : network, initialisation, iterations, test size, standardisation, weight decay and engine
+    validation_size : fraction of the data in the validation part
+    group : the setting, learning rates, repetitions and phase
+
+    Returns
+    -------
+    GroupResult
+        A row's metrics are those of the parameters the model ends with (its last finite iterate when it
+        diverged); ``status`` follows :func:`descentlab.experiments.statistics.run_status`. Training sees the
+        training and validation parts only; the test part is evaluated once, after the last step.
+    """
+    rows: list[dict[str, Any]] = []
+    curves: list[tuple[np.ndarray, np.ndarray]] = []
+    lr_column = np.array(group.lrs, dtype=np.float64)[:, None]
+    optimizer = parse_optimizer(group.setting, lr=lr_column)  # type: ignore[arg-type]
+    for seed in group.seeds:
+        train, validation, test = repetition(data, base, validation_size, seed)
+        net = network_for(data, base)
+        start = net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma).flat
+        initial = Params(np.repeat(start[None, :], len(group.lrs), axis=0), net.slots)
+        result = fit(net, initial, train, optimizer, iterations=base.iterations, test=validation,
+                     weight_decay=base.weight_decay, engine=base.engine)
+        chance = chance_loss(train.y, train.n_classes)
+        parts = {"train": (train, base.weight_decay), "validation": (validation, 0.0), "test": (test, 0.0)}
+        measured = {name: Objective(net, part.X, part.y, penalty).loss_and_correct(result.params.flat)
+                    for name, (part, penalty) in parts.items()}
+        sizes = {"train": train.n_samples, "validation": validation.n_samples, "test": test.n_samples}
+        history = result.history
+        for m, lr in enumerate(group.lrs):
+            diverged = bool(np.isnan(history.train_loss[-1, m]))
+            finite = np.flatnonzero(np.isfinite(history.train_loss[:, m]))
+            row: dict[str, Any] = {
+                "method": group.method, "setting": full_setting(group.setting, lr), "lr": float(lr), "seed": seed,
+                "phase": group.phase, "status": "", "iterations_done": int(finite[-1]), "chance_loss": chance,
+            }
+            for part, (loss, correct) in measured.items():
+                row[f"{part}_loss"] = float(loss[m])
+                row[f"{part}_accuracy"] = float(correct[m]) / sizes[part]
+            row["status"] = run_status(row["train_loss"], diverged, chance)
+            rows.append(row)
+            curves.append((history.train_loss[:, m], history.test_loss[:, m]))
+    return GroupResult(rows, np.stack([c[0] for c in curves], axis=1), np.stack([c[1] for c in curves], axis=1))
+
+
+# -- the protocol -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TuneConfig:
+    """A tuned comparison: ``methods`` (specs, list values allowed) over the ``lrs`` grid, R = ``repetitions``."""
+
+    base: CompareConfig = field(default_factory=CompareConfig)
+    methods: tuple[str, ...] = ("gd", "nag")
+    lrs: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+    repetitions: int = 10
+    validation_size: float = 0.2
+
+
+def tune_groups(config: TuneConfig) -> list[Group]:
+    """The groups of phase ``tune``: one per method and setting, all its learning rates, seeds 0 … R−1."""
+    groups = []
+    for method in config.methods:
+        settings: dict[str, list[float]] = {}
+        for setting, lr in expand_method(method, config.lrs):
+            settings.setdefault(setting, []).append(lr)
+        for setting, lrs in settings.items():
+            groups.append(Group(method, setting, tuple(lrs), tuple(range(config.repetitions)), "tune"))
+    return groups
+
+
+def final_groups(config: TuneConfig, choice: dict[str, dict[str, Any]]) -> list[Group]:
+    """The groups of phase ``final``: each method at its chosen setting on the fresh seeds R … 2R−1."""
+    seeds = tuple(range(config.repetitions, 2 * config.repetitions))
+    return [Group(method, choice[method]["base_setting"], (choice[method]["lr"],), seeds, "final")
+            for method in config.methods]
+
+
+def median_validation_loss(rows: Sequence[dict[str, Any]]) -> float:
+    """Median final validation loss of some runs, a diverged run counted as +∞."""
+    values = [math.inf if r["status"] == "diverged" else r["validation_loss"] for r in rows]
+    return float(np.median(values))
+
+
+def tuning_curve(rows: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, float, float]]]:
+    """Per method, every ``(setting, lr, median validation loss)`` of its tune rows, in grid order."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["phase"] == "tune":
+            grouped.setdefault((row["method"], row["setting"]), []).append(row)
+    curve: dict[str, list[tuple[str, float, float]]] = {}
+    for (method, setting), mine in grouped.items():
+        curve.setdefault(method, []).append((setting, mine[0]["lr"], median_validation_loss(mine)))
+    return curve
+
+
+def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each method's chosen setting from the ``tune`` rows alone: the smallest median validation loss; ties go to
+    the smaller learning rate, then to the setting met first. ``edge`` is ``"smallest"``/``"largest"`` when the
+    chosen learning rate is at that end of the method's grid (which then should be extended that way)."""
+    choice: dict[str, dict[str, Any]] = {}
+    for method, points in tuning_curve(rows).items():
+        order = {setting: i for i, (setting, _, _) in enumerate(points)}
+        setting, lr, loss = min(points, key=lambda p: (p[2], p[1], order[p[0]]))
+        lrs = sorted({p[1] for p in points})
+        edge = None
+        if len(lrs) > 1 and lr == lrs[0]:
+            edge = "smallest"
+        elif len(lrs) > 1 and lr == lrs[-1]:
+            edge = "largest"
+        choice[method] = {"setting": setting, "base_setting": setting.rsplit(":lr=", 1)[0], "lr": lr,
+                          "median_validation_loss": loss, "edge": edge}
+    return choice
+
+
+@dataclass
+class Tuned:
+    """The outcome of :func:`run_tuned`: every model's row (tune rows first), the choice, and per group its
+    curves (for the figure)."""
+
+    config: TuneConfig
+    rows: list[dict[str, Any]]
+    choice: dict[str, dict[str, Any]]
+    groups: list[tuple[Group, GroupResult]]
+    seconds: float = 0.0
+
+    def phase_rows(self, phase: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["phase"] == phase]
+
+
+Runner = Callable[[Sequence[Group]], list[GroupResult]]
+
+
+def run_tuned(data: Dataset, config: TuneConfig, runner: Runner | None = None,
+              on_group: Callable[[Group], None] | None = None) -> Tuned:
+    """Run both phases of the protocol (module docstring).
+
+    ``runner`` trains a list of groups and returns their results in order (default: :func:`train_group` one
+    after the other, calling ``on_group`` after each); a parallel scheduler can stand in for it.
+    """
+    if config.repetitions < 1 or not config.methods or not config.lrs:
+        raise ValueError("a tuned comparison needs at least one method, one learning rate and one repetition")
+
+    def in_order(groups: Sequence[Group]) -> list[GroupResult]:
+        results = []
+        for group in groups:
+            results.append(train_group(data, config.base, config.validation_size, group))
+            if on_group is not None:
+                on_group(group)
+        return results
+
+    run = runner or in_order
+    start = time.perf_counter()
+    tune = tune_groups(config)
+    tuned = list(zip(tune, run(tune), strict=True))
+    tune_rows = [row for _, result in tuned for row in result.rows]
+    choice = choose(tune_rows)
+    final = final_groups(config, choice)
+    finals = list(zip(final, run(final), strict=True))
+    rows = tune_rows + [row for _, result in finals for row in result.rows]
+    return Tuned(config, rows, choice, tuned + finals, time.perf_counter() - start)

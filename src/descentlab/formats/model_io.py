@@ -1,0 +1,548 @@
+"""Model files (safetensors tensors + one JSON metadata entry) and atomic file writes.
+
+A model file holds one float64 tensor per parameter, named and shaped as PyTorch names the state of
+``torch.nn.Sequential(Linear, activation, Linear, …, Linear)``: layer l's ``W_l`` is ``"{2l}.weight"`` of shape
+(out, in) and ``b_l`` is ``"{2l}.bias"`` of shape (out,) (the activations sit at the odd indices and hold no
+tensors), so ``model.load_state_dict(safetensors.torch.load_file(path))`` loads it as it is. In memory the
+derivation's layout stays (``b_l`` a column (out, 1)); only the file follows torch. Format version 1, written
+before, named the tensors ``W0, b0, W1, …`` with biases (out, 1); it is still read. The safetensors metadata
+key ``descentlab`` holds a JSON object::
+
+    {"format": "descentlab-model", "format_version": 2, "descentlab_version": "…",
+     "architecture": {"sizes": [4, 16, 3], "activation": "softplus"},
+     "checksum": "sha256:…",
+     … whatever the caller passed as metadata (feature_names, class_names, standardization,
+       training, metrics) …}
+
+The checksum covers the metadata (without the checksum itself) and every tensor's name, shape and bytes, so a
+file changed after it was written, by damage or by hand, is refused. Nothing is ever unpickled: safetensors
+holds raw little-endian numbers and a JSON header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.network import MLP
+from ..core.params import Params
+
+if TYPE_CHECKING:
+    from ..training.fit import FitResult
+
+FORMAT = "descentlab-model"
+FORMAT_VERSION = 1  # of checkpoints
+MODEL_FORMAT_VERSION = 2  # of model files: 2 names and shapes the tensors as torch does, 1 as the derivation
+METADATA_KEY = "descentlab"
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be read, or is not what it claims to be."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` holds either its old content or all of the new one.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
+    ``path`` (an atomic replacement on POSIX and Windows).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; open() would honour the umask
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def save_model(
+    path: str | Path, net: MLP, params: Params | FitResult, metadata: dict[str, Any] | None = None
+) -> None:
+    """Write a trained model to ``path`` (safetensors + JSON metadata), atomically.
+
+    Parameters
+    ----------
+    path : destination file, conventionally ``*.safetensors``
+    net : the network
+    params : its parameters (one model, ``params.flat`` 1-D), or what :func:`~descentlab.fit` returned: then the
+        training data's ``feature_names`` and ``class_names`` are stored too, so that ``descentlab predict``
+        finds the columns by name
+    metadata : JSON-serialisable dict stored alongside, e.g. ``feature_names``, ``class_names``,
+        ``standardization``, ``training``, ``metrics`` (it wins over names taken from a fit result). The keys
+        ``format``, ``format_version``, ``descentlab_version`` and ``architecture`` are descentlab's own.
+    """
+    from safetensors.numpy import save
+
+    if not isinstance(params, Params):  # a FitResult: its parameters, and the names of the data it was fitted on
+        names = {"feature_names": list(params.feature_names), "class_names": list(params.class_names)}
+        metadata = {**{key: value for key, value in names.items() if value}, **(metadata or {})}
+        params = params.params
+    if params.slots != net.slots or params.flat.ndim != 1:
+        raise ValueError(f"save_model needs the parameters of one model of {net!r}")
+    if not np.all(np.isfinite(params.flat)):
+        raise ValueError("refusing to save parameters that are not all finite")
+    header: dict[str, Any] = dict(metadata or {})
+    header.pop("checksum", None)
+    header.update(
+        {
+            "format": FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "descentlab_version": _version(),
+            "architecture": {"sizes": list(net.sizes), "activation": net.activation.name},
+        }
+    )
+    _check_schema(header, net, Path(path))
+    tensors = {key: np.ascontiguousarray(params[slot]).reshape(shape)
+               for key, (slot, shape) in file_layout(net, MODEL_FORMAT_VERSION).items()}
+    header["checksum"] = _checksum(header, tensors)
+    blob = save(tensors, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)})
+    atomic_write_bytes(path, blob)
+
+
+def file_layout(net: MLP, version: int = MODEL_FORMAT_VERSION) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``{name in the file: (parameter name, shape in the file)}`` for a model file of format ``version``.
+
+    Version 2 is the state_dict of ``torch.nn.Sequential(Linear, activation, …, Linear)``: ``W_l`` as
+    ``"{2l}.weight"`` (out, in), ``b_l`` as ``"{2l}.bias"`` (out,). Version 1 stored ``W_l, b_l`` as in memory.
+    """
+    if version == 1:
+        return {slot.name: (slot.name, slot.shape) for slot in net.slots}
+    layout: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for layer, (n_in, n_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:], strict=True)):
+        layout[f"{2 * layer}.weight"] = (f"W{layer}", (n_out, n_in))
+        layout[f"{2 * layer}.bias"] = (f"b{layer}", (n_out,))
+    return layout
+
+
+def _checksum(metadata: dict[str, Any], tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the metadata (canonical JSON, without the checksum) and of each tensor's name, shape and
+    little-endian float64 bytes, in name order."""
+    digest = hashlib.sha256()
+    body = {key: value for key, value in metadata.items() if key != "checksum"}
+    digest.update(json.dumps(body, sort_keys=True).encode("utf-8"))
+    for name in sorted(tensors):
+        value = np.ascontiguousarray(tensors[name], dtype="<f8")
+        digest.update(f"\0{name}\0{list(value.shape)}\0".encode())
+        digest.update(value.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _names(value: Any, count: int) -> bool:
+    return isinstance(value, list) and len(value) == count and all(isinstance(v, str) for v in value)
+
+
+def _numbers(value: Any, count: int) -> bool:
+    return (isinstance(value, list) and len(value) == count
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in value))
+
+
+def _check_schema(metadata: dict[str, Any], net: MLP, path: Path) -> None:
+    """The optional entries descentlab reads back must have the right types and sizes for this network."""
+    d, k = net.sizes[0], net.sizes[-1]
+    problems = []
+    if "feature_names" in metadata and not _names(metadata["feature_names"], d):
+        problems.append(f"feature_names must be {d} strings")
+    if "class_names" in metadata and not _names(metadata["class_names"], k):
+        problems.append(f"class_names must be {k} strings")
+    std = metadata.get("standardization")
+    if std is not None and not (isinstance(std, dict) and _numbers(std.get("mean"), d)
+                                and _numbers(std.get("scale"), d) and all(v > 0 for v in std["scale"])):
+        problems.append(f"standardization must hold {d} finite means and {d} positive scales")
+    for key in ("training", "metrics"):
+        if key in metadata and not isinstance(metadata[key], dict):
+            problems.append(f"{key} must be an object")
+    if problems:
+        raise ModelFileError(f"{path}: invalid metadata: " + "; ".join(problems))
+
+
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
+
+
+def _json(text: bytes | str, path: Path, what: str) -> Any:
+    """Parse JSON, turning every way it can fail (syntax, bad UTF-8, 100,000-deep nesting, a 5,000-digit
+    integer) into one :class:`ModelFileError` naming the file."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ModelFileError(f"{path}: {what} is nested too deeply to be a descentlab file") from None
+    except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError, so is an over-long integer
+        raise ModelFileError(f"{path}: {what} is not valid JSON (corrupted?)") from None
+
+
+def _data_length(header: dict[str, Any], path: Path) -> int:
+    """Bytes of tensor data the safetensors header describes (the largest end offset)."""
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in offsets)):
+            raise ModelFileError(f"{path}: the file header describes tensor {name!r} without valid data offsets")
+        end = max(end, offsets[1])
+    return end
+
+
+def _read_safetensors(path: Path, missing: str) -> tuple[dict[str, Any], bytes]:
+    """The parsed header and the whole content of a safetensors file, read only after the header has been
+    checked against the file's size: a FIFO, a device (``/dev/zero``), a folder or a large file whose header
+    is wrong is refused without reading more than its first bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO must not wait
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: {missing}") from None
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read the file ({error.strerror})") from None
+    mode = os.fstat(fd)
+    if not stat.S_ISREG(mode.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode.st_mode) else "not a regular file"
+        raise ModelFileError(f"{path}: is {kind}, not a model file")
+    with os.fdopen(fd, "rb") as handle:
+        size = mode.st_size
+        try:
+            head = handle.read(8)
+            n = int.from_bytes(head, "little")
+            if len(head) < 8:
+                raise ModelFileError(f"{path}: too short to be a model file ({size} bytes)")
+            if n <= 0 or n > MAX_HEADER_BYTES or 8 + n > size:
+                raise ModelFileError(f"{path}: truncated or not a safetensors file (header of {n} bytes)")
+            text = handle.read(n)
+            header = _json(text, path, "the file header")
+            if not isinstance(header, dict):
+                raise ModelFileError(f"{path}: the file header is not a JSON object")
+            expected = 8 + n + _data_length(header, path)
+            if expected != size:
+                raise ModelFileError(f"{path}: the file has {size} bytes but its header describes {expected} "
+                                     "(truncated or damaged)")
+            rest = handle.read(expected - 8 - n)
+        except OSError as error:
+            raise ModelFileError(f"{path}: cannot read the file ({error.strerror})") from None
+    return header, head + text + rest
+
+
+def _metadata_text(header: dict[str, Any], path: Path) -> str:
+    """The descentlab JSON text inside the safetensors header (``__metadata__`` maps strings to strings)."""
+    entries = header.get("__metadata__")
+    text = entries.get(METADATA_KEY) if isinstance(entries, dict) else None
+    if not isinstance(text, str):
+        raise ModelFileError(f"{path}: not a descentlab file (no {METADATA_KEY!r} metadata)")
+    return text
+
+
+def _architecture(metadata: dict[str, Any], path: Path) -> MLP:
+    """The network a model's metadata declares, its types checked before anything is built."""
+    from ..core.activations import ACTIVATIONS
+
+    arch = metadata.get("architecture")
+    sizes = arch.get("sizes") if isinstance(arch, dict) else None
+    activation = arch.get("activation") if isinstance(arch, dict) else None
+    widths_ok = isinstance(sizes, list) and 2 <= len(sizes) <= 1000 and all(
+        isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 10**9 for n in sizes)
+    if not widths_ok or not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ModelFileError(f"{path}: invalid architecture in the metadata (sizes must be 2 to 1000 whole "
+                             f"widths >= 1, activation one of {', '.join(ACTIVATIONS)})")
+    try:
+        return MLP(sizes, activation)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: invalid architecture in the metadata ({error})") from None
+
+
+def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
+    """Read a model written by :func:`save_model`.
+
+    Returns
+    -------
+    net : MLP rebuilt from the stored architecture
+    params : Params, float64
+    metadata : dict, the stored JSON object
+
+    Raises
+    ------
+    ModelFileError
+        with one message naming the file, when it is missing, truncated, corrupted, from another format
+        version, or its tensors do not match the architecture it declares.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(path)
+    header, raw = _read_safetensors(path, "no such model file")
+    metadata = _json(_metadata_text(header, path), path, "the descentlab metadata")
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a descentlab model file")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version > MODEL_FORMAT_VERSION or version < 1:
+        raise ModelFileError(
+            f"{path}: model format version {version!r}; this descentlab ({_version()}) reads "
+            f"versions 1 to {MODEL_FORMAT_VERSION} — upgrade descentlab to read it"
+        )
+    net = _architecture(metadata, path)
+    try:
+        tensors = load(raw)
+    except (SafetensorError, ValueError, OverflowError) as error:
+        raise ModelFileError(f"{path}: corrupted tensor data ({error})") from None
+    layout = file_layout(net, version)
+    expected = {name: shape for name, (_, shape) in layout.items()}
+    if set(tensors) != set(expected):
+        raise ModelFileError(
+            f"{path}: tensors {sorted(tensors)} do not match the architecture's {sorted(expected)}"
+        )
+    for name, shape in expected.items():
+        value = tensors[name]
+        if value.dtype != np.float64:
+            raise ModelFileError(f"{path}: tensor {name} is {value.dtype}, expected float64")
+        if value.shape != shape:
+            raise ModelFileError(f"{path}: tensor {name} has shape {value.shape}, expected {shape}")
+        if not np.all(np.isfinite(value)):
+            raise ModelFileError(f"{path}: tensor {name} holds non-finite values")
+    _check_schema(metadata, net, path)
+    try:
+        matches = metadata.get("checksum") == _checksum(metadata, tensors)
+    except RecursionError:  # json.dumps of a deep (but parseable) structure
+        raise ModelFileError(f"{path}: the descentlab metadata is nested too deeply") from None
+    if not matches:
+        what = "has no checksum" if "checksum" not in metadata else "does not match its checksum"
+        raise ModelFileError(f"{path}: the file {what}: it was damaged or edited after descentlab wrote it")
+    memory_shapes = {slot.name: slot.shape for slot in net.slots}  # biases back to columns (out, 1)
+    params = net.params({slot: tensors[name].reshape(memory_shapes[slot]) for name, (slot, _) in layout.items()})
+    return net, params, metadata
+
+
+# -- ONNX ------------------------------------------------------------------------------------------------------
+ONNX_OPSET = 18
+_ONNX_ACTIVATIONS = {"softplus": "Softplus", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "identity": None}
+
+
+def export_onnx(
+    net: MLP,
+    params: Params,
+    path: str | Path,
+    class_names: list[str] | None = None,
+    feature_names: list[str] | None = None,
+    standardization: dict[str, list[float]] | None = None,
+    verify: bool = True,
+) -> Path:
+    """Write the network as an ONNX graph (float32), atomically; needs ``descentlab[onnx]``.
+
+    The graph takes ``input`` (batch × d, float32) and returns ``probabilities`` (batch × k, each row sums to
+    1) and ``label`` (batch, int64 index into the class names): one ``Gemm`` per layer (``x Wᵀ + b``), the hidden
+    activation as its ONNX operator (Softplus, Relu, Tanh, Sigmoid; none for identity), then ``Softmax``.
+    A standardisation ``(x − mean)/scale`` is folded into the first layer (``W0/scale``, ``b0 − (W0/scale)·mean``),
+    so the graph takes raw features. Class and feature names go into the model's metadata as JSON.
+
+    With ``verify`` (the default; needs onnxruntime) the graph is first run on sample rows and compared with the
+    model (:func:`descentlab.formats.onnx_check.verify_onnx`): an export that float32 cannot represent faithfully raises
+    :class:`~descentlab.formats.onnx_check.ExportMismatch` and nothing is written.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if params.slots != net.slots or params.flat.ndim != 1:
+        raise ValueError(f"export_onnx needs the parameters of one model of {net!r}")
+    d, k = net.sizes[0], net.sizes[-1]
+    layers = [(np.array(params[f"W{layer}"]), np.array(params[f"b{layer}"])[:, 0]) for layer in range(net.n_layers)]
+    if standardization is not None:
+        mean = np.asarray(standardization["mean"], dtype=np.float64)
+        scale = np.asarray(standardization["scale"], dtype=np.float64)
+        W0 = layers[0][0] / scale  # column j divided by scale_j
+        layers[0] = (W0, layers[0][1] - W0 @ mean)
+    nodes, initializers = [], []
+    current = "input"
+    for layer, (W, b) in enumerate(layers):
+        with np.errstate(over="ignore"):  # float32 overflow is what verify finds and explains
+            W32, b32 = W.astype(np.float32), b.astype(np.float32)
+        initializers.append(numpy_helper.from_array(W32, f"W{layer}"))
+        initializers.append(numpy_helper.from_array(b32, f"b{layer}"))
+        z = f"z{layer + 1}"
+        nodes.append(helper.make_node("Gemm", [current, f"W{layer}", f"b{layer}"], [z], transB=1, name=f"layer{layer}"))
+        current = z
+        op = _ONNX_ACTIVATIONS[net.activation.name]
+        if layer < net.n_layers - 1 and op is not None:
+            nodes.append(helper.make_node(op, [z], [f"a{layer + 1}"], name=f"{op.lower()}{layer + 1}"))
+            current = f"a{layer + 1}"
+    nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1, name="softmax"))
+    nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="argmax"))
+    graph = helper.make_graph(
+        nodes,
+        "descentlab_mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", d])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
+        ],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+                              producer_name="descentlab", producer_version=_version())
+    model.doc_string = f"{net!r}: softmax classifier exported by descentlab"
+    names = {
+        "class_names": list(class_names) if class_names is not None else [str(c) for c in range(k)],
+        "feature_names": list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)],
+        "architecture": {"sizes": list(net.sizes), "activation": net.activation.name},
+        "standardization_folded": standardization is not None,
+    }
+    helper.set_model_props(model, {key: json.dumps(value) for key, value in names.items()})
+    onnx.checker.check_model(model, full_check=True)
+    blob = model.SerializeToString()
+    if verify:
+        from .onnx_check import verify_onnx
+
+        verify_onnx(blob, net, params, standardization, layers[0][0])
+    atomic_write_bytes(path, blob)
+    return Path(path)
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------------------
+CHECKPOINT_FORMAT = "descentlab-checkpoint"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+
+
+def _state_parts(state: Any, prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Arrays of an optimiser state into ``tensors``; returns its class name and scalar fields (JSON)."""
+    from dataclasses import fields
+
+    scalars: dict[str, Any] = {}
+    shapes: dict[str, list[int]] = {}
+    for f in fields(state):
+        value = getattr(state, f.name)
+        if isinstance(value, np.ndarray):
+            tensors[f"{prefix}.state.{f.name}"] = np.ascontiguousarray(value).reshape(-1)
+            shapes[f.name] = list(value.shape)  # safetensors has no 0-d tensors: the shape is kept here
+        elif value is None or isinstance(value, bool | int | float | np.integer | np.floating):
+            # float → JSON → float is exact (shortest repr round-trips)
+            scalars[f.name] = value.item() if isinstance(value, np.generic) else value
+        else:
+            raise TypeError(f"cannot checkpoint field {f.name} of {type(state).__name__}: {type(value).__name__}")
+    return {"class": type(state).__name__, "scalars": scalars, "shapes": shapes}
+
+
+def _state_from(parts: dict[str, Any], prefix: str, tensors: dict[str, np.ndarray]) -> Any:
+    from ..optim import optimizers
+
+    cls = getattr(optimizers, parts["class"], None)
+    if cls is None or not parts["class"].endswith("State"):
+        raise ValueError(f"unknown optimiser state {parts['class']!r}")
+    arrays = {name: tensors[f"{prefix}.state.{name}"].reshape(shape) for name, shape in parts["shapes"].items()}
+    scalars = parts["scalars"]
+    for name, value in scalars.items():  # a hand-made checkpoint: the count k is a whole number, the rest numbers
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        number = value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                                   and np.isfinite(value))
+        if not (whole if name == "k" else number):
+            raise ValueError(f"optimiser state field {name} holds {value!r}")
+    return cls(**arrays, **scalars)
+
+
+def save_checkpoint(folder: str | Path, info: dict[str, Any], results: dict[str, Any]) -> Path:
+    """Write an interrupted run to ``folder/checkpoint.safetensors`` (atomically): for every method begun, its
+    exported parameters, history, optimiser state and mini-batch sampler state; ``info`` (JSON) says what run
+    it was (command, configuration, data digest, pending methods)."""
+    from safetensors.numpy import save
+
+    from ..training.fit import HISTORY_FIELDS
+
+    tensors: dict[str, np.ndarray] = {}
+    methods = []
+    for index, (name, result) in enumerate(results.items()):
+        prefix = f"m{index}"
+        tensors[f"{prefix}.params"] = np.ascontiguousarray(result.params.flat)
+        for field in HISTORY_FIELDS:
+            tensors[f"{prefix}.history.{field}"] = np.ascontiguousarray(getattr(result.history, field))
+        methods.append({
+            "name": name, "iterations": result.iterations, "stopped": result.stopped, "seconds": result.seconds,
+            "interrupted": result.interrupted, "batches": result.batches,
+            "state": _state_parts(result.state, prefix, tensors) if result.state is not None else None,
+        })
+    header = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "descentlab_version": _version(),
+              **info, "methods": methods}
+    header["checksum"] = _checksum(header, tensors)
+    path = Path(folder) / CHECKPOINT_FILE
+    atomic_write_bytes(path, save(tensors, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)}))
+    return path
+
+
+def _open_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], Path]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    path = Path(folder) / CHECKPOINT_FILE
+    header, raw = _read_safetensors(path, f"no checkpoint here ({CHECKPOINT_FILE} is missing)")
+    info = _json(_metadata_text(header, path), path, "the checkpoint's metadata")
+    try:
+        tensors = load(raw)
+    except (SafetensorError, ValueError, OverflowError) as error:
+        raise ModelFileError(f"{path}: not a readable descentlab checkpoint ({error})") from None
+    if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path}: not a descentlab checkpoint")
+    if info.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: checkpoint format version {info.get('format_version')!r}; this descentlab "
+                             f"reads version {FORMAT_VERSION}")
+    try:
+        matches = info.get("checksum") == _checksum(info, tensors)
+    except RecursionError:
+        raise ModelFileError(f"{path}: the checkpoint's metadata is nested too deeply") from None
+    if not matches:
+        raise ModelFileError(f"{path}: the checkpoint does not match its checksum (damaged or edited)")
+    return info, tensors, path
+
+
+def checkpoint_info(folder: str | Path) -> dict[str, Any]:
+    """What :func:`save_checkpoint` stored about the run (command, configuration, …), checksum verified."""
+    return _open_checkpoint(folder)[0]
+
+
+def load_checkpoint(folder: str | Path, net: MLP) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read what :func:`save_checkpoint` wrote: ``(info, {name: FitResult})``, the results without their
+    optimiser (the caller rebuilds it from the configuration); shapes are checked against ``net``."""
+    from ..training.fit import HISTORY_FIELDS, FitResult, History
+
+    info, tensors, path = _open_checkpoint(folder)
+    results: dict[str, Any] = {}
+    try:
+        for index, method in enumerate(info["methods"]):
+            prefix = f"m{index}"
+            flat = tensors[f"{prefix}.params"]
+            if flat.shape != (net.n_params,):
+                raise ValueError(f"parameters of shape {flat.shape} do not fit {net!r}")
+            history = History(*(tensors[f"{prefix}.history.{field}"] for field in HISTORY_FIELDS))
+            state = _state_from(method["state"], prefix, tensors) if method["state"] is not None else None
+            results[method["name"]] = FitResult(
+                params=Params(flat, net.slots), history=history, optimizer=None,
+                iterations=int(method["iterations"]), stopped=method["stopped"], seconds=float(method["seconds"]),
+                state=state, interrupted=bool(method["interrupted"]), batches=method["batches"],
+            )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: inconsistent checkpoint ({error})") from None
+    return info, results

@@ -1,0 +1,1 @@
+"""The optimisers: each one a class with its hyper-parameters, state and update rule."""

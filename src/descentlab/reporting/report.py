@@ -1,0 +1,401 @@
+"""report.md: the assignment's discussion, written from the measured numbers of one comparison."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..cli.names import label as method_label
+
+if TYPE_CHECKING:
+    from ..experiments.compare import CompareConfig, Comparison, Sweep
+
+
+def command_line(config: CompareConfig, methods: list[str]) -> str:
+    """The ``descentlab compare`` invocation that reproduces a comparison with this configuration."""
+    words = ["descentlab", "compare"]
+    if config.data != "iris (embedded)":
+        words += ["--data", config.data]
+        if config.target is not None:
+            words += ["--target", config.target]
+    words += ["--hidden", *(str(n) for n in config.hidden)]
+    words += ["--activation", config.activation, "--lr", f"{config.lr:g}", "--iterations", str(config.iterations)]
+    words += ["--seed", str(config.seed), "--test-size", f"{config.test_size:g}"]
+    words += ["--init-mu", f"{config.init_mu:g}", "--init-sigma", f"{config.init_sigma:g}"]
+    if config.standardize:
+        words.append("--standardize")
+    if config.weight_decay:
+        words += ["--weight-decay", f"{config.weight_decay:g}"]
+    if list(config.optimizers) != ["gd", "nag"]:
+        words += ["--optimizers", ",".join(config.optimizers)]
+    if config.batch_size is not None:
+        words += ["--batch-size", str(config.batch_size)]
+    if config.x_axis != "iterations":
+        words += ["--x-axis", config.x_axis]
+    if config.engine != "numpy":
+        words += ["--engine", config.engine]
+    return shlex.join(words)
+
+
+def _fmt_k(k: int | None) -> str:
+    return "never" if k is None else str(k)
+
+
+def _count(n: int, word: str) -> str:
+    """``1 iteration``, ``2 iterations``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _higher(high: float, low: float) -> str:
+    """How much higher ``high`` is than ``low`` (> 0), in words that read right close to 1."""
+    ratio = high / low
+    return f"{100 * (ratio - 1):.2g} % higher" if ratio < 1.1 else f"{ratio:.3g}× as high"
+
+
+def _training_lines(finished: dict[str, Any], status: dict[str, str]) -> list[str]:
+    ranked = sorted(finished, key=lambda n: finished[n].final["train_loss"])
+    best, worst = ranked[0], ranked[-1]
+    best_h, worst_h = finished[best].history, finished[worst].history
+    low, target = float(best_h.train_loss[-1]), float(worst_h.train_loss[-1])
+    K = len(worst_h) - 1
+    if not target > low * (1 + 1e-9):
+        return [f"- **Training loss.** After {_count(K, 'iteration')} {method_label(best)} and {method_label(worst)} "
+                f"end at the same training loss, {low:.4g}."]
+    lines = [f"- **Training loss.** After {_count(K, 'iteration')} {method_label(best)} has the lowest training "
+             f"loss, {low:.4g}, against {target:.4g} for {method_label(worst)} ({_higher(target, low)})."]
+    not_ok = [n for n in (best, worst) if status[n] != "ok"]
+    if not_ok:
+        states = " and ".join(f"{method_label(n)} is {status[n]}" for n in not_ok)
+        lines.append(f"  No speed-up is claimed: {states}, so reaching that loss says nothing about how fast a "
+                     "method learns.")
+        return lines
+    reached = best_h.first_reaching("train_loss", target, below=True)
+    if reached is not None and 0 < reached < K:
+        lines.append(f"  {method_label(best)} reached {method_label(worst)}'s final loss at iteration {reached}, "
+                     f"{K / reached:.3g}× fewer iterations.")
+    return lines
+
+
+def _test_lines(finished: dict[str, Any], n_test: int) -> list[str]:
+    by_loss = sorted(finished, key=lambda n: finished[n].final["test_loss"])
+    low, high = finished[by_loss[0]].final["test_loss"], finished[by_loss[-1]].final["test_loss"]
+    best_train = min(finished, key=lambda n: finished[n].final["train_loss"])
+    if not high > low * (1 + 1e-9):
+        lines = [f"- **Test loss.** Every method ends at the same test loss, {low:.4g}."]
+    else:
+        lines = [f"- **Test loss.** {method_label(by_loss[0])} has the lowest test loss, {low:.4g}, against "
+                 f"{high:.4g} for {method_label(by_loss[-1])} ({_higher(high, low)})."]
+        if by_loss[0] != best_train:
+            lines.append(f"  The lowest training loss ({method_label(best_train)}) is not the lowest test loss: "
+                         "fitting the training data more closely did not carry over to unseen data.")
+    correct = {n: round(finished[n].final["test_accuracy"] * n_test) for n in finished}
+    ranked = sorted(finished, key=lambda n: -correct[n])
+    top, bottom = ranked[0], ranked[-1]
+    if correct[top] == correct[bottom]:
+        lines.append(f"- **Test accuracy.** Every method classifies the same number of test samples correctly, "
+                     f"{correct[top]} of {n_test}.")
+    else:
+        gap = correct[top] - correct[bottom]
+        lines.append(f"- **Test accuracy.** {method_label(top)} classifies {correct[top]} of {n_test} test samples "
+                     f"correctly, {method_label(bottom)} {correct[bottom]}: {_count(gap, 'sample')} apart.")
+    if correct[top] != correct[bottom] or high > low * (1 + 1e-9):
+        lines.append("  One split and one initial point cannot tell whether such differences would persist; "
+                     "`descentlab sweep --tune` repeats the comparison over splits and seeds, each method at its "
+                     "own best setting, with paired intervals.")
+    return lines
+
+
+def _discussion(comparison: Comparison, summary: dict[str, Any]) -> list[str]:
+    from ..experiments.statistics import STUCK_TOLERANCE
+
+    results = comparison.results
+    finished = {name: r for name, r in results.items() if r.stopped is None and not r.interrupted}
+    status = {name: summary["methods"][name]["status"] for name in results}
+    chance = summary["data"]["chance_loss"]
+    lines: list[str] = []
+    for name, result in results.items():
+        if result.stopped:
+            lines.append(f"- **{method_label(name)} stopped early**: {result.stopped}.")
+    for name in finished:
+        if status[name] == "stuck":
+            lines.append(f"- **{method_label(name)} is stuck**: its final training loss "
+                         f"{finished[name].final['train_loss']:.4g} is not below {(1 - STUCK_TOLERANCE) * chance:.4g} "
+                         f"({1 - STUCK_TOLERANCE:g} × {chance:.4g}, the loss of predicting the training-set class "
+                         "frequencies); it learned nothing beyond the class sizes.")
+    if len(finished) < 2:
+        return lines
+    lines += _training_lines(finished, status)
+    lines += _test_lines(finished, summary["data"]["n_test"])
+    for name in sorted(finished, key=lambda n: finished[n].final["train_loss"]):
+        h = finished[name].history
+        lines.append(
+            f"- **{method_label(name)}**: final training accuracy {100 * h.train_accuracy[-1]:.1f} %, "
+            f"test accuracy {100 * h.test_accuracy[-1]:.1f} % "
+            f"(best test accuracy {100 * np.nanmax(h.test_accuracy):.1f} %, first at iteration "
+            f"{int(np.nanargmax(h.test_accuracy))})."
+        )
+    lines.append(
+        "- **Theory.** On an L-smooth *convex* loss with step 1/L, steepest descent is guaranteed "
+        "f(x_k) − f* ≤ L‖x₀ − x*‖²/(2k) and Nesterov's method 2L‖x₀ − x*‖²/(k+1)² (Beck & Teboulle 2009, "
+        "Theorems 3.1 and 4.4). This network's loss is not convex, so neither bound applies here; the "
+        "curves show what the methods actually did from this initial point. NAG's loss need not decrease "
+        "monotonically (momentum can overshoot); GD's does for a small enough step."
+    )
+    return lines
+
+
+def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
+    """Markdown text of report.md for one comparison (numbers taken from ``summary`` and the histories)."""
+    config = comparison.config
+    net = comparison.net
+    methods = list(comparison.results)
+    tensors = ", ".join(f"{name} {shape[0]}×{shape[1]}" for name, shape, _ in net.describe())
+    out = ["# descentlab comparison", ""]
+    if comparison.interrupted:
+        states = [f"{name} after iteration {r.iterations}" for name, r in comparison.results.items() if r.interrupted]
+        states += [f"{name} not started" for name in comparison.pending]
+        out += [f"**Interrupted** ({'; '.join(states)}): this report shows what was done. The terminal named the "
+                "`--resume` command that completes the run.", ""]
+    out += [
+        "Reproduce with:",
+        "",
+        "```",
+        command_line(config, methods),
+        "```",
+        "",
+        "## Set-up",
+        "",
+        f"- Data: {config.data}; stratified split with test size {config.test_size:g} and seed {config.seed}: "
+        f"{comparison.train.n_samples} training and {comparison.test.n_samples} test samples, "
+        f"{comparison.train.n_features} features, {comparison.train.n_classes} classes"
+        f"{' (standardised with training-split statistics)' if config.standardize else ' (raw features)'}.",
+        f"- Network: {' → '.join(str(n) for n in net.sizes)}, hidden activation {net.activation.name} "
+        f"({net.activation.formula}), softmax output, mean cross-entropy loss.",
+        f"- Parameters: {tensors}; **{net.n_params} learnable parameters**"
+        + (f" (8·N_H + 3 with N_H = {net.sizes[1]})" if len(net.sizes) == 3 and net.sizes[0] == 4
+           and net.sizes[2] == 3 else "")
+        + ".",
+        f"- Initialisation: every parameter from N({config.init_mu:g}, {config.init_sigma:g}²), seed "
+        f"{config.seed}; all methods start from the same point.",
+        f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}"
+        + (f", L2 penalty (λ/2)·Σ‖W‖² with λ = {config.weight_decay:g} on the weights" if config.weight_decay else "")
+        + ". Every curve point is measured at the iterate the method would export: for NAG the iterate p_k, not "
+        "the look-ahead point q_k = p_k + μ_k (p_k − p_{k−1}) where it takes its gradient (docs/derivation.md, "
+        "N1–N3).",
+        "",
+        "## Results",
+        "",
+        "![Training loss and test accuracy over the iterations](curves.png)",
+        "",
+        "| method | status | train loss | train acc. | test loss | test acc. | iter. to 90 % test "
+        "| iter. to 95 % test | gradient / function evaluations | time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in methods:
+        m = summary["methods"][name]
+        f = m["final"]
+        out.append(
+            f"| {method_label(name)} | {m['status']} | {f['train_loss']:.4f} | {100 * f['train_accuracy']:.1f} % | "
+            f"{f['test_loss']:.4f} | {100 * f['test_accuracy']:.1f} % | "
+            f"{_fmt_k(m['iterations_to_test_accuracy_90'])} | {_fmt_k(m['iterations_to_test_accuracy_95'])} | "
+            f"{m['gradient_evaluations']} / {m['function_evaluations']} | {m['seconds']:.3f} |"
+        )
+    out += ["", "## Discussion", "", *_discussion(comparison, summary), ""]
+    out += [
+        "All numbers on this page come from this run's `history.csv` and `summary.json`; the trained models "
+        "are in `models/`.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+# -- sweeps ---------------------------------------------------------------------------------------------------
+def sweep_command_line(result: Sweep) -> str:
+    """The ``descentlab sweep`` invocation that reproduces a sweep."""
+    c, base = result.config, result.config.base
+    words = ["descentlab", "sweep", "--optimizers", ",".join(c.optimizers)]
+    words += ["--lr", ",".join(f"{lr:g}" for lr in c.lrs), "--seeds", str(c.seeds), *data_and_network_words(base)]
+    words += ["--iterations", str(base.iterations), "--seed", str(base.seed), *features_and_engine_words(base)]
+    return shlex.join(words)
+
+
+def data_and_network_words(base: CompareConfig) -> list[str]:
+    """The ``--data``/``--target`` and network options of a sweep's command line (tuned or not)."""
+    words = []
+    if base.data != "iris (embedded)":
+        words += ["--data", base.data]
+        if base.target is not None:
+            words += ["--target", base.target]
+    return [*words, "--hidden", *(str(n) for n in base.hidden), "--activation", base.activation]
+
+
+def features_and_engine_words(base: CompareConfig) -> list[str]:
+    """The ``--standardize`` and ``--engine`` options of a sweep's command line, when not the defaults."""
+    words = ["--standardize"] if base.standardize else []
+    return words + ["--engine", base.engine] if base.engine != "numpy" else words
+
+
+def spread(values: np.ndarray, fmt: str) -> str:
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return "–"
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return f"{median:{fmt}} [{q1:{fmt}}, {q3:{fmt}}]"
+
+
+def sweep_summary(result: Sweep) -> list[tuple[str, float, dict[str, int], int, str, str]]:
+    """Per method and learning rate: status counts, models, and the spread over seeds of the final training
+    loss and test accuracy (%) of the models that did not diverge (what report.md and the terminal table show)."""
+    from ..experiments.statistics import status_counts
+
+    rows = result.rows()
+    summary = []
+    for name in result.results:
+        for lr in sorted({lr for lr, _ in result.grid}):
+            mine = [r for r in rows if r["optimizer"] == name and r["lr"] == lr]
+            ok = [r for r in mine if not r["diverged"]]
+            loss = spread(np.array([r["final_train_loss"] for r in ok]), ".4f")
+            acc = spread(np.array([100.0 * r["final_test_accuracy"] for r in ok]), ".1f")
+            summary.append((name, lr, status_counts(r["status"] for r in mine), len(mine), loss, acc))
+    return summary
+
+
+SWEEP_METRICS = (("final_train_loss", "training loss", False), ("final_test_loss", "test loss", False),
+                 ("final_test_accuracy", "test accuracy", True))
+
+
+def _paired_at(rows: list[dict[str, Any]], first: str, other: str, lr: float | None) -> list[Any]:
+    """Paired comparisons of ``other`` with ``first`` at learning rate ``lr`` (None: every lr pooled), pairs
+    matched by (lr, seed); bootstrap seed 0."""
+    from ..experiments.statistics import paired_comparison
+
+    def values(name: str, key: str) -> dict[tuple[float, int], float]:
+        return {(r["lr"], r["seed"]): (np.nan if r["diverged"] else r[key]) for r in rows
+                if r["optimizer"] == name and (lr is None or r["lr"] == lr)}
+
+    out = []
+    for key, words, higher in SWEEP_METRICS:
+        a, b = values(first, key), values(other, key)
+        pairs = sorted(set(a) & set(b))
+        out.append(paired_comparison([a[p] for p in pairs], [b[p] for p in pairs], words, higher, seed=0))
+    return out
+
+
+def _reach_times(result: Sweep, first: str, other: str) -> tuple[list[float | None], int]:
+    """Per pair of (lr, seed) where ``first``'s run is ok: the first iteration at which ``other``'s run reaches
+    ``first``'s final training loss (None: never, or ``other``'s run is not ok); and how many pairs were left
+    out because ``first``'s run is stuck or diverged (its loss is no target worth reaching)."""
+    rows = result.rows()
+    status = {(r["optimizer"], r["lr"], r["seed"]): r["status"] for r in rows}
+    a = result.results[first].history.train_loss
+    b = result.results[other].history.train_loss
+    times: list[float | None] = []
+    for m, (lr, seed) in enumerate(result.grid):
+        if status[(first, lr, seed)] != "ok":
+            continue
+        target = a[-1, m]
+        hits = np.flatnonzero(b[:, m] <= target)
+        ok = status[(other, lr, seed)] == "ok"
+        times.append(float(hits[0]) if ok and hits.size else None)
+    return times, len(result.grid) - len(times)
+
+
+def _paired_rows(label: str, lr_text: str, comparisons: list[Any], first: str, other: str) -> list[str]:
+    from ..experiments.statistics import verdict
+
+    lines = []
+    for p in comparisons:
+        scale, fmt, unit = (100.0, "+.1f", " pt") if p.higher_is_better else (1.0, "+.4f", "")
+        cell = ("–" if p.n_finite == 0 else
+                f"{scale * p.median:{fmt}}{unit} [{scale * p.low:{fmt}}, {scale * p.high:{fmt}}]")
+        lines.append(f"| {label} | {lr_text} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | {cell} | "
+                     f"{verdict(p, method_label(first), method_label(other))} |")
+    return lines
+
+
+def _sweep_paired_lines(result: Sweep) -> list[str]:
+    from ..experiments.statistics import time_to_target
+
+    names = list(result.results)
+    first = names[0]
+    lrs = sorted({lr for lr, _ in result.grid})
+    rows = result.rows()
+    K = result.config.base.iterations
+    lines = ["", f"## Paired comparison with {method_label(first)}, at shared learning rates", "",
+             f"Each pair is one learning rate and one seed: both methods from the same initial point **at the same "
+             f"learning rate**, so these are claims at those shared learning rates, not about each method at its "
+             f"own best setting (`descentlab sweep --tune` compares that). Wins / ties / losses count the pairs "
+             f"where the other method is better / equal / worse than {method_label(first)} (a diverged run is worse "
+             "than any other); the median difference (other − first; test accuracy in percentage points) and its "
+             "95 % bootstrap interval (10000 resamples, seed 0) cover the pairs where both stayed finite.", "",
+             "| method | lr | metric | wins / ties / losses | median difference [95 % interval] | reading |",
+             "|---|---|---|---|---|---|"]
+    for other in names[1:]:
+        for lr in lrs:
+            lines += _paired_rows(method_label(other), f"{lr:g}", _paired_at(rows, first, other, lr), first, other)
+        if len(lrs) > 1:
+            lines += _paired_rows(method_label(other), "all pooled", _paired_at(rows, first, other, None), first,
+                                  other)
+    lines += ["", "Time to reach the other's final training loss (same learning rate and seed), median [quartiles] "
+              f"in iterations of {K}; a run that never reaches it, or is itself stuck or diverged, counts as later "
+              "than any iteration (\"never\"):", ""]
+    for other in names[1:]:
+        times, left_out = _reach_times(result, first, other)
+        reach = time_to_target(times)
+        note = (f"; {_count(left_out, 'pair')} left out because {method_label(first)}'s run is stuck or diverged"
+                if left_out else "")
+        lines.append(f"- **{method_label(other)}** reaches {method_label(first)}'s final training loss after "
+                     f"{reach}{note}.")
+    return lines
+
+
+def sweep_json(result: Sweep) -> dict[str, Any]:
+    """``summary.json`` of an untuned sweep: status counts per method (and per learning rate) and the pooled
+    paired comparisons with the first method."""
+    from ..experiments.statistics import chance_loss, status_counts
+
+    rows = result.rows()
+    names = list(result.results)
+    methods = {
+        name: {"status": status_counts(r["status"] for r in rows if r["optimizer"] == name),
+               "status_per_lr": {repr(lr): counts for n, lr, counts, *_ in sweep_summary(result) if n == name}}
+        for name in names
+    }
+    paired = {other: [{"metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,
+                       "median_difference": None if p.n_finite == 0 else p.median,
+                       "interval_95": None if p.n_finite == 0 else [p.low, p.high]}
+                      for p in _paired_at(rows, names[0], other, None)] for other in names[1:]}
+    return {"command": sweep_command_line(result), "chance_loss": chance_loss(result.train.y, result.train.n_classes),
+            "methods": methods, "paired_with": names[0], "paired_all_lrs": paired}
+
+
+def render_sweep_report(result: Sweep) -> str:
+    """The sweep's report: per optimiser and lr the statuses and spread over seeds, then paired comparisons."""
+    lrs = sorted({lr for lr, _ in result.grid})
+    names = list(result.results)
+    lines = [
+        "# descentlab sweep",
+        "",
+        f"Reproduce: `{sweep_command_line(result)}`",
+        "",
+        f"{len(result.grid)} models per optimiser ({len(lrs)} learning rates × {result.config.seeds} initial seeds), "
+        f"{result.config.base.iterations} iterations, trained as cells of stacked models (timings: "
+        "timings.json). Every model of a learning rate starts from `init(seed)` for its seed, the same "
+        "point for every optimiser, so the comparisons below are paired.",
+        "",
+        "Status: `diverged` when the loss or gradient became non-finite; `stuck` when the final training loss is "
+        "above 0.99 × the loss of predicting the training-set class frequencies; `ok` otherwise. Values are "
+        "median [first quartile, third quartile] over seeds of the models that did not diverge.",
+        "",
+        "| method | lr | ok / stuck / diverged | final training loss | final test accuracy (%) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, lr, counts, _, loss, acc in sweep_summary(result):
+        lines.append(f"| {method_label(name)} | {lr:g} | {counts['ok']} / {counts['stuck']} / {counts['diverged']} "
+                     f"| {loss} | {acc} |")
+    if len(names) >= 2:
+        lines += _sweep_paired_lines(result)
+    lines += ["", "![median and interquartile band per optimiser and learning rate](sweep.png)", ""]
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""The files of a tuned comparison: ``sweep.csv`` (one row per model), ``summary.json``, ``report.md`` and the
+figure ``sweep.png``. Every number in the report is computed from the rows that ``sweep.csv`` holds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shlex
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..experiments.statistics import (
+    BOOTSTRAP_RESAMPLES,
+    STUCK_TOLERANCE,
+    Paired,
+    counts_text,
+    paired_comparison,
+    status_counts,
+    verdict,
+)
+from ..experiments.tuning import ROW_FIELDS, Tuned
+from ..formats.model_io import atomic_write_text
+from .plots import method_label
+from .report import data_and_network_words, features_and_engine_words
+
+PAIRED_METRICS = (("train_loss", "training loss", False), ("test_loss", "test loss", False),
+                  ("test_accuracy", "test accuracy", True))
+BOOTSTRAP_SEED = 0
+
+
+def tuned_csv(tuned: Tuned) -> str:
+    """``sweep.csv``: the fields ``ROW_FIELDS`` of every model, floats written exactly (``repr``)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(ROW_FIELDS), lineterminator="\n")
+    writer.writeheader()
+    for row in tuned.rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def paired_values(rows: list[dict[str, Any]], method: str, metric: str) -> dict[int, float]:
+    """Per seed, a method's value of ``metric``; a diverged run's value is NaN (worse than any other)."""
+    return {r["seed"]: (math.nan if r["status"] == "diverged" else r[metric]) for r in rows if r["method"] == method}
+
+
+def final_comparisons(tuned: Tuned) -> dict[str, list[Paired]]:
+    """Every later method against the first, on the final phase's shared repetitions, one :class:`Paired` per
+    metric of ``PAIRED_METRICS`` (bootstrap seed ``BOOTSTRAP_SEED``)."""
+    rows = tuned.phase_rows("final")
+    methods = list(tuned.config.methods)
+    out: dict[str, list[Paired]] = {}
+    for other in methods[1:]:
+        out[other] = []
+        for metric, words, higher in PAIRED_METRICS:
+            a, b = paired_values(rows, methods[0], metric), paired_values(rows, other, metric)
+            seeds = sorted(set(a) & set(b))
+            out[other].append(paired_comparison([a[s] for s in seeds], [b[s] for s in seeds], words, higher,
+                                                seed=BOOTSTRAP_SEED))
+    return out
+
+
+def _spread(values: list[float]) -> dict[str, float] | None:
+    finite = np.array([v for v in values if math.isfinite(v)])
+    if not finite.size:
+        return None
+    q1, median, q3 = np.percentile(finite, [25, 50, 75])
+    return {"median": float(median), "q1": float(q1), "q3": float(q3)}
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN: an estimate that does not exist is null."""
+    return None if math.isnan(value) else value
+
+
+def tuned_summary(tuned: Tuned) -> dict[str, Any]:
+    """``summary.json``: the protocol, and per method its chosen setting and lr, status counts of both phases,
+    final-phase spreads (runs that did not diverge) and the paired comparisons with the first method."""
+    c = tuned.config
+    methods: dict[str, Any] = {}
+    for method in c.methods:
+        chosen = tuned.choice[method]
+        final = [r for r in tuned.phase_rows("final") if r["method"] == method]
+        ok = [r for r in final if r["status"] != "diverged"]
+        methods[method] = {
+            "setting": chosen["setting"], "lr": chosen["lr"],
+            "median_validation_loss": chosen["median_validation_loss"], "edge_of_grid": chosen["edge"],
+            "status": {phase: status_counts(r["status"] for r in tuned.phase_rows(phase) if r["method"] == method)
+                       for phase in ("tune", "final")},
+            "final": {m: _spread([r[m] for r in ok]) for m in ("train_loss", "test_loss", "test_accuracy")},
+        }
+    paired = {other: [{"metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,
+                       "finite_pairs": p.n_finite, "median_difference": _number(p.median),
+                       "interval_95": [_number(p.low), _number(p.high)],
+                       "verdict": verdict(p, c.methods[0], other)} for p in ps]
+              for other, ps in final_comparisons(tuned).items()}
+    return {
+        "command": tuned_command_line(tuned),
+        "protocol": {"repetitions": c.repetitions, "tune_seeds": [0, c.repetitions - 1],
+                     "final_seeds": [c.repetitions, 2 * c.repetitions - 1], "validation_size": c.validation_size,
+                     "test_size": c.base.test_size, "iterations": c.base.iterations, "lrs": list(c.lrs),
+                     "stuck_tolerance": STUCK_TOLERANCE, "bootstrap_seed": BOOTSTRAP_SEED,
+                     "bootstrap_resamples": BOOTSTRAP_RESAMPLES},
+        "seconds": tuned.seconds,
+        "methods": methods,
+        "paired_with": c.methods[0],
+        "paired": paired,
+    }
+
+
+def tuned_command_line(tuned: Tuned) -> str:
+    """The ``descentlab sweep --tune`` invocation that reproduces this comparison."""
+    c, base = tuned.config, tuned.config.base
+    words = ["descentlab", "sweep", "--tune", "--optimizers", ",".join(c.methods)]
+    words += ["--lr", ",".join(f"{lr!r}" for lr in c.lrs), "--seeds", str(c.repetitions), *data_and_network_words(base)]
+    words += ["--iterations", str(base.iterations), "--validation-size", f"{c.validation_size!r}",
+              "--test-size", f"{base.test_size!r}", "--init-sigma", f"{base.init_sigma!r}",
+              *features_and_engine_words(base)]
+    return shlex.join(words)
+
+
+def _fmt(spread: dict[str, float] | None, scale: float = 1.0, fmt: str = ".4f") -> str:
+    if spread is None:
+        return "–"
+    return f"{scale * spread['median']:{fmt}} [{scale * spread['q1']:{fmt}}, {scale * spread['q3']:{fmt}}]"
+
+
+def _paired_cell(p: Paired) -> str:
+    scale, fmt = (100.0, "+.1f") if p.higher_is_better else (1.0, "+.4f")
+    if p.n_finite == 0:
+        return "–"
+    unit = " points" if p.higher_is_better else ""
+    return f"{scale * p.median:{fmt}}{unit} [{scale * p.low:{fmt}}, {scale * p.high:{fmt}}]"
+
+
+def _protocol_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
+    c = tuned.config
+    R = c.repetitions
+    return [
+        f"Reproduce: `{summary['command']}`",
+        "",
+        "## Protocol",
+        "",
+        f"- Repetition r draws its own stratified split (validation {c.validation_size:g} and test "
+        f"{c.base.test_size:g} of the data, the rest for training) and its own initial point from seed r.",
+        f"- **Tune**: every method at every setting of its grid on repetitions 0–{R - 1}; the chosen setting has "
+        "the smallest median final *validation* loss (a diverged run counts as +∞; ties go to the smaller learning "
+        "rate). The test data play no part in the choice.",
+        f"- **Final**: each method at its chosen setting on the fresh repetitions {R}–{2 * R - 1}; the methods share "
+        "each repetition's split and initial point, so their results are paired.",
+        f"- {c.base.iterations} full-batch iterations per run. Status: `diverged` when the loss or gradient became "
+        f"non-finite; `stuck` when the final training loss is above {1 - STUCK_TOLERANCE:g} × the loss of "
+        "predicting the training-set class frequencies (within 1 % of a network that learned nothing but the "
+        "class sizes); `ok` otherwise.",
+        f"- Trained in {tuned.seconds:.1f} s (machine-dependent).",
+        "",
+    ]
+
+
+def _tuning_lines(tuned: Tuned) -> list[str]:
+    from ..experiments.tuning import tuning_curve
+
+    lines = ["## Tuning curve (phase tune)", "",
+             "Median final validation loss over the tune repetitions, per setting; the chosen one in bold.", "",
+             "| method | setting | median validation loss | status |", "|---|---|---:|---|"]
+    curve = tuning_curve(tuned.rows)
+    for method, points in curve.items():
+        for setting, _, loss in points:
+            runs = [r for r in tuned.phase_rows("tune") if r["setting"] == setting and r["method"] == method]
+            mark = "**" if setting == tuned.choice[method]["setting"] else ""
+            lines.append(f"| {method_label(method)} | {mark}`{setting}`{mark} | {mark}{loss:.4f}{mark} | "
+                         f"{counts_text(status_counts(r['status'] for r in runs))} |")
+    lines += ["", "## Chosen settings", ""]
+    for method, chosen in tuned.choice.items():
+        note = ""
+        if chosen["edge"] is not None:
+            direction = "smaller" if chosen["edge"] == "smallest" else "larger"
+            note = (f" This is the {chosen['edge']} learning rate of the grid: extend the grid to {direction} "
+                    "values, the best one may lie beyond it.")
+        lines.append(f"- **{method_label(method)}**: `{chosen['setting']}` (median validation loss "
+                     f"{chosen['median_validation_loss']:.4f}).{note}")
+    return lines
+
+
+def _final_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
+    c = tuned.config
+    lines = ["", f"## Final phase (repetitions {c.repetitions}–{2 * c.repetitions - 1})", "",
+             "Median [first quartile, third quartile] over the repetitions whose run did not diverge.", "",
+             "| method | setting | status (tune) | status (final) | training loss | test loss | test accuracy (%) |",
+             "|---|---|---|---|---:|---:|---:|"]
+    for method, m in summary["methods"].items():
+        f = m["final"]
+        lines.append(f"| {method_label(method)} | `{m['setting']}` | {counts_text(m['status']['tune'])} | "
+                     f"{counts_text(m['status']['final'])} | {_fmt(f['train_loss'])} | {_fmt(f['test_loss'])} | "
+                     f"{_fmt(f['test_accuracy'], 100.0, '.1f')} |")
+    return lines
+
+
+def _paired_lines(tuned: Tuned) -> list[str]:
+    first = tuned.config.methods[0]
+    comparisons = final_comparisons(tuned)
+    if not comparisons:
+        return []
+    lines = ["", f"## Paired comparison with {method_label(first)} (final phase, each at its own chosen setting)", "",
+             f"Per repetition, the other method's value minus {method_label(first)}'s. Wins / ties / losses count "
+             "the repetitions where the other method is better / equal / worse (a diverged run is worse than any "
+             "other); the median difference and its 95 % bootstrap interval (percentile, "
+             f"{BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}) cover the pairs where both runs stayed "
+             "finite. Test accuracy differences are in percentage points.", "",
+             "| method | metric | wins / ties / losses | median difference [95 % interval] | reading |",
+             "|---|---|---|---|---|"]
+    for other, ps in comparisons.items():
+        for p in ps:
+            lines.append(f"| {method_label(other)} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | "
+                         f"{_paired_cell(p)} | {verdict(p, method_label(first), method_label(other))} |")
+    return lines
+
+
+def render_tuned_report(tuned: Tuned, summary: dict[str, Any]) -> str:
+    """Markdown of report.md for a tuned comparison."""
+    lines = ["# descentlab tuned comparison", "", *_protocol_lines(tuned, summary), *_tuning_lines(tuned),
+             *_final_lines(tuned, summary), *_paired_lines(tuned), "",
+             "![tuning curves (left) and the final phase's training loss (right)](sweep.png)", "",
+             "Every number on this page can be recomputed from `sweep.csv` (one row per model).", ""]
+    return "\n".join(lines)
+
+
+def write_tuned(tuned: Tuned, out: str | Path) -> list[Path]:
+    """Write ``sweep.csv``, ``summary.json``, ``report.md``, ``sweep.png`` and ``report.html`` into ``out`` (each
+    atomically)."""
+    from .interactive import write_tuned_html
+    from .plots import plot_tuned
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = tuned_summary(tuned)
+    atomic_write_text(out / "sweep.csv", tuned_csv(tuned))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    plot_tuned(tuned, out / "sweep.png")
+    report = render_tuned_report(tuned, summary)
+    atomic_write_text(out / "report.md", report)
+    write_tuned_html(tuned, report, out / "report.html")
+    return [out / "sweep.csv", out / "summary.json", out / "sweep.png", out / "report.md", out / "report.html"]

@@ -1,0 +1,1 @@
+"""The training loop: fit, its history and the parts it is made of."""
