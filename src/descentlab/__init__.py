@@ -19,7 +19,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "experiments.compare": ("CompareConfig", "Comparison", "compare", "write_run"),
     "core.gradcheck": ("GradcheckReport", "gradcheck"),
     "formats.model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
-    "core.network": ("MLP", "Objective", "lipschitz_bound"),
+    "core.network": ("MLP", "lipschitz_bound"),
+    "core.objective": ("Evaluation", "Objective", "Want"),
     "optim.optimizers": ("GD", "NAG", "Adam", "Momentum", "SutskeverNAG", "nag_momentum", "parse_optimizer"),
     "core.params": ("Params",),
     "training.fit": ("FitResult", "History", "fit"),
@@ -29,7 +30,8 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported eagerly
     from .core.activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
     from .core.gradcheck import GradcheckReport, gradcheck
-    from .core.network import MLP, Objective, lipschitz_bound
+    from .core.network import MLP, lipschitz_bound
+    from .core.objective import Evaluation, Objective, Want
     from .core.params import Params
     from .data.dataset import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
     from .estimator import DescentClassifier
@@ -70,6 +72,7 @@ __all__ = [
     "CompareConfig",
     "Comparison",
     "DataError",
+    "Evaluation",
     "Dataset",
     "DescentClassifier",
     "export_onnx",
@@ -90,6 +93,7 @@ __all__ = [
     "NAG",
     "nag_momentum",
     "Objective",
+    "Want",
     "Params",
     "parse_optimizer",
     "save_model",

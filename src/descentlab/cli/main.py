@@ -148,7 +148,7 @@ def _optimizer_list(text: str) -> tuple[str, ...]:
 
 
 def _engine(text: str) -> str:
-    from ..core.network import ENGINES, compiled_available
+    from ..core.objective import ENGINES, compiled_available
 
     if text not in ENGINES:
         raise argparse.ArgumentTypeError(f"choose one of {', '.join(ENGINES)}, got {text!r}")
@@ -541,7 +541,7 @@ def _check_start(data: Any, config: Any) -> None:
     non-finite loss or gradient on the training split."""
     import numpy as np
 
-    from ..core.network import Objective
+    from ..core.objective import Objective
     from ..experiments.compare import network_for, prepare
 
     _check_size(network_for(data, config).sizes, data.n_samples)

@@ -153,7 +153,7 @@ def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig
     """Compile the compiled engine's kernels (or load them from numba's cache) with one evaluation of each kind
     the training will make, and return the seconds that took: a one-time cost per process, reported as such
     instead of inflating the first method's time."""
-    from ..core.network import Objective
+    from ..core.objective import Objective
 
     started = time.perf_counter()
     for rows in (slice(None), slice(0, 1)):  # the whole set, and a small (mini-)batch, which may take the fused path

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.network import Objective
+from ..core.objective import Objective
 from ..core.params import Params
 from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
 from ..optim.optimizers import OPTIMIZERS, parse_optimizer

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.network import MLP, Objective
+from ..core.network import MLP
+from ..core.objective import Objective
 from ..core.params import Params
 from ..data.dataset import Dataset
 from ..optim.optimizers import Optimizer
