@@ -154,7 +154,8 @@ def test_without_dask_a_cluster_is_refused_in_one_line(tmp_path):
             f"sys.exit(main(['sweep', '--workers', '2', '--out', {str(tmp_path)!r}]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert done.returncode == 1
-    assert done.stderr == "error: running on a Dask cluster needs Dask: pip install 'descentlab[dask]'\n"
+    assert done.stderr == ("error: running on a Dask cluster needs Dask: pip install 'dask[distributed]' bokeh (in a "
+                           "clone of descentlab: pip install -e '.[dask]')\n")
 
 
 def test_a_cluster_sweep_interrupted_with_ctrl_c_and_resumed_ends_identical(tmp_path):

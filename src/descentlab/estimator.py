@@ -1,4 +1,4 @@
-"""``DescentClassifier``: descentlab as a scikit-learn estimator (``pip install 'descentlab[sklearn]'``).
+"""``DescentClassifier``: descentlab as a scikit-learn estimator (``pip install scikit-learn``).
 
 A thin wrapper: ``fit`` builds an :class:`~descentlab.core.network.MLP`, draws its initial parameters from
 ``random_state`` and runs :func:`~descentlab.training.fit.fit` with the optimiser named by ``optimizer`` (any

@@ -153,14 +153,15 @@ def _engine(text: str) -> str:
     if text not in ENGINES:
         raise argparse.ArgumentTypeError(f"choose one of {', '.join(ENGINES)}, got {text!r}")
     if text == "compiled" and not compiled_available():
-        raise argparse.ArgumentTypeError("the compiled engine needs numba: pip install 'descentlab[fast]'")
+        raise argparse.ArgumentTypeError("the compiled engine needs numba: pip install numba (in a clone of "
+                                         "descentlab: pip install -e '.[fast]')")
     return text
 
 
 def _add_engine_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", type=_engine, default="numpy",
-                   help="numpy, or compiled: numba kernels for the small-matrix path (pip install "
-                        "'descentlab[fast]'); about twice as fast on long runs of small networks, after ~0.3 s of "
+                   help="numpy, or compiled: numba kernels for the small-matrix path (needs numba: "
+                        "pip install numba); about twice as fast on long runs of small networks, after ~0.3 s of "
                         "loading (a few seconds the very first time); results agree to rounding (default: numpy)")
 
 
@@ -435,7 +436,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a saved model as an ONNX graph",
         description=(
-            "Write a model file as ONNX (float32; pip install 'descentlab[onnx]'): input 'input' (batch × "
+            "Write a model file as ONNX (float32; needs onnx and onnxruntime): input 'input' (batch × "
             "features, raw: a stored standardisation is folded into the first layer), outputs 'probabilities' "
             "and 'label' (class index); class and feature names are in the model's metadata."
         ),
@@ -1000,13 +1001,14 @@ def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise UserError("ONNX export needs the onnx package: pip install 'descentlab[onnx]'") from None
+        raise UserError("ONNX export needs the onnx package: pip install onnx onnxruntime (in a clone of "
+                        "descentlab: pip install -e '.[onnx]')") from None
     from ..formats.onnx_check import ExportMismatch
 
     verify = _onnxruntime_available()
     if not verify:
         _say(err, ("warning:", "bold yellow"), " onnxruntime is not installed, so this export is UNVERIFIED: nothing "
-                  "checked that the float32 graph computes what the model computes (pip install 'descentlab[onnx]')")
+                  "checked that the float32 graph computes what the model computes (pip install onnxruntime)")
     try:
         export_onnx(net, params, args.onnx, class_names=meta.get("class_names"),
                     feature_names=meta.get("feature_names"), standardization=meta.get("standardization"), verify=verify)

@@ -35,10 +35,10 @@ def add_cluster_options(p: argparse.ArgumentParser, positive: Any) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive, default=None, metavar="N",
                        help="run the cells on a new local Dask cluster of N worker processes (needs "
-                            "descentlab[dask]; default: in this process)")
+                            "Dask: pip install 'dask[distributed]' bokeh; default: in this process)")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
-                            "tcp://host:8786 (needs descentlab[dask] here and on every worker)")
+                            "tcp://host:8786 (needs Dask here and descentlab on every worker)")
     p.add_argument("--cell-size", type=positive, default=DEFAULT_CELL_SIZE, metavar="M",
                    help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")
     p.add_argument("--resume", type=Path, default=None, metavar="DIR",

@@ -11,7 +11,8 @@ equations, same labels as :mod:`descentlab.core.network`; only the order of floa
 Parameters are read straight from the flat vector: ``W`` (rows × cols) at ``flat[w0:]``, row-major, and ``b``
 right after it, as :class:`descentlab.core.params.Params` lays them out.
 
-numba is an optional dependency (``pip install 'descentlab[fast]'``); importing this module without it raises
+numba is an optional dependency (``pip install numba``; in a clone, ``pip install -e '.[fast]'``); importing this
+module without it raises
 ImportError, and :mod:`descentlab.core.network` then keeps to NumPy.
 """
 

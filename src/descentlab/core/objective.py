@@ -127,7 +127,8 @@ def _compiled_kernels(engine: str) -> Any:
     try:
         from . import _compiled
     except ImportError:
-        raise ValueError("the compiled engine needs numba: pip install 'descentlab[fast]'") from None
+        raise ValueError("the compiled engine needs numba: pip install numba (in a clone of descentlab: pip install "
+                         "-e '.[fast]')") from None
     return _compiled
 
 

@@ -3,7 +3,8 @@
 An executor takes cells and yields their results as they finish. :class:`InProcess` trains them one after
 the other here; :class:`DaskExecutor` sends them to the workers of a ``dask.distributed.Client`` (the data are
 scattered to every worker once, each cell is one task) and yields them in the order they finish. Dask is an
-optional extra (``pip install 'descentlab[dask]'``); nothing here imports it unless a cluster is asked for.
+optional extra (``pip install 'dask[distributed]' bokeh``; in a clone, ``pip install -e '.[dask]'``); nothing here
+imports it unless a cluster is asked for.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def _distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise ClusterError("running on a Dask cluster needs Dask: pip install 'descentlab[dask]'") from None
+        raise ClusterError("running on a Dask cluster needs Dask: pip install 'dask[distributed]' bokeh (in a clone "
+                           "of descentlab: pip install -e '.[dask]')") from None
     return distributed
 
 
