@@ -19,7 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from descentlab.experiments.compare import SweepConfig, compare, summarize, sweep
+from descentlab.experiments.compare import compare
+from descentlab.experiments.results import SweepConfig
+from descentlab.experiments.summary import summarize
+from descentlab.experiments.sweeprun import sweep
 from descentlab.reporting.interactive import write_compare_html, write_sweep_html
 from descentlab.reporting.report import render_report, render_sweep_report
 

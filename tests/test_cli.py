@@ -10,7 +10,7 @@ import pytest
 
 import descentlab as dl
 from descentlab.cli.main import main
-from descentlab.experiments.compare import file_stem
+from descentlab.experiments.results import file_stem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -338,7 +338,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_ends_bit_identical(tmp_path, comma
 
 
 def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path, capsys):
-    from descentlab.experiments.compare import CompareConfig, compare, write_checkpoint
+    from descentlab.experiments.checkpoint import write_checkpoint
+    from descentlab.experiments.compare import compare
+    from descentlab.experiments.results import CompareConfig
 
     assert main(["compare", "--resume", str(tmp_path / "nothing")]) == 1
     assert "no checkpoint here" in capsys.readouterr().err

@@ -17,10 +17,12 @@ import pytest
 import descentlab as dl
 from descentlab.experiments.cells import Cell, layout, run_cell
 from descentlab.experiments.cluster import ClusterError, check_workers
-from descentlab.experiments.compare import CompareConfig, SweepConfig, sweep, sweep_csv, write_sweep
-from descentlab.experiments.compare import sweep as run_sweep
+from descentlab.experiments.results import CompareConfig, SweepConfig
 from descentlab.experiments.runfolder import RunFolder, read_cell
-from descentlab.experiments.sweeprun import sweep_layout
+from descentlab.experiments.summary import sweep_csv
+from descentlab.experiments.sweeprun import sweep, sweep_layout
+from descentlab.experiments.sweeprun import sweep as run_sweep
+from descentlab.reporting.write import write_sweep
 from descentlab.training.fit import HISTORY_FIELDS
 
 distributed = pytest.importorskip("distributed")

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 import descentlab as dl
-from descentlab.experiments.compare import CompareConfig, SweepConfig, prepare, sweep, write_sweep
+from descentlab.experiments.compare import prepare
+from descentlab.experiments.results import CompareConfig, SweepConfig
 from descentlab.experiments.statistics import paired_comparison, status_counts, time_to_target
+from descentlab.experiments.sweeprun import sweep
+from descentlab.reporting.write import write_sweep
 
 
 @pytest.mark.parametrize("spec", ["gd", "nag", "nag-restart", "adam"])
@@ -68,7 +71,8 @@ def test_sweep_files_and_report_agree_with_the_results(tmp_path):
 
 
 def test_a_comparison_interrupted_and_resumed_from_its_checkpoint_ends_bit_identical(tmp_path):
-    from descentlab.experiments.compare import compare, resume, write_checkpoint
+    from descentlab.experiments.checkpoint import resume, write_checkpoint
+    from descentlab.experiments.compare import compare
 
     data = dl.load_iris()
     config = CompareConfig(iterations=80, optimizers=("gd", "nag:restart=function", "adam"), batch_size=30)

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from descentlab.cli.names import describe
-from descentlab.experiments.compare import CompareConfig, SweepConfig, compare, sweep, write_run
-from descentlab.experiments.compare import _title as run_title
+from descentlab.experiments.compare import compare
+from descentlab.experiments.results import CompareConfig, SweepConfig
+from descentlab.experiments.summary import run_title
+from descentlab.experiments.sweeprun import sweep
 from descentlab.reporting.plots import curves_figure, sweep_figure
+from descentlab.reporting.write import write_run
 
 
 def _descentlab(*args: str, cwd=None, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:

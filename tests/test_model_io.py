@@ -162,7 +162,7 @@ def test_hand_made_files_get_a_message_that_says_what_is_wrong(tmp_path):
 
 WRITER = """
 import sys
-from descentlab.formats.model_io import atomic_write_bytes
+from descentlab.formats.atomic import atomic_write_bytes
 blobs = [b"a" * 3_000_000, b"b" * 5_000_000]
 atomic_write_bytes(sys.argv[1], blobs[0])
 print("ready", flush=True)

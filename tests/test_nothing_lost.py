@@ -19,7 +19,7 @@ import pytest
 
 import descentlab as dl
 from descentlab.cli.main import main
-from descentlab.experiments.compare import checkpoint_config
+from descentlab.experiments.checkpoint import checkpoint_config
 from descentlab.formats.model_io import load_checkpoint
 
 SMALL = ["--hidden", "3", "--quiet"]

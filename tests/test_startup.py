@@ -48,8 +48,8 @@ def test_default_compare_loads_no_optional_heavy_library(tmp_path):
 
 def test_the_figure_drawn_by_the_helper_is_the_one_drawn_here(tmp_path):
     import descentlab as dl
-    from descentlab.experiments.compare import write_run
     from descentlab.reporting.figure_process import FigureProcess
+    from descentlab.reporting.write import write_run
 
     comparison = dl.compare(config=dl.CompareConfig(iterations=20))
     write_run(comparison, tmp_path / "here")
@@ -68,7 +68,7 @@ def test_the_figure_drawn_by_the_helper_is_the_one_drawn_here(tmp_path):
 
 
 def _title_of(comparison):
-    from descentlab.experiments.compare import _title
+    from descentlab.experiments.summary import run_title as _title
 
     return _title(comparison)
 

@@ -16,7 +16,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "core.activations": ("ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"),
     "data.dataset": ("DataError", "Dataset", "Standardizer", "load_csv", "load_iris", "train_test_split"),
-    "experiments.compare": ("CompareConfig", "Comparison", "compare", "write_run"),
+    "experiments.compare": ("compare",),
+    "experiments.results": ("CompareConfig", "Comparison"),
+    "reporting.write": ("write_run",),
     "core.gradcheck": ("GradcheckReport", "gradcheck"),
     "formats.model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
     "core.network": ("MLP", "lipschitz_bound"),
@@ -35,9 +37,11 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
     from .core.params import Params
     from .data.dataset import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
     from .estimator import DescentClassifier
-    from .experiments.compare import CompareConfig, Comparison, compare, write_run
+    from .experiments.compare import compare
+    from .experiments.results import CompareConfig, Comparison
     from .formats.model_io import ModelFileError, export_onnx, load_model, save_model
     from .optim.optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
+    from .reporting.write import write_run
     from .training.fit import FitResult, History, fit
 
 

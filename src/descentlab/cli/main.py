@@ -627,7 +627,9 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
     """Load the data, print the set-up, ``claim(config, info)`` the output, train every method with a progress
     bar (or continue an interrupted run with ``--resume``): what compare and train share. Returns the
     comparison, the data and the checkpoint's information (empty without ``--resume``)."""
-    from ..experiments.compare import CompareConfig, checkpoint_config, compare, network_for, resume
+    from ..experiments.checkpoint import checkpoint_config, resume
+    from ..experiments.compare import compare, network_for
+    from ..experiments.results import CompareConfig
     from ..experiments.tuning import expand_methods
 
     info: dict[str, Any] = {}
@@ -662,8 +664,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         else:
             with _explained_start(config):
                 comparison = compare(data, config, callback=on_step, should_stop=should_stop)
-    if "engine_load_seconds" in comparison.extra:
-        out.print(f"Compiled engine: kernels loaded in {comparison.extra['engine_load_seconds']:.2f} s, once per "
+    if comparison.engine_load_seconds is not None:
+        out.print(f"Compiled engine: kernels loaded in {comparison.engine_load_seconds:.2f} s, once per "
                   "process (not counted in the methods' times)")
     for name, result in comparison.results.items():
         if result.stopped:
@@ -672,7 +674,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
 
 
 def _save_checkpoint(comparison: Any, data: Any, checkpoint: Path, command: str, out_path: Path) -> None:
-    from ..experiments.compare import write_checkpoint
+    from ..experiments.checkpoint import write_checkpoint
 
     write_checkpoint(comparison, checkpoint, data, {"command": command, "out": str(out_path), "cwd": os.getcwd()})
 
@@ -690,8 +692,9 @@ def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, er
 
 
 def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from ..experiments.compare import summarize, write_run
+    from ..experiments.summary import summarize
     from ..reporting.figure_process import FigureProcess
+    from ..reporting.write import write_run
     from .outputs import (
         check_folder_keeps_inputs,
         check_folder_output,
@@ -749,7 +752,7 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     """The data, configuration, run folder and cell size of ``descentlab sweep`` (those of the interrupted sweep
     with ``--resume``)."""
-    from ..experiments.compare import CompareConfig, SweepConfig
+    from ..experiments.results import CompareConfig, SweepConfig
     from ..experiments.runfolder import RunFolderError
     from ..experiments.sweeprun import load_manifest
     from ..experiments.tuning import expand_methods
@@ -786,9 +789,10 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.table import Table
 
     from ..experiments.cluster import ClusterError
-    from ..experiments.compare import network_for, write_sweep
+    from ..experiments.compare import network_for
     from ..experiments.runfolder import RunFolderError
     from ..reporting.report import sweep_summary
+    from ..reporting.write import write_sweep
     from .sweep import SweepStopped, run_with_progress
 
     started = time.perf_counter()
@@ -881,7 +885,7 @@ def _kink_note(report: Any, activation: str) -> str:
 
 
 def _cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from ..experiments.compare import model_metadata
+    from ..experiments.summary import model_metadata
     from ..experiments.tuning import expand_methods
     from ..formats.model_io import save_model
     from .outputs import check_file_output, check_no_interrupted_run, check_not_input, claim_model_file, remove_tree
@@ -936,7 +940,8 @@ def _cmd_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
     import numpy as np
 
     from ..data.dataset import Standardizer, load_features
-    from ..formats.model_io import atomic_write_text, load_model
+    from ..formats.atomic import atomic_write_text
+    from ..formats.model_io import load_model
     from .outputs import check_file_output, check_not_input
 
     if args.out is not None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the command line builds its parser from this module: rich a
     from rich.progress import Progress
 
     from ..experiments.cells import CellResult
-    from ..experiments.compare import Sweep, SweepConfig
+    from ..experiments.results import Sweep, SweepConfig
 
 
 class SweepStopped(Exception):
@@ -207,7 +207,7 @@ def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> N
 
 def _write_timings(run_dir: Path, meter: _Meter, seconds: float) -> None:
     """Timings go to their own file: every other file of the run folder is the same whoever ran it, and when."""
-    from ..formats.model_io import atomic_write_text
+    from ..formats.atomic import atomic_write_text
 
     atomic_write_text(run_dir / "timings.json", json.dumps({
         "seconds": seconds, "models_trained": meter.fresh,

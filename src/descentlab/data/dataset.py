@@ -6,6 +6,7 @@ Labels are encoded to ``0..k−1`` in sorted order of the original labels, which
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -285,6 +286,13 @@ def load_features(
         raise DataError(f"{path}: no data rows after the header")
     _check_range(path, table, features)
     return table.X, table.lines
+
+
+def data_digest(data: Dataset) -> str:
+    """SHA-256 of a data set's features and labels: a resumed run must see the data it started with."""
+    digest = hashlib.sha256(np.ascontiguousarray(data.X, dtype="<f8").tobytes())
+    digest.update(np.ascontiguousarray(data.y, dtype="<i8").tobytes())
+    return digest.hexdigest()
 
 
 def train_test_split(data: Dataset, test_size: float = 0.25, seed: int = 0) -> tuple[Dataset, Dataset]:

@@ -24,7 +24,8 @@ from ..core.params import Params
 from ..data.dataset import Dataset
 from ..optim.optimizers import parse_optimizer
 from ..training.fit import HISTORY_FIELDS, History, fit
-from .compare import CompareConfig, file_stem, prepare
+from .compare import prepare
+from .results import CompareConfig, file_stem
 
 
 @dataclass(frozen=True)

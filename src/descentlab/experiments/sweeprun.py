@@ -2,7 +2,7 @@
 
 :func:`run_sweep` cuts the grid into cells (:func:`sweep_layout`), writes the manifest, skips the cells whose file
 the run folder already holds, sends the others to an executor (this process, or a Dask client) and writes each
-one as it finishes; the :class:`~descentlab.experiments.compare.Sweep` is then put together from the cells in layout
+one as it finishes; the :class:`~descentlab.experiments.results.Sweep` is then put together from the cells in layout
 order, so it is the same whatever ran them and in whatever order they finished.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from ..core.params import Params
-from ..data.dataset import Dataset
+from ..data.dataset import Dataset, data_digest, load_iris
 from ..optim.optimizers import parse_optimizer
 from ..training.fit import FitResult
 from .cells import DEFAULT_CELL_SIZE, Cell, CellResult, cell_problem, join_histories, layout
 from .cluster import DaskExecutor, InProcess
-from .compare import CompareConfig, Sweep, SweepConfig, data_digest
+from .results import CompareConfig, Sweep, SweepConfig
 from .runfolder import RunFolder, RunFolderError
 
 OnCell = Callable[[CellResult, bool], None]  # (result, True when it was read from the run folder)
@@ -118,3 +118,33 @@ def resume_sweep(out: str | Path, data: Dataset, client: Any = None, on_cell: On
     if digest != data_digest(data):
         raise RunFolderError(f"{out}: the data differ from those the interrupted sweep was trained on")
     return run_sweep(data, config, client, out, cell_size, on_cell)
+
+
+def sweep(
+    data: Dataset | None = None,
+    config: SweepConfig | None = None,
+    on_cell: Callable[[Any, bool], None] | None = None,
+    *,
+    client: Any = None,
+    out: str | Path | None = None,
+    cell_size: int | None = None,
+) -> Sweep:
+    """Train every (optimiser, lr, seed) of the grid, in cells of stacked models
+    (see :mod:`descentlab.experiments.cells`).
+
+    The parameters of the models of a cell form one ``(M, P)`` array and every step updates them together
+    (per-model learning rates broadcast as an ``(M, 1)`` column), so the result of each model equals a separate
+    :func:`fit` from the same start up to rounding, and does not depend on the cell it is in.
+
+    Parameters
+    ----------
+    on_cell : callable(cell_result, resumed), called as each cell finishes (``resumed``: read from ``out``)
+    client : a ``dask.distributed.Client`` to run the cells on its workers (default: in this process)
+    out : run folder: each finished cell is written there at once, and cells already there are not run again
+    cell_size : models per cell (default :data:`descentlab.experiments.cells.DEFAULT_CELL_SIZE`)
+    """
+    config = config or SweepConfig()
+    if config.seeds < 1 or not config.lrs or not config.optimizers:
+        raise ValueError("a sweep needs at least one optimiser, one learning rate and one seed")
+    data = data if data is not None else load_iris()
+    return run_sweep(data, config, client, out, cell_size or DEFAULT_CELL_SIZE, on_cell)

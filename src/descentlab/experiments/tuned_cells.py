@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data.dataset import Dataset
-from ..formats.model_io import atomic_write_bytes
+from ..data.dataset import Dataset, data_digest
+from ..formats.atomic import atomic_write_bytes
 from .cluster import InProcess
-from .compare import data_digest, file_stem
+from .results import CompareConfig, file_stem
 from .runfolder import RunFolder, RunFolderError
 from .tuning import Group, GroupResult, TuneConfig, train_group
 
@@ -106,7 +106,6 @@ def start(folder: RunFolder, config: TuneConfig, data: Dataset, cell_size: int) 
 
 def load_tuned_manifest(path: str | Path) -> tuple[TuneConfig, int, str] | None:
     """The configuration, cell size and data digest of the tuned sweep in ``path``; None for an untuned sweep."""
-    from .compare import CompareConfig
     from .sweeprun import _tuples
 
     obj = RunFolder(path).manifest()

@@ -33,7 +33,8 @@ from ..core.params import Params
 from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
 from ..optim.optimizers import OPTIMIZERS, parse_optimizer
 from ..training.fit import fit
-from .compare import CompareConfig, network_for
+from .compare import network_for
+from .results import CompareConfig
 from .statistics import chance_loss, run_status
 
 PHASES = ("tune", "final")

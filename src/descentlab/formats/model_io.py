@@ -1,4 +1,4 @@
-"""Model files (safetensors tensors + one JSON metadata entry) and atomic file writes.
+"""Model files (safetensors tensors + one JSON metadata entry).
 
 A model file holds one float64 tensor per parameter, named and shaped as PyTorch names the state of
 ``torch.nn.Sequential(Linear, activation, Linear, …, Linear)``: layer l's ``W_l`` is ``"{2l}.weight"`` of shape
@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ import numpy as np
 
 from ..core.network import MLP
 from ..core.params import Params
+from .atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from ..training.fit import FitResult
@@ -45,39 +45,6 @@ METADATA_KEY = "descentlab"
 
 class ModelFileError(ValueError):
     """A model file that cannot be read, or is not what it claims to be."""
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` holds either its old content or all of the new one.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
-    ``path`` (an atomic replacement on POSIX and Windows).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; open() would honour the umask
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so it is set back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _version() -> str:

@@ -20,7 +20,7 @@ from ..training.fit import FitResult
 from .report_html import FloatBlock
 
 if TYPE_CHECKING:
-    from ..experiments.compare import Comparison, Sweep
+    from ..experiments.results import Comparison, Sweep
     from ..experiments.tuning import Tuned
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",

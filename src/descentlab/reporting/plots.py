@@ -11,11 +11,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..cli.names import label
-from ..formats.model_io import atomic_write_bytes
+from ..formats.atomic import atomic_write_bytes
 from ..training.fit import FitResult
 
 if TYPE_CHECKING:
-    from ..experiments.compare import Sweep
+    from ..experiments.results import Sweep
     from ..experiments.tuning import Tuned
 
 X_AXES = ("iterations", "evaluations")

@@ -10,7 +10,7 @@ import numpy as np
 from ..cli.names import label as method_label
 
 if TYPE_CHECKING:
-    from ..experiments.compare import CompareConfig, Comparison, Sweep
+    from ..experiments.results import CompareConfig, Comparison, Sweep
 
 
 def command_line(config: CompareConfig, methods: list[str]) -> str:

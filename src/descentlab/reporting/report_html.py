@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..formats.model_io import atomic_write_bytes
+from ..formats.atomic import atomic_write_bytes
 
 F32_MAX = float(np.finfo(np.float32).max)
 _ASSETS = Path(__file__).with_name("html")

@@ -23,7 +23,7 @@ from ..experiments.statistics import (
     verdict,
 )
 from ..experiments.tuning import ROW_FIELDS, Tuned
-from ..formats.model_io import atomic_write_text
+from ..formats.atomic import atomic_write_text
 from .plots import method_label
 from .report import data_and_network_words, features_and_engine_words
 

@@ -1,0 +1,115 @@
+"""What experiments decide and what they produce: the configurations of a comparison and a sweep and their
+outcomes. Plain data, importable by reporting and the command line without the code that trains."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .statistics import chance_loss, run_status
+
+if TYPE_CHECKING:
+    from ..core.network import MLP
+    from ..core.params import Params
+    from ..data.dataset import Dataset, Standardizer
+    from ..training.fit import FitResult
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything that decides a comparison; the defaults are the assignment's setting (and the command line's)."""
+
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "softplus"
+    seed: int = 0
+    test_size: float = 0.25
+    init_mu: float = 0.0
+    init_sigma: float = 1.0
+    lr: float = 0.01
+    iterations: int = 350
+    standardize: bool = False
+    weight_decay: float = 0.0
+    optimizers: tuple[str, ...] = ("gd", "nag")
+    x_axis: str = "iterations"
+    batch_size: int | None = None
+    data: str = "iris (embedded)"
+    target: str | None = None
+    engine: str = "numpy"
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`~descentlab.experiments.compare.compare`: one FitResult per method, all from
+    ``initial``."""
+
+    config: CompareConfig
+    net: MLP
+    initial: Params
+    train: Dataset
+    test: Dataset
+    results: dict[str, FitResult]
+    standardizer: Standardizer | None = None
+    seconds: float = 0.0
+    engine_load_seconds: float | None = None  # the compiled engine's one-time load (None on the NumPy engine)
+    pending: list[str] = field(default_factory=list)  # methods not started because the run was interrupted
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.pending) or any(r.interrupted for r in self.results.values())
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid of optimisers × learning rates × initial seeds, all on one split of one data set.
+
+    ``base`` supplies everything else (network, split seed, initialisation, iterations, data); model
+    ``(lr, seed)`` starts from ``net.init(seed)``, the same point for every optimiser.
+    """
+
+    base: CompareConfig = field(default_factory=CompareConfig)
+    optimizers: tuple[str, ...] = ("gd", "nag")
+    lrs: tuple[float, ...] = (0.005, 0.01, 0.02)
+    seeds: int = 10
+
+
+@dataclass
+class Sweep:
+    """The outcome of :func:`~descentlab.experiments.sweeprun.sweep`: per optimiser, one stacked FitResult over
+    the ``(lr, seed)`` grid."""
+
+    config: SweepConfig
+    net: MLP
+    train: Dataset
+    test: Dataset
+    grid: list[tuple[float, int]]  # (lr, seed) of model m, in stacking order
+    results: dict[str, FitResult]
+    seconds: float = 0.0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per optimiser and model: its grid point, its status
+        (:func:`~descentlab.experiments.statistics.run_status`) and the metrics of its last finite iterate (a
+        model that diverged is flagged, with the iteration it reached)."""
+        chance = chance_loss(self.train.y, self.train.n_classes)
+        out = []
+        for name, result in self.results.items():
+            h = result.history
+            for m, (lr, seed) in enumerate(self.grid):
+                loss = h.train_loss[:, m]
+                finite = np.flatnonzero(np.isfinite(loss))
+                last = int(finite[-1]) if finite.size else 0
+                diverged = last < len(loss) - 1
+                out.append({
+                    "optimizer": name, "lr": lr, "seed": seed, "diverged": diverged,
+                    "status": run_status(float(loss[last]), diverged, chance), "iterations_done": last,
+                    **{f"final_{f}": float(getattr(h, f)[last, m]) for f in
+                       ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
+                })
+        return out
+
+
+def file_stem(name: str) -> str:
+    """A method label made safe as a file name (``momentum:mu=0.5`` → ``momentum_mu-0.5``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("=", "-"))

@@ -1,0 +1,129 @@
+"""The numbers of a run folder: ``summary.json``, ``history.csv``, ``sweep.csv`` and what a model file records
+about how it was made. Functions of the results alone (:mod:`descentlab.experiments.results`): nothing here
+trains, draws or writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import platform
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from ..optim.optimizers import hyper_parameters
+from ..training.fit import HISTORY_FIELDS, FitResult
+from .results import Comparison, Sweep
+from .statistics import chance_loss, run_status
+
+ACCURACY_LEVELS = (0.90, 0.95)
+
+
+def _package_versions() -> dict[str, str]:
+    # matplotlib's version without importing it: the command draws the figure in another process
+    from importlib.metadata import version
+
+    from .. import __version__
+
+    return {
+        "descentlab": __version__,
+        "numpy": np.__version__,
+        "matplotlib": version("matplotlib"),
+        "python": platform.python_version(),
+    }
+
+
+def _method_summary(result: FitResult, chance: float) -> dict[str, Any]:
+    reach = {
+        f"iterations_to_test_accuracy_{round(level * 100)}": result.history.first_reaching("test_accuracy", level)
+        for level in ACCURACY_LEVELS
+    }
+    return {
+        "optimizer": {"class": type(result.optimizer).__name__, **hyper_parameters(result.optimizer)},
+        "iterations_done": result.iterations,
+        "gradient_evaluations": int(result.history.grad_evals[-1]),
+        "function_evaluations": int(result.history.func_evals[-1]),
+        "stopped": result.stopped,
+        "status": run_status(result.final["train_loss"], result.stopped is not None, chance),
+        "interrupted": result.interrupted,
+        "seconds": result.seconds,
+        "final": result.final,
+        **reach,
+    }
+
+
+def summarize(comparison: Comparison) -> dict[str, Any]:
+    """The content of ``summary.json``: configuration, versions and per-method outcomes, each with its status
+    (:func:`descentlab.experiments.statistics.run_status` against the training set's ``chance_loss``)."""
+    chance = chance_loss(comparison.train.y, comparison.train.n_classes)
+    return {
+        "config": asdict(comparison.config),
+        "network": {
+            "sizes": list(comparison.net.sizes),
+            "activation": comparison.net.activation.name,
+            "n_params": comparison.net.n_params,
+            "tensors": {name: list(shape) for name, shape, _ in comparison.net.describe()},
+        },
+        "data": {
+            "n_train": comparison.train.n_samples,
+            "n_test": comparison.test.n_samples,
+            "chance_loss": chance,
+            "feature_names": list(comparison.train.feature_names),
+            "class_names": list(comparison.train.class_names),
+        },
+        "versions": _package_versions(),
+        "seconds": comparison.seconds,
+        "interrupted": comparison.interrupted,
+        "pending": comparison.pending,
+        "methods": {name: _method_summary(result, chance) for name, result in comparison.results.items()},
+    }
+
+
+def history_csv(results: dict[str, FitResult]) -> str:
+    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "iteration", *HISTORY_FIELDS])
+    for name, result in results.items():
+        columns = [getattr(result.history, f) for f in HISTORY_FIELDS]
+        for k in range(len(result.history)):
+            writer.writerow([name, k, *(repr(float(c[k])) for c in columns)])
+    return buffer.getvalue()
+
+
+def model_metadata(comparison: Comparison, name: str) -> dict[str, Any]:
+    """What a model file of one method records about how it was made."""
+    result = comparison.results[name]
+    return {
+        "feature_names": list(comparison.train.feature_names),
+        "class_names": list(comparison.train.class_names),
+        "standardization": comparison.standardizer.to_json() if comparison.standardizer else None,
+        "training": {
+            **asdict(comparison.config),
+            "method": name,
+            "optimizer": {"class": type(result.optimizer).__name__, **hyper_parameters(result.optimizer)},
+            "iterations_done": result.iterations,
+            "stopped": result.stopped,
+        },
+        "metrics": result.final,
+    }
+
+
+def run_title(comparison: Comparison) -> str:
+    """The title of a comparison's figure: architecture, features, learning rate and seed."""
+    c = comparison.config
+    arch = " → ".join(str(n) for n in comparison.net.sizes)
+    features = "standardised features" if c.standardize else "raw features"
+    return f"{arch} ({comparison.net.activation.name}), {features}, lr {c.lr:g}, seed {c.seed}"
+
+
+def sweep_csv(result: Sweep) -> str:
+    """``sweep.csv``: one row per optimiser and model."""
+    rows = result.rows()
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()
