@@ -29,7 +29,7 @@ from descentlab.core.params import Params
 from descentlab.data.dataset import load_iris
 from descentlab.experiments.cells import Cell, run_cell
 from descentlab.experiments.compare import prepare
-from descentlab.experiments.results import CompareConfig, SweepConfig
+from descentlab.experiments.config import CompareConfig, SweepConfig
 from descentlab.experiments.runfolder import RunFolder
 from descentlab.experiments.summary import sweep_csv
 from descentlab.experiments.sweeprun import sweep

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from descentlab.experiments.compare import compare
-from descentlab.experiments.results import SweepConfig
+from descentlab.experiments.config import SweepConfig
 from descentlab.experiments.summary import summarize
 from descentlab.experiments.sweeprun import sweep
 from descentlab.reporting.interactive import write_compare_html, write_sweep_html

@@ -15,7 +15,8 @@ import statistics
 import time
 
 from descentlab.data.dataset import load_iris
-from descentlab.experiments.tuning import TuneConfig, run_tuned
+from descentlab.experiments.config import TuneConfig
+from descentlab.experiments.tuning import run_tuned
 
 CONFIG = TuneConfig(methods=("gd", "nag", "momentum", "adam"), lrs=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
                     repetitions=10)

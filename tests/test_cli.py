@@ -340,7 +340,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_ends_bit_identical(tmp_path, comma
 def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path, capsys):
     from descentlab.experiments.checkpoint import write_checkpoint
     from descentlab.experiments.compare import compare
-    from descentlab.experiments.results import CompareConfig
+    from descentlab.experiments.config import CompareConfig
 
     assert main(["compare", "--resume", str(tmp_path / "nothing")]) == 1
     assert "no checkpoint here" in capsys.readouterr().err

@@ -17,7 +17,7 @@ import pytest
 import descentlab as dl
 from descentlab.experiments.cells import Cell, layout, run_cell
 from descentlab.experiments.cluster import ClusterError, check_workers
-from descentlab.experiments.results import CompareConfig, SweepConfig
+from descentlab.experiments.config import CompareConfig, SweepConfig
 from descentlab.experiments.runfolder import RunFolder, read_cell
 from descentlab.experiments.summary import sweep_csv
 from descentlab.experiments.sweeprun import sweep, sweep_layout
@@ -210,8 +210,9 @@ def test_a_run_folder_of_another_sweep_is_refused(in_process):
 
 def test_the_tuned_sweep_on_the_cluster_and_resumed_equals_the_tuned_sweep_in_process(cluster, iris, tmp_path):
     from descentlab.experiments.cluster import DaskExecutor
+    from descentlab.experiments.config import TuneConfig
     from descentlab.experiments.tuned_cells import CellRunner
-    from descentlab.experiments.tuning import TuneConfig, run_tuned
+    from descentlab.experiments.tuning import run_tuned
 
     _, client = cluster
     config = TuneConfig(base=CompareConfig(iterations=30, hidden=(5,)), methods=("gd", "momentum:mu=0.5,0.9"),

@@ -9,7 +9,7 @@ import pytest
 
 import descentlab as dl
 from descentlab.experiments.compare import prepare
-from descentlab.experiments.results import CompareConfig, SweepConfig
+from descentlab.experiments.config import CompareConfig, SweepConfig
 from descentlab.experiments.statistics import paired_comparison, status_counts, time_to_target
 from descentlab.experiments.sweeprun import sweep
 from descentlab.reporting.write import write_sweep

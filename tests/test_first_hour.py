@@ -13,7 +13,7 @@ import pytest
 
 from descentlab.cli.names import describe
 from descentlab.experiments.compare import compare
-from descentlab.experiments.results import CompareConfig, SweepConfig
+from descentlab.experiments.config import CompareConfig, SweepConfig
 from descentlab.experiments.summary import run_title
 from descentlab.experiments.sweeprun import sweep
 from descentlab.reporting.plots import curves_figure, sweep_figure

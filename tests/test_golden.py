@@ -14,7 +14,7 @@ import descentlab as dl
 from descentlab.cli.main import main
 from descentlab.experiments.checkpoint import checkpoint_config, resume, write_checkpoint
 from descentlab.experiments.compare import compare
-from descentlab.experiments.results import CompareConfig
+from descentlab.experiments.config import CompareConfig
 
 GOLDEN = Path(__file__).parent / "golden"
 SEVEN = "gd,nag,nag-restart,momentum,sutskever,adam,gd-armijo"

@@ -374,7 +374,7 @@ def test_without_onnxruntime_the_export_is_written_with_a_loud_warning(tmp_path)
 def interrupted_checkpoint(tmp_path_factory) -> Path:
     from descentlab.experiments.checkpoint import write_checkpoint
     from descentlab.experiments.compare import compare
-    from descentlab.experiments.results import CompareConfig
+    from descentlab.experiments.config import CompareConfig
 
     folder = tmp_path_factory.mktemp("ck") / "m.safetensors.checkpoint"
     config = CompareConfig(iterations=50, optimizers=("adam",))

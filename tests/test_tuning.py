@@ -14,7 +14,7 @@ import pytest
 import descentlab.experiments.tuning as tuning
 from descentlab.cli.main import main
 from descentlab.data.dataset import load_iris
-from descentlab.experiments.results import CompareConfig
+from descentlab.experiments.config import CompareConfig
 from descentlab.experiments.statistics import paired_comparison, run_status, status_counts
 from descentlab.experiments.tuning import (
     Group,

@@ -17,7 +17,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "core.activations": ("ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"),
     "data.dataset": ("DataError", "Dataset", "Standardizer", "load_csv", "load_iris", "train_test_split"),
     "experiments.compare": ("compare",),
-    "experiments.results": ("CompareConfig", "Comparison"),
+    "experiments.config": ("CompareConfig",),
+    "experiments.results": ("Comparison",),
     "reporting.write": ("write_run",),
     "core.gradcheck": ("GradcheckReport", "gradcheck"),
     "formats.model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
@@ -38,7 +39,8 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
     from .data.dataset import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
     from .estimator import DescentClassifier
     from .experiments.compare import compare
-    from .experiments.results import CompareConfig, Comparison
+    from .experiments.config import CompareConfig
+    from .experiments.results import Comparison
     from .formats.model_io import ModelFileError, export_onnx, load_model, save_model
     from .optim.optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
     from .reporting.write import write_run

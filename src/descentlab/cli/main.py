@@ -629,7 +629,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
     comparison, the data and the checkpoint's information (empty without ``--resume``)."""
     from ..experiments.checkpoint import checkpoint_config, resume
     from ..experiments.compare import compare, network_for
-    from ..experiments.results import CompareConfig
+    from ..experiments.config import CompareConfig
     from ..experiments.tuning import expand_methods
 
     info: dict[str, Any] = {}
@@ -752,7 +752,7 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     """The data, configuration, run folder and cell size of ``descentlab sweep`` (those of the interrupted sweep
     with ``--resume``)."""
-    from ..experiments.results import CompareConfig, SweepConfig
+    from ..experiments.config import CompareConfig, SweepConfig
     from ..experiments.runfolder import RunFolderError
     from ..experiments.sweeprun import load_manifest
     from ..experiments.tuning import expand_methods

@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # the command line builds its parser from this module: rich a
     from rich.progress import Progress
 
     from ..experiments.cells import CellResult
-    from ..experiments.results import Sweep, SweepConfig
+    from ..experiments.config import SweepConfig
+    from ..experiments.results import Sweep
 
 
 class SweepStopped(Exception):

@@ -18,9 +18,8 @@ def _tuned_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     """The data, configuration, run folder and cell size of ``sweep --tune`` (those stored in the run folder with
     ``--resume``)."""
     from ..data.dataset import data_digest
-    from ..experiments.results import CompareConfig
+    from ..experiments.config import CompareConfig, TuneConfig
     from ..experiments.tuned_cells import load_tuned_manifest
-    from ..experiments.tuning import TuneConfig
     from .main import UserError, _load_data, _load_source
     from .outputs import check_folder_output, new_run_folder
 

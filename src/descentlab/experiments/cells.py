@@ -25,7 +25,8 @@ from ..data.dataset import Dataset
 from ..optim.optimizers import parse_optimizer
 from ..training.fit import HISTORY_FIELDS, History, fit
 from .compare import prepare
-from .results import CompareConfig, file_stem
+from .config import CompareConfig
+from .results import file_stem
 
 
 @dataclass(frozen=True)

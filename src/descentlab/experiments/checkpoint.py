@@ -12,7 +12,8 @@ from ..data.dataset import Dataset, data_digest
 from ..formats.model_io import ModelFileError, checkpoint_info, load_checkpoint, save_checkpoint
 from ..training.fit import History
 from .compare import compare, network_for
-from .results import CompareConfig, Comparison
+from .config import CompareConfig
+from .results import Comparison
 
 
 def write_checkpoint(comparison: Comparison, folder: str | Path, data: Dataset, extra: dict[str, Any]) -> Path:

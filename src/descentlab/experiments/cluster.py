@@ -17,7 +17,7 @@ from typing import Any
 
 from ..data.dataset import Dataset
 from .cells import Cell, CellResult, run_cell
-from .results import CompareConfig
+from .config import CompareConfig
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it is unreachable
 WORKER_TIMEOUT = 30.0  # seconds to wait for the first worker of an existing cluster

@@ -11,7 +11,8 @@ from ..core.params import Params
 from ..data.dataset import Dataset, Standardizer, load_iris, train_test_split
 from ..optim.optimizers import Optimizer, parse_optimizer
 from ..training.fit import FitResult, History, fit
-from .results import CompareConfig, Comparison
+from .config import CompareConfig
+from .results import Comparison
 
 
 def optimizers_from_config(config: CompareConfig) -> list[Optimizer]:

@@ -1,5 +1,5 @@
-"""What experiments decide and what they produce: the configurations of a comparison and a sweep and their
-outcomes. Plain data, importable by reporting and the command line without the code that trains."""
+"""What experiments produce: the outcomes of a comparison and of a sweep. Plain data, importable by reporting and
+the command line without the code that trains."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .config import CompareConfig, SweepConfig
 from .statistics import chance_loss, run_status
 
 if TYPE_CHECKING:
@@ -16,28 +17,6 @@ if TYPE_CHECKING:
     from ..core.params import Params
     from ..data.dataset import Dataset, Standardizer
     from ..training.fit import FitResult
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """Everything that decides a comparison; the defaults are the assignment's setting (and the command line's)."""
-
-    hidden: tuple[int, ...] = (16,)
-    activation: str = "softplus"
-    seed: int = 0
-    test_size: float = 0.25
-    init_mu: float = 0.0
-    init_sigma: float = 1.0
-    lr: float = 0.01
-    iterations: int = 350
-    standardize: bool = False
-    weight_decay: float = 0.0
-    optimizers: tuple[str, ...] = ("gd", "nag")
-    x_axis: str = "iterations"
-    batch_size: int | None = None
-    data: str = "iris (embedded)"
-    target: str | None = None
-    engine: str = "numpy"
 
 
 @dataclass
@@ -59,20 +38,6 @@ class Comparison:
     @property
     def interrupted(self) -> bool:
         return bool(self.pending) or any(r.interrupted for r in self.results.values())
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """A grid of optimisers × learning rates × initial seeds, all on one split of one data set.
-
-    ``base`` supplies everything else (network, split seed, initialisation, iterations, data); model
-    ``(lr, seed)`` starts from ``net.init(seed)``, the same point for every optimiser.
-    """
-
-    base: CompareConfig = field(default_factory=CompareConfig)
-    optimizers: tuple[str, ...] = ("gd", "nag")
-    lrs: tuple[float, ...] = (0.005, 0.01, 0.02)
-    seeds: int = 10
 
 
 @dataclass

@@ -21,7 +21,8 @@ from ..optim.optimizers import parse_optimizer
 from ..training.fit import FitResult
 from .cells import DEFAULT_CELL_SIZE, Cell, CellResult, cell_problem, join_histories, layout
 from .cluster import DaskExecutor, InProcess
-from .results import CompareConfig, Sweep, SweepConfig
+from .config import CompareConfig, SweepConfig
+from .results import Sweep
 from .runfolder import RunFolder, RunFolderError
 
 OnCell = Callable[[CellResult, bool], None]  # (result, True when it was read from the run folder)

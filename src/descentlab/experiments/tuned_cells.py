@@ -25,9 +25,10 @@ import numpy as np
 from ..data.dataset import Dataset, data_digest
 from ..formats.atomic import atomic_write_bytes
 from .cluster import InProcess
-from .results import CompareConfig, file_stem
+from .config import CompareConfig, TuneConfig
+from .results import file_stem
 from .runfolder import RunFolder, RunFolderError
-from .tuning import Group, GroupResult, TuneConfig, train_group
+from .tuning import Group, GroupResult, train_group
 
 KIND = "tuned"
 

@@ -23,7 +23,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
 from ..optim.optimizers import OPTIMIZERS, parse_optimizer
 from ..training.fit import fit
 from .compare import network_for
-from .results import CompareConfig
+from .config import CompareConfig, TuneConfig
 from .statistics import chance_loss, run_status
 
 PHASES = ("tune", "final")
@@ -239,17 +239,6 @@ def train_group(data: Dataset, base: CompareConfig, validation_size: float, grou
 
 
 # -- the protocol -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TuneConfig:
-    """A tuned comparison: ``methods`` (specs, list values allowed) over the ``lrs`` grid, R = ``repetitions``."""
-
-    base: CompareConfig = field(default_factory=CompareConfig)
-    methods: tuple[str, ...] = ("gd", "nag")
-    lrs: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
-    repetitions: int = 10
-    validation_size: float = 0.2
-
-
 def tune_groups(config: TuneConfig) -> list[Group]:
     """The groups of phase ``tune``: one per method and setting, all its learning rates, seeds 0 … R−1."""
     groups = []

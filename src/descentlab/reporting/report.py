@@ -10,7 +10,8 @@ import numpy as np
 from ..cli.names import label as method_label
 
 if TYPE_CHECKING:
-    from ..experiments.results import CompareConfig, Comparison, Sweep
+    from ..experiments.config import CompareConfig
+    from ..experiments.results import Comparison, Sweep
 
 
 def command_line(config: CompareConfig, methods: list[str]) -> str:
