@@ -145,7 +145,7 @@ def test_nag_with_restart_converges_linearly_on_a_strongly_convex_problem(restar
     wd = 0.01
     _, f_star = solve(net, data, x0, weight_decay=wd)
     L = lipschitz_bound(data.X, wd)
-    g = gap(net, data, x0, dl.NAG(lr=1 / L, restart=restart), f_star, 4000, wd)
+    g = gap(net, data, x0, dl.RestartedNAG(lr=1 / L, restart=restart), f_star, 4000, wd)
     plain = gap(net, data, x0, dl.NAG(lr=1 / L), f_star, 4000, wd)
     assert g[-1] < 1e-11 and g[-1] < 1e-5 * plain[-1]
     # Linear: log(gap) falls along a straight line once the fast transient is over.

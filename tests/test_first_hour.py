@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from descentlab.cli.names import describe
 from descentlab.experiments.compare import compare
 from descentlab.experiments.config import CompareConfig, SweepConfig
 from descentlab.experiments.summary import run_title
 from descentlab.experiments.sweeprun import sweep
+from descentlab.optim.registry import describe
 from descentlab.reporting.plots import curves_figure, sweep_figure
 from descentlab.reporting.write import write_run
 
@@ -43,9 +43,9 @@ def test_the_progress_bar_counts_the_iterations_asked_for(tmp_path):
 def test_the_light_name_lists_match_the_optimisers_and_activations():
     from descentlab.cli.names import ACTIVATION_NAMES, METHODS
     from descentlab.core.activations import ACTIVATIONS
-    from descentlab.optim.optimizers import OPTIMIZERS
+    from descentlab.optim.registry import BUILT_IN
 
-    assert list(METHODS) == list(OPTIMIZERS)
+    assert METHODS == {cls.name: cls.label for cls in BUILT_IN}
     assert list(ACTIVATION_NAMES) == list(ACTIVATIONS)
     assert all(METHODS.values())
 

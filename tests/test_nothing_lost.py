@@ -20,7 +20,7 @@ import pytest
 import descentlab as dl
 from descentlab.cli.main import main
 from descentlab.experiments.checkpoint import checkpoint_config
-from descentlab.formats.model_io import load_checkpoint
+from descentlab.training.checkpoint import load_checkpoint
 
 SMALL = ["--hidden", "3", "--quiet"]
 
@@ -139,7 +139,8 @@ def test_two_ctrl_c_during_training_keep_the_run(tmp_path, gap):
     assert run.returncode == 130, err
     assert f"Resume with: descentlab compare --resume {tmp_path / 'run' / 'checkpoint'}" in err
     config, info = checkpoint_config(tmp_path / "run" / "checkpoint")
-    _, results = load_checkpoint(tmp_path / "run" / "checkpoint", dl.MLP([4, 3, 3], "softplus"))
+    _, results = load_checkpoint(tmp_path / "run" / "checkpoint", dl.MLP([4, 3, 3], "softplus"),
+                                 {"gd": dl.GD(), "nag": dl.NAG()})
     assert results["gd"].interrupted and 0 < results["gd"].iterations < config.iterations
     assert info["pending"] == ["nag"]
 

@@ -20,6 +20,7 @@ def quadratic_oracle(calls=None):
             calls.append(np.array(x))
         return 0.5 * (x * (A * x)).sum(axis=-1), A * x
 
+    oracle.loss = lambda x: oracle(x)[0]  # a function value alone (line search, function restart)
     return oracle
 
 
@@ -169,18 +170,18 @@ def test_armijo_backtracks_until_sufficient_decrease():
     # step 1: f0 = 2.5, ‖g‖² = 17; s = 1 gives (0, −3), f = 18 — rejected; s = 0.5 gives (0.5, −1), f = 2.125 ≤ 2.49915
     # step 2: f = 2.125, g = (0.5, −4); s = 1 gives (0, 3) — rejected; s = 0.5 gives (0.25, 1), f = 2.03125 — accepted
     calls = []
-    states = run(dl.GD(lr=1.0, line_search="armijo"), 2, calls=calls)
+    states = run(dl.ArmijoGD(lr=1.0), 2, calls=calls)
     assert np.allclose(states[1].x, [0.5, -1.0], rtol=1e-15) and float(states[1].step_size[0]) == 0.5
     assert np.allclose(states[2].x, [0.25, 1.0], rtol=1e-15)
     assert len(calls) == 6  # per step: one gradient, two trial values (the plain oracle serves both here)
 
 
 def test_restarted_nag_starts_like_nag_and_resets_when_its_condition_holds():
-    plain, restarted = run(dl.NAG(lr=0.2), 2), run(dl.NAG(lr=0.2, restart="gradient"), 2)
+    plain, restarted = run(dl.NAG(lr=0.2), 2), run(dl.RestartedNAG(lr=0.2, restart="gradient"), 2)
     assert np.array_equal(plain[2].x, restarted[2].x) and np.array_equal(plain[2].q, restarted[2].q)
     A = np.array([1.0, 4.0])
     for restart in ("gradient", "function"):
-        states = run(dl.NAG(lr=0.24, restart=restart), 60, x0=(3.0, -2.0))
+        states = run(dl.RestartedNAG(lr=0.24, restart=restart), 60, x0=(3.0, -2.0))
         assert int(np.sum(states[-1].restarts)) > 0
         for before, after in zip(states[:-1], states[1:], strict=True):
             reset = after.restarts[0] > before.restarts[0]
@@ -222,8 +223,11 @@ def test_parse_optimizer_specs():
 
     assert parse_optimizer("nag", lr=0.05) == dl.NAG(lr=0.05)
     m = parse_optimizer("momentum:mu=0.5", lr=0.02)
-    assert (m.lr, m.mu, m.name) == (0.02, 0.5, "momentum:mu=0.5")
-    assert parse_optimizer("nag-restart").restart == "gradient"
+    assert (m.lr, m.mu, m.name, m.label) == (0.02, 0.5, "momentum", "heavy-ball momentum")
+    assert parse_optimizer("nag-restart") == dl.RestartedNAG(restart="gradient")
+    assert parse_optimizer("nag:restart=function") == dl.RestartedNAG(restart="function")  # the key picks the class
+    assert parse_optimizer("nag-restart:restart=none") == dl.NAG()
+    assert parse_optimizer("gd-armijo:line_search=none") == dl.GD()
     assert parse_optimizer("adam:lr=0.001").lr == 0.001
     with pytest.raises(ValueError, match="unknown optimiser 'sgd'"):
         parse_optimizer("sgd")
@@ -265,7 +269,8 @@ def test_optimizer_settings_that_apply_are_read_with_their_types():
     from descentlab.optim.optimizers import parse_optimizer
 
     gd = parse_optimizer("gd:line_search=armijo:c=0.3:max_backtracks=7")
-    assert (gd.line_search, gd.c, gd.max_backtracks, type(gd.max_backtracks)) == ("armijo", 0.3, 7, int)
+    assert isinstance(gd, dl.ArmijoGD)
+    assert (gd.c, gd.max_backtracks, type(gd.max_backtracks)) == (0.3, 7, int)
     assert parse_optimizer("sutskever:mu=NESTEROV").mu == "nesterov"
     assert parse_optimizer("nag-restart:restart=function").restart == "function"
 
@@ -273,7 +278,7 @@ def test_optimizer_settings_that_apply_are_read_with_their_types():
 @pytest.mark.parametrize("bad", [{"max_backtracks": 2.5}, {"max_backtracks": True}, {"c": "0.1"}, {"shrink": 1.0}])
 def test_armijo_constants_are_checked_in_the_python_api_too(bad):
     with pytest.raises(ValueError, match="Armijo needs"):
-        dl.GD(line_search="armijo", **bad)
+        dl.ArmijoGD(**bad)
 
 
 def test_armijo_rejects_a_trial_step_whose_loss_is_nan():
@@ -288,7 +293,7 @@ def test_armijo_rejects_a_trial_step_whose_loss_is_nan():
         return loss(x), 2.0 * x
 
     oracle.loss = loss
-    gd = dl.GD(lr=100.0, line_search="armijo")
+    gd = dl.ArmijoGD(lr=100.0)
     state = gd.step(gd.init(np.ones(1)), oracle)
     assert float(np.ravel(state.step_size)[0]) == 0.78125
     assert state.x[0] == 1.0 - 2.0 * 0.78125

@@ -185,7 +185,7 @@ def test_only_interrupted_runs_can_be_resumed(iris_split):
         dl.fit(net, net.init(), train, dl.GD(), iterations=10, resume=done)
 
 
-@pytest.mark.parametrize("other", [dl.Adam(), dl.Momentum(), dl.GD(lr=0.02), dl.NAG(restart="function")])
+@pytest.mark.parametrize("other", [dl.Adam(), dl.Momentum(), dl.GD(lr=0.02), dl.RestartedNAG(restart="function")])
 def test_resuming_with_another_optimiser_is_refused_naming_both(iris_split, other):
     train, test = iris_split
     net = dl.MLP([4, 16, 3])

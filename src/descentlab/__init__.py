@@ -24,7 +24,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "formats.model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
     "core.network": ("MLP", "lipschitz_bound"),
     "core.objective": ("Evaluation", "Objective", "Want"),
-    "optim.optimizers": ("GD", "NAG", "Adam", "Momentum", "SutskeverNAG", "nag_momentum", "parse_optimizer"),
+    "optim.optimizers": ("GD", "NAG", "Adam", "ArmijoGD", "Momentum", "RestartedNAG", "SutskeverNAG", "nag_momentum",
+                         "parse_optimizer", "register_optimizer"),
     "core.params": ("Params",),
     "training.fit": ("FitResult", "History", "fit"),
 }
@@ -42,7 +43,18 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
     from .experiments.config import CompareConfig
     from .experiments.results import Comparison
     from .formats.model_io import ModelFileError, export_onnx, load_model, save_model
-    from .optim.optimizers import GD, NAG, Adam, Momentum, SutskeverNAG, nag_momentum, parse_optimizer
+    from .optim.optimizers import (
+        GD,
+        NAG,
+        Adam,
+        ArmijoGD,
+        Momentum,
+        RestartedNAG,
+        SutskeverNAG,
+        nag_momentum,
+        parse_optimizer,
+        register_optimizer,
+    )
     from .reporting.write import write_run
     from .training.fit import FitResult, History, fit
 
@@ -74,6 +86,7 @@ __all__ = [
     "Activation",
     "ACTIVATIONS",
     "Adam",
+    "ArmijoGD",
     "compare",
     "CompareConfig",
     "Comparison",
@@ -102,6 +115,8 @@ __all__ = [
     "Want",
     "Params",
     "parse_optimizer",
+    "register_optimizer",
+    "RestartedNAG",
     "save_model",
     "sigmoid",
     "softplus",

@@ -460,7 +460,7 @@ def _results_table(summary: dict[str, Any]) -> Table:
     from rich import box
     from rich.table import Table
 
-    from .names import describe
+    from ..optim.registry import describe
 
     # The name as typed on the command line is the method's one name: never cut, whatever the width (numbers
     # fold rather than vanish behind an ellipsis); a light frame leaves 80 columns enough room for both.

@@ -1,10 +1,9 @@
-"""The names (and the one default) the command line offers, and what each optimiser is.
-
-A method's command-line spec (``gd``, ``momentum:mu=0.8``, ``gd-armijo:lr=1``) is its one name everywhere:
-terminal table, figure legends, report.md, file names. The description only stands beside it.
+"""The names (and the one default) the command line's ``--help`` offers.
 
 This module imports nothing but the standard library, so ``descentlab --help`` builds its text without
-loading NumPy (``tests/test_names.py`` checks that these lists match the optimisers and activations).
+loading NumPy. The optimisers' names and labels are their classes' (``name``, ``label``, known to
+:mod:`descentlab.optim.registry`); METHODS is their light copy for the help text, and
+``tests/test_first_hour.py`` checks that it matches the built-in classes and the activations.
 """
 
 from __future__ import annotations
@@ -23,15 +22,3 @@ ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "sigmoid", "ide
 
 # models per sweep cell (experiments/cells.py): see bench/RESULTS.md for the overhead at this size
 DEFAULT_CELL_SIZE = 64
-
-
-def describe(spec: str) -> str:
-    """What the method named by ``spec`` (``NAME[:KEY=VALUE…]``) is, e.g. ``"heavy-ball momentum"``."""
-    return METHODS.get(spec.partition(":")[0].strip(), "")
-
-
-def label(spec: str) -> str:
-    """The name with its description beside it, for legends and reports: ``"momentum:mu=0.8 (heavy-ball
-    momentum)"``."""
-    description = describe(spec)
-    return f"{spec} ({description})" if description else spec

@@ -123,7 +123,7 @@ def run_cell(cell: Cell, data: Dataset, base: CompareConfig) -> CellResult:
         np.stack([net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma).flat for seed in cell.seeds]),
         net.slots,
     )
-    optimizer = parse_optimizer(cell.method, lr=np.array(cell.lrs)[:, None])  # type: ignore[arg-type]
+    optimizer = parse_optimizer(cell.method, lr=np.array(cell.lrs)[:, None])
     fitted = fit(net, initial, train, optimizer, iterations=base.iterations, test=test,
                  weight_decay=base.weight_decay, engine=base.engine)
     return CellResult(cell, fitted.history, fitted.params.flat, time.perf_counter() - start)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..data.dataset import Dataset, data_digest
-from ..formats.model_io import ModelFileError, checkpoint_info, load_checkpoint, save_checkpoint
+from ..formats.model_io import ModelFileError, checkpoint_info
+from ..training.checkpoint import load_checkpoint, save_checkpoint
 from ..training.fit import History
-from .compare import compare, network_for
+from .compare import compare, network_for, optimizers_from_config
 from .config import CompareConfig
 from .results import Comparison
 
@@ -65,5 +66,5 @@ def resume(folder: str | Path, data: Dataset, callback: Callable[[str, int, Hist
     config, info = checkpoint_config(folder)
     if info["data_sha256"] != data_digest(data):
         raise ValueError(f"{folder}: the data differ from those the interrupted run was trained on")
-    _, results = load_checkpoint(folder, network_for(data, config))
+    _, results = load_checkpoint(folder, network_for(data, config), dict(optimizers_from_config(config)))
     return compare(data, config, callback=callback, should_stop=should_stop, resume=results)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..core.network import MLP
 from ..core.params import Params
@@ -15,9 +16,17 @@ from .config import CompareConfig
 from .results import Comparison
 
 
-def optimizers_from_config(config: CompareConfig) -> list[Optimizer]:
-    """The optimisers named in ``config.optimizers`` (specs as :func:`parse_optimizer` reads them)."""
-    return [parse_optimizer(spec, lr=config.lr) for spec in config.optimizers]
+def optimizers_from_config(config: CompareConfig) -> list[tuple[str, Optimizer[Any]]]:
+    """The optimisers named in ``config.optimizers``, each with its spec (as :func:`parse_optimizer` reads it),
+    which names it in results and files."""
+    return [(spec.strip(), parse_optimizer(spec, lr=config.lr)) for spec in config.optimizers]
+
+
+def _named(optimizers: Sequence[Optimizer[Any]] | Mapping[str, Optimizer[Any]]) -> list[tuple[str, Optimizer[Any]]]:
+    """Optimisers with the names of their results: a mapping's keys, else each class's ``name``."""
+    if isinstance(optimizers, Mapping):
+        return list(optimizers.items())
+    return [(type(optimizer).name, optimizer) for optimizer in optimizers]
 
 
 def network_for(data: Dataset, config: CompareConfig) -> MLP:
@@ -43,7 +52,7 @@ def prepare(
 def compare(
     data: Dataset | None = None,
     config: CompareConfig | None = None,
-    optimizers: Sequence[Optimizer] | None = None,
+    optimizers: Sequence[Optimizer[Any]] | Mapping[str, Optimizer[Any]] | None = None,
     callback: Callable[[str, int, History], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume: dict[str, FitResult] | None = None,
@@ -54,8 +63,8 @@ def compare(
     ----------
     data : Dataset, default the embedded Iris
     config : CompareConfig, default the assignment's setting (lr 0.01, 4 → 16 softplus → 3, 350 iterations)
-    optimizers : default: those named in ``config.optimizers`` (GD and NAG at ``config.lr``); their ``name``
-        labels the results and must be unique
+    optimizers : default: those named in ``config.optimizers`` (GD and NAG at ``config.lr``), each named by its
+        spec; a mapping names them by its keys, a sequence by each class's ``name``; names must be unique
     callback : callable(method, k, history), called after each recorded iteration
     should_stop : callable() -> bool, asked after each iteration; True interrupts the method being trained
         (its result is ``interrupted``) and leaves the later ones out (``Comparison.pending``)
@@ -65,8 +74,8 @@ def compare(
     """
     config = config or CompareConfig()
     data = data if data is not None else load_iris()
-    optimizers = list(optimizers) if optimizers is not None else optimizers_from_config(config)
-    names = [opt.name for opt in optimizers]
+    named = _named(optimizers) if optimizers is not None else optimizers_from_config(config)
+    names = [name for name, _ in named]
     if len(set(names)) != len(names):
         raise ValueError(f"every method needs its own name, got {names}")
     train, test, standardizer, net, initial = prepare(data, config)
@@ -74,20 +83,20 @@ def compare(
     pending: list[str] = []
     engine_load = load_engine(net, train, initial, config) if config.engine != "numpy" else None
     start = time.perf_counter()
-    for optimizer in optimizers:
-        earlier = (resume or {}).get(optimizer.name)
+    for method, optimizer in named:
+        earlier = (resume or {}).get(method)
         if any(r.interrupted for r in results.values()):  # stopped: the rest waits for --resume
-            pending.append(optimizer.name)
+            pending.append(method)
             continue
         if earlier is not None and not earlier.interrupted:
-            results[optimizer.name] = dataclasses.replace(earlier, optimizer=optimizer)
+            results[method] = dataclasses.replace(earlier, optimizer=optimizer)
             continue
 
-        def progress(k: int, history: History, name: str = optimizer.name) -> None:
+        def progress(k: int, history: History, name: str = method) -> None:
             if callback is not None:
                 callback(name, k, history)
 
-        results[optimizer.name] = fit(
+        results[method] = fit(
             net, initial, train, optimizer, iterations=config.iterations, test=test, callback=progress,
             weight_decay=config.weight_decay, batch_size=config.batch_size, seed=config.seed, engine=config.engine,
             should_stop=should_stop, resume=earlier,

@@ -91,11 +91,11 @@ def assemble(config: SweepConfig, data: Dataset, results: Sequence[CellResult]) 
     for spec in config.optimizers:
         mine = [r for r in results if r.cell.method == spec]
         history = join_histories(mine)
-        optimizer = parse_optimizer(spec, lr=lr_column)  # type: ignore[arg-type]
+        optimizer = parse_optimizer(spec, lr=lr_column)
         gone = np.flatnonzero(~np.isfinite(history.train_loss[-1])).tolist()
         stopped = (f"{len(gone)} of {len(grid)} models went non-finite (learning rate too large?) and kept their "
                    f"last finite parameters: models {gone}") if gone else None
-        fits[optimizer.name] = FitResult(Params(np.vstack([r.params for r in mine]), net.slots), history, optimizer,
+        fits[spec] = FitResult(Params(np.vstack([r.params for r in mine]), net.slots), history, optimizer,
                                          base.iterations, stopped, seconds=sum(r.seconds for r in mine))
     return Sweep(config, net, train, test, grid, fits, sum(r.seconds for r in results))
 

@@ -31,7 +31,7 @@ import numpy as np
 from ..core.objective import Objective
 from ..core.params import Params
 from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
-from ..optim.optimizers import OPTIMIZERS, parse_optimizer
+from ..optim.optimizers import optimizer_names, parse_optimizer
 from ..training.fit import fit
 from .compare import network_for
 from .config import CompareConfig, TuneConfig
@@ -75,7 +75,7 @@ def _continues(method: str, head: str) -> bool:
     that names no optimiser after a list of words is (``nag:restart=gradient,function``); anything else starts
     the next method, so that a misspelt name is reported as one."""
     last = method.rsplit(":", 1)[-1]
-    if "=" not in last or head in OPTIMIZERS or "=" in head:
+    if "=" not in last or head in optimizer_names() or "=" in head:
         return False
     previous = last.rsplit(",", 1)[-1].partition("=")[2].strip()
     return _is_number(head) == _is_number(previous)
@@ -208,7 +208,7 @@ def train_group(data: Dataset, base: CompareConfig, validation_size: float, grou
     rows: list[dict[str, Any]] = []
     curves: list[tuple[np.ndarray, np.ndarray]] = []
     lr_column = np.array(group.lrs, dtype=np.float64)[:, None]
-    optimizer = parse_optimizer(group.setting, lr=lr_column)  # type: ignore[arg-type]
+    optimizer = parse_optimizer(group.setting, lr=lr_column)
     for seed in group.seeds:
         train, validation, test = repetition(data, base, validation_size, seed)
         net = network_for(data, base)

@@ -396,71 +396,22 @@ CHECKPOINT_FORMAT = "descentlab-checkpoint"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
-def _state_parts(state: Any, prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Arrays of an optimiser state into ``tensors``; returns its class name and scalar fields (JSON)."""
-    from dataclasses import fields
-
-    scalars: dict[str, Any] = {}
-    shapes: dict[str, list[int]] = {}
-    for f in fields(state):
-        value = getattr(state, f.name)
-        if isinstance(value, np.ndarray):
-            tensors[f"{prefix}.state.{f.name}"] = np.ascontiguousarray(value).reshape(-1)
-            shapes[f.name] = list(value.shape)  # safetensors has no 0-d tensors: the shape is kept here
-        elif value is None or isinstance(value, bool | int | float | np.integer | np.floating):
-            # float → JSON → float is exact (shortest repr round-trips)
-            scalars[f.name] = value.item() if isinstance(value, np.generic) else value
-        else:
-            raise TypeError(f"cannot checkpoint field {f.name} of {type(state).__name__}: {type(value).__name__}")
-    return {"class": type(state).__name__, "scalars": scalars, "shapes": shapes}
-
-
-def _state_from(parts: dict[str, Any], prefix: str, tensors: dict[str, np.ndarray]) -> Any:
-    from ..optim import optimizers
-
-    cls = getattr(optimizers, parts["class"], None)
-    if cls is None or not parts["class"].endswith("State"):
-        raise ValueError(f"unknown optimiser state {parts['class']!r}")
-    arrays = {name: tensors[f"{prefix}.state.{name}"].reshape(shape) for name, shape in parts["shapes"].items()}
-    scalars = parts["scalars"]
-    for name, value in scalars.items():  # a hand-made checkpoint: the count k is a whole number, the rest numbers
-        whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        number = value is None or (isinstance(value, int | float) and not isinstance(value, bool)
-                                   and np.isfinite(value))
-        if not (whole if name == "k" else number):
-            raise ValueError(f"optimiser state field {name} holds {value!r}")
-    return cls(**arrays, **scalars)
-
-
-def save_checkpoint(folder: str | Path, info: dict[str, Any], results: dict[str, Any]) -> Path:
-    """Write an interrupted run to ``folder/checkpoint.safetensors`` (atomically): for every method begun, its
-    exported parameters, history, optimiser state and mini-batch sampler state; ``info`` (JSON) says what run
-    it was (command, configuration, data digest, pending methods)."""
+def save_checkpoint_file(folder: str | Path, info: dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:
+    """Write ``folder/checkpoint.safetensors`` atomically: named arrays, and ``info`` (JSON) with the format, its
+    version and a checksum over both. What the names and ``info`` mean is the writer's business
+    (:mod:`descentlab.training.checkpoint`)."""
     from safetensors.numpy import save
 
-    from ..training.fit import HISTORY_FIELDS
-
-    tensors: dict[str, np.ndarray] = {}
-    methods = []
-    for index, (name, result) in enumerate(results.items()):
-        prefix = f"m{index}"
-        tensors[f"{prefix}.params"] = np.ascontiguousarray(result.params.flat)
-        for field in HISTORY_FIELDS:
-            tensors[f"{prefix}.history.{field}"] = np.ascontiguousarray(getattr(result.history, field))
-        methods.append({
-            "name": name, "iterations": result.iterations, "stopped": result.stopped, "seconds": result.seconds,
-            "interrupted": result.interrupted, "batches": result.batches,
-            "state": _state_parts(result.state, prefix, tensors) if result.state is not None else None,
-        })
-    header = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "descentlab_version": _version(),
-              **info, "methods": methods}
+    header = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "descentlab_version": _version(), **info}
     header["checksum"] = _checksum(header, tensors)
     path = Path(folder) / CHECKPOINT_FILE
     atomic_write_bytes(path, save(tensors, metadata={METADATA_KEY: json.dumps(header, sort_keys=True)}))
     return path
 
 
-def _open_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], Path]:
+def read_checkpoint_file(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], Path]:
+    """``(info, arrays, path)`` of what :func:`save_checkpoint_file` wrote, format, version and checksum verified
+    (raises :class:`ModelFileError` otherwise)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
@@ -486,30 +437,5 @@ def _open_checkpoint(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.n
 
 
 def checkpoint_info(folder: str | Path) -> dict[str, Any]:
-    """What :func:`save_checkpoint` stored about the run (command, configuration, …), checksum verified."""
-    return _open_checkpoint(folder)[0]
-
-
-def load_checkpoint(folder: str | Path, net: MLP) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read what :func:`save_checkpoint` wrote: ``(info, {name: FitResult})``, the results without their
-    optimiser (the caller rebuilds it from the configuration); shapes are checked against ``net``."""
-    from ..training.fit import HISTORY_FIELDS, FitResult, History
-
-    info, tensors, path = _open_checkpoint(folder)
-    results: dict[str, Any] = {}
-    try:
-        for index, method in enumerate(info["methods"]):
-            prefix = f"m{index}"
-            flat = tensors[f"{prefix}.params"]
-            if flat.shape != (net.n_params,):
-                raise ValueError(f"parameters of shape {flat.shape} do not fit {net!r}")
-            history = History(*(tensors[f"{prefix}.history.{field}"] for field in HISTORY_FIELDS))
-            state = _state_from(method["state"], prefix, tensors) if method["state"] is not None else None
-            results[method["name"]] = FitResult(
-                params=Params(flat, net.slots), history=history, optimizer=None,
-                iterations=int(method["iterations"]), stopped=method["stopped"], seconds=float(method["seconds"]),
-                state=state, interrupted=bool(method["interrupted"]), batches=method["batches"],
-            )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: inconsistent checkpoint ({error})") from None
-    return info, results
+    """The JSON a checkpoint holds about its run (command, configuration, …), checksum verified."""
+    return read_checkpoint_file(folder)[0]

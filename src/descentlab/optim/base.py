@@ -23,7 +23,7 @@ finite number, an int as a whole number.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -147,9 +147,12 @@ def rules(cls: type) -> dict[str, Rule]:
     return found
 
 
-def check(optimizer: Any) -> None:
-    """Refuse hyper-parameters their rules do not accept (the Python API's counterpart of the spec parser)."""
+def check(optimizer: Any, keys: Sequence[str] | None = None) -> None:
+    """Refuse hyper-parameters (all, or those named in ``keys``) their rules do not accept: the Python API's
+    counterpart of the spec parser."""
     for name, rule in rules(type(optimizer)).items():
+        if keys is not None and name not in keys:
+            continue
         value = getattr(optimizer, name)
         if not rule.accepts(value):
             what = "the learning rate" if name == "lr" else name
@@ -182,6 +185,7 @@ def start(x0: np.ndarray) -> np.ndarray:
     return np.array(x0, dtype=x0.dtype if x0.dtype == np.float32 else np.float64, copy=True)
 
 
-def per_model(x: np.ndarray, value: float) -> np.ndarray:
-    """One ``value`` per model: an ``(M, 1)`` column for ``x`` of shape ``(M, P)``."""
+def per_model(x: np.ndarray, value: float | np.ndarray) -> np.ndarray:
+    """One value per model, in ``x``'s precision: an ``(M, 1)`` column for ``x`` of shape ``(M, P)`` (``value``
+    a number, or already such a column)."""
     return np.full(x.shape[:-1] + (1,), value, dtype=x.dtype)

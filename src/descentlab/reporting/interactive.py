@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..cli.names import label as method_label
+from ..optim.registry import label as method_label
 from ..training.fit import FitResult
 from .report_html import FloatBlock
 

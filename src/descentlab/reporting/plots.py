@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..cli.names import label
 from ..formats.atomic import atomic_write_bytes
+from ..optim.registry import label
 from ..training.fit import FitResult
 
 if TYPE_CHECKING:

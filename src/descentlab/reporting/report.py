@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..cli.names import label as method_label
+from ..optim.registry import label as method_label
 
 if TYPE_CHECKING:
     from ..experiments.config import CompareConfig

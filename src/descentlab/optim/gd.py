@@ -1,0 +1,115 @@
+"""Steepest descent: with a constant step (:class:`GD`) and with Armijo backtracking (:class:`ArmijoGD`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .base import OPEN_UNIT, POSITIVE, WHOLE, Oracle, Variants, check, hyper, per_model, start
+
+# ``gd:line_search=armijo`` is gd-armijo and ``gd-armijo:line_search=none`` is gd (the spec key of one class)
+LINE_SEARCH = Variants("line_search", {"none": "gd", "armijo": "gd-armijo"}, needs="a line search")
+
+
+@dataclass(frozen=True)
+class GDState:
+    """Steepest descent: the iterate ``x = θ_k`` ``(M, P)`` and the iteration count k."""
+
+    x: np.ndarray
+    k: int = 0
+
+
+@dataclass(frozen=True)
+class GD:
+    r"""Steepest descent with a constant step (task 7; docs/derivation.md, G1).
+
+    .. math:: \theta_{k+1} = \theta_k - \mathrm{lr}\,\nabla L(\theta_k)
+
+    Parameters
+    ----------
+    lr : float or (M, 1) array, > 0
+    """
+
+    name: ClassVar[str] = "gd"
+    label: ClassVar[str] = "steepest descent"
+    variants: ClassVar[Variants] = LINE_SEARCH
+
+    lr: float | np.ndarray = hyper(0.01, POSITIVE)
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    def init(self, x0: np.ndarray) -> GDState:
+        return GDState(x=start(x0))
+
+    def step(self, state: GDState, oracle: Oracle) -> GDState:
+        _, gradient = oracle(state.x)
+        return GDState(x=state.x - self.lr * gradient, k=state.k + 1)  # (G1)
+
+
+@dataclass(frozen=True)
+class ArmijoGDState:
+    """The iterate ``x`` ``(M, P)``, the count k and the step each model accepted last, ``(M, 1)``."""
+
+    x: np.ndarray
+    step_size: np.ndarray
+    k: int = 0
+
+
+@dataclass(frozen=True)
+class ArmijoGD:
+    r"""Steepest descent with Armijo backtracking (docs/derivation.md, G2–G3).
+
+    Every iteration starts from ``s = lr`` and multiplies it by ``shrink`` until the sufficient-decrease
+    condition holds, at most ``max_backtracks`` times (after that the smallest step is taken):
+
+    .. math:: L(\theta_k - s\,g) \le L(\theta_k) - c\, s\, \|g\|^2, \qquad g = \nabla L(\theta_k)
+
+    Each trial is a function evaluation, ``oracle.loss``, which the training loop counts. A NaN trial loss
+    is no decrease.
+
+    Parameters
+    ----------
+    lr : float or (M, 1) array, > 0: the first trial step
+    c, shrink : in (0, 1)
+    max_backtracks : whole number >= 0
+    """
+
+    name: ClassVar[str] = "gd-armijo"
+    label: ClassVar[str] = "steepest descent, Armijo line search"
+    variants: ClassVar[Variants] = LINE_SEARCH
+
+    lr: float | np.ndarray = hyper(0.01, POSITIVE)
+    c: float = hyper(1e-4, OPEN_UNIT)
+    shrink: float = hyper(0.5, OPEN_UNIT)
+    max_backtracks: int = hyper(50, WHOLE)
+
+    def __post_init__(self) -> None:
+        check(self, ("lr",))
+        try:
+            check(self)
+        except ValueError:
+            raise ValueError(f"Armijo needs 0 < c < 1, 0 < shrink < 1 and a whole max_backtracks >= 0, got "
+                             f"c={self.c!r}, shrink={self.shrink!r}, max_backtracks={self.max_backtracks!r}") from None
+
+    def init(self, x0: np.ndarray) -> ArmijoGDState:
+        x = start(x0)
+        return ArmijoGDState(x=x, step_size=per_model(x, self.lr))
+
+    def step(self, state: ArmijoGDState, oracle: Oracle) -> ArmijoGDState:
+        loss, gradient = oracle(state.x)
+        g = np.array(gradient)  # the trial evaluations may reuse the oracle's buffer
+        L = np.asarray(loss)[..., None]
+        decrease = self.c * np.sum(g * g, axis=-1, keepdims=True)  # c ‖g‖² of (G2)
+        s = per_model(state.x, self.lr)
+        trial = state.x - s * g  # (G3)
+        for _ in range(self.max_backtracks):
+            # "not <=" rather than ">": a NaN trial loss is no decrease, so it fails too
+            failed = ~(np.asarray(oracle.loss(trial))[..., None] <= L - s * decrease)  # (G2)
+            if not failed.any():
+                break
+            s = np.where(failed, s * self.shrink, s)
+            trial = state.x - s * g  # (G3)
+        return ArmijoGDState(x=trial, step_size=s, k=state.k + 1)
