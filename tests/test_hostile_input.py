@@ -259,7 +259,7 @@ def test_dev_zero_and_a_3_gb_file_are_refused_within_a_small_memory_limit(good_m
 
 
 def test_growing_the_history_gives_the_same_history_as_preallocating_it(iris_split, monkeypatch):
-    import descentlab.training.fit as training
+    import descentlab.training.recorder as training
 
     train, test = iris_split
     net = dl.MLP([4, 5, 3])

@@ -95,13 +95,13 @@ def test_callback_sees_every_iteration(setting):
 
 
 def test_minibatches_cover_every_row_once_per_epoch_and_follow_the_seed():
-    from descentlab.training.fit import _Batches
+    from descentlab.training.batches import Batches
 
-    batches = _Batches(10, 4, seed=3)
+    batches = Batches(10, 4, seed=3)
     epoch = [next(batches) for _ in range(3)]
     assert [b.size for b in epoch] == [4, 4, 2]
     assert sorted(np.concatenate(epoch).tolist()) == list(range(10))
-    again = _Batches(10, 4, seed=3)
+    again = Batches(10, 4, seed=3)
     assert all(np.array_equal(a, next(again)) for a in epoch)
 
 
@@ -116,9 +116,9 @@ def test_minibatch_training_is_seeded_and_full_batch_is_the_default(setting):
     assert np.array_equal(a.params.flat, b.params.flat) and not np.array_equal(a.params.flat, c.params.flat)
     assert a.history.grad_evals[-1] == 30
     # One step on the first batch is exactly GD on those 16 rows.
-    from descentlab.training.fit import _Batches
+    from descentlab.training.batches import Batches
 
-    rows = next(_Batches(train.n_samples, 16, seed=1))
+    rows = next(Batches(train.n_samples, 16, seed=1))
     _, g = net.loss_and_grad(p0, train.X[rows], train.y[rows])
     one = dl.fit(net, p0, train, dl.GD(lr=0.01), iterations=1, batch_size=16, seed=1)
     assert np.allclose(one.params.flat, p0.flat - 0.01 * g.flat, rtol=1e-15, atol=0)

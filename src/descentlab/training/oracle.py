@@ -1,0 +1,67 @@
+"""The oracle the optimisers call during training: it counts their evaluations and caches the last point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.objective import Evaluation, Objective, Want
+
+LOSS, GRADIENT, ALL = Want.LOSS, Want.GRADIENT, Want.GRADIENT | Want.CORRECT
+
+
+class CountingOracle:
+    """The oracle given to the optimiser: counts its calls and remembers the last point evaluated.
+
+    ``oracle(x) -> (loss (M,), gradient (M, P))`` counts a gradient evaluation, ``oracle.loss(x) -> (M,)`` a
+    function-only one (the ``Oracle`` protocol of :mod:`descentlab.optim`). The training loop measures the
+    loss (and, with all metrics, gradient and accuracy) at every exported iterate through :meth:`measure`,
+    which is not counted; when the optimiser then asks for the gradient at that same array (GD always does), the
+    stored result is handed back instead of being computed twice, and the other way round. Points are matched
+    by identity: optimiser steps never write into an array they returned, so the same object means the same
+    values, and nothing is copied.
+
+    Parameters
+    ----------
+    objective : the loss the optimiser minimises (the training set, or the current mini-batch)
+    serves_steps : whether the optimiser's steps call this oracle. Measuring then also computes the gradient
+        when the last step took its gradient at the exported iterate, since the next step asks for exactly that.
+    """
+
+    def __init__(self, objective: Objective, serves_steps: bool = True) -> None:
+        self.objective = objective
+        self.point: np.ndarray | None = None
+        self.value: Any = None
+        self.grad: np.ndarray | None = None
+        self.correct: Any = None
+        self.grad_evals = 0
+        self.func_evals = 0
+        self.asks_at_exported = serves_steps  # did the last step take its gradient at the exported iterate?
+
+    def retarget(self, objective: Objective) -> None:
+        """Serve another objective (the next mini-batch) from now on; the counts carry on."""
+        self.objective, self.point, self.value, self.grad, self.correct = objective, None, None, None, None
+
+    def measure(self, x: np.ndarray, full: bool = True) -> None:
+        """The loss at ``x`` (with ``full``, gradient and correct counts too), not counted as a method's call."""
+        if x is self.point and (not full or self.correct is not None):
+            return
+        self._keep(x, self.objective.evaluate(x, ALL if full else GRADIENT if self.asks_at_exported else LOSS))
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.grad_evals += 1
+        self.asks_at_exported = x is self.point
+        if x is not self.point or self.grad is None:
+            self._keep(x, self.objective.evaluate(x, GRADIENT))
+        assert self.grad is not None
+        return self.value, self.grad
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        self.func_evals += 1
+        if x is self.point:
+            return self.value  # type: ignore[no-any-return]
+        return self.objective.evaluate(x, LOSS).loss
+
+    def _keep(self, x: np.ndarray, values: Evaluation) -> None:
+        self.point, self.value, self.grad, self.correct = x, values.loss, values.gradient, values.correct

@@ -1,0 +1,106 @@
+"""What the training loop records: the metrics of every exported iterate, in a History that grows as it runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.objective import Objective, Want
+from .oracle import CountingOracle
+from .results import HISTORY_FIELDS, History
+
+# The history starts with room for this many entries and doubles when full (never beyond K + 1): memory follows
+# the iterations actually run, so --iterations 1000000000 does not ask for 56 GB up front.
+HISTORY_START = 1024
+METRICS = ("all", "loss")
+
+
+class Recorder:
+    """Measures the exported iterate ``state.x`` of every iteration and writes it into a :class:`History`.
+
+    With ``metrics="all"`` every field is measured: the training loss, accuracy and gradient norm
+    ``‖∇L‖₂`` (one pass through the measuring oracle) and, when there is a test objective, the test loss and
+    accuracy. With ``metrics="loss"`` only the training loss and the evaluation counts are; the other fields
+    stay NaN. The history is kept as ``(K + 1, M)`` arrays; :attr:`view` shows it in the caller's shape,
+    ``(K + 1,)`` fields for one model given as a ``(P,)`` vector.
+
+    Parameters
+    ----------
+    train_samples : S, the number of training rows (accuracy is correct / S)
+    test : the test objective, or None
+    metrics : "all" or "loss"
+    iterations : K
+    models : M
+    one_model : whether the caller gave one ``(P,)`` vector (and wants ``(K + 1,)`` fields back)
+    """
+
+    def __init__(self, train_samples: int, test: Objective | None, metrics: str, iterations: int, models: int,
+                 one_model: bool) -> None:
+        if metrics not in METRICS:
+            raise ValueError(f"metrics must be 'all' or 'loss', got {metrics!r}")
+        self.full = metrics == "all"
+        self.test = test if self.full else None
+        self.train_samples, self.iterations, self.one_model = train_samples, iterations, one_model
+        self.history = History.empty((min(iterations + 1, HISTORY_START), models))
+        self.view = self._shown()
+        self.loss: Any = None
+        self.grad_norm: Any = None
+        self.correct: Any = None
+        self.test_loss: Any = None
+        self.test_correct: Any = None
+
+    def _shown(self) -> History:
+        if not self.one_model:
+            return self.history
+        return History(*(getattr(self.history, name).reshape(-1) for name in HISTORY_FIELDS))  # views, not copies
+
+    def measure(self, oracle: CountingOracle, x: np.ndarray) -> None:
+        """Evaluate the metrics at ``x`` (kept until :meth:`write`); the oracle caches what the next step reuses."""
+        oracle.measure(x, self.full)
+        self.loss = oracle.value
+        if self.full:
+            g = oracle.grad
+            assert g is not None
+            # vecdot is BLAS's dot per model: the same sums as the single-model history has always been made of
+            self.grad_norm = np.sqrt(np.vecdot(g, g))
+            self.correct = oracle.correct
+            if self.test is not None:
+                tested = self.test.evaluate(x, Want.CORRECT)
+                self.test_loss, self.test_correct = tested.loss, tested.correct
+
+    def write(self, k: int, counts: CountingOracle, dead: np.ndarray | None) -> None:
+        """Entry k: the measured metrics and the evaluation counts of ``counts``; NaN metrics for the models
+        marked ``dead`` (None: none is)."""
+        if k == len(self.history):
+            self.history = self.history.grown(min(self.iterations + 1, 2 * k))
+            self.view = self._shown()
+        history = self.history
+        history.train_loss[k] = self.loss
+        history.grad_evals[k] = counts.grad_evals
+        history.func_evals[k] = counts.func_evals
+        if self.full:
+            history.train_accuracy[k] = self.correct / self.train_samples
+            history.grad_norm[k] = self.grad_norm
+            if self.test is not None:
+                history.test_loss[k] = self.test_loss
+                history.test_accuracy[k] = self.test_correct / self.test.S
+        if dead is not None:
+            for name in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm"):
+                getattr(history, name)[k, dead] = np.nan
+
+    def restore(self, history: History) -> int:
+        """Take over an interrupted run's entries; returns how many there are (the next k to do)."""
+        done = len(history)
+        if done > self.iterations:
+            raise ValueError(f"the interrupted run already has {done - 1} iterations; asked for {self.iterations}")
+        self.history = self.history.grown(max(len(self.history), done))
+        for name in HISTORY_FIELDS:
+            mine = getattr(self.history, name)
+            mine[:done] = np.reshape(getattr(history, name), (done,) + mine.shape[1:])
+        self.view = self._shown()
+        return done
+
+    def recorded(self, done: int) -> History:
+        """The history of entries 0 … ``done``, in the caller's shape."""
+        return self.view if len(self.view) == done + 1 else self.view.truncated(done + 1)

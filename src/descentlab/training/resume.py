@@ -1,0 +1,35 @@
+"""Resuming an interrupted run: checks that it can be resumed, then restores the training loop's parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..optim.optimizers import Optimizer
+from .batches import FullBatch, MiniBatches
+from .recorder import Recorder
+from .results import FitResult
+
+
+def restore(resume: FitResult, optimizer: Optimizer, fresh_state: Any, recorder: Recorder,
+            sampler: FullBatch | MiniBatches) -> tuple[Any, int]:
+    """Give ``recorder`` the interrupted run's history and ``sampler`` its evaluation counts and batch position;
+    returns the optimiser state to continue from and the first iteration still to do."""
+    if resume.state is not None:
+        _check_same_optimizer(resume, optimizer, fresh_state)
+    if not resume.interrupted or resume.state is None:
+        raise ValueError("only an interrupted run (FitResult.interrupted) can be resumed")
+    first = recorder.restore(resume.history)
+    sampler.oracle.grad_evals = int(recorder.history.grad_evals[first - 1, 0])  # one count for all models
+    sampler.oracle.func_evals = int(recorder.history.func_evals[first - 1, 0])
+    sampler.restore(resume.batches)
+    return resume.state, first
+
+
+def _check_same_optimizer(resume: FitResult, optimizer: Optimizer, fresh_state: Any) -> None:
+    """A run continues with the optimiser it was interrupted with: same state type and, when the interrupted
+    result still knows its optimiser, the same hyper-parameters."""
+    known = resume.optimizer is not None
+    was = repr(resume.optimizer) if known else f"an optimiser whose state is {type(resume.state).__name__}"
+    if type(resume.state) is not type(fresh_state) or (known and resume.optimizer != optimizer):
+        raise ValueError(f"cannot resume a run interrupted with {was} with another optimiser, {optimizer!r}: "
+                         f"resume it with the optimiser it was started with")

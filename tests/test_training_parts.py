@@ -1,0 +1,127 @@
+"""The parts of the training loop (descentlab.training: oracle, guard, recorder, batches) and what fit makes of
+them: one model in, one model out; a stack in, a stack out; a stack interrupted and resumed like one model."""
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab.core.objective import Objective, Want
+from descentlab.training.batches import Batches
+from descentlab.training.guard import DivergenceGuard, NonFiniteStart
+from descentlab.training.oracle import CountingOracle
+from descentlab.training.recorder import Recorder
+
+
+@pytest.fixture(scope="module")
+def setting(iris_split):
+    train, test = iris_split
+    net = dl.MLP([4, 6, 3])
+    return net, train, test
+
+
+def _stack(net, seeds):
+    return np.stack([net.init(seed=s).flat for s in seeds])
+
+
+def test_the_oracle_counts_the_methods_calls_and_serves_a_measured_point_from_its_cache(setting):
+    net, train, _ = setting
+    objective = Objective(net, train.X, train.y)
+    oracle = CountingOracle(objective)
+    x = _stack(net, [0, 1])
+    oracle.measure(x)  # the loop's measurement: not the method's call
+    assert (oracle.grad_evals, oracle.func_evals) == (0, 0)
+    measured = oracle.grad
+    loss, grad = oracle(x)
+    assert grad is measured  # served from the cache, not evaluated again
+    assert oracle.loss(x) is loss and (oracle.grad_evals, oracle.func_evals) == (1, 1)
+    kept = grad.copy()
+    other = x + 0.0  # equal values, another array: points are matched by identity, so this one is evaluated
+    loss_other, grad_other = oracle(other)
+    assert oracle.grad_evals == 2 and oracle.point is other
+    np.testing.assert_array_equal(loss_other, loss)
+    np.testing.assert_array_equal(grad_other, kept)
+    oracle.loss(x + 1.0)  # a function value elsewhere: counted, and it leaves the cache alone
+    assert oracle.func_evals == 2 and oracle.point is other
+
+
+def test_the_guard_keeps_the_last_finite_parameters_of_a_diverging_model_and_lets_the_others_go_on():
+    x0 = np.zeros((3, 2))
+    guard = DivergenceGuard(x0, one_model=False)
+    x1 = np.ones((3, 2))
+    assert guard.check(1, x1, np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 1.0]))
+    x2 = 2 * np.ones((3, 2))
+    assert guard.check(2, x2, np.array([1.0, np.inf, 3.0]), np.array([1.0, 1.0, np.nan]))
+    np.testing.assert_array_equal(guard.last_finite, [[2, 2], [1, 1], [1, 1]])
+    assert guard.dead.tolist() == [False, True, True] and "2 of 3 models" in guard.stopped
+    x3 = 3 * np.ones((3, 2))
+    assert guard.check(3, x3, np.array([1.0, 1.0, 1.0]), None)  # a gone model stays gone
+    np.testing.assert_array_equal(guard.last_finite, [[3, 3], [1, 1], [1, 1]])
+    with pytest.raises(NonFiniteStart, match=r"models \[1\]"):
+        DivergenceGuard(x0, one_model=False).check(0, x0, np.array([1.0, np.nan, 1.0]), None)
+
+
+def test_one_model_going_non_finite_ends_the_run_naming_loss_or_gradient():
+    x0 = np.zeros((1, 2))
+    guard = DivergenceGuard(x0, one_model=True)
+    assert not guard.check(4, x0, np.array([1.0]), np.array([np.inf]))
+    assert "gradient became non-finite at iteration 4" in guard.stopped
+    guard = DivergenceGuard(x0, one_model=True)
+    assert not guard.check(4, x0, np.array([np.nan]), None) and "loss became non-finite" in guard.stopped
+    with pytest.raises(NonFiniteStart, match="the initial parameters give"):
+        DivergenceGuard(x0, one_model=True).check(0, x0, np.array([np.inf]), None)
+
+
+def test_the_recorder_grows_its_history_and_shows_one_model_as_flat_fields(setting):
+    net, train, _ = setting
+    objective = Objective(net, train.X, train.y)
+    for models, one_model, shape in ((1, True, (4,)), (1, False, (4, 1)), (2, False, (4, 2))):
+        recorder = Recorder(objective.S, None, "all", 3, models, one_model)
+        oracle = CountingOracle(objective)
+        x = _stack(net, range(models))
+        for k in range(4):
+            recorder.measure(oracle, x)
+            recorder.write(k, oracle, None)
+        history = recorder.recorded(3)
+        assert history.train_loss.shape == shape and np.all(np.isfinite(history.grad_norm))
+        np.testing.assert_allclose(history.grad_norm.reshape(4, models)[0],
+                                   np.linalg.norm(objective.evaluate(x, Want.GRADIENT).gradient, axis=1))
+    with pytest.raises(ValueError, match="metrics must be"):
+        Recorder(objective.S, None, "most", 3, 1, True)
+
+
+def test_fit_returns_the_shape_it_was_given(setting):
+    net, train, test = setting
+    one = dl.fit(net, net.init(seed=0), train, dl.GD(lr=0.05), iterations=5, test=test)
+    assert one.params.flat.shape == (net.n_params,) and one.history.test_loss.shape == (6,)
+    many = dl.fit(net, dl.Params(_stack(net, [0, 1, 2]), net.slots), train, dl.GD(lr=0.05), iterations=5, test=test)
+    assert many.params.flat.shape == (3, net.n_params) and many.history.test_loss.shape == (6, 3)
+    np.testing.assert_array_equal(many.params.flat[0], one.params.flat)
+    np.testing.assert_array_equal(many.history.grad_evals[:, 0], one.history.grad_evals)
+
+
+@pytest.mark.parametrize("batch_size", [None, 20])
+def test_a_stack_of_models_is_interrupted_and_resumed_bit_for_bit(setting, batch_size):
+    net, train, test = setting
+    params = dl.Params(_stack(net, [0, 5]), net.slots)
+
+    def run(**extra):
+        return dl.fit(net, params, train, dl.NAG(lr=0.05), iterations=30, test=test, batch_size=batch_size, **extra)
+
+    whole = run()
+    calls = iter(range(100))
+    first = run(should_stop=lambda: next(calls) == 11)
+    assert first.interrupted and first.history.train_loss.shape == (12, 2)
+    rest = run(resume=first)
+    np.testing.assert_array_equal(rest.params.flat, whole.params.flat)
+    for name, values in whole.history.as_dict().items():
+        np.testing.assert_array_equal(getattr(rest.history, name), values, err_msg=name)
+
+
+def test_batches_resume_where_they_stopped():
+    batches = Batches(10, 4, seed=3)
+    next(batches)
+    saved = batches.state()
+    later = [next(batches) for _ in range(5)]
+    again = Batches(10, 4, seed=99)
+    again.restore(saved)
+    assert all(np.array_equal(a, next(again)) for a in later)
