@@ -18,7 +18,7 @@ from ..core.network import MLP
 from ..core.objective import Objective
 from ..core.params import Params
 from ..data.dataset import Dataset
-from ..optim.optimizers import Optimizer
+from ..optim.base import Optimizer
 from .batches import FullBatch, MiniBatches, sampler
 from .guard import DivergenceGuard, NonFiniteStart
 from .oracle import CountingOracle

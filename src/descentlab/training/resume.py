@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..optim.optimizers import Optimizer
+from ..optim.base import Optimizer
 from .batches import FullBatch, MiniBatches
 from .recorder import Recorder
 from .results import FitResult
