@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..data.dataset import Dataset
+from ..optim.registry import with_registered
 from .cells import Cell, CellResult, run_cell
 from .config import CompareConfig
 
@@ -67,11 +68,12 @@ class DaskExecutor:
             return
         shared = self.client.scatter(data, broadcast=True, hash=False)
         run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
+        task = with_registered(function)  # the workers learn the optimisers registered here
         futures = {}
         for index, item in enumerate(items):
             call = (shared, *args, item) if data_first else (item, shared, *args)
             name = getattr(item, "key", None) or f"{function.__name__}-{index}"
-            futures[self.client.submit(function, *call, key=f"descentlab-{name}-{run}", pure=False,
+            futures[self.client.submit(task, *call, key=f"descentlab-{name}-{run}", pure=False,
                                        retries=1)] = item
         try:
             for future in as_completed(list(futures), loop=self.client.loop):
