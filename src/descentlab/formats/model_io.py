@@ -26,7 +26,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,8 +34,19 @@ from ..core.network import MLP
 from ..core.params import Params
 from .atomic import atomic_write_bytes
 
-if TYPE_CHECKING:
-    from ..training.fit import FitResult
+
+class Fitted(Protocol):
+    """What :func:`save_model` takes from a fit result (:class:`~descentlab.training.fit.FitResult`): its
+    parameters and the names of the data it was fitted on. A protocol, so file formats need no training code."""
+
+    @property
+    def params(self) -> Params: ...
+
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
 
 FORMAT = "descentlab-model"
 FORMAT_VERSION = 1  # of checkpoints
@@ -54,7 +65,7 @@ def _version() -> str:
 
 
 def save_model(
-    path: str | Path, net: MLP, params: Params | FitResult, metadata: dict[str, Any] | None = None
+    path: str | Path, net: MLP, params: Params | Fitted, metadata: dict[str, Any] | None = None
 ) -> None:
     """Write a trained model to ``path`` (safetensors + JSON metadata), atomically.
 
