@@ -72,11 +72,7 @@ class Rule:
 
     text: str
     parse: Callable[[str], Any]
-    accepts: Callable[[Any], bool]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    accepts: Callable[[object], bool]
 
 
 def number(text: str, ok: Callable[[float], bool]) -> Rule:
@@ -88,10 +84,15 @@ def number(text: str, ok: Callable[[float], bool]) -> Rule:
             raise ValueError(word)
         return value
 
-    return Rule(text, parse, lambda value: _is_number(value) and math.isfinite(value) and ok(float(value)))
+    def accepts(value: object) -> bool:
+        if not isinstance(value, int | float | np.integer | np.floating) or isinstance(value, bool):
+            return False
+        return math.isfinite(value) and ok(float(value))
+
+    return Rule(text, parse, accepts)
 
 
-def _positive_values(value: Any) -> bool:
+def _positive_values(value: object) -> bool:
     # a learning rate may be an (M, 1) column, one value per stacked model, wherever a number is allowed
     if isinstance(value, bool) or isinstance(value, str):
         return False
@@ -147,7 +148,7 @@ def rules(cls: type) -> dict[str, Rule]:
     return found
 
 
-def check(optimizer: Any, keys: Sequence[str] | None = None) -> None:
+def check(optimizer: object, keys: Sequence[str] | None = None) -> None:
     """Refuse hyper-parameters (all, or those named in ``keys``) their rules do not accept: the Python API's
     counterpart of the spec parser."""
     for name, rule in rules(type(optimizer)).items():

@@ -4,7 +4,7 @@ Sutskever et al. 2013 (:class:`SutskeverNAG`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -100,7 +100,7 @@ class SutskeverNAG:
         x = start(x0)
         return SutskeverState(x=x, v=np.zeros_like(x), t=per_model(x, 1.0))
 
-    def _momentum(self, state: SutskeverState) -> tuple[Any, np.ndarray]:
+    def _momentum(self, state: SutskeverState) -> tuple[float | np.ndarray, np.ndarray]:
         """``(μ_k, t to keep)``: the constant, or (t_{k−1} − 1)/t_k of the Nesterov schedule (N2)."""
         if self.mu != "nesterov":
             return float(self.mu), state.t
