@@ -23,7 +23,7 @@ from descentlab.experiments.summary import sweep_csv
 from descentlab.experiments.sweeprun import sweep, sweep_layout
 from descentlab.experiments.sweeprun import sweep as run_sweep
 from descentlab.reporting.write import write_sweep
-from descentlab.training.fit import HISTORY_FIELDS
+from descentlab.training.results import HISTORY_FIELDS
 
 distributed = pytest.importorskip("distributed")
 

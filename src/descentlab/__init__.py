@@ -27,7 +27,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "optim.optimizers": ("GD", "NAG", "Adam", "ArmijoGD", "Momentum", "RestartedNAG", "SutskeverNAG", "nag_momentum",
                          "parse_optimizer", "register_optimizer"),
     "core.params": ("Params",),
-    "training.fit": ("FitResult", "History", "fit"),
+    "training.fit": ("fit",),
+    "training.results": ("FitResult", "History"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -56,7 +57,8 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
         register_optimizer,
     )
     from .reporting.write import write_run
-    from .training.fit import FitResult, History, fit
+    from .training.fit import fit
+    from .training.results import FitResult, History
 
 
 def __getattr__(name: str) -> Any:

@@ -513,7 +513,7 @@ def _progress_bars(err: Console, iterations: int, quiet: bool) -> tuple[Any, Cal
 def _explained_start(config: Any) -> Iterator[None]:
     """A start that is already non-finite (fit refuses it before the first step) becomes one line naming the
     option that causes it."""
-    from ..training.fit import NonFiniteStart
+    from ..training.guard import NonFiniteStart
 
     try:
         yield

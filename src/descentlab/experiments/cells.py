@@ -23,7 +23,8 @@ from ..core.network import MLP
 from ..core.params import Params
 from ..data.dataset import Dataset
 from ..optim.optimizers import parse_optimizer
-from ..training.fit import HISTORY_FIELDS, History, fit
+from ..training.fit import fit
+from ..training.results import HISTORY_FIELDS, History
 from .compare import prepare
 from .config import CompareConfig
 from .results import file_stem

@@ -11,7 +11,7 @@ from typing import Any
 from ..data.dataset import Dataset, data_digest
 from ..formats.model_io import ModelFileError, checkpoint_info
 from ..training.checkpoint import load_checkpoint, save_checkpoint
-from ..training.fit import History
+from ..training.results import History
 from .compare import compare, network_for, optimizers_from_config
 from .config import CompareConfig
 from .results import Comparison

@@ -11,7 +11,8 @@ from ..core.network import MLP
 from ..core.params import Params
 from ..data.dataset import Dataset, Standardizer, load_iris, train_test_split
 from ..optim.optimizers import Optimizer, parse_optimizer
-from ..training.fit import FitResult, History, fit
+from ..training.fit import fit
+from ..training.results import FitResult, History
 from .config import CompareConfig
 from .results import Comparison
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..core.network import MLP
     from ..core.params import Params
     from ..data.dataset import Dataset, Standardizer
-    from ..training.fit import FitResult
+    from ..training.results import FitResult
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..formats.atomic import atomic_write_bytes, atomic_write_text
-from ..training.fit import HISTORY_FIELDS, History
+from ..training.results import HISTORY_FIELDS, History
 from .cells import Cell, CellResult
 
 MANIFEST = "manifest.json"

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..optim.optimizers import hyper_parameters
-from ..training.fit import HISTORY_FIELDS, FitResult
+from ..training.results import HISTORY_FIELDS, FitResult
 from .results import Comparison, Sweep
 from .statistics import chance_loss, run_status
 

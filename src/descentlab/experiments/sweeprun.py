@@ -18,7 +18,7 @@ import numpy as np
 from ..core.params import Params
 from ..data.dataset import Dataset, data_digest, load_iris
 from ..optim.optimizers import parse_optimizer
-from ..training.fit import FitResult
+from ..training.results import FitResult
 from .cells import DEFAULT_CELL_SIZE, Cell, CellResult, cell_problem, join_histories, layout
 from .cluster import DaskExecutor, InProcess
 from .config import CompareConfig, SweepConfig

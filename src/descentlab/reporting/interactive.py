@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..optim.registry import label as method_label
-from ..training.fit import FitResult
+from ..training.results import FitResult
 from .report_html import FloatBlock
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ..formats.atomic import atomic_write_bytes
 from ..optim.registry import label
-from ..training.fit import FitResult
+from ..training.results import FitResult
 
 if TYPE_CHECKING:
     from ..experiments.results import Sweep

@@ -15,7 +15,7 @@ from ..core.params import Params
 from ..formats.model_io import ModelFileError, read_checkpoint_file, save_checkpoint_file
 from ..optim.base import Optimizer
 from ..optim.state import state_from_arrays, state_to_arrays
-from .fit import HISTORY_FIELDS, FitResult, History
+from .results import HISTORY_FIELDS, FitResult, History
 
 
 def _method_arrays(prefix: str, name: str, result: FitResult, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
