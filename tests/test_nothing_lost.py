@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_lock import wait_for_drawer
 
 import descentlab as dl
 from descentlab.cli.main import main
@@ -111,10 +112,10 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
     cut = Path(shutil.copytree(written_run[1], tmp_path / "cut"))
     for i in range(3000):
         (cut / "checkpoint" / f"extra-{i}").write_bytes(b"")
-    (cut / "curves.png").unlink(missing_ok=True)  # the last file written
+    (cut / "report.html").unlink(missing_ok=True)  # the last file the command writes (its drawer: curves.png)
     run = subprocess.Popen(_command("compare", "--resume", cut / "checkpoint", "--quiet"), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_works)
-    _wait_for(cut / "curves.png", run)
+    _wait_for(cut / "report.html", run)
     while run.poll() is None:
         run.send_signal(signal.SIGINT)
         time.sleep(0.002)
@@ -125,6 +126,7 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
         assert run.returncode != 0 and len(list((cut / "checkpoint").iterdir())) == 3001, err
         assert main(["compare", "--resume", str(cut / "checkpoint"), "--quiet"]) == 0
     assert not (cut / "checkpoint").exists() and not list(cut.glob(".checkpoint*"))
+    wait_for_drawer(cut)
     assert (cut / "summary.json").exists() and (cut / "curves.png").exists()
 
 

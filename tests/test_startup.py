@@ -3,6 +3,7 @@ loads none of the optional heavy libraries. (How long that takes is measured by 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -43,34 +44,32 @@ def test_default_compare_loads_no_optional_heavy_library(tmp_path):
     assert "numpy" in loaded and "descentlab.training.fit" in loaded  # the run did happen
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000
     assert not _top_level(loaded) & set(HEAVY_OPTIONAL)
-    assert "matplotlib" not in _top_level(loaded)  # the figure is drawn by the helper process
+    assert "matplotlib" not in _top_level(loaded)  # the figure is drawn by another process
 
 
-def test_the_figure_drawn_by_the_helper_is_the_one_drawn_here(tmp_path):
+def test_the_figure_drawn_by_the_drawer_is_the_one_drawn_here(tmp_path):
     import descentlab as dl
-    from descentlab.reporting.figure_process import FigureProcess
+    from descentlab.reporting.figure_process import FigureJob
     from descentlab.reporting.write import write_run
 
     comparison = dl.compare(config=dl.CompareConfig(iterations=20))
     write_run(comparison, tmp_path / "here")
-    with FigureProcess() as figure:
-        write_run(comparison, tmp_path / "helper", draw=figure.draw)
-    here = (tmp_path / "here" / "curves.png").read_bytes()
-    assert (tmp_path / "helper" / "curves.png").read_bytes() == here
-    with FigureProcess() as figure:  # a helper that died: the figure is drawn here, the same
-        figure._process.kill()
-        figure._process.wait()
-        figure.draw(comparison.results, tmp_path / "fallback.png", title=_title_of(comparison))
-    assert (tmp_path / "fallback.png").read_bytes() == here
-    with FigureProcess() as figure:  # never asked for a figure (an error before it): the helper is ended
-        process = figure._process
-    assert process.poll() is not None and process.stdin.closed
+    figure = FigureJob()
+    write_run(comparison, tmp_path / "drawer", draw=figure)
+    assert not (tmp_path / "drawer" / "curves.png").exists()  # only asked for
+    drawer = figure.start()
+    assert drawer.process is not None and drawer.process.pid != os.getpid()
+    drawer.wait()
+    assert (tmp_path / "drawer" / "curves.png").read_bytes() == (tmp_path / "here" / "curves.png").read_bytes()
 
 
-def _title_of(comparison):
-    from descentlab.experiments.summary import run_title as _title
+def test_the_version_read_from_the_folder_name_is_the_one_importlib_metadata_reads():
+    from importlib.metadata import version
 
-    return _title(comparison)
+    from descentlab.experiments.summary import installed_version
+
+    for name in ("matplotlib", "numpy", "rich", "safetensors"):
+        assert installed_version(name) == version(name)
 
 
 def test_importing_descentlab_is_lazy_but_complete():

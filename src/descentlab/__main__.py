@@ -3,30 +3,37 @@
 import signal
 import sys
 
+_returned = False  # main has returned: its files are written and its message printed
+
+
+def _on_ctrl_c(signum: int, frame: object) -> None:
+    """Python's own handler until the command has returned (KeyboardInterrupt); after that a press does nothing."""
+    if not _returned:
+        raise KeyboardInterrupt
+
 
 def run() -> int:
     """Run the command line. Ctrl-C while Python is still loading it ends the command with exit code 130 and no
     traceback: nothing has begun, so there is nothing to keep or to say. Once the command has returned, its files
-    are written and its message printed: a late Ctrl-C must not turn its exit code into death by signal."""
+    are written and its message printed: a late Ctrl-C must neither turn its exit code into death by signal nor
+    print a traceback. ``compare`` returns while its curves.png is being drawn by another process."""
+    global _returned
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with Ctrl-C ignored
+        signal.signal(signal.SIGINT, _on_ctrl_c)
     code = 130
     try:
-        from .cli.main import main
+        try:
+            from .cli import main
 
-        code = main()
+            code = main(detach_figure=True)
+        finally:  # runs even when a press interrupts the line above after main returned, so no window is left
+            _returned = True
     except KeyboardInterrupt:
         pass
-    finally:
-        _ignore_ctrl_c_from_now_on()
+    # Now that _on_ctrl_c no longer raises, ignore SIGINT outright: Python's finalization puts SIG_DFL back in place
+    # of a Python handler (a press then would kill the process), but leaves SIG_IGN alone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code
-
-
-def _ignore_ctrl_c_from_now_on() -> None:
-    while True:
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            return
-        except KeyboardInterrupt:  # a press arriving while the handler is being replaced
-            continue
 
 
 if __name__ == "__main__":

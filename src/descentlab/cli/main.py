@@ -692,8 +692,7 @@ def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, er
 
 
 def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from ..experiments.summary import summarize
-    from ..reporting.figure_process import FigureProcess
+    from ..reporting.figure_process import FigureJob
     from ..reporting.write import write_run
     from .outputs import (
         check_folder_keeps_inputs,
@@ -712,14 +711,17 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
         check_folder_keeps_inputs(folder, {"--data": args.data if args.resume is None else None})
         if not (args.overwrite or args.resume is not None):
             check_no_previous_run(folder, "compare")
+    figure = FigureJob()  # write_run only records the figure; a drawer draws it once everything else is written
+    locks: list[Any] = []
     with ExitStack() as held:
-        figure = held.enter_context(FigureProcess())  # imports matplotlib while this process trains
 
         def claim(config: Any, info: dict[str, Any]) -> None:
             nonlocal folder
             folder = folder if folder is not None else new_run_folder()
             check_folder_keeps_inputs(folder, {"--data": _data_path(config)})
-            held.enter_context(claim_run_folder(folder, "compare", args.overwrite, args.resume is not None))
+            locks.append(held.enter_context(claim_run_folder(folder, "compare", args.overwrite,
+                                                             args.resume is not None)))
+            _previous_figure_failure(folder, locks[0].left_by, err)
 
         saved: Path | None = None  # the checkpoint, once what training produced is on disk
         try:
@@ -732,7 +734,7 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
                 clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
             if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
                 raise KeyboardInterrupt
-            write_run(comparison, folder, draw=figure.draw)  # the slow part (the figure)
+            write_run(comparison, folder, draw=figure)
         except KeyboardInterrupt:  # from the moment the handler is back: the checkpoint stays, and is named
             if saved is None:
                 raise
@@ -741,11 +743,60 @@ def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
         if comparison.interrupted:
             return _interrupted(comparison, checkpoint, "compare",
                                 f"Saved what is done and a checkpoint in {checkpoint}/", err)
-        with _Interrupt():  # the run is complete: its checkpoint goes, untorn
+        with _Interrupt():  # the run is complete: its checkpoint goes, untorn, and the figure is handed over
             remove_tree(checkpoint)
-            out.print(_results_table(summarize(comparison)))
-            _say(out, f"Wrote {folder}/ (curves.png, history.csv, summary.json, report.md, report.html, "
-                      f"models/) in {time.perf_counter() - started:.2f} s")
+            drawer = _draw_figure(figure, locks[0])
+            out.print(_results_table(_summarize(comparison)))
+            if args.detach_figure:  # said before a Ctrl-C can end the command
+                return _say_written(out, folder, drawer, started)
+    drawer.wait()  # from Python: every file is there on return (a failure raises)
+    return _say_written(out, folder, drawer, started)
+
+
+def _summarize(comparison: Any) -> dict[str, Any]:
+    from ..experiments.summary import summarize
+
+    return summarize(comparison)
+
+
+def _previous_figure_failure(folder: Path, left_by: str, err: Console) -> None:
+    """Say so when the run about to be replaced in ``folder`` failed to draw its curves.png: its drawer wrote why,
+    or it ended (killed, say) without removing the lock file ``left_by`` is the content of."""
+    from ..reporting.figure_process import DRAWING, ERROR_NAME, failure
+
+    reason = failure(folder)
+    if reason is not None:
+        reason = f"{ERROR_NAME}: {reason}"
+    elif left_by.endswith(DRAWING) and not (folder / "curves.png").exists():
+        reason = f"process {left_by.partition(' ')[0]}, which was drawing it, ended without writing it or why"
+    if reason is not None:
+        _say(err, ("warning:", "yellow"), f" the run this one replaces in {folder}/ has no curves.png ({reason})")
+
+
+def _draw_figure(figure: Any, lock: Any) -> Any:
+    """Start the process that draws curves.png and give it the run folder's lock, which it keeps until the file
+    is written (see :mod:`descentlab.reporting.figure_process`)."""
+    from ..reporting.figure_process import DRAWING
+
+    drawer = figure.start(lock.fd, lock.path)
+    if drawer.process is not None:
+        lock.hand_over(drawer.pid, DRAWING)
+    return drawer
+
+
+def _say_written(out: Console, folder: Path, drawer: Any, started: float) -> int:
+    """The last lines of compare: what is written, and whether curves.png is still being drawn (the command
+    returns meanwhile; a call of ``main`` from Python has waited for it)."""
+    from ..reporting.figure_process import ERROR_NAME
+
+    files = "history.csv, summary.json, report.md, report.html, models/"
+    if drawer.done():
+        drawer.wait()  # raises FigureError if it failed
+        _say(out, f"Wrote {folder}/ (curves.png, {files}) in {time.perf_counter() - started:.2f} s")
+        return 0
+    _say(out, f"Wrote {folder}/ ({files}) in {time.perf_counter() - started:.2f} s")
+    _say(out, f"curves.png is being drawn by process {drawer.pid}, which holds the folder until it is written "
+              f"(about a second; a failure goes to {ERROR_NAME})")
     return 0
 
 
@@ -1061,9 +1112,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean bad input (one line, exit 1), not a bug (a traceback)."""
     from ..data.dataset import DataError
     from ..formats.model_io import ModelFileError
+    from ..reporting.figure_process import FigureError
     from .outputs import OutputError
 
-    return UserError, DataError, ModelFileError, OutputError
+    return UserError, DataError, ModelFileError, OutputError, FigureError
 
 
 def _given_options(argv: Sequence[str] | None) -> set[str]:
@@ -1109,11 +1161,15 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+def main(argv: Sequence[str] | None = None, *, detach_figure: bool = False) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error).
+
+    ``detach_figure``: ``compare`` returns while its curves.png is still being drawn by another process (the
+    ``descentlab`` command does this); by default it waits for the figure, so every file exists on return."""
     try:
         parser = _build_parser()
         args = parser.parse_args(argv)
+        args.detach_figure = detach_figure
         problem = _inapplicable(args, _given_options(argv))
         from rich.console import Console
     except SystemExit as exit_:

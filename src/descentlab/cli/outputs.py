@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 RUN_FILES = ("curves.png", "history.csv", "summary.json", "report.md", "report.html", "sweep.csv", "sweep.png",
-             "manifest.json", "timings.json")
+             "manifest.json", "timings.json", "curves-error.txt")  # the last: reporting.figure_process.ERROR_NAME
 RUN_FOLDERS = ("models", "checkpoint", "cells")
 LOCK_NAME = ".descentlab.lock"
 _REMOVING = ".removing-"
@@ -133,6 +133,7 @@ class RunLock:
     def __init__(self, path: Path, what: str) -> None:
         self.path, self.what = path, what
         self._fd: int | None = None
+        self.left_by = ""  # what a holder that ended without removing the lock file wrote in it
 
     def acquire(self) -> RunLock:
         while True:
@@ -140,8 +141,12 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                holder = os.read(fd, 64).decode("ascii", "replace").strip()
                 os.close(fd)
+                pid, _, doing = holder.partition(" ")
+                if doing:  # a finished run's figure drawer (reporting.figure_process) holds it
+                    raise OutputError(f"{self.what} is in use: process {pid} is still {doing} of the previous run "
+                                      f"(about a second); try again when it has finished") from None
                 raise OutputError(f"{self.what} is in use by another descentlab run (process {holder or '?'}); "
                                   f"wait for it to finish or choose another --out") from None
             # The holder before us may have removed the file after we opened it: then we hold a lock on a
@@ -151,11 +156,30 @@ class RunLock:
             except FileNotFoundError:
                 current = -1
             if current == os.fstat(fd).st_ino:
+                self.left_by = os.read(fd, 64).decode("ascii", "replace").strip()  # a holder that died
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode("ascii"))
                 self._fd = fd
                 return self
             os.close(fd)
+
+    @property
+    def fd(self) -> int | None:
+        """The descriptor holding the lock (None when not held)."""
+        return self._fd
+
+    def hand_over(self, pid: int, doing: str) -> None:
+        """The lock now belongs to process ``pid``, which inherited :attr:`fd` and is ``doing`` something (it
+        removes the lock file when done): record that in the file for a refused run to read, and let go of our
+        descriptor without removing the file. The ``flock`` stays held as long as ``pid`` keeps its copy."""
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{pid} {doing}\n".encode("ascii"), 0)
+        finally:
+            os.close(self._fd)
+            self._fd = None
 
     def release(self) -> None:
         """Remove the lock file while still holding it, then let go (in this order, see :meth:`acquire`)."""

@@ -20,16 +20,40 @@ from .statistics import chance_loss, run_status
 ACCURACY_LEVELS = (0.90, 0.95)
 
 
-def _package_versions() -> dict[str, str]:
-    # matplotlib's version without importing it: the command draws the figure in another process
+def installed_version(name: str) -> str:
+    """The version of the installed distribution ``name``, as ``importlib.metadata.version`` finds it (the first
+    one on ``sys.path``), read from the name of its ``NAME-VERSION.dist-info`` folder: importing
+    importlib.metadata alone takes about 40 ms, a tenth of the default ``compare``. Anything else (an
+    ``.egg-info``, a zip archive) is left to importlib.metadata."""
+    import os
+    import sys
+
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as found:
+                names = [item.name for item in found if item.name.startswith(name)]
+        except OSError:  # not a folder (a zip archive, say) or gone: importlib.metadata may know better
+            if not os.path.isdir(entry or "."):
+                continue
+            break
+        for folder in names:
+            if folder.startswith(f"{name}-") and folder.endswith(".dist-info"):
+                return folder[len(name) + 1: -len(".dist-info")]
+        if any(folder.endswith(".egg-info") for folder in names):
+            break
     from importlib.metadata import version
 
+    return version(name)
+
+
+def _package_versions() -> dict[str, str]:
+    # matplotlib's version without importing it: the command draws the figure in another process
     from .. import __version__
 
     return {
         "descentlab": __version__,
         "numpy": np.__version__,
-        "matplotlib": version("matplotlib"),
+        "matplotlib": installed_version("matplotlib"),
         "python": platform.python_version(),
     }
 

@@ -1,104 +1,171 @@
-"""curves.png drawn by a second process that starts before the training.
+"""curves.png drawn by a separate process, so that the command does not wait for matplotlib.
 
-Importing matplotlib is the slowest part of ``descentlab compare``'s start-up (longer than loading NumPy and
-training the default run together). A helper process started first imports it while this one loads NumPy and
-trains, on another core when there is one; when the results are ready it receives them through a pipe and
-draws the same figure :func:`~descentlab.reporting.plots.plot_curves`
-draws. If the helper cannot (it died, it was killed,
-its Python lacks something), the figure is drawn here instead: the file is the same either way, only the time
-differs. ``python bench/startup.py`` measures what it buys.
+Importing matplotlib and drawing the figure takes longer (about 0.9 s on a 2-core machine) than everything else
+the default ``descentlab compare`` does. The command therefore writes every other file first, then hands the
+figure to a *drawer*: a new process, in its own session (a Ctrl-C in the terminal does not reach it), that
+receives the histories through an unnamed temporary file, draws the same figure
+:func:`descentlab.reporting.plots.plot_curves` draws and writes it atomically. The drawer inherits the run
+folder's lock (an open file description holding an exclusive ``flock``) and keeps it until curves.png is written,
+so no other run can write into the folder meanwhile; if drawing fails it writes the reason to
+``curves-error.txt`` (:data:`ERROR_NAME`) next to where curves.png would be. ``python bench/startup.py``
+measures what this buys, and docs/architecture.md ("Decisions") says why it is done this way.
+
+Usage: ``figure = FigureJob()``; pass ``figure`` as ``draw=`` to :func:`~descentlab.reporting.write.write_run`
+(it only records the figure asked for), then ``figure.start(lock_fd, lock_path)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-WAIT_SECONDS = 300.0
+ERROR_NAME = "curves-error.txt"
+DRAWING = "drawing curves.png"  # written after the drawer's pid into the lock file it holds
 
 
-class FigureProcess:
-    """A context manager: ``with FigureProcess() as figure: … figure.draw(results, path, title, x_axis)``.
+class FigureError(Exception):
+    """curves.png could not be drawn; the message is the first line of :data:`ERROR_NAME`."""
 
-    Leaving the block ends the helper if no figure was asked of it (an error, Ctrl-C)."""
+
+@dataclasses.dataclass
+class Drawer:
+    """A started drawer: its process and the file it writes."""
+
+    process: subprocess.Popen[bytes] | None  # None: it was drawn in this process (no second process could start)
+    path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process is not None else os.getpid()
+
+    def done(self) -> bool:
+        """Whether curves.png is written (or the drawer has failed and said why)."""
+        return self.process is None or self.process.poll() is not None
+
+    def wait(self) -> None:
+        """Wait until the drawer has finished; raises :class:`FigureError` if it failed."""
+        if self.process is not None and self.process.wait() != 0:
+            raise FigureError(failure(self.path.parent) or f"the drawer of {self.path} exited with code "
+                              f"{self.process.returncode} and left no reason")
+
+
+class FigureJob:
+    """The figure a run asks for, recorded by ``__call__`` (with :func:`~descentlab.reporting.plots.plot_curves`'s
+    arguments) and drawn by the process :meth:`start` starts."""
 
     def __init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
+        self._job: tuple[Any, ...] | None = None
 
-    def __enter__(self) -> FigureProcess:
-        try:
-            self._process = subprocess.Popen([sys.executable, "-m", "descentlab.reporting.figure_process"],
-                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL)
-        except OSError:  # no second process: draw here
-            self._process = None
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self._stop()
-
-    def draw(self, results: Mapping[str, Any], path: str | Path, title: str = "", x_axis: str = "iterations") -> Path:
-        """Write curves.png to ``path`` (atomically, as :func:`~descentlab.reporting.plots.plot_curves` does)."""
+    def __call__(self, results: Mapping[str, Any], path: str | Path, title: str = "",
+                 x_axis: str = "iterations") -> Path:
         light = {name: dataclasses.replace(result, state=None, batches=None) for name, result in results.items()}
-        job = pickle.dumps((light, str(path), title, x_axis), protocol=pickle.HIGHEST_PROTOCOL)
-        if self._drawn_by_helper(job):
-            return Path(path)
-        from .plots import plot_curves
+        self._job = (light, str(path), title, x_axis)
+        return Path(path)
 
-        return plot_curves(results, path, title=title, x_axis=x_axis)
-
-    def _drawn_by_helper(self, job: bytes) -> bool:
-        process, self._process = self._process, None
-        if process is None or process.stdin is None:
-            return False
+    def start(self, lock_fd: int | None = None, lock_path: Path | None = None) -> Drawer:
+        """Start the drawer; it inherits ``lock_fd`` (an open descriptor of the run folder's ``flock``-ed lock file
+        ``lock_path``) and removes that file and closes it once curves.png is written. If no process can be
+        started the figure is drawn here (the same file), and the lock stays with the caller."""
+        if self._job is None:
+            raise RuntimeError("no figure was asked for")
+        path = Path(self._job[1])
+        payload = pickle.dumps((*self._job, lock_fd, None if lock_path is None else str(lock_path)),
+                               protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            with process.stdin:
-                process.stdin.write(job)
-            return process.wait(timeout=WAIT_SECONDS) == 0
-        except (OSError, subprocess.TimeoutExpired):  # the helper is gone or stuck: draw here
-            _end(process)
-            return False
-        except BaseException:  # Ctrl-C while it draws: no figure may appear after the command has stopped
-            _end(process)
-            raise
+            with tempfile.TemporaryFile() as job, _sigint_ignored():  # a pipe would block us until it is read
+                job.write(payload)
+                job.seek(0)
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "descentlab.reporting.figure_process"], stdin=job,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                    pass_fds=() if lock_fd is None else (lock_fd,), start_new_session=True)
+        except OSError:  # no second process (a process limit, say): draw here, as slowly as before
+            from .plots import plot_curves
 
-    def _stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:  # no figure was asked of it: it has nothing left to do
-            _end(process)
-
-
-def _end(process: subprocess.Popen[bytes]) -> None:
-    process.kill()
-    process.wait()
-    if process.stdin is not None:
-        try:
-            process.stdin.close()
-        except OSError:  # the pipe broke with the helper: nothing to flush
-            pass
+            light, _, title, x_axis = self._job
+            plot_curves(light, path, title=title, x_axis=x_axis)
+            return Drawer(None, path)
+        return Drawer(process, path)
 
 
-def _helper() -> int:
-    """The second process: import matplotlib at once, then draw the one figure it is sent (if any)."""
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the drawer is started: it inherits that through ``exec``, and Python then leaves it
+    ignored, so not even a SIGINT sent to its pid while it starts up ends it (its own session already keeps the
+    terminal's Ctrl-C away). Off the main thread, where handlers cannot change, it is left as it is."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle, not the helper's
-    from descentlab.reporting.plots import plot_curves
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
-    job = sys.stdin.buffer.read()
-    if not job:  # the command ended without asking for a figure
+
+def failure(folder: Path) -> str | None:
+    """The reason the drawer of the run in ``folder`` gave for not drawing curves.png (None: no failure)."""
+    try:
+        text = (folder / ERROR_NAME).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text.splitlines()[0] if text.strip() else f"{folder / ERROR_NAME} is empty"
+
+
+def _write_error(path: Path, error: BaseException) -> None:
+    """curves-error.txt, atomically: the reason on the first line, then the traceback."""
+    import traceback
+
+    text = (f"curves.png could not be drawn: {type(error).__name__}: {error}\n\n"
+            + "".join(traceback.format_exception(error)))
+    target = path.parent / ERROR_NAME
+    temporary = path.parent / f".{ERROR_NAME}.{os.getpid()}.tmp"
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def _release(lock_fd: int | None, lock_path: str | None) -> None:
+    """Give up the run folder's lock as :meth:`descentlab.cli.outputs.RunLock.release` does: remove the lock file
+    while still holding it (if it is still the file we hold), then close."""
+    if lock_fd is None:
+        return
+    try:
+        if lock_path is not None and os.stat(lock_path).st_ino == os.fstat(lock_fd).st_ino:
+            os.unlink(lock_path)
+    except OSError:  # already gone
+        pass
+    finally:
+        os.close(lock_fd)
+
+
+def _drawer() -> int:
+    """The drawer process: draw the figure it is sent, or write why it could not."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited as ignored already (see _sigint_ignored)
+    results, path, title, x_axis, lock_fd, lock_path = pickle.load(sys.stdin.buffer)  # from the command
+    try:
+        from descentlab.reporting.plots import plot_curves
+
+        plot_curves(results, path, title=title, x_axis=x_axis)
         return 0
-    results, path, title, x_axis = pickle.loads(job)  # from the parent process, through its own pipe
-    plot_curves(results, path, title=title, x_axis=x_axis)
-    return 0
+    except BaseException as error:  # noqa: BLE001 - whatever it was, it must not be silent
+        _write_error(Path(path), error)
+        return 1
+    finally:
+        _release(lock_fd, lock_path)
 
 
 if __name__ == "__main__":
-    sys.exit(_helper())
+    sys.exit(_drawer())

@@ -21,7 +21,8 @@ def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] 
 
     Every file is written atomically, the figure last (the numbers are safe before the slowest part). ``draw``
     writes curves.png with :func:`~descentlab.reporting.plots.plot_curves`'s arguments (default: that function, here;
-    the command line passes :class:`~descentlab.reporting.figure_process.FigureProcess`). Returns the paths written.
+    the command line passes a :class:`~descentlab.reporting.figure_process.FigureJob`, which only records the
+    figure for a process started afterwards to draw). Returns the paths written.
     """
     from .interactive import write_compare_html
     from .report import render_report

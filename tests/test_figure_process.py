@@ -1,0 +1,147 @@
+"""curves.png drawn after the command returns (descentlab/reporting/figure_process.py), through the real command
+in a subprocess: the figure equals the one drawn in-process, the folder stays locked until it is written, a Ctrl-C
+after the command has returned neither loses nor tears it, and a failure to draw it is written down and reported."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from run_lock import locked, wait_for_drawer
+
+from descentlab.cli.main import main
+
+OPTIONS = ["--hidden", "3", "--iterations", "60", "--quiet"]
+DRAWING = re.compile(r"curves\.png is being drawn by process (\d+), which holds the folder until it is written")
+
+
+def _command(*args: object) -> list[str]:
+    return [sys.executable, "-u", "-m", "descentlab", *map(str, args)]
+
+
+@pytest.fixture(scope="module")
+def drawn_here(tmp_path_factory) -> bytes:
+    """curves.png of the run, from ``main`` in this process (which waits for the figure)."""
+    out = tmp_path_factory.mktemp("here") / "run"
+    assert main(["compare", *OPTIONS, "--out", str(out)]) == 0
+    assert not (out / ".descentlab.lock").exists()  # the drawer removed the lock file when done
+    return (out / "curves.png").read_bytes()
+
+
+def test_the_command_returns_before_the_figure_says_so_and_keeps_the_folder_until_it_is_written(tmp_path, drawn_here):
+    folder = tmp_path / "run"
+    run = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (line,) = [line for line in run.stdout.splitlines() if "curves.png is being drawn" in line]  # one line says so
+    drawer = int(DRAWING.search(line).group(1))
+    assert (folder / "summary.json").exists() and (folder / "report.html").exists()
+    os.kill(drawer, signal.SIGSTOP)  # still drawing (it takes about a second) for as long as this test needs
+    try:
+        assert locked(folder)
+        second = subprocess.run(_command("compare", *OPTIONS, "--out", folder, "--overwrite"), capture_output=True,
+                                text=True, timeout=300)
+    finally:
+        os.kill(drawer, signal.SIGCONT)
+    assert second.returncode == 1
+    assert (f"error: {folder} is in use: process {drawer} is still drawing curves.png of the previous run"
+            in second.stderr), second.stderr
+    wait_for_drawer(folder)
+    assert (folder / "curves.png").read_bytes() == drawn_here
+    assert not (folder / ".descentlab.lock").exists() and not (folder / "curves-error.txt").exists()
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def _ctrl_c_works() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background test run would have it ignored
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_as_the_command_ends_neither_loses_nor_tears_curves_png(tmp_path, drawn_here, attempt):
+    """As in a terminal: the command is a foreground job in its own process group, and Ctrl-C goes to that group,
+    here every 2 ms from the moment report.html (the last file the command writes itself) is there until the
+    command has exited, and then to the drawer itself. Either the command stopped before it handed the figure
+    over (exit 130, its checkpoint kept, as tests/test_nothing_lost.py covers), or curves.png is written whole."""
+    folder = tmp_path / "run"
+    run = subprocess.Popen(_command("compare", *OPTIONS, "--out", folder), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, process_group=0, preexec_fn=_ctrl_c_works)
+    deadline = time.monotonic() + 300
+    while not (folder / "report.html").exists() and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    while run.poll() is None:
+        os.killpg(run.pid, signal.SIGINT)
+        time.sleep(0.002)
+    out, err = run.communicate(timeout=300)
+    assert "Traceback" not in err, err
+    found = DRAWING.search(" ".join(out.split()))
+    if found is None:  # stopped before the figure was handed over
+        assert run.returncode in (130, -signal.SIGINT) and (folder / "checkpoint").is_dir(), (out, err)
+        assert not (folder / "curves.png").exists() and not locked(folder)
+        return
+    assert run.returncode in (0, -signal.SIGINT), err  # -SIGINT: a press after main had returned
+    for _ in range(20):
+        try:
+            os.kill(int(found.group(1)), signal.SIGINT)
+        except ProcessLookupError:  # done already
+            break
+        time.sleep(0.005)
+    wait_for_drawer(folder)
+    assert (folder / "curves.png").read_bytes() == drawn_here
+    assert not (folder / "checkpoint").exists()
+
+
+def _broken_matplotlib(tmp_path: Path) -> dict[str, str]:
+    """An environment in which importing matplotlib fails, as with a broken installation."""
+    fake = tmp_path / "broken" / "matplotlib"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('matplotlib is broken here')\n")
+    return {**os.environ, "PYTHONPATH": str(fake.parent)}
+
+
+def test_a_drawer_that_fails_writes_why_and_the_next_run_into_the_folder_says_so(tmp_path, capsys):
+    folder = tmp_path / "run"
+    env = _broken_matplotlib(tmp_path)
+    run = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr  # the command had returned before the figure failed
+    wait_for_drawer(folder)
+    assert not (folder / "curves.png").exists()
+    reason = "curves.png could not be drawn: ImportError: matplotlib is broken here"
+    assert (folder / "curves-error.txt").read_text().startswith(reason + "\n\nTraceback")
+    refused = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 1 and "curves-error.txt" in refused.stderr  # a run is there, its failure listed
+    assert main(["compare", *OPTIONS, "--out", str(folder), "--overwrite"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"warning: the run this one replaces in {folder}/ has no curves.png (curves-error.txt: {reason})" in err
+    assert (folder / "curves.png").exists() and not (folder / "curves-error.txt").exists()
+
+
+def test_main_called_from_python_waits_for_the_figure_and_fails_when_it_fails(tmp_path):
+    folder = tmp_path / "run"
+    argv = ["compare", *OPTIONS, "--out", str(folder)]
+    code = f"import sys\nfrom descentlab.cli.main import main\nsys.exit(main({argv!r}))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=_broken_matplotlib(tmp_path))
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == ("error: curves.png could not be drawn: ImportError: matplotlib is "
+                                                   "broken here")
+    assert (folder / "summary.json").exists() and not (folder / ".descentlab.lock").exists()
+
+
+def test_without_a_second_process_the_figure_is_drawn_here(tmp_path, monkeypatch, drawn_here):
+    import descentlab.reporting.figure_process as figure_process
+
+    def no_process(*args, **kwargs):
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(figure_process.subprocess, "Popen", no_process)
+    assert main(["compare", *OPTIONS, "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "curves.png").read_bytes() == drawn_here
+    assert not (tmp_path / "run" / ".descentlab.lock").exists()
