@@ -29,6 +29,7 @@ from typing import Any
 
 ERROR_NAME = "curves-error.txt"
 DRAWING = "drawing curves.png"  # written after the drawer's pid into the lock file it holds
+_STARTED: list[subprocess.Popen[bytes]] = []  # kept: a drawer's Popen collected mid-command could meet a Ctrl-C
 
 
 class FigureError(Exception):
@@ -87,6 +88,7 @@ class FigureJob:
                     [sys.executable, "-m", "descentlab.reporting.figure_process"], stdin=job,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
                     pass_fds=() if lock_fd is None else (lock_fd,), start_new_session=True)
+            _STARTED.append(process)
         except OSError:  # no second process (a process limit, say): draw here, as slowly as before
             from .plots import plot_curves
 
