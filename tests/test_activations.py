@@ -49,18 +49,15 @@ def test_unknown_activation_lists_the_choices():
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
-def test_in_place_form_equals_the_allocating_one(name):
-    """``fill`` (the training kernel's form) gives the same h and h′ as the plain formulas, extremes included."""
+def test_the_value_does_not_depend_on_whether_the_derivative_is_wanted(name):
+    """``fill`` (the one formula every engine calls) gives the same h with and without h′, extremes included."""
     h = ACTIVATIONS[name]
     z = np.concatenate([np.linspace(-40.0, 40.0, 801), [-1e300, -745.0, -1e-300, 0.0, 1e-300, 745.0, 1e300]])
-    value, derivative = h.value_and_derivative(z.copy())
-    a, d, scratch = np.empty_like(z), np.empty_like(z), z.copy()
-    h.fill(scratch, a, d)
-    np.testing.assert_allclose(a, value, rtol=1e-13, atol=0)
-    np.testing.assert_allclose(d, derivative, rtol=1e-12, atol=1e-300)
-    only = np.empty_like(z)
-    h.fill(z.copy(), only, None)
-    np.testing.assert_array_equal(only, a)
+    value, derivative = h.value_and_derivative(z)
+    a, d = np.empty_like(z), np.empty_like(z)
+    h.fill(z.copy(), a, d, False)
+    np.testing.assert_array_equal(a, value)
+    assert np.all(np.isfinite(derivative))
 
 
 def _sech_squared(z: float) -> float:
@@ -86,5 +83,5 @@ def test_tanh_derivative_keeps_its_relative_accuracy_in_the_tails():
 
 def _filled_derivative(act, z):
     a, d = np.empty_like(z), np.empty_like(z)
-    act.fill(z.copy(), a, d)
+    act.fill(z.copy(), a, d, True)
     return d

@@ -142,12 +142,12 @@ def _relu_forgetting_its_mask():
     """relu's value with the derivative of the identity: the classic backward-pass mistake."""
     relu = dl.ACTIVATIONS["relu"]
 
-    def fill(z, a, d):
-        relu.fill(z, a, d)
-        if d is not None:
+    def fill(z, a, d, derivative):
+        relu.fill(z, a, d, derivative)
+        if derivative:
             d.fill(1.0)
 
-    return dataclasses.replace(relu, value_and_derivative=lambda z: (relu.value(z), np.ones_like(z)), fill=fill)
+    return dataclasses.replace(relu, fill=fill)
 
 
 @pytest.mark.parametrize("width, seed", [(16, 0), (16, 3), (32, 2), (64, 0), (64, 1)])

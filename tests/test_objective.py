@@ -49,9 +49,9 @@ def test_an_evaluation_is_frozen(problem):
 
 def test_a_single_parameter_vector_is_refused_by_evaluate(problem):
     _, objective, stack = problem
-    with pytest.raises(ValueError, match=r"\(M, P\)"):
+    with pytest.raises(ValueError, match=r"stack of models of shape \(M, 43\)"):
         objective.evaluate(stack[0])
 
 
 def _rows(objective):
-    return np.asarray(objective.A0).T, objective.y
+    return np.asarray(objective.batch.A0).T, objective.y

@@ -18,6 +18,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .core.engines import DEFAULT_ENGINE
 from .core.network import MLP
 from .core.params import Params
 from .data.dataset import Dataset, Standardizer
@@ -50,7 +51,7 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
         Standard deviation of the normal initialisation (mean 0).
     random_state : int, numpy Generator or None, default 0
         Seed of the initial parameters (and of the mini-batch order).
-    engine : {"numpy", "compiled"}, default "numpy"
+    engine : {"auto", "numpy", "compiled", "reference"}, default "auto"
 
     Attributes
     ----------
@@ -79,7 +80,7 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
         standardize: bool = False,
         init_sigma: float = 1.0,
         random_state: Any = 0,
-        engine: str = "numpy",
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..core.engines import DEFAULT_ENGINE
 from .names import ACTIVATION_NAMES, METHODS
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def _optimizer_list(text: str) -> tuple[str, ...]:
 
 
 def _engine(text: str) -> str:
-    from ..core.objective import ENGINES, compiled_available
+    from ..core.engines import ENGINES, compiled_available
 
     if text not in ENGINES:
         raise argparse.ArgumentTypeError(f"choose one of {', '.join(ENGINES)}, got {text!r}")
@@ -159,10 +160,11 @@ def _engine(text: str) -> str:
 
 
 def _add_engine_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", type=_engine, default="numpy",
-                   help="numpy, or compiled: numba kernels for the small-matrix path (needs numba: "
-                        "pip install numba); about twice as fast on long runs of small networks, after ~0.3 s of "
-                        "loading (a few seconds the very first time); results agree to rounding (default: numpy)")
+    p.add_argument("--engine", type=_engine, default=DEFAULT_ENGINE,
+                   help="auto, numpy, compiled or reference. compiled: numba kernels for the small-matrix path "
+                        "(needs numba: pip install numba); about twice as fast on long runs of small networks, after "
+                        "~0.3 s of loading (a few seconds the very first time); auto takes it when numba is installed "
+                        "and the run is long enough, else numpy; results agree to rounding (default: %(default)s)")
 
 
 def _lr_list(text: str) -> tuple[float, ...]:

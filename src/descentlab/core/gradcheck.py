@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from ..data.dataset import DataError
-from .network import MLP, forward
+from .engines.reference import forward
+from .network import MLP
 from .params import Params
 
 DEFAULT_ETA = 3e-4
@@ -119,22 +120,22 @@ def _stencils(
     for start in range(0, indices.size, per_chunk):
         idx, hh = indices[start : start + per_chunk], h[start : start + per_chunk]
         stack = np.repeat(theta[None, :], idx.size * _OFFSETS.size, axis=0)
-        rows = np.arange(stack.shape[0])
-        stack[rows, np.repeat(idx, _OFFSETS.size)] += np.tile(_OFFSETS, idx.size) * np.repeat(hh, _OFFSETS.size)
+        which = np.arange(stack.shape[0])
+        stack[which, np.repeat(idx, _OFFSETS.size)] += np.tile(_OFFSETS, idx.size) * np.repeat(hh, _OFFSETS.size)
         yield start, stack
 
 
 def _difference_quotients(objective: Any, theta: np.ndarray, indices: np.ndarray, h: np.ndarray) -> np.ndarray:
     result = np.empty(indices.size)
     for start, stack in _stencils(theta, indices, h):
-        losses = np.asarray(objective.loss_and_correct(stack)[0]).reshape(-1, _OFFSETS.size)
+        losses = objective.evaluate(stack).loss.reshape(-1, _OFFSETS.size)
         result[start : start + losses.shape[0]] = (losses @ _WEIGHTS) / (12.0 * h[start : start + losses.shape[0]])
     return result
 
 
 def _sides(net: MLP, flat: np.ndarray, A0: np.ndarray) -> np.ndarray:
     """Per model, on which side of each kink every hidden pre-activation lies: ``Σ_c 2[z > c] + [z = c]``."""
-    zs = forward(net, flat, A0)[0][:-1]
+    zs = forward(net, flat, A0)[0][1:-1]  # z_1 … z_{L−1}
     lead = flat.shape[:-1]
     codes = [sum(2 * (z > c).astype(np.int8) + (z == c) for c in net.activation.kinks) for z in zs]
     return np.concatenate([np.reshape(code, lead + (-1,)) for code in codes], axis=-1)

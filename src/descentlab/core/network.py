@@ -1,11 +1,7 @@
-"""The feed-forward network: parameter layout, initialisation, forward pass, loss and exact gradients.
+"""The feed-forward network: parameter layout, initialisation, and the user-facing loss, gradient and prediction.
 
-Column ("denominator") layout as in ``docs/derivation.md``: inside this module a batch is ``A0`` of shape
-``(d, S)``, one sample per column; users pass rows ``X`` of shape ``(S, d)`` and the transpose happens once,
-in :class:`Objective`. Kernel lines cite the equation label they implement.
-
-Every kernel also accepts parameters of M models stacked on a leading axis (``flat`` of shape ``(M, P)``):
-the products then broadcast to ``(M, n, S)`` and losses come back with shape ``(M,)``.
+Users pass samples as rows ``X`` of shape ``(S, d)`` and one model's :class:`Params`; the kernels live in
+:mod:`descentlab.core.engines` and the objective training calls in :mod:`descentlab.core.objective`.
 """
 
 from __future__ import annotations
@@ -16,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from .activations import Activation, get_activation
-from .objective import Objective, _softmax, _transpose, forward
+from .engines.reference import forward, softmax
+from .objective import Objective, Want
 from .params import Params, Slot, make_slots
 
 
@@ -53,11 +50,21 @@ class MLP:
             layout.append((f"W{layer}", (n_out, n_in)))
             layout.append((f"b{layer}", (n_out, 1)))
         self.slots: tuple[Slot, ...] = make_slots(layout)
-        # (start, stop, shape) of W_l and b_l, precomputed: the kernel takes these views on every call.
+        self._n_params = self.slots[-1].stop  # read on every evaluation: computed once
+        # (start, stop, shape) of W_l and b_l, precomputed: the kernels take these views on every call.
         self._bounds = tuple(
             (W.start, W.stop, W.shape, b.start, b.stop, b.shape)
             for W, b in zip(self.slots[0::2], self.slots[1::2], strict=True)
         )
+
+    def layers(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Views ``(W_l, b_l)`` into the stack ``x`` (M, P) for every layer: ``(M, n_{l+1}, n_l)`` and
+        ``(M, n_{l+1}, 1)`` (without the leading M for one vector of shape (P,))."""
+        lead = x.shape[:-1]
+        return [
+            (x[..., w0:w1].reshape(lead + w_shape), x[..., b0:b1].reshape(lead + b_shape))
+            for w0, w1, w_shape, b0, b1, b_shape in self._bounds
+        ]
 
     @property
     def n_layers(self) -> int:
@@ -67,7 +74,7 @@ class MLP:
     @property
     def n_params(self) -> int:
         """Number of learnable parameters, ``Σ_l n_{l+1}(n_l + 1)``."""
-        return self.slots[-1].stop
+        return self._n_params
 
     def __repr__(self) -> str:
         return f"MLP({list(self.sizes)}, activation={self.activation.name!r})"
@@ -129,26 +136,26 @@ class MLP:
             :math:`\partial L/\partial W_l, \partial L/\partial b_l`, a new vector (nothing is shared).
         """
         self._check(params)
-        objective = Objective(self, X, y)
-        loss, grad = objective.loss_and_grad(params.flat)
-        return float(loss), Params(grad.copy(), self.slots)
+        result = Objective(self, X, y).evaluate(params.flat[None], Want.GRADIENT)
+        assert result.gradient is not None
+        return float(result.loss[0]), Params(result.gradient[0].copy(), self.slots)
 
     def loss(self, params: Params, X: np.ndarray, y: np.ndarray) -> float:
         """Mean cross-entropy over the S samples (forward pass only)."""
         self._check(params)
-        return float(Objective(self, X, y).loss_and_correct(params.flat)[0])
+        return float(Objective(self, X, y).evaluate(params.flat[None]).loss[0])
 
     def predict_proba(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Class probabilities, ``(S, k)``; every row sums to 1."""
         self._check(params)
-        z_out = forward(self, params.flat, _as_columns(X, self.sizes[0]))[0][-1]
-        return _transpose(_softmax(z_out))
+        z_L = forward(self, params.flat, _as_columns(X, self.sizes[0]))[0][-1]
+        return softmax(z_L).T  # (F3)
 
     def predict(self, params: Params, X: np.ndarray) -> np.ndarray:
         """Most probable class index per sample, ``(S,)`` int64."""
         self._check(params)
-        z_out = forward(self, params.flat, _as_columns(X, self.sizes[0]))[0][-1]
-        return np.argmax(z_out, axis=-2).astype(np.int64)
+        z_L = forward(self, params.flat, _as_columns(X, self.sizes[0]))[0][-1]
+        return np.argmax(z_L, axis=-2).astype(np.int64)
 
 
 def _as_columns(X: np.ndarray, d: int, dtype: Any = np.float64) -> np.ndarray:

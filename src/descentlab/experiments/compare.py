@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..core.engines import choose_engine
 from ..core.network import MLP
 from ..core.params import Params
 from ..data.dataset import Dataset, Standardizer, load_iris, train_test_split
@@ -82,7 +83,8 @@ def compare(
     train, test, standardizer, net, initial = prepare(data, config)
     results: dict[str, FitResult] = {}
     pending: list[str] = []
-    engine_load = load_engine(net, train, initial, config) if config.engine != "numpy" else None
+    compiled = choose_engine(config.engine, config.iterations) == "compiled"
+    engine_load = load_engine(net, train, initial, config) if compiled else None
     start = time.perf_counter()
     for method, optimizer in named:
         earlier = (resume or {}).get(method)
@@ -114,7 +116,7 @@ def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig
 
     started = time.perf_counter()
     for rows in (slice(None), slice(0, 1)):  # the whole set, and a small (mini-)batch, which may take the fused path
-        objective = Objective(net, train.X[rows], train.y[rows], config.weight_decay, engine=config.engine)
+        objective = Objective(net, train.X[rows], train.y[rows], config.weight_decay, engine="compiled")
         objective.loss_grad_and_correct(initial.flat)
         objective.loss(initial.flat)
     return time.perf_counter() - started

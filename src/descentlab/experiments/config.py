@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.engines import DEFAULT_ENGINE
+
 
 @dataclass(frozen=True)
 class CompareConfig:
@@ -26,7 +28,7 @@ class CompareConfig:
     batch_size: int | None = None
     data: str = "iris (embedded)"
     target: str | None = None
-    engine: str = "numpy"
+    engine: str = DEFAULT_ENGINE
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.engines import DEFAULT_ENGINE
 from ..optim.registry import label as method_label
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def command_line(config: CompareConfig, methods: list[str]) -> str:
         words += ["--batch-size", str(config.batch_size)]
     if config.x_axis != "iterations":
         words += ["--x-axis", config.x_axis]
-    if config.engine != "numpy":
+    if config.engine != DEFAULT_ENGINE:
         words += ["--engine", config.engine]
     return shlex.join(words)
 
@@ -235,7 +236,7 @@ def data_and_network_words(base: CompareConfig) -> list[str]:
 def features_and_engine_words(base: CompareConfig) -> list[str]:
     """The ``--standardize`` and ``--engine`` options of a sweep's command line, when not the defaults."""
     words = ["--standardize"] if base.standardize else []
-    return words + ["--engine", base.engine] if base.engine != "numpy" else words
+    return words + ["--engine", base.engine] if base.engine != DEFAULT_ENGINE else words
 
 
 def spread(values: np.ndarray, fmt: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.engines import DEFAULT_ENGINE, choose_engine
 from ..core.network import MLP
 from ..core.objective import Objective
 from ..core.params import Params
@@ -33,7 +34,7 @@ def fit(
     net: MLP, params: Params, train: Dataset, optimizer: Optimizer, iterations: int = 350,
     test: Dataset | None = None, callback: Callable[[int, History], None] | None = None,
     weight_decay: float = 0.0, batch_size: int | None = None, seed: int = 0, metrics: str = "all",
-    engine: str = "numpy", should_stop: Callable[[], bool] | None = None, resume: FitResult | None = None,
+    engine: str = DEFAULT_ENGINE, should_stop: Callable[[], bool] | None = None, resume: FitResult | None = None,
 ) -> FitResult:
     """Train ``net`` from ``params`` with K steps of ``optimizer``, measuring every exported iterate.
 
@@ -123,7 +124,8 @@ class _Run:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         self.one_model = self.params.flat.ndim == 1
         self.x0 = x0 = self.params.flat[None, :] if self.one_model else self.params.flat  # always a stack inside
-        settings: dict[str, Any] = {"dtype": x0.dtype, "engine": self.engine}
+        engine = choose_engine(self.engine, self.iterations * len(x0))  # "auto" resolved for this run
+        settings: dict[str, Any] = {"dtype": x0.dtype, "engine": engine}
         objective = Objective(self.net, self.train.X, self.train.y, self.weight_decay, **settings)
         test = self.test
         scored = test is not None and test.n_samples > 0

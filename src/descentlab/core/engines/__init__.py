@@ -1,0 +1,52 @@
+"""Engines: interchangeable ways of computing the same loss and gradient (see :mod:`.base` for the protocol).
+
+``reference`` is the derivation written out; ``numpy`` the buffered NumPy kernel; ``compiled`` numba kernels
+for small networks (optional dependency). ``auto``, the default, picks ``compiled`` when numba is installed and
+the run is long enough to pay for loading it, else ``numpy``. This module imports only the standard library, so
+the command line can name the engines without loading NumPy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import EngineFactory
+
+ENGINES = ("auto", "numpy", "compiled", "reference")
+DEFAULT_ENGINE = "auto"
+# Model-evaluations from which "auto" takes the compiled engine: loading its kernels from numba's cache costs
+# about 0.3 s per process, and it saves about 13 µs per evaluation of the assignment's network (docs/performance.md).
+AUTO_COMPILED_FROM = 25_000
+
+
+def compiled_available() -> bool:
+    """Whether the optional compiled engine (numba) can be used."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def choose_engine(engine: str, evaluations: int = 0) -> str:
+    """The engine that ``engine`` names, with ``"auto"`` resolved for a run of about ``evaluations`` model
+    evaluations (iterations × models): ``"compiled"`` from ``AUTO_COMPILED_FROM`` on when numba is installed."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    return "compiled" if evaluations >= AUTO_COMPILED_FROM and compiled_available() else "numpy"
+
+
+def engine_factory(engine: str, evaluations: int = 0) -> EngineFactory:
+    """The class of the engine ``engine`` names (``"auto"`` resolved as by :func:`choose_engine`)."""
+    name = choose_engine(engine, evaluations)
+    if name == "compiled":
+        from .compiled import CompiledEngine
+
+        return CompiledEngine
+    if name == "reference":
+        from .reference import ReferenceEngine
+
+        return ReferenceEngine
+    from .fused import FusedEngine
+
+    return FusedEngine

@@ -1,0 +1,150 @@
+"""The compiled engine's kernels (numba), for stacks of small models.
+
+On a small network one evaluation is dominated by the fixed cost of each NumPy call, not by arithmetic: the
+output layer alone (product, log-sum-exp, loss, accuracy, ``(Ŷ − Y)/S`` and three gradient products) is about
+fifteen calls. Three kernels fuse those runs of calls into one compiled loop nest each, over all M models: the
+product plus bias (:func:`linear`), the whole output layer (:func:`output_layer`) and each hidden layer's backward
+pass (:func:`hidden_backward`); each is built from small jitted pieces that numba inlines. The activation is
+not here: it is :class:`descentlab.core.activations.Activation`'s one formula, whose ``exp`` and ``log1p`` run in
+NumPy's SIMD loops, which no scalar loop matches. Same equations, same labels as the reference engine; only the
+order of floating-point additions differs.
+
+Parameters are read straight from the stack ``x`` (M, P): model k's ``W`` (rows × cols) at ``x[k, w0:]``,
+row-major, and ``b`` right after it, as :class:`descentlab.core.params.Params` lays them out. Arrays of
+activations are (M, n, S); the data may be one shared (1, d, S) array.
+
+Import this module only through :func:`descentlab.core.engines.compiled.kernels`, which first points numba's cache
+outside the package folder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# reassoc lets the compiler vectorise the sums (a different but equally valid order of additions); NaN and
+# infinity keep their IEEE meaning, so divergence is still detected.
+_FLAGS = {"reassoc", "contract"}
+_jit = numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
+
+
+@_jit
+def _product_row(x: np.ndarray, k: int, row: int, m: int, A: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """out += Σ_j W[i, j] A[j, :] for the row i of W starting at ``x[k, row]``."""
+    S = A.shape[1]
+    for j in range(m):
+        w = x[k, row + j]
+        for s in range(S):
+            out[s] += w * A[j, s]
+
+
+@_jit
+def linear(x: np.ndarray, w0: int, A: np.ndarray, Z: np.ndarray) -> None:  # pragma: no cover - compiled
+    """(F1) ``Z[k] = W_k A[k] + b_k`` for every model k, ``W`` (n, m) at ``x[k, w0:]``; ``A`` may be shared."""
+    M, n, S = Z.shape
+    m = A.shape[1]
+    b0 = w0 + n * m
+    for k in range(M):
+        Ak = A[k if A.shape[0] > 1 else 0]
+        for i in range(n):
+            Z[k, i, :] = x[k, b0 + i]
+            _product_row(x, k, w0 + i * m, m, Ak, Z[k, i])
+
+
+@_jit
+def _column_loss(Z: np.ndarray, s: int, label: int) -> tuple[float, float, int]:  # pragma: no cover
+    """(F3, L1) for sample s of one model: ``Z[:, s]`` becomes e^{z − m}; returns the sample's loss
+    m + ln Σ_j e^{z_j − m} − z_{y_s}, Σ_j e^{z_j − m}, and the first index of the maximum (the prediction)."""
+    k = Z.shape[0]
+    m = Z[0, s]
+    best = 0
+    for c in range(1, k):
+        if Z[c, s] > m:
+            m = Z[c, s]
+            best = c
+    picked = Z[label, s]
+    sum_exp = 0.0
+    for c in range(k):
+        e = math.exp(Z[c, s] - m)
+        Z[c, s] = e
+        sum_exp += e
+    return m + math.log(sum_exp) - picked, sum_exp, best
+
+
+@_jit
+def _softmax_loss(Z: np.ndarray, y: np.ndarray, gradient: bool) -> tuple[float, int]:  # pragma: no cover
+    """Σ_s loss_s (L1) and the number correct for one model's z_L ``Z`` (k, S); with ``gradient``, ``Z`` becomes
+    dZ_L = (Ŷ − Y)/S (B1), else e^{z − m}."""
+    S = Z.shape[1]
+    inv_S = 1.0 / S
+    total = 0.0
+    correct = 0
+    for s in range(S):
+        loss_s, sum_exp, best = _column_loss(Z, s, y[s])
+        total += loss_s
+        correct += best == y[s]
+        if gradient:
+            scale = inv_S / sum_exp
+            Z[:, s] *= scale
+            Z[y[s], s] -= inv_S
+    return total, correct
+
+
+@_jit
+def _weight_gradient(x_grad: np.ndarray, k: int, w0: int, dZ: np.ndarray, A: np.ndarray) -> None:  # pragma: no cover
+    """(B2, B3) ∂L/∂W = dZ Aᵀ and ∂L/∂b = Σ_s dZ of model k into ``x_grad[k]`` at W's and b's offsets."""
+    n, S = dZ.shape
+    m = A.shape[0]
+    b0 = w0 + n * m
+    for i in range(n):
+        x_grad[k, b0 + i] = np.sum(dZ[i])  # (B3)
+        for j in range(m):
+            acc = 0.0
+            for s in range(S):
+                acc += dZ[i, s] * A[j, s]
+            x_grad[k, w0 + i * m + j] = acc  # (B2)
+
+
+@_jit
+def _back_product(x: np.ndarray, k: int, w0: int, dZ: np.ndarray, dA: np.ndarray) -> None:  # pragma: no cover
+    """(B4) ∂L/∂a = Wᵀ dZ for model k, ``W`` (n, m) at ``x[k, w0:]``, into ``dA`` (m, S)."""
+    n = dZ.shape[0]
+    m, S = dA.shape
+    dA[:, :] = 0.0
+    for i in range(n):
+        for j in range(m):
+            w = x[k, w0 + i * m + j]
+            for s in range(S):
+                dA[j, s] += w * dZ[i, s]
+
+
+@_jit
+def output_layer(
+    x: np.ndarray, w0: int, A: np.ndarray, y: np.ndarray, Z: np.ndarray, gradient: bool, x_grad: np.ndarray,
+    dA: np.ndarray, loss: np.ndarray, correct: np.ndarray,
+) -> None:  # pragma: no cover - compiled; covered through the engine tests
+    """The last layer of every model: z_L (F1) into ``Z`` (M, k, S) from its inputs ``A``, Σ_s loss_s (L1) into
+    ``loss`` and the correct counts into ``correct``; with ``gradient``, ∂L/∂W, ∂L/∂b (B1–B3) into ``x_grad`` and,
+    when ``dA`` has rows, ∂L/∂a_{L−1} (B4) into ``dA`` (M, n, S)."""
+    linear(x, w0, A, Z)
+    for k in range(Z.shape[0]):
+        loss[k], correct[k] = _softmax_loss(Z[k], y, gradient)
+        if gradient:
+            _weight_gradient(x_grad, k, w0, Z[k], A[k if A.shape[0] > 1 else 0])
+            if dA.shape[1]:
+                _back_product(x, k, w0, Z[k], dA[k])
+
+
+@_jit
+def hidden_backward(
+    x: np.ndarray, w0: int, A: np.ndarray, dZ: np.ndarray, dh: np.ndarray, x_grad: np.ndarray, dA: np.ndarray,
+) -> None:  # pragma: no cover - compiled; covered through the engine tests
+    """Backward through a hidden layer of every model: ``dZ`` holds ∂L/∂a_{l+1} and becomes dZ_{l+1} = ∂L/∂a ⊙ h′
+    (B5); then ∂L/∂W, ∂L/∂b (B2, B3) into ``x_grad`` and, when ``dA`` has rows, ∂L/∂a_l = Wᵀ dZ (B4)."""
+    for k in range(dZ.shape[0]):
+        dZ[k] *= dh[k]  # (B5)
+        _weight_gradient(x_grad, k, w0, dZ[k], A[k if A.shape[0] > 1 else 0])
+        if dA.shape[1]:
+            _back_product(x, k, w0, dZ[k], dA[k])

@@ -1,0 +1,84 @@
+"""What every engine computes, and how it hands it back.
+
+An engine evaluates the mean cross-entropy (L1) of a stack of M models on one batch and, when asked, its gradient
+(B1–B5) and the number of correctly classified samples. The weight-decay penalty (L2, B6) is added by
+:class:`descentlab.core.objective.Objective`, the same for every engine.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..network import MLP
+
+
+class Want(enum.Flag):
+    """What an evaluation computes besides the loss, which it always computes."""
+
+    LOSS = 0
+    GRADIENT = enum.auto()
+    CORRECT = enum.auto()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of one evaluation of M stacked models.
+
+    Attributes
+    ----------
+    loss : (M,) array
+        The loss of each model (L1, plus L2 when penalised).
+    gradient : (M, P) array or None
+        ∂L/∂x of each model when asked for. It may live in a buffer that the next evaluation by the same
+        objective overwrites: copy it to keep it.
+    correct : (M,) int array or None
+        The number of correctly classified samples of each model when asked for.
+    """
+
+    loss: np.ndarray
+    gradient: np.ndarray | None = None
+    correct: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The data of one objective in the kernels' layout.
+
+    Attributes
+    ----------
+    A0 : (d, S) array
+        The samples as columns (a transposed view of the user's rows, not a copy).
+    Y : (k, S) array
+        One-hot labels: column s is e_{y_s}.
+    y : (S,) int64 array
+        The class index of each sample.
+    """
+
+    A0: np.ndarray
+    Y: np.ndarray
+    y: np.ndarray
+
+    @property
+    def S(self) -> int:
+        """The number of samples."""
+        return int(self.y.shape[0])
+
+
+class Engine(Protocol):
+    """One way of running the kernel: bound to a network and a batch when made, then called per point."""
+
+    def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
+        """Cross-entropy (L1) of the models ``x`` (M, P) and, as ``want`` asks, its gradient (B1–B5) and the
+        correct counts. The gradient may live in a buffer the next call overwrites."""
+        ...
+
+
+class EngineFactory(Protocol):
+    """An engine class: ``factory(net, batch)`` gives an engine bound to them."""
+
+    def __call__(self, net: MLP, batch: Batch) -> Engine: ...

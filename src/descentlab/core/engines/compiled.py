@@ -1,0 +1,97 @@
+"""The compiled engine (``engine="compiled"``): numba kernels for stacks of small models.
+
+For a stack whose forward pass is at most ``FUSED_MAX_MACS`` multiply-adds, the products, the output layer and
+the backward pass run in the kernels of :mod:`descentlab.core.engines._numba` (three calls per layer instead of
+about a dozen NumPy calls), and the activation is its one NumPy formula. Larger stacks are BLAS's business: they
+go to the NumPy engine, whose GEMMs no loop nest beats.
+
+numba is optional (``pip install numba``; in a clone, ``pip install -e '.[fast]'``). Its cache of compiled kernels goes to
+:func:`numba_cache_dir`, outside the package folder (site-packages may be read-only), unless the user chose one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .base import Batch, Evaluation, Want
+from .fused import FusedEngine
+
+if TYPE_CHECKING:
+    from ..network import MLP
+
+FUSED_MAX_MACS = 1 << 20  # multiply-adds of one forward pass of the stack up to which the kernels do everything
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps the compiled kernels: ``$NUMBA_CACHE_DIR`` when set, else ``descentlab/numba`` under the
+    user's cache folder (``$XDG_CACHE_HOME``, by default ``~/.cache``)."""
+    chosen = os.environ.get("NUMBA_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "descentlab" / "numba"
+
+
+def kernels() -> ModuleType:
+    """The numba kernels, their cache pointed at :func:`numba_cache_dir` first (ImportError without numba)."""
+    cache = str(numba_cache_dir())
+    os.environ.setdefault("NUMBA_CACHE_DIR", cache)
+    import numba
+
+    config: Any = numba.config
+    if not config.CACHE_DIR:  # numba was imported before us: its configuration is already read
+        config.CACHE_DIR = cache
+    from . import _numba
+
+    return _numba
+
+
+class CompiledEngine:
+    """The numba kernels for small stacks, the NumPy engine for large ones; see the module docstring."""
+
+    def __init__(self, net: MLP, batch: Batch) -> None:
+        try:
+            self.kernels = kernels()
+        except ImportError:
+            raise ValueError("the compiled engine needs numba: pip install numba (in a clone of descentlab: pip install "
+                             "-e '.[fast]')") from None
+        self.net, self.batch = net, batch
+        self.fused = FusedEngine(net, batch)
+        self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
+        self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one
+        self.offsets = [W.start for W in net.slots[0::2]]
+        self.no_rows = np.empty((0, 0, batch.S), batch.A0.dtype)  # stands in for the ∂L/∂a_0 nobody needs
+
+    def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
+        if x.shape[0] * self.macs > FUSED_MAX_MACS:
+            return self.fused.evaluate(x, want)
+        work = self.fused.workspace(x.shape[0])
+        gradient = Want.GRADIENT in want
+        z, a, dh = work.z3, [self.A0] + work.a3[1:], work.dh3
+        self._forward_hidden(x, z, a, dh, gradient)
+        loss = np.empty(x.shape[0], x.dtype)
+        correct = np.empty(x.shape[0], np.int64)
+        L = self.net.n_layers - 1
+        dA = z[L - 1] if gradient and L else self.no_rows
+        self.kernels.output_layer(x, self.offsets[L], a[L], self.batch.y, z[L], gradient, work.gradient, dA,
+                                  loss, correct)
+        if gradient:
+            self._backward_hidden(x, z, a, dh, work.gradient)
+        loss /= self.batch.S
+        return Evaluation(loss, work.gradient if gradient else None, correct if Want.CORRECT in want else None)
+
+    def _forward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, gradient: bool) -> None:
+        fill = self.net.activation.fill
+        for l in range(self.net.n_layers - 1):  # noqa: E741 - the derivation's layer index
+            self.kernels.linear(x, self.offsets[l], a[l], z[l])  # (F1)
+            fill(z[l], a[l + 1], dh[l], gradient)  # (F2)
+
+    def _backward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, x_grad: np.ndarray) -> None:
+        for l in range(self.net.n_layers - 2, -1, -1):  # noqa: E741 - the derivation's layer index
+            dA = z[l - 1] if l else self.no_rows
+            self.kernels.hidden_backward(x, self.offsets[l], a[l], z[l], dh[l], x_grad, dA)

@@ -1,0 +1,129 @@
+"""The NumPy engine (``engine="numpy"``): the reference engine's equations in buffers allocated once.
+
+On small networks an evaluation costs the fixed overhead of each NumPy call rather than arithmetic, so this
+engine does the least Python per call: the parameters are copied into a workspace kept for the next call with
+the same number of models, whose every view (``W_l``, ``W_lᵀ``, ``b_l``, the gradient's ``dW_l``, ``db_l``) and
+buffer is made once; every array is written with ``out=``; the log-sum-exp is taken once (never the logarithm
+of a probability); and the first layer of all M models meets the shared data in one GEMM. The matrices a BLAS
+call sees are each model's own, ``(n, S)``: with one model they are 2-D views (``np.dot``), with several a
+stack (``np.matmul``); every other line is the same for both. Same labels as
+:mod:`descentlab.core.engines.reference`; ``z[l]`` here holds z_{l+1} (and, on the way back, dZ_{l+1}),
+``a[l]`` is a_l and ``dh[l]`` is h′(z_{l+1}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .base import Batch, Evaluation, Want
+
+if TYPE_CHECKING:
+    from ..network import MLP
+
+
+class Workspace:
+    """Every array one evaluation of M models reads or writes, made once and reused by every call."""
+
+    def __init__(self, net: MLP, M: int, A0: np.ndarray) -> None:
+        dtype, S, d, n1 = A0.dtype, A0.shape[1], net.sizes[0], net.sizes[1]
+        one = M == 1
+        model: Callable[[np.ndarray], np.ndarray] = (lambda a: a[0]) if one else (lambda a: a)  # BLAS operands
+        self.M, self.product = M, np.dot if one else np.matmul
+        self.x = np.empty((M, net.n_params), dtype)  # the parameters, copied in: their views below stay valid
+        self.W = [model(W) for W, _ in net.layers(self.x)]
+        self.W_T = [W.mT for W in self.W]
+        self.b = [model(b) for _, b in net.layers(self.x)]
+        self.z3 = [np.empty((M, n, S), dtype) for n in net.sizes[1:]]
+        self.z = [model(z) for z in self.z3]
+        self.a3 = [A0[None]] + [np.empty((M, n, S), dtype) for n in net.sizes[1:-1]]
+        self.a = [A0] + [model(a) for a in self.a3[1:]]
+        self.a_T = [a.mT for a in self.a]
+        self.dh3 = [np.empty_like(a) for a in self.a3[1:]]
+        self.dh = [model(dh) for dh in self.dh3]
+        self.column = np.empty((M, 1, S), dtype)  # max_j z_j, then Σ_j e^{z_j − max}
+        self.log_column = np.empty((M, 1, S), dtype)
+        self.z1_rows = self.z3[0].reshape(M * n1, S)  # z_1 of all models, one row per unit, for the shared GEMM
+        self.z_L_rows = self.z3[-1].reshape(M, -1)  # each model's z_L as one row, for Σ_s z_{y_s s}
+        # The first layer of all models as one (M·n_1, d) matrix: with one model, the parameters' own view.
+        self.W0_rows = self.W[0] if one else np.empty((M * n1, d), dtype)
+        self.dW0_rows = np.empty((M * n1, d), dtype)
+        self.gradient = np.empty((M, net.n_params), dtype)
+        self.dW = [model(dW) for dW, _ in net.layers(self.gradient)]
+        self.db = [model(db)[..., 0] for _, db in net.layers(self.gradient)]
+        if one:
+            self.dW0_rows = self.dW[0]
+
+
+class FusedEngine:
+    """The buffered NumPy kernel; see the module docstring."""
+
+    def __init__(self, net: MLP, batch: Batch) -> None:
+        self.net, self.batch = net, batch
+        self.S = batch.S
+        self.Y_flat = batch.Y.reshape(-1)
+        self._work: Workspace | None = None
+
+    def workspace(self, M: int) -> Workspace:
+        """The buffers for a stack of M models (a new M replaces the old ones)."""
+        if self._work is None or self._work.M != M:
+            self._work = Workspace(self.net, M, self.batch.A0)
+        return self._work
+
+    def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
+        work = self.workspace(x.shape[0])
+        np.copyto(work.x, x)
+        gradient = Want.GRADIENT in want
+        self.forward(work, gradient)
+        loss, correct = self.output(work, Want.CORRECT in want)
+        if not gradient:
+            return Evaluation(loss, None, correct)
+        self.backward(work)
+        return Evaluation(loss, work.gradient, correct)
+
+    def forward(self, work: Workspace, gradient: bool) -> None:
+        """(F1, F2) z_{l+1} = W_l a_l + b_l and a_{l+1} = h(z_{l+1}) (with h′ when the gradient is wanted)."""
+        fill = self.net.activation.fill
+        z, a, dh = work.z, work.a, work.dh
+        if work.M > 1:  # the first layer of every model as one matrix, for one GEMM over the shared data
+            np.copyto(work.W0_rows.reshape(work.W[0].shape), work.W[0])
+        np.dot(work.W0_rows, a[0], out=work.z1_rows)  # (F1) z_1 = W_0 a_0 + b_0
+        np.add(z[0], work.b[0], out=z[0])
+        for l in range(1, len(z)):  # noqa: E741 - the derivation's layer index
+            fill(z[l - 1], a[l], dh[l - 1], gradient)  # (F2) a_l = h(z_l)
+            work.product(work.W[l], a[l], out=z[l])  # (F1) z_{l+1} = W_l a_l + b_l
+            np.add(z[l], work.b[l], out=z[l])
+
+    def output(self, work: Workspace, want_correct: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The loss (L1) and the correct counts from z_L; leaves e^{z_L − m} in ``z[-1]`` and Σ_j in ``column``."""
+        z_L = work.z3[-1]
+        correct = (np.argmax(z_L, axis=-2) == self.batch.y).sum(axis=-1) if want_correct else None
+        # (F3, L1) log-sum-exp: L = (1/S) Σ_s (m_s + ln Σ_j e^{z_js − m_s} − z_{y_s s}), every exponent ≤ 0.
+        np.maximum.reduce(z_L, axis=-2, keepdims=True, out=work.column)
+        np.subtract(z_L, work.column, out=z_L)
+        picked = np.dot(work.z_L_rows, self.Y_flat)  # Σ_s (z_{y_s s} − m_s)
+        np.exp(z_L, out=z_L)
+        np.add.reduce(z_L, axis=-2, keepdims=True, out=work.column)
+        np.log(work.column, out=work.log_column)
+        return (np.add.reduce(work.log_column, axis=(-2, -1)) - picked) / self.S, correct
+
+    def backward(self, work: Workspace) -> None:
+        """(B1–B5) from the output layer down, with e^{z_L − m} in ``z[-1]``; ∂L/∂x into ``work.gradient``."""
+        z, a_T = work.z, work.a_T
+        dZ = work.z3[-1]
+        np.divide(dZ, work.column, out=dZ)  # (F3) ŷ = softmax(z_L)
+        np.subtract(dZ, self.batch.Y, out=dZ)
+        np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) dZ_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
+        for l in range(len(z) - 1, 0, -1):  # noqa: E741 - the derivation's layer index
+            dZ = z[l]
+            work.product(dZ, a_T[l], out=work.dW[l])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
+            np.add.reduce(dZ, axis=-1, out=work.db[l])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
+            back = z[l - 1]  # z_l is no longer needed: it receives ∂L/∂a_l, then dZ_l
+            work.product(work.W_T[l], dZ, out=back)  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
+            np.multiply(back, work.dh[l - 1], out=back)  # (B5) dZ_l = ∂L/∂a_l ⊙ h′(z_l)
+        np.dot(work.z1_rows, a_T[0], out=work.dW0_rows)  # (B2) of the first layer, all models in one GEMM
+        if work.M > 1:
+            np.copyto(work.dW[0], work.dW0_rows.reshape(work.dW[0].shape))
+        np.add.reduce(z[0], axis=-1, out=work.db[0])  # (B3)
