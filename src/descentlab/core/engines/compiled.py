@@ -5,8 +5,9 @@ the backward pass run in the kernels of :mod:`descentlab.core.engines._numba` (t
 about a dozen NumPy calls), and the activation is its one NumPy formula. Larger stacks are BLAS's business: they
 go to the NumPy engine, whose GEMMs no loop nest beats.
 
-numba is optional (``pip install numba``; in a clone, ``pip install -e '.[fast]'``). Its cache of compiled kernels goes to
-:func:`numba_cache_dir`, outside the package folder (site-packages may be read-only), unless the user chose one.
+numba is optional (``pip install numba``; in a clone, ``pip install -e '.[fast]'``). Its cache of compiled
+kernels goes to :func:`numba_cache_dir`, outside the package folder (site-packages may be read-only), unless the
+user chose one.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class CompiledEngine:
         try:
             self.kernels = kernels()
         except ImportError:
-            raise ValueError("the compiled engine needs numba: pip install numba (in a clone of descentlab: pip install "
-                             "-e '.[fast]')") from None
+            raise ValueError("the compiled engine needs numba: pip install numba (in a clone of descentlab: "
+                             "pip install -e '.[fast]')") from None
         self.net, self.batch = net, batch
         self.fused = FusedEngine(net, batch)
         self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
