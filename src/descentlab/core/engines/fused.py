@@ -45,6 +45,7 @@ class Workspace:
         self.dh = [model(dh) for dh in self.dh3]
         self.column = np.empty((M, 1, S), dtype)  # max_j z_j, then Σ_j e^{z_j − max}
         self.log_column = np.empty((M, 1, S), dtype)
+        self.picked = np.empty(M, dtype)
         self.z1_rows = self.z3[0].reshape(M * n1, S)  # z_1 of all models, one row per unit, for the shared GEMM
         self.z_L_rows = self.z3[-1].reshape(M, -1)  # each model's z_L as one row, for Σ_s z_{y_s s}
         # The first layer of all models as one (M·n_1, d) matrix: with one model, the parameters' own view.
@@ -103,7 +104,8 @@ class FusedEngine:
         # (F3, L1) log-sum-exp: L = (1/S) Σ_s (m_s + ln Σ_j e^{z_js − m_s} − z_{y_s s}), every exponent ≤ 0.
         np.maximum.reduce(z_L, axis=-2, keepdims=True, out=work.column)
         np.subtract(z_L, work.column, out=z_L)
-        picked = np.dot(work.z_L_rows, self.Y_flat)  # Σ_s (z_{y_s s} − m_s)
+        # Σ_s (z_{y_s s} − m_s), one BLAS dot per model: the same sum whatever the size of the stack
+        picked = np.vecdot(work.z_L_rows, self.Y_flat, out=work.picked)
         np.exp(z_L, out=z_L)
         np.add.reduce(z_L, axis=-2, keepdims=True, out=work.column)
         np.log(work.column, out=work.log_column)

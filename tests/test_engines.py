@@ -1,0 +1,155 @@
+"""The engine protocol: every engine computes what the reference engine (the derivation written out) computes, to
+rounding, for every activation, one model and a stack, float64 and float32; ``engine="auto"`` picks by run length;
+numba's cache lands outside the package folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab import Want
+from descentlab.core import engines
+from descentlab.core.engines import AUTO_COMPILED_FROM, choose_engine, engine_factory
+from descentlab.core.engines.base import Batch, Evaluation
+
+FAST = ["numpy", pytest.param("compiled", marks=pytest.mark.skipif(not engines.compiled_available(),
+                                                                    reason="needs numba"))]
+EVERYTHING = Want.GRADIENT | Want.CORRECT
+TOLERANCE = {np.float64: (1e-12, 1e-14), np.float32: (2e-4, 1e-5)}
+
+
+def _case(sizes, activation, models, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    net = dl.MLP(sizes, activation)
+    X, y = rng.normal(size=(23, sizes[0])), rng.integers(0, sizes[-1], 23)
+    x = np.stack([net.init(seed=seed + m).flat for m in range(models)]).astype(dtype)
+    return net, X, y, x
+
+
+@pytest.mark.parametrize("engine", FAST)
+@pytest.mark.parametrize("activation", sorted(dl.ACTIVATIONS))
+@pytest.mark.parametrize("models", [1, 4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_engine_agrees_with_the_reference_engine(engine, activation, models, dtype):
+    net, X, y, x = _case([3, 6, 5, 4], activation, models, dtype)
+    reference = dl.Objective(net, X, y, 0.05, dtype=dtype, engine="reference").evaluate(x, EVERYTHING)
+    fast = dl.Objective(net, X, y, 0.05, dtype=dtype, engine=engine)
+    rtol, atol = TOLERANCE[dtype]
+    for want in (EVERYTHING, Want.LOSS):
+        result = fast.evaluate(x, want)
+        assert result.loss.shape == (models,) and result.loss.dtype == dtype
+        np.testing.assert_allclose(result.loss, reference.loss, rtol=rtol)
+    result = fast.evaluate(x, EVERYTHING)
+    assert result.gradient is not None and result.gradient.shape == x.shape and result.gradient.dtype == dtype
+    np.testing.assert_allclose(result.gradient, reference.gradient, rtol=rtol * 100, atol=atol)
+    np.testing.assert_array_equal(result.correct, reference.correct)
+
+
+@pytest.mark.parametrize("engine", ["reference", *FAST])
+def test_logistic_regression_has_no_hidden_layer_and_still_agrees(engine):
+    net, X, y, x = _case([3, 4], "softplus", 2, np.float64)
+    reference = dl.Objective(net, X, y, engine="reference").evaluate(x, EVERYTHING)
+    result = dl.Objective(net, X, y, engine=engine).evaluate(x, EVERYTHING)
+    np.testing.assert_allclose(result.gradient, reference.gradient, rtol=1e-12, atol=1e-15)
+
+
+def test_the_reference_engine_matches_the_per_sample_jacobian_chain():
+    from reference import reference_loss_and_grad
+
+    net, X, y, x = _case([3, 6, 5, 4], "tanh", 1, np.float64, seed=2)
+    result = dl.Objective(net, X, y, engine="reference").evaluate(x, Want.GRADIENT)
+    loss, grads = reference_loss_and_grad(net, dl.Params(x[0], net.slots), X, y)
+    assert result.loss[0] == pytest.approx(loss, rel=1e-13)
+    np.testing.assert_allclose(result.gradient[0], np.concatenate([grads[n].ravel() for n in grads]), rtol=1e-11)
+
+
+def test_a_wrong_engine_is_caught_by_the_comparison():
+    """The agreement test can fail: an engine that forgets (B5)'s h′ is far from the reference."""
+    net, X, y, x = _case([3, 6, 4], "softplus", 1, np.float64)
+
+    class ForgetsTheDerivative:
+        def __init__(self, net, batch: Batch) -> None:
+            self.inner = engine_factory("numpy")(net, batch)
+
+        def evaluate(self, x, want) -> Evaluation:
+            wrong = dl.MLP(net.sizes, "identity")  # h′ = 1 in the backward pass, h = identity forward
+            return engine_factory("numpy")(wrong, self.inner.batch).evaluate(x, want)
+
+    batch = dl.Objective(net, X, y).batch
+    wrong = ForgetsTheDerivative(net, batch).evaluate(x, Want.GRADIENT).gradient
+    right = engine_factory("reference")(net, batch).evaluate(x, Want.GRADIENT).gradient
+    assert np.abs(wrong - right).max() > 1e-3
+
+
+def test_a_stack_of_one_and_the_same_model_in_a_bigger_stack_agree():
+    net, X, y, x = _case([4, 5, 3], "softplus", 3, np.float64)
+    objective = dl.Objective(net, X, y, engine="numpy")
+    stacked = objective.evaluate(x, EVERYTHING)
+    stacked_gradient = stacked.gradient.copy()
+    for m in range(3):
+        one = objective.evaluate(x[m : m + 1], EVERYTHING)
+        assert one.loss[0] == pytest.approx(stacked.loss[m], rel=1e-14)
+        np.testing.assert_allclose(one.gradient[0], stacked_gradient[m], rtol=1e-13, atol=1e-16)
+
+
+def test_auto_takes_the_compiled_engine_only_for_long_runs(monkeypatch):
+    monkeypatch.setattr(engines, "compiled_available", lambda: True)
+    assert choose_engine("auto", 0) == "numpy"
+    assert choose_engine("auto", AUTO_COMPILED_FROM - 1) == "numpy"
+    assert choose_engine("auto", AUTO_COMPILED_FROM) == "compiled"
+    assert choose_engine("numpy", 10**9) == "numpy" and choose_engine("compiled", 0) == "compiled"
+    monkeypatch.setattr(engines, "compiled_available", lambda: False)
+    assert choose_engine("auto", 10**9) == "numpy"
+    with pytest.raises(ValueError, match="engine must be one of"):
+        choose_engine("gpu")
+
+
+def test_auto_is_the_default_everywhere(capsys):
+    import inspect
+
+    from descentlab.cli.main import main
+
+    assert engines.DEFAULT_ENGINE == "auto"
+    assert inspect.signature(dl.fit).parameters["engine"].default == "auto"
+    assert inspect.signature(dl.Objective).parameters["engine"].default == "auto"
+    assert dl.CompareConfig().engine == "auto"
+    assert main(["compare", "--help"]) == 0
+    assert "(default: auto)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_short_default_fit_equals_the_numpy_engine_bit_for_bit(iris_split):
+    train, _ = iris_split
+    net = dl.MLP([4, 16, 3])
+    a = dl.fit(net, net.init(seed=0), train, dl.GD(lr=0.01), iterations=30)
+    b = dl.fit(net, net.init(seed=0), train, dl.GD(lr=0.01), iterations=30, engine="numpy")
+    np.testing.assert_array_equal(a.history.train_loss, b.history.train_loss)
+
+
+@pytest.mark.skipif(not engines.compiled_available(), reason="needs numba")
+def test_numba_caches_its_kernels_outside_the_package_folder(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    code = ("import numpy as np, descentlab as dl; net = dl.MLP([2, 3, 2]);"
+            "o = dl.Objective(net, np.ones((2, 2)), np.array([0, 1]), engine='compiled');"
+            "o.evaluate(net.init().flat[None], dl.Want.GRADIENT)")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=600)
+    cached = list((tmp_path / "cache" / "descentlab" / "numba").rglob("*.nbi"))
+    assert cached, "numba wrote no index under $XDG_CACHE_HOME/descentlab/numba"
+    package = Path(dl.__file__).parent
+    assert not any(package in path.parents for path in cached)
+
+
+def test_a_user_chosen_numba_cache_dir_is_kept(tmp_path, monkeypatch):
+    from descentlab.core.engines.compiled import numba_cache_dir
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert numba_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert numba_cache_dir() == tmp_path / "xdg" / "descentlab" / "numba"
