@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from descentlab.cli.main import _build_parser
+from descentlab.cli.parser import build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FENCE = re.compile(r"(?:<!-- readme-test: (?P<marker>[^>]*?) -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
@@ -79,7 +79,7 @@ def test_every_block_is_python_bash_or_quoted_output_and_every_marker_is_known()
 
 
 def test_the_descentlab_commands_of_blocks_that_are_not_run_parse():
-    parser = _build_parser()
+    parser = build_parser()
     checked = 0
     for block in blocks():
         if block.lang == "bash" and block.marker.startswith("not run"):

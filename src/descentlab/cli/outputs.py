@@ -19,6 +19,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -211,11 +212,18 @@ def claim_run_folder(folder: Path, command: str, overwrite: bool, resuming: bool
     held lock; release it when the run has written everything.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(folder / LOCK_NAME, str(folder)).acquire()
-    if not (overwrite or resuming):
+    check = None if overwrite or resuming else lambda: check_no_previous_run(folder, command)
+    return acquire_checked(RunLock(folder / LOCK_NAME, str(folder)), check)
+
+
+def acquire_checked(lock: RunLock, check: Callable[[], None] | None) -> RunLock:
+    """``lock`` acquired, then ``check()`` (a refusal) made while it is held: what the check saw cannot change
+    before this run writes. A refusal releases the lock again and is raised."""
+    lock.acquire()
+    if check is not None:
         try:
-            check_no_previous_run(folder, command)
-        except OutputError:
+            check()
+        except BaseException:
             lock.release()
             raise
     return lock
@@ -248,14 +256,8 @@ def claim_model_file(model: Path, checkpoint: Path, overwrite: bool, resuming: b
     if checkpoint.exists() and not checkpoint.is_dir():
         raise OutputError(f"{checkpoint}: is a file where an interrupted run would save its checkpoint folder")
     model.parent.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(model.parent / f".{model.name}.lock", str(model)).acquire()
-    if not (overwrite or resuming):
-        try:
-            check_no_interrupted_run(model, checkpoint)
-        except OutputError:
-            lock.release()
-            raise
-    return lock
+    check = None if overwrite or resuming else lambda: check_no_interrupted_run(model, checkpoint)
+    return acquire_checked(RunLock(model.parent / f".{model.name}.lock", str(model)), check)
 
 
 def clear_previous_run(folder: Path) -> None:

@@ -1,216 +1,101 @@
-"""The terminal side of a sweep run cell by cell: where it runs (``--workers``, ``--scheduler``), its progress
-across workers, and what an interruption says. Part of the command line (it prints); the work is in
-:mod:`descentlab.experiments.sweeprun`."""
+"""``descentlab sweep``: a grid of optimisers × learning rates × seeds trained in cells (``--tune``: the tuned
+comparison of :mod:`descentlab.cli.tuned`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .names import DEFAULT_CELL_SIZE
+from .common import (
+    UserError,
+    check_size,
+    check_start,
+    compare_config,
+    escape,
+    explained_start,
+    load_data,
+    load_source,
+    network_line,
+    say,
+)
 
-if TYPE_CHECKING:  # the command line builds its parser from this module: rich and NumPy load when a sweep runs
+if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress
-
-    from ..experiments.cells import CellResult
-    from ..experiments.config import SweepConfig
-    from ..experiments.results import Sweep
 
 
-class SweepStopped(Exception):
-    """The sweep stopped before its end (Ctrl-C, a lost cluster); what was said, and the exit code."""
+def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
+    """The data, configuration, run folder and cell size of ``descentlab sweep`` (those of the interrupted sweep
+    with ``--resume``)."""
+    from ..experiments.config import CompareConfig, SweepConfig
+    from ..experiments.runfolder import RunFolderError
+    from ..experiments.sweeprun import load_manifest
+    from ..experiments.tuning import expand_methods
+    from .outputs import check_folder_output, new_run_folder
 
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def add_cluster_options(p: argparse.ArgumentParser, positive: Any) -> None:
-    """``--workers``, ``--scheduler``, ``--cell-size`` and ``--resume`` of ``descentlab sweep``."""
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive, default=None, metavar="N",
-                       help="run the cells on a new local Dask cluster of N worker processes (needs "
-                            "Dask: pip install 'dask[distributed]' bokeh; default: in this process)")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
-                            "tcp://host:8786 (needs Dask here and descentlab on every worker)")
-    p.add_argument("--cell-size", type=positive, default=DEFAULT_CELL_SIZE, metavar="M",
-                   help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")
-    p.add_argument("--resume", type=Path, default=None, metavar="DIR",
-                   help="finish the interrupted sweep in DIR: only its missing cells run (its options apply)")
-
-
-@contextmanager
-def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
-    from rich.markup import escape
-
-    from ..experiments.cluster import dask_client
-
-    with dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=not args.quiet) as client:
-        workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        where = f"a local cluster of {args.workers} worker processes" if args.workers else args.scheduler
-        out.print(f"Dask: {escape(str(where))}, {workers} workers connected")
-        link = client.dashboard_link if "dashboard" in client.scheduler_info()["services"] else None
-        if link:
-            out.print(f"Dask dashboard: {link}")
-        yield client
-
-
-def _claim(run_dir: Path, args: argparse.Namespace) -> Any:
-    """Hold the run folder for this sweep: a second sweep into it at the same time is refused in one line. A
-    previous sweep there is not (its saved cells are what --resume, or the same sweep again, finishes; another
-    sweep's manifest is refused when the sweep starts); any other previous run (a compare's or train's files) is
-    refused unless ``--overwrite`` replaces it as a whole."""
-    from ..experiments.runfolder import MANIFEST
-    from .outputs import check_no_previous_run, claim_run_folder, clear_previous_run, remove_tree
-
-    lock = claim_run_folder(run_dir, "sweep", overwrite=True, resuming=True)
-    if getattr(args, "resume", None) is not None:
-        return lock
-    if getattr(args, "overwrite", False):
-        remove_tree(run_dir / "checkpoint")
-        clear_previous_run(run_dir)
-    elif not (run_dir / MANIFEST).exists():
+    if args.resume is not None:
         try:
-            check_no_previous_run(run_dir, "sweep")
-        except Exception:
-            lock.release()
-            raise
-    return lock
+            config, cell_size, _ = load_manifest(args.resume)
+        except RunFolderError as error:
+            raise UserError(str(error)) from None
+        return load_source(config.base.data, config.base.target), config, args.resume, cell_size
+    if args.out is not None:
+        check_folder_output(args.out, "--out")
+    data, source = load_data(args)
+    base = compare_config(args, source, lr=CompareConfig.lr, optimizers=CompareConfig.optimizers)  # the grid's apart
+    config = SweepConfig(base=base, optimizers=expand_methods(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
+    return data, config, args.out or new_run_folder(), args.cell_size
 
 
-class _Meter:
-    """Cells done / total, models per second and the time left, across all workers."""
+def _is_tuned_run(folder: Path | None) -> bool:
+    """Whether ``--resume`` names the folder of a tuned sweep (a folder that is no sweep's is reported later)."""
+    from ..experiments.runfolder import RunFolderError
+    from ..experiments.tuned_cells import load_tuned_manifest
 
-    def __init__(self, progress: Progress, total_cells: int, total_models: int) -> None:
-        self.progress, self.total_models = progress, total_models
-        self.task = progress.add_task("cells", total=total_cells, rate="", eta="")
-        self.start = time.perf_counter()
-        self.fresh = self.models_done = 0
-
-    def __call__(self, result: CellResult, resumed: bool) -> None:
-        self.count(result.cell.size, resumed)
-
-    def count(self, models: int, resumed: bool) -> None:
-        """One more cell of ``models`` models done (``resumed``: read back from the run folder)."""
-        self.models_done += models
-        if not resumed:
-            self.fresh += models
-        elapsed = time.perf_counter() - self.start
-        rate = self.fresh / elapsed if self.fresh and elapsed > 0 else 0.0
-        eta = f"ETA {(self.total_models - self.models_done) / rate:.0f} s" if rate else ""
-        self.progress.update(self.task, advance=1, rate=f"{rate:.1f} models/s" if rate else "", eta=eta)
-
-    @property
-    def cells_done(self) -> int:
-        return int(self.progress.tasks[0].completed)
-
-
-def _progress(quiet: bool, err: Console) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
-                    console=err, transient=True, disable=quiet or not err.is_terminal)
-
-
-def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Path, meter: _Meter, cells: int,
-               work: Callable[[Any], Any]) -> Any:
-    """``work(client)`` (client None in process) with the run folder held and progress shown; Ctrl-C or a lost
-    cluster is said, with what is kept, and raised as :class:`SweepStopped`."""
-    remote = args.workers is not None or args.scheduler is not None
-    started = time.perf_counter()
-    with _claim(run_dir, args), _client(args, out) if remote else nullcontext() as client:
-        try:
-            with meter.progress:
-                result = work(client)
-        except KeyboardInterrupt:
-            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
-            raise SweepStopped(130) from None
-        except Exception as error:
-            if not (remote and _lost_cluster(error)):
-                raise
-            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
-            raise SweepStopped(1) from None
-    _write_timings(run_dir, meter, time.perf_counter() - started)
-    return result
-
-
-def tuned_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int,
-                        out: Console, err: Console) -> Any:
-    """Run (or, with ``--resume``, finish) the tuned sweep in ``run_dir`` in cells, here or on a cluster.
-    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
-    from ..experiments.cluster import DaskExecutor
-    from ..experiments.runfolder import RunFolder
-    from ..experiments.tuned_cells import CellRunner, cut
-    from ..experiments.tuning import Group, run_tuned, tune_groups
-
-    final = [Group(m, m, (0.0,), tuple(range(config.repetitions, 2 * config.repetitions)), "final")
-             for m in config.methods]  # the chosen settings are not known yet; the counts are
-    groups = [*tune_groups(config), *final]
-    cells = sum(len(cut(g, cell_size)) for g in groups)
-    meter = _Meter(_progress(args.quiet, err), cells, sum(len(g.lrs) * len(g.seeds) for g in groups))
-
-    def work(client: Any) -> Any:
-        runner = CellRunner(data, config, DaskExecutor(client) if client is not None else None, RunFolder(run_dir),
-                            cell_size, on_cell=meter.count)
-        return run_tuned(data, config, runner=runner)
-
-    return _stoppable(args, out, err, run_dir, meter, cells, work)
-
-
-def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, run_dir: Path, cell_size: int,
-                      out: Console, err: Console) -> Sweep:
-    """Run (or, with ``--resume``, finish) the sweep in ``run_dir`` here or on a cluster, showing progress.
-    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
-    from ..experiments.sweeprun import resume_sweep, run_sweep, sweep_layout
-
-    cells = sweep_layout(config, cell_size)
-    meter = _Meter(_progress(args.quiet, err), len(cells), sum(c.size for c in cells))
-
-    def work(client: Any) -> Sweep:
-        if args.resume is not None:
-            return resume_sweep(run_dir, data, client, on_cell=meter)
-        return run_sweep(data, config, client, run_dir, cell_size, on_cell=meter)
-
-    return _stoppable(args, out, err, run_dir, meter, len(cells), work)
-
-
-def _lost_cluster(error: Exception) -> bool:
     try:
-        from distributed.comm.core import CommClosedError
-    except ImportError:
+        return folder is not None and load_tuned_manifest(folder) is not None
+    except RunFolderError:
         return False
-    import asyncio
-    import concurrent.futures
-
-    # A lost scheduler shows as a closed comm, or as futures cancelled with reason "scheduler-connection-lost";
-    # an OSError naming a file is this machine's (a full disk), not the cluster's.
-    if isinstance(error, OSError) and error.filename:
-        return False
-    lost = CommClosedError | asyncio.CancelledError | concurrent.futures.CancelledError | TimeoutError | OSError
-    return isinstance(error, lost)
 
 
-def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
-    from rich.text import Text
+def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.table import Table
 
-    # Text, not markup: the folder is the user's ("runs/[v2]" would lose its brackets)
-    err.print(Text.assemble((f"{what}:", "yellow"), f" {done} of {total} cells are saved in {run_dir}/cells/"))
-    err.print(Text(f"Finish it with: descentlab sweep --resume {run_dir}"))
+    from ..experiments.compare import network_for
+    from ..reporting.report import sweep_summary
+    from ..reporting.write import write_sweep
+    from .cells import reported_errors, run_with_progress
 
+    started = time.perf_counter()
+    if args.tune or args.validation_size is not None or _is_tuned_run(args.resume):
+        from .tuned import run_tuned_command
 
-def _write_timings(run_dir: Path, meter: _Meter, seconds: float) -> None:
-    """Timings go to their own file: every other file of the run folder is the same whoever ran it, and when."""
-    from ..formats.atomic import atomic_write_text
-
-    atomic_write_text(run_dir / "timings.json", json.dumps({
-        "seconds": seconds, "models_trained": meter.fresh,
-        "models_per_second": meter.fresh / seconds if seconds > 0 else None,
-    }, indent=2) + "\n")
+        return run_tuned_command(args, out, err, started)
+    data, config, run_dir, cell_size = _sweep_setup(args)
+    check_size(network_for(data, config.base).sizes, data.n_samples, config.base.iterations,
+               models=len(config.lrs) * config.seeds, methods=len(config.optimizers))
+    check_start(data, config.base)  # before the run folder is made
+    if args.resume is not None:
+        say(out, f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
+    say(out, f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
+             f"{data.n_classes} classes")
+    out.print(network_line(network_for(data, config.base)))
+    say(out, f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
+             f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
+             f"{run_dir}/cells/ as it finishes")
+    with reported_errors(), explained_start(config.base):
+        result = run_with_progress(args, data, config, run_dir, cell_size, out, err)
+    write_sweep(result, run_dir)
+    table = Table(title="Final metrics: median \\[quartiles] over seeds")
+    for column in ("method", "lr", "ok/stuck/diverged", "train loss", "test acc. (%)"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, lr, counts, _, loss, acc in sweep_summary(result):
+        table.add_row(escape(name), f"{lr:g}", "/".join(str(n) for n in counts.values()), loss, acc)
+    out.print(table)
+    for name, fitted in result.results.items():
+        if fitted.stopped:
+            say(err, ("warning:", "yellow"), f" {name}: {fitted.stopped}")
+    say(out, f"Wrote {run_dir}/ (sweep.csv, sweep.png, report.md, report.html, cells/) "
+             f"in {time.perf_counter() - started:.2f} s")
+    return 0

@@ -13,76 +13,69 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..experiments.config import TuneConfig
+from .common import UserError, compare_config, load_data, load_source, network_line
+
 
 def _tuned_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     """The data, configuration, run folder and cell size of ``sweep --tune`` (those stored in the run folder with
     ``--resume``)."""
     from ..data.dataset import data_digest
-    from ..experiments.config import CompareConfig, TuneConfig
+    from ..experiments.config import CompareConfig
     from ..experiments.tuned_cells import load_tuned_manifest
-    from .main import UserError, _load_data, _load_source
     from .outputs import check_folder_output, new_run_folder
 
     if args.resume is not None:
         stored = load_tuned_manifest(args.resume)
         assert stored is not None, "only a tuned sweep's folder is resumed here"
         config, cell_size, digest = stored
-        data = _load_source(config.base.data, config.base.target)
+        data = load_source(config.base.data, config.base.target)
         if data_digest(data) != digest:
             raise UserError(f"{args.resume}: the data differ from those the interrupted sweep was trained on")
         return data, config, args.resume, cell_size
     if args.out is not None:
         check_folder_output(args.out, "--out")
-    data, source = _load_data(args)
-    base = CompareConfig(hidden=tuple(args.hidden), activation=args.activation, test_size=args.test_size,
-                         init_sigma=args.init_sigma, iterations=args.iterations, standardize=args.standardize,
-                         data=source, target=args.target, engine=args.engine)
+    data, source = load_data(args)
+    base = compare_config(args, source, lr=CompareConfig.lr, optimizers=CompareConfig.optimizers)  # the grid's apart
     config = TuneConfig(base=base, methods=tuple(args.optimizers), lrs=tuple(args.lr), repetitions=args.seeds,
-                        validation_size=0.2 if args.validation_size is None else args.validation_size)
+                        validation_size=_validation_size(args))
     return data, config, args.out or new_run_folder(), args.cell_size
 
 
-def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
-    """``sweep --tune``: both phases of the tuned comparison (see :mod:`~descentlab.experiments.tuning`),
-    , in this process."""
-    from ..experiments.cluster import ClusterError
-    from ..experiments.compare import network_for
-    from ..experiments.runfolder import RunFolderError
-    from ..experiments.tuning import split_three_ways, tune_groups
-    from ..reporting.tuned_report import tuned_summary, write_tuned
-    from .main import UserError, _network_line
-    from .sweep import SweepStopped, tuned_with_progress
+def _validation_size(args: argparse.Namespace) -> float:
+    return TuneConfig.validation_size if args.validation_size is None else args.validation_size
 
+
+def _refusal(args: argparse.Namespace) -> str | None:
+    """Why the options given cannot make a tuned sweep (None when they can)."""
     if not args.tune and args.resume is None:
-        err.print("[red]error:[/red] --validation-size needs --tune")
-        return 2
+        return "--validation-size needs --tune"
     if args.seed != 0 and args.resume is None:
-        err.print("[red]error:[/red] --seed does not apply with --tune: repetition r uses seed r")
-        return 2
-    validation_size = 0.2 if args.validation_size is None else args.validation_size
-    if args.resume is None and validation_size + args.test_size >= 1.0:
-        err.print(f"[red]error:[/red] --validation-size {validation_size:g} and --test-size {args.test_size:g} "
-                  "leave no training data")
-        return 2
-    data, config, run_dir, cell_size = _tuned_setup(args)
+        return "--seed does not apply with --tune: repetition r uses seed r"
+    if args.resume is None and _validation_size(args) + args.test_size >= 1.0:
+        return (f"--validation-size {_validation_size(args):g} and --test-size {args.test_size:g} leave no training "
+                "data")
+    return None
+
+
+def _describe_run(data: Any, config: Any, run_dir: Path, cell_size: int, out: Console) -> None:
+    """The set-up, before any work: the three-way split (made here, so that a split that cannot be made fails
+    early), the network and the models of both phases."""
+    from ..experiments.compare import network_for
+    from ..experiments.tuning import split_three_ways, tune_groups
+
     base = config.base
-    train, validation, test = split_three_ways(data, config.validation_size, base.test_size, 0)  # fails early
+    train, validation, test = split_three_ways(data, config.validation_size, base.test_size, 0)
     out.print(Text(f"Data: {base.data}, {data.n_samples} samples: {train.n_samples} train, "
                    f"{validation.n_samples} validation, {test.n_samples} test per repetition"))  # not markup
-    out.print(_network_line(network_for(data, base)))
-    groups = tune_groups(config)
-    models = sum(len(g.lrs) for g in groups) * config.repetitions
+    out.print(network_line(network_for(data, base)))
+    models = sum(len(g.lrs) for g in tune_groups(config)) * config.repetitions
     out.print(f"Tune: {models} models on repetitions 0..{config.repetitions - 1}; final: {len(config.methods)} "
               f"methods at their chosen settings on repetitions {config.repetitions}..{2 * config.repetitions - 1}"
               f"; cells of about {cell_size} models, each saved in {run_dir}/cells/ as it finishes")
-    try:
-        tuned = tuned_with_progress(args, data, config, run_dir, cell_size, out, err)
-    except (ClusterError, RunFolderError) as error:
-        raise UserError(str(error)) from None
-    except SweepStopped as stop:
-        return stop.code
-    write_tuned(tuned, run_dir)
-    summary = tuned_summary(tuned)
+
+
+def _chosen_table(summary: dict[str, Any]) -> Table:
     table = Table(title="Chosen settings; final phase: medians over repetitions (report.md: quartiles)")
     for column in ("method", "chosen setting", "tune ok/stuck/diverged", "final ok/stuck/diverged", "train loss",
                    "test loss", "test acc."):
@@ -94,7 +87,25 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
         cells[-1] += " %" if f["test_accuracy"] is not None else ""
         table.add_row(escape(method), escape(m["setting"]),
                       *("/".join(str(n) for n in m["status"][phase].values()) for phase in ("tune", "final")), *cells)
-    out.print(table)
+    return table
+
+
+def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
+    """``sweep --tune``: both phases of the tuned comparison (see :mod:`~descentlab.experiments.tuning`)."""
+    from ..reporting.tuned_report import tuned_summary, write_tuned
+    from .cells import reported_errors, tuned_with_progress
+
+    refusal = _refusal(args)
+    if refusal is not None:
+        err.print(f"[red]error:[/red] {refusal}")
+        return 2
+    data, config, run_dir, cell_size = _tuned_setup(args)
+    _describe_run(data, config, run_dir, cell_size, out)
+    with reported_errors():
+        tuned = tuned_with_progress(args, data, config, run_dir, cell_size, out, err)
+    write_tuned(tuned, run_dir)
+    summary = tuned_summary(tuned)
+    out.print(_chosen_table(summary))
     for method, m in summary["methods"].items():
         if m["edge_of_grid"]:
             err.print(f"[yellow]note:[/yellow] {escape(method)}: the chosen learning rate is the grid's "

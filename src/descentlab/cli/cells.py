@@ -1,0 +1,228 @@
+"""The terminal side of a sweep (plain or tuned) run in cells: where it runs (``--workers``, ``--scheduler``), its
+progress across workers, and what an interruption says. Part of the command line (it prints); the work is in
+:mod:`descentlab.experiments.sweeprun`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .names import DEFAULT_CELL_SIZE
+
+if TYPE_CHECKING:  # the command line builds its parser from this module: rich and NumPy load when a sweep runs
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ..experiments.cells import CellResult
+    from ..experiments.config import SweepConfig
+    from ..experiments.results import Sweep
+
+
+class SweepStopped(Exception):
+    """The sweep stopped before its end (Ctrl-C, a lost cluster); what was said, and the exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """A cluster that cannot be used, or a run folder that cannot be resumed, is a :class:`UserError` (one line,
+    exit 1)."""
+    from ..experiments.cluster import ClusterError
+    from ..experiments.runfolder import RunFolderError
+    from .common import UserError
+
+    try:
+        yield
+    except (ClusterError, RunFolderError) as error:
+        raise UserError(str(error)) from None
+
+
+def add_cluster_options(p: argparse.ArgumentParser, positive: Any) -> None:
+    """``--workers``, ``--scheduler``, ``--cell-size`` and ``--resume`` of ``descentlab sweep``."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive, default=None, metavar="N",
+                       help="run the cells on a new local Dask cluster of N worker processes (needs "
+                            "Dask: pip install 'dask[distributed]' bokeh; default: in this process)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
+                            "tcp://host:8786 (needs Dask here and descentlab on every worker)")
+    p.add_argument("--cell-size", type=positive, default=DEFAULT_CELL_SIZE, metavar="M",
+                   help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")
+    p.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                   help="finish the interrupted sweep in DIR: only its missing cells run (its options apply)")
+
+
+@contextmanager
+def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
+    from rich.markup import escape
+
+    from ..experiments.cluster import dask_client
+
+    with dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=not args.quiet) as client:
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        where = f"a local cluster of {args.workers} worker processes" if args.workers else args.scheduler
+        out.print(f"Dask: {escape(str(where))}, {workers} workers connected")
+        link = client.dashboard_link if "dashboard" in client.scheduler_info()["services"] else None
+        if link:
+            out.print(f"Dask dashboard: {link}")
+        yield client
+
+
+def _claim(run_dir: Path, args: argparse.Namespace) -> Any:
+    """Hold the run folder for this sweep: a second sweep into it at the same time is refused in one line. A
+    previous sweep there is not (its saved cells are what --resume, or the same sweep again, finishes; another
+    sweep's manifest is refused when the sweep starts); any other previous run (a compare's or train's files) is
+    refused unless ``--overwrite`` replaces it as a whole."""
+    from ..experiments.runfolder import MANIFEST
+    from .outputs import LOCK_NAME, RunLock, acquire_checked, check_no_previous_run, clear_previous_run, remove_tree
+
+    def refuse_other_runs() -> None:
+        if not (run_dir / MANIFEST).exists():
+            check_no_previous_run(run_dir, "sweep")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fresh = args.resume is None and not args.overwrite
+    lock = acquire_checked(RunLock(run_dir / LOCK_NAME, str(run_dir)), refuse_other_runs if fresh else None)
+    if args.resume is None and args.overwrite:
+        remove_tree(run_dir / "checkpoint")
+        clear_previous_run(run_dir)
+    return lock
+
+
+class _Meter:
+    """Cells done / total, models per second and the time left, across all workers."""
+
+    def __init__(self, progress: Progress, total_cells: int, total_models: int) -> None:
+        self.progress, self.total_models = progress, total_models
+        self.task = progress.add_task("cells", total=total_cells, rate="", eta="")
+        self.start = time.perf_counter()
+        self.fresh = self.models_done = 0
+
+    def __call__(self, result: CellResult, resumed: bool) -> None:
+        self.count(result.cell.size, resumed)
+
+    def count(self, models: int, resumed: bool) -> None:
+        """One more cell of ``models`` models done (``resumed``: read back from the run folder)."""
+        self.models_done += models
+        if not resumed:
+            self.fresh += models
+        elapsed = time.perf_counter() - self.start
+        rate = self.fresh / elapsed if self.fresh and elapsed > 0 else 0.0
+        eta = f"ETA {(self.total_models - self.models_done) / rate:.0f} s" if rate else ""
+        self.progress.update(self.task, advance=1, rate=f"{rate:.1f} models/s" if rate else "", eta=eta)
+
+    @property
+    def cells_done(self) -> int:
+        return int(self.progress.tasks[0].completed)
+
+
+def _progress(quiet: bool, err: Console) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
+                    console=err, transient=True, disable=quiet or not err.is_terminal)
+
+
+def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Path, meter: _Meter, cells: int,
+               work: Callable[[Any], Any]) -> Any:
+    """``work(client)`` (client None in process) with the run folder held and progress shown; Ctrl-C or a lost
+    cluster is said, with what is kept, and raised as :class:`SweepStopped`."""
+    remote = args.workers is not None or args.scheduler is not None
+    started = time.perf_counter()
+    with _claim(run_dir, args), _client(args, out) if remote else nullcontext() as client:
+        try:
+            with meter.progress:
+                result = work(client)
+        except KeyboardInterrupt:
+            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
+            raise SweepStopped(130) from None
+        except Exception as error:
+            if not (remote and _lost_cluster(error)):
+                raise
+            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
+            raise SweepStopped(1) from None
+    _write_timings(run_dir, meter, time.perf_counter() - started)
+    return result
+
+
+def tuned_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int,
+                        out: Console, err: Console) -> Any:
+    """Run (or, with ``--resume``, finish) the tuned sweep in ``run_dir`` in cells, here or on a cluster.
+    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    from ..experiments.cluster import DaskExecutor
+    from ..experiments.runfolder import RunFolder
+    from ..experiments.tuned_cells import CellRunner, cut
+    from ..experiments.tuning import Group, run_tuned, tune_groups
+
+    final = [Group(m, m, (0.0,), tuple(range(config.repetitions, 2 * config.repetitions)), "final")
+             for m in config.methods]  # the chosen settings are not known yet; the counts are
+    groups = [*tune_groups(config), *final]
+    cells = sum(len(cut(g, cell_size)) for g in groups)
+    meter = _Meter(_progress(args.quiet, err), cells, sum(len(g.lrs) * len(g.seeds) for g in groups))
+
+    def work(client: Any) -> Any:
+        runner = CellRunner(data, config, DaskExecutor(client) if client is not None else None, RunFolder(run_dir),
+                            cell_size, on_cell=meter.count)
+        return run_tuned(data, config, runner=runner)
+
+    return _stoppable(args, out, err, run_dir, meter, cells, work)
+
+
+def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, run_dir: Path, cell_size: int,
+                      out: Console, err: Console) -> Sweep:
+    """Run (or, with ``--resume``, finish) the sweep in ``run_dir`` here or on a cluster, showing progress.
+    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    from ..experiments.sweeprun import resume_sweep, run_sweep, sweep_layout
+
+    cells = sweep_layout(config, cell_size)
+    meter = _Meter(_progress(args.quiet, err), len(cells), sum(c.size for c in cells))
+
+    def work(client: Any) -> Sweep:
+        if args.resume is not None:
+            return resume_sweep(run_dir, data, client, on_cell=meter)
+        return run_sweep(data, config, client, run_dir, cell_size, on_cell=meter)
+
+    return _stoppable(args, out, err, run_dir, meter, len(cells), work)
+
+
+def _lost_cluster(error: Exception) -> bool:
+    try:
+        from distributed.comm.core import CommClosedError
+    except ImportError:
+        return False
+    import asyncio
+    import concurrent.futures
+
+    # A lost scheduler shows as a closed comm, or as futures cancelled with reason "scheduler-connection-lost";
+    # an OSError naming a file is this machine's (a full disk), not the cluster's.
+    if isinstance(error, OSError) and error.filename:
+        return False
+    lost = CommClosedError | asyncio.CancelledError | concurrent.futures.CancelledError | TimeoutError | OSError
+    return isinstance(error, lost)
+
+
+def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
+    from rich.text import Text
+
+    # Text, not markup: the folder is the user's ("runs/[v2]" would lose its brackets)
+    err.print(Text.assemble((f"{what}:", "yellow"), f" {done} of {total} cells are saved in {run_dir}/cells/"))
+    err.print(Text(f"Finish it with: descentlab sweep --resume {run_dir}"))
+
+
+def _write_timings(run_dir: Path, meter: _Meter, seconds: float) -> None:
+    """Timings go to their own file: every other file of the run folder is the same whoever ran it, and when."""
+    from ..formats.atomic import atomic_write_text
+
+    atomic_write_text(run_dir / "timings.json", json.dumps({
+        "seconds": seconds, "models_trained": meter.fresh,
+        "models_per_second": meter.fresh / seconds if seconds > 0 else None,
+    }, indent=2) + "\n")

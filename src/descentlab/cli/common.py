@@ -1,0 +1,206 @@
+"""What the commands share: user errors, printing user text, the data options, the network line, the checks made
+before any work, and Ctrl-C handling. Light at import (rich and NumPy load on first use), like every module the
+parser imports."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..experiments.config import CompareConfig
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (rich is imported on first use)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit code 1."""
+
+
+def say(console: Console, *parts: str | tuple[str, str]) -> None:
+    """Print one line of :func:`plain` parts (user text shown as typed, never as markup)."""
+    console.print(plain(*parts))
+
+
+def plain(*parts: str | tuple[str, str]) -> Any:
+    """A rich ``Text`` whose str parts are shown as they are, never read as markup (paths, column and class names
+    are the user's: ``units[v2].safetensors``, ``length [cm]``); ``(text, style)`` pairs are styled."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
+
+
+def network_line(net: Any) -> str:
+    sizes = net.sizes
+    hidden = " → ".join(f"{n} ({net.activation.name})" for n in sizes[1:-1])
+    arch = " → ".join([str(sizes[0]), *([hidden] if hidden else []), f"{sizes[-1]} (softmax)"])
+    tensors = ", ".join(f"{name} {shape[0]}×{shape[1]}" for name, shape, _ in net.describe())
+    return f"Network {arch}: [bold]{net.n_params}[/bold] learnable parameters ({tensors})"
+
+
+def folder_of(path: Path) -> Path:
+    """The folder that holds ``path`` (also when ``path`` is '.' or '..')."""
+    path = Path(os.path.normpath(path))
+    if path.name in ("", ".", ".."):
+        path = Path(os.path.abspath(path))
+    return path.parent
+
+
+def data_path(config: Any) -> Path | None:
+    return None if config.data == "iris (embedded)" else Path(config.data)
+
+
+def load_data(args: argparse.Namespace) -> tuple[Any, str]:
+    """The data of ``--data`` (or Iris), refused before any work if the stratified split cannot be made."""
+    from ..data.dataset import load_csv, load_iris, stratified_test_counts
+
+    if args.data is None:
+        return load_iris(), "iris (embedded)"
+    with reading_progress(getattr(args, "quiet", False)) as progress:
+        data = load_csv(args.data, target=args.target, progress=progress)
+    stratified_test_counts(data, args.test_size)
+    return data, str(args.data)
+
+
+@contextmanager
+def reading_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A transient bar on stderr while a file of more than 32 MB is read (bytes read of the file's size)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True, highlight=False)
+    bar = Progress(TextColumn("reading"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=err,
+                   transient=True, disable=quiet)
+    task = None
+
+    def on_bytes(done: int, total: int) -> None:
+        nonlocal task
+        if task is None and total > 32 << 20 and err.is_terminal:  # a log gets no bar (nor its blank line)
+            bar.start()
+            task = bar.add_task("reading", total=total)
+        if task is not None:
+            bar.update(task, completed=done)
+
+    try:
+        yield on_bytes
+    finally:
+        if task is not None:  # an unstarted bar would still print an empty line
+            bar.stop()
+
+
+def load_source(source: str, target: str | None) -> Any:
+    from ..data.dataset import load_csv, load_iris
+
+    return load_iris() if source == "iris (embedded)" else load_csv(Path(source), target=target)
+
+
+def check_size(sizes: Sequence[int], n_samples: int, iterations: int = 0, models: int = 1, methods: int = 1) -> None:
+    """Refuse, before anything is allocated, a network (``--hidden``) or grid (``--seeds``) the machine cannot hold."""
+    from ..experiments.limits import TooLarge, check_fits, results_bytes, training_bytes
+
+    arch = " → ".join(map(str, sizes))
+    try:
+        check_fits(f"a {arch} network on {n_samples} rows", training_bytes(sizes, n_samples),
+                   "use fewer or narrower --hidden layers")
+        if models > 1:
+            check_fits(f"the results of {methods * models:,} models of {iterations + 1:,} history entries",
+                       results_bytes(sizes, iterations, methods * models),
+                       "use fewer --seeds, learning rates or methods, or fewer --iterations")
+    except TooLarge as error:
+        raise UserError(str(error)) from None
+
+
+def check_start(data: Any, config: Any) -> None:
+    """Refuse, before anything is written, a configuration whose first initial point (seed 0) already has a
+    non-finite loss or gradient on the training split."""
+    import numpy as np
+
+    from ..core.objective import Objective
+    from ..experiments.compare import network_for, prepare
+
+    check_size(network_for(data, config).sizes, data.n_samples)
+    train, _, _, net, _ = prepare(data, config)
+    start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma)
+    with np.errstate(all="ignore"):
+        loss, grad = Objective(net, train.X, train.y, config.weight_decay).loss_and_grad(start.flat)
+        finite = np.isfinite(loss) and np.isfinite(np.dot(grad, grad))
+    if not finite:
+        raise UserError(start_cause(config))
+
+
+def start_cause(config: Any) -> str:
+    import numpy as np
+
+    sigma, mu, decay = config.init_sigma, config.init_mu, config.weight_decay
+    with np.errstate(over="ignore", invalid="ignore"):
+        draw = abs(mu) + 10.0 * sigma  # a normal draw rarely lies farther out
+        too_large = not np.isfinite(np.float64(draw) ** 4)  # products of two layers, then squared in ‖∇‖
+        decay_overflows = decay > 0 and not np.isfinite((np.float64(decay) * draw) ** 2 * 1e3)
+    if too_large:
+        given = f"--init-sigma {sigma:g}" + (f" with --init-mu {mu:g}" if mu else "")
+        return (f"{given}: the initial parameters are so large that the initial loss or gradient is not finite; use "
+                "a smaller one (the default is --init-sigma 1" + (", --init-mu 0)" if mu else ")"))
+    if decay_overflows:
+        return (f"--weight-decay {decay:g}: the L2 penalty's gradient λ·W of the initial parameters overflows; use a "
+                "smaller --weight-decay")
+    return (f"the initial loss or gradient is not finite (--init-mu {mu:g}, --init-sigma {sigma:g}, --weight-decay "
+            f"{decay:g}); the data's features may be too large: try --standardize or smaller --init-sigma")
+
+
+@contextlib.contextmanager
+def explained_start(config: Any) -> Iterator[None]:
+    """A start that is already non-finite (fit refuses it before the first step) becomes one line naming the
+    option that causes it."""
+    from ..training.guard import NonFiniteStart
+
+    try:
+        yield
+    except NonFiniteStart:
+        raise UserError(start_cause(config)) from None
+
+
+class Interrupt:
+    """Ctrl-C while a command trains and saves what training produced: the first press asks the training loop to
+    stop after the current iteration (and save a checkpoint). No press interrupts the code inside the block, so
+    what training produced always reaches the disk whole; once the block is left, the previous handler is back
+    and Ctrl-C stops at once, leaving what is on disk."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self) -> bool:
+        return self.asked
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.asked = True
+
+    def __enter__(self) -> Interrupt:
+        import signal
+
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def compare_config(args: argparse.Namespace, source: str, **settings: Any) -> CompareConfig:
+    """The run's configuration: every field of :class:`CompareConfig` that the command has an option for, from
+    that option; ``settings`` (what the command's options mean differently) and the defaults for the rest."""
+    given = {f.name: getattr(args, f.name) for f in fields(CompareConfig) if hasattr(args, f.name)}
+    return CompareConfig(**{**given, "hidden": tuple(args.hidden), "data": source, **settings})

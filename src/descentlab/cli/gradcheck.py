@@ -1,0 +1,61 @@
+"""``descentlab gradcheck``: the analytic gradient against finite differences, one row per parameter tensor."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from .common import UserError, check_size, load_data, network_line, say, start_cause
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def run_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import numpy as np
+    from rich.table import Table
+
+    from ..core.gradcheck import gradcheck
+    from ..core.network import MLP
+    from ..data.dataset import train_test_split
+
+    data, source = load_data(args)
+    train, _ = train_test_split(data, test_size=args.test_size, seed=args.seed)
+    n = train.n_samples if args.samples is None else min(args.samples, train.n_samples)
+    net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
+    check_size(net.sizes, n)
+    params = net.init(seed=args.seed, sigma=args.init_sigma)
+    say(out, f"Data: {source}, first {n} of {train.n_samples} training samples")
+    out.print(network_line(net))
+    with np.errstate(all="ignore"):  # a non-finite start is reported below, not as NumPy warnings
+        start_loss = net.loss(params, train.X[:n], train.y[:n])
+    if not np.isfinite(start_loss):
+        start = argparse.Namespace(init_sigma=args.init_sigma, init_mu=0.0, weight_decay=0.0)
+        raise UserError(f"cannot check the gradient: {start_cause(start)}")
+    report = gradcheck(net, params, train.X[:n], train.y[:n], eps=args.eps, max_entries=args.max_entries,
+                       seed=args.seed, threshold=args.threshold)
+    table = Table(title=f"Analytic vs. finite-difference gradient (loss {report.loss:.6g})")
+    for column in ("tensor", "shape", "checked", "max abs. error", "max rel. error", "worst entry",
+                   "analytic", "numeric"):
+        table.add_column(column, justify="left" if column == "tensor" else "right")
+    for t in report.tensors:
+        colour = "green" if t.max_rel_error < report.threshold else "red"
+        table.add_row(t.name, "×".join(map(str, t.shape)), str(t.checked), f"{t.max_abs_error:.2e}",
+                      f"[{colour}]{t.max_rel_error:.2e}[/{colour}]", str(list(t.worst_index)),
+                      f"{t.analytic_at_worst:.10e}", f"{t.numeric_at_worst:.10e}")
+    out.print(table)
+    if report.kink_rechecked or report.kink_skipped:
+        out.print(_kink_note(report, net.activation.name))
+    verdict = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
+    out.print(f"{verdict}: max relative error {report.max_rel_error:.2e} "
+              f"(threshold {report.threshold:.0e})")
+    return 0 if report.ok else 1
+
+
+def _kink_note(report: Any, activation: str) -> str:
+    note = (f"{report.kink_rechecked} entries' finite-difference stencils crossed a kink of {activation} (a "
+            "pre-activation changed sign within the stencil): checked with a step small enough not to cross it")
+    if report.kink_skipped:
+        note += (f"; {report.kink_skipped} entries lie within the smallest step of a kink, where the loss has no "
+                 "derivative, and are not judged")
+    return note + "."

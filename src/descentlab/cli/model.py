@@ -1,0 +1,106 @@
+"""``descentlab predict``, ``info`` and ``export``: what a saved model file does and holds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from .common import UserError, network_line, reading_progress, say
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def run_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from ..data.dataset import load_features
+    from ..formats.atomic import atomic_write_text
+    from ..formats.model_io import load_model
+    from ..formats.predict import finite_probabilities, predictions_csv
+    from .outputs import check_file_output, check_not_input
+
+    if args.out is not None:
+        check_file_output(args.out, "--out")
+        check_not_input(args.out, "--out", {"--model": args.model, "--data": args.data})
+    net, params, meta = load_model(args.model)
+    features = meta.get("feature_names") or [f"x{j}" for j in range(net.sizes[0])]
+    classes = meta.get("class_names") or [str(c) for c in range(net.sizes[-1])]
+    with reading_progress(False) as progress:
+        X, lines = load_features(args.data, features, progress=progress)
+    proba = finite_probabilities(net, params, X, meta.get("standardization"), (args.data, lines, features))
+    text, rows = predictions_csv(proba, classes)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.out, text)
+        say(err, f"Wrote {rows} predictions to {args.out}")
+    return 0
+
+
+def _onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_export(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from ..formats.model_io import export_onnx, load_model
+    from .outputs import check_file_output, check_not_input
+
+    check_file_output(args.onnx, "--onnx")
+    check_not_input(args.onnx, "--onnx", {"--model": args.model})
+    net, params, meta = load_model(args.model)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise UserError("ONNX export needs the onnx package: pip install onnx onnxruntime (in a clone of "
+                        "descentlab: pip install -e '.[onnx]')") from None
+    from ..formats.onnx_check import ExportMismatch
+
+    verify = _onnxruntime_available()
+    if not verify:
+        say(err, ("warning:", "bold yellow"), " onnxruntime is not installed, so this export is UNVERIFIED: nothing "
+                 "checked that the float32 graph computes what the model computes (pip install onnxruntime)")
+    try:
+        export_onnx(net, params, args.onnx, class_names=meta.get("class_names"),
+                    feature_names=meta.get("feature_names"), standardization=meta.get("standardization"), verify=verify)
+    except ExportMismatch as error:
+        raise UserError(f"{args.onnx} not written: {error}") from None
+    out.print(network_line(net))
+    folded = " (standardisation folded into the first layer)" if meta.get("standardization") else ""
+    say(out, f"Wrote {args.onnx}: input 'input' (batch × {net.sizes[0]}) → outputs 'probabilities' "
+             f"(batch × {net.sizes[-1]}) and 'label'{folded}")
+    return 0
+
+
+def run_info(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.table import Table
+
+    from ..formats.model_io import file_layout, load_model
+
+    net, params, meta = load_model(args.model)
+    say(out, f"Model {args.model} (format {meta['format_version']}, descentlab "
+             f"{meta.get('descentlab_version')})")
+    out.print(network_line(net))
+    table = Table(title="Parameter tensors")
+    table.add_column("tensor")
+    table.add_column("shape", justify="right")
+    table.add_column("entries", justify="right")
+    table.add_column("in the file")
+    in_file = {slot: (key, shape) for key, (slot, shape) in file_layout(net, meta["format_version"]).items()}
+    for name, shape, size in net.describe():
+        key, file_shape = in_file[name]
+        table.add_row(name, "×".join(map(str, shape)), str(size), f"{key} ({'×'.join(map(str, file_shape))})")
+    table.add_row("[bold]total[/bold]", "", f"[bold]{net.n_params}[/bold]", "")
+    out.print(table)
+    if meta.get("feature_names"):
+        say(out, f"Features: {', '.join(meta['feature_names'])}")
+    if meta.get("class_names"):
+        say(out, f"Classes: {', '.join(meta['class_names'])}")
+    out.print(f"Standardisation: {'yes' if meta.get('standardization') else 'no'}")
+    for section in ("training", "metrics"):
+        if meta.get(section):
+            say(out, f"{section.capitalize()}: " + ", ".join(f"{k}={v}" for k, v in meta[section].items()))
+    return 0

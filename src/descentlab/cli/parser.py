@@ -1,0 +1,345 @@
+"""The command line's grammar: argument types (each message names what is wrong) and, as tables, the options of
+every command with their defaults, which come from the experiment configurations (one place for each default).
+
+Nothing here loads NumPy or rich: ``descentlab --help`` and argument errors answer at once (bench/startup.py)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..experiments.config import CompareConfig, SweepConfig, TuneConfig
+from .cells import add_cluster_options
+from .compare import run_compare, run_train
+from .gradcheck import run_gradcheck
+from .model import run_export, run_info, run_predict
+from .names import ACTIVATION_NAMES, METHODS
+from .sweep import run_sweep_command
+
+ASSIGNMENT = ("'The assignment' (in some defaults) is the course exercise descentlab grew from: derive by hand "
+              "the gradient of a 4 -> N_H (softplus) -> 3 (softmax) classifier of the Iris flowers, check it with "
+              "finite differences, and train it with steepest descent and Nesterov's method; its setting (N_H 16, "
+              "lr 0.01, 350 iterations, N(0, 1) initial parameters) is descentlab's default. README.md explains "
+              "the other terms (exported iterate, p_k and q_k, oracle calls).")
+
+MAX_SEED = 2**32 - 1  # numpy seeds any non-negative integer; this keeps seeds plain 32-bit numbers
+
+DEFAULT = CompareConfig()
+SWEEP = SweepConfig()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``descentlab train: error: argument --seed: …``), exit 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # CPython's argparse drops a value that is exactly "--" (--seed=--, --hidden=--) and stores [] without
+        # calling the type:
+        # the value is converted and checked like any other instead.
+        if arg_strings == ["--"] and action.nargs in (None, "?", "+", "*"):
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value if action.nargs in (None, "?") else [value]
+        return super()._get_values(action, arg_strings)
+
+
+# -- argument types (each message names what is wrong) ---------------------------------------------------------
+def _number(accept: Callable[[float], bool], rule: str) -> Callable[[str], float]:
+    """A float argument type: ``accept(value)`` or the message ``"{rule}, got {text}"``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    return parse
+
+
+_positive_float = _number(lambda v: 0.0 < v < math.inf, "must be a positive number")
+_nonnegative_float = _number(lambda v: 0.0 <= v < math.inf, "must be a finite number >= 0")
+_finite_float = _number(math.isfinite, "must be finite")
+_below_one = _number(lambda v: v < 1.0, "must be between 0 and 1 (exclusive)")
+
+
+def _fraction(text: str) -> float:
+    _positive_float(text)
+    return _below_one(text)
+
+
+def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _optimizer_list(text: str) -> tuple[str, ...]:
+    from ..experiments.tuning import expand_method, expand_methods, split_methods
+
+    methods = tuple(split_methods(text))
+    if not methods:
+        raise argparse.ArgumentTypeError("name at least one optimiser")
+    if len(set(methods)) != len(methods):
+        raise argparse.ArgumentTypeError(f"a method is named twice in {text!r}")
+    for method in methods:
+        try:
+            expand_method(method, (0.01,))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    specs = expand_methods(methods)
+    if len(set(specs)) != len(specs):
+        raise argparse.ArgumentTypeError(f"a setting is named twice in {text!r}")
+    return methods
+
+
+def _engine(text: str) -> str:
+    from ..core.engines import ENGINES, compiled_available
+
+    if text not in ENGINES:
+        raise argparse.ArgumentTypeError(f"choose one of {', '.join(ENGINES)}, got {text!r}")
+    if text == "compiled" and not compiled_available():
+        raise argparse.ArgumentTypeError("the compiled engine needs numba: pip install numba (in a clone of "
+                                         "descentlab: pip install -e '.[fast]')")
+    return text
+
+
+def _lr_list(text: str) -> tuple[float, ...]:
+    values = tuple(_positive_float(part.strip()) for part in text.split(",") if part.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("name at least one learning rate")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"a learning rate is named twice in {text!r}")
+    return values
+
+
+# -- the options, as tables: (flags, add_argument's settings), or a function that adds a group ------------------
+Option = tuple[tuple[str, ...], dict[str, Any]] | Callable[[argparse.ArgumentParser], None]
+
+
+def _words(values: Sequence[Any], sep: str = ",") -> str:
+    return sep.join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+MODEL: list[Option] = [
+    (("--hidden",), dict(type=_int_at_least(1), nargs="+", default=list(DEFAULT.hidden), metavar="N",
+                         help=f"hidden layer widths, input to output (default: {_words(DEFAULT.hidden, ' ')}, the "
+                              "N_H of the assignment: the course exercise descentlab grew from)")),
+    (("--activation",), dict(choices=list(ACTIVATION_NAMES), default=DEFAULT.activation,
+                             help=f"hidden activation (default: {DEFAULT.activation})")),
+]
+SEED = (("--seed",), dict(type=_int_at_least(0, MAX_SEED), default=DEFAULT.seed,
+                          help=f"seed of the split and of the initial parameters (default: {DEFAULT.seed})"))
+TEST_SIZE = (("--test-size",), dict(type=_fraction, default=DEFAULT.test_size,
+                                    help="fraction of the samples held out for testing, stratified (default: "
+                                         f"{DEFAULT.test_size:g})"))
+CSV: list[Option] = [
+    (("--data",), dict(type=Path, default=None, help="a comma-separated file whose first line names the columns "
+                                                     "(docs/data.md) (default: the embedded Iris data)")),
+    (("--target",), dict(default=DEFAULT.target, help="name of the label column of --data (default: the last "
+                                                      "column); labels that are all numbers are compared as numbers "
+                                                      "(1, 01 and 1.0 are one class), others as text")),
+]
+QUIET = (("--quiet",), dict(action="store_true", help="no progress display"))
+ENGINE = (("--engine",), dict(type=_engine, default=DEFAULT.engine,
+                              help="auto, numpy, compiled or reference. compiled: numba kernels for the "
+                                   "small-matrix path (needs numba: pip install numba); about twice as fast on long "
+                                   "runs of small networks, after ~0.3 s of loading (a few seconds the very first "
+                                   "time); auto takes it when numba is installed and the run is long enough, else "
+                                   f"numpy; results agree to rounding (default: {DEFAULT.engine})"))
+TRAINING: list[Option] = [
+    (("--lr",), dict(type=_positive_float, default=DEFAULT.lr, help=f"learning rate (default: {DEFAULT.lr:g})")),
+    (("--iterations",), dict(type=_int_at_least(0), default=DEFAULT.iterations,
+                             help=f"iterations per method (default: {DEFAULT.iterations})")),
+    (("--init-mu",), dict(type=_finite_float, default=DEFAULT.init_mu,
+                          help=f"mean of the normal initialisation (default: {DEFAULT.init_mu:g})")),
+    (("--init-sigma",), dict(type=_nonnegative_float, default=DEFAULT.init_sigma,
+                             help="standard deviation of the normal initialisation (default: "
+                                  f"{DEFAULT.init_sigma:g})")),
+    (("--weight-decay",), dict(type=_nonnegative_float, default=DEFAULT.weight_decay,
+                               help="λ of an L2 penalty (λ/2)·Σ‖W‖² on the weights, not the biases (default: "
+                                    f"{DEFAULT.weight_decay:g})")),
+    (("--batch-size",), dict(type=_int_at_least(1), default=DEFAULT.batch_size,
+                             help="mini-batch size, reshuffled each epoch with --seed (default: full batch)")),
+    (("--standardize",), dict(action="store_true", help="standardise features with training-split mean and std; "
+                                                        "stored in the model files and applied again by predict "
+                                                        "(default: raw features)")),
+    QUIET,
+    ENGINE,
+]
+MODEL_FILE = (("--model",), dict(type=Path, required=True, help="a .safetensors model written by descentlab"))
+
+
+def _resume(where: str) -> Option:
+    return (("--resume",), dict(
+        type=Path, default=None, metavar="DIR",
+        help=f"continue an interrupted run from its checkpoint folder ({where}, named in the message Ctrl-C prints) "
+             "with the options it was started with; the result is bit for bit that of an uninterrupted run. Ctrl-C "
+             "during training stops after the current iteration and saves the checkpoint before anything else; once "
+             "it is on disk, a second Ctrl-C stops at once and the checkpoint stays"))
+
+
+def _overwrite(what: str) -> Option:
+    return (("--overwrite",), dict(action="store_true", help=f"write into {what} (default: refuse; a run folder "
+                                                              "holds one run, and a folder in use by another run is "
+                                                              "always refused)"))
+
+
+def _run_folder(default: str) -> Option:
+    return (("--out",), dict(type=Path, default=None, help=f"{default} (default: a new folder runs/<date>-<time>)"))
+
+
+COMPARE: list[Option] = [
+    *MODEL, SEED, TEST_SIZE, *CSV, *TRAINING,
+    (("--optimizers",), dict(type=_optimizer_list, default=DEFAULT.optimizers,
+                             help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
+                                  f"{', '.join(METHODS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. --lr is "
+                                  f"the default learning rate of each (default: {_words(DEFAULT.optimizers)})")),
+    (("--x-axis",), dict(choices=["iterations", "evaluations"], default=DEFAULT.x_axis,
+                         help="x-axis of curves.png: iterations, or gradient + function evaluations (default: "
+                              f"{DEFAULT.x_axis})")),
+    _run_folder("run folder to write"),
+    _overwrite("a folder that holds a previous run (finished or interrupted): its files are replaced as a whole"),
+    _resume("OUT/checkpoint"),
+]
+GRADCHECK: list[Option] = [
+    *MODEL, SEED, TEST_SIZE, *CSV,
+    (("--samples",), dict(type=_int_at_least(1), default=None,
+                          help="check on the first N training samples (the assignment, the course exercise "
+                               "descentlab grew from, used 1; default: all)")),
+    (("--init-sigma",), dict(type=_nonnegative_float, default=DEFAULT.init_sigma,
+                             help="standard deviation of the normal initialisation of the point checked (default: "
+                                  f"{DEFAULT.init_sigma:g})")),
+    (("--eps",), dict(type=_positive_float, default=None,
+                      help="relative finite-difference step η; entry i uses η·max(1, |θ_i|) (default: 3e-4)")),
+    (("--max-entries",), dict(type=_int_at_least(1), default=None,
+                              help="check at most N entries per tensor: the largest gradients plus a seeded random "
+                                   "draw (default: every entry)")),
+    (("--threshold",), dict(type=_positive_float, default=1e-6,
+                            help="largest maximum relative error that passes (default: 1e-6)")),
+]
+TRAIN: list[Option] = [
+    *MODEL, SEED, TEST_SIZE, *CSV,
+    (("--optimizer",), dict(type=_optimizer_list, default=("nag",),
+                            help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: nag)")),
+    *TRAINING,
+    (("--out",), dict(type=Path, default=None, help="model file to write (.safetensors); required unless --resume")),
+    _overwrite("OUT when OUT.checkpoint holds an interrupted run: that run is discarded"),
+    _resume("OUT.checkpoint"),
+]
+PREDICT: list[Option] = [
+    MODEL_FILE,
+    (("--data",), dict(type=Path, required=True,
+                       help="a comma-separated file whose first line names the columns (docs/data.md)")),
+    (("--out",), dict(type=Path, default=None, help="CSV file to write (default: standard output)")),
+]
+SWEEP_OPTIONS: list[Option] = [
+    *MODEL, *CSV,
+    (("--optimizers",), dict(type=_optimizer_list, default=SWEEP.optimizers,
+                             help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)}; a "
+                                  "VALUE may be a list that continues after commas until the next NAME: "
+                                  "'gd,momentum:mu=0.5,0.9,adam' is gd, momentum at mu 0.5 and at mu 0.9, and adam; "
+                                  "'adam:lr=0.001,0.01' gives adam its own learning rates (default: "
+                                  f"{_words(SWEEP.optimizers)})")),
+    (("--lr",), dict(type=_lr_list, default=SWEEP.lrs,
+                     help=f"comma-separated learning rates (default: {_words(SWEEP.lrs)})")),
+    (("--seeds",), dict(type=_int_at_least(1), default=SWEEP.seeds,
+                        help="initial points per learning rate: init seeds 0..N-1; with --tune the R repetitions of "
+                             f"each phase (default: {SWEEP.seeds})")),
+    (("--tune",), dict(action="store_true",
+                       help="tuned comparison: repetition r draws its own train/validation/test split and initial "
+                            "point from seed r; every method runs at every setting of its grid on repetitions "
+                            "0..R-1 and keeps the one with the smallest median final validation loss (ties: smaller "
+                            "lr), then runs at that setting on fresh repetitions R..2R-1, which the report compares; "
+                            "test data never influence the choice")),
+    (("--validation-size",), dict(type=_fraction, default=None,
+                                  help="with --tune: fraction of the data held out for validation, stratified "
+                                       f"(default: {TuneConfig.validation_size:g})")),
+    _overwrite("a folder that holds a previous run of another kind, or another sweep: its run files are replaced "
+               "as a whole (the same sweep again finishes its missing cells)"),
+    (SEED[0], {**SEED[1], "help": f"seed of the train/test split (default: {DEFAULT.seed})"}),
+    TEST_SIZE,
+    (("--iterations",), dict(type=_int_at_least(0), default=DEFAULT.iterations,
+                             help=f"iterations (default: {DEFAULT.iterations})")),
+    (("--init-sigma",), dict(type=_nonnegative_float, default=DEFAULT.init_sigma,
+                             help="standard deviation of the normal initialisation (default: "
+                                  f"{DEFAULT.init_sigma:g})")),
+    (("--standardize",), dict(action="store_true",
+                              help="standardise features with training-split statistics (default: raw features)")),
+    QUIET,
+    ENGINE,
+    _run_folder("folder to write"),
+    lambda p: add_cluster_options(p, _int_at_least(1)),
+]
+
+# (name, help, description, options, handler)
+COMMANDS: list[tuple[str, str, str, list[Option], Callable[..., int]]] = [
+    ("compare", "train one network with GD and NAG from the same start; write plots, report, models",
+     "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) — or the methods named "
+     "by --optimizers — from the same initial parameters on --data (default: the embedded Iris), and write "
+     "curves.png, history.csv, summary.json, report.md, report.html (interactive, works offline) and "
+     "models/<method>.safetensors into --out.", COMPARE, run_compare),
+    ("gradcheck", "verify the analytic gradient against finite differences",
+     "Compare the analytic gradient of the mean cross-entropy with fourth-order central finite differences, entry "
+     "by entry, and print one row per parameter tensor. Exits 1 when any tensor's maximum relative error reaches "
+     "the threshold.", GRADCHECK, run_gradcheck),
+    ("train", "train one network on a CSV file (or Iris) and save it",
+     "Train one network with one optimiser on --data (default: the embedded Iris), report training and test "
+     "metrics, and save the model (safetensors + JSON metadata) to --out.", TRAIN, run_train),
+    ("predict", "predict classes and probabilities for the rows of a CSV file",
+     "Apply a saved model to the rows of --data. The file must have the model's feature columns (by name, any "
+     "order, other columns ignored). Writes one row per input row: the predicted class and one probability column "
+     "per class.", PREDICT, run_predict),
+    ("sweep", "train a grid of optimisers × learning rates × seeds at once; medians with error bars",
+     "Train every optimiser at every learning rate from --seeds initial points (seeds 0..N-1), all models of an "
+     "optimiser stacked into one batch, on one split of --data. Writes sweep.csv (one row per model, final "
+     "metrics), sweep.png (median and interquartile band), report.md (which method is better, by how much, with "
+     "the spread over seeds) and report.html (the same, interactive) into --out.",
+     SWEEP_OPTIONS, run_sweep_command),
+    ("info", "describe a saved model file",
+     "Print a model file's architecture, parameter counts and training record.", [MODEL_FILE], run_info),
+    ("export", "export a saved model as an ONNX graph",
+     "Write a model file as ONNX (float32; needs onnx and onnxruntime): input 'input' (batch × features, raw: "
+     "a stored standardisation is folded into the first layer), outputs 'probabilities' and 'label' (class "
+     "index); class and feature names are in the model's metadata.",
+     [MODEL_FILE, (("--onnx",), dict(type=Path, required=True, help="ONNX file to write"))], run_export),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command, built from the tables above."""
+    parser = _Parser(
+        prog="descentlab",
+        description="Train small neural networks with exact gradients and compare first-order optimisers.",
+        epilog=ASSIGNMENT,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"descentlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, summary, description, options, handler in COMMANDS:
+        command = sub.add_parser(name, help=summary, description=description)
+        for option in options:
+            if callable(option):
+                option(command)
+            else:
+                command.add_argument(*option[0], **option[1])
+        command.set_defaults(handler=handler)
+    return parser
