@@ -17,9 +17,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "core.activations": ("ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"),
     "data.dataset": ("DataError", "Dataset", "Standardizer", "load_csv", "load_iris", "train_test_split"),
     "experiments.compare": ("compare",),
-    "experiments.config": ("CompareConfig",),
-    "experiments.results": ("Comparison",),
-    "reporting.write": ("write_run",),
+    "experiments.config": ("CompareConfig", "SweepConfig"),
+    "experiments.results": ("Comparison", "Sweep"),
+    "experiments.sweeprun": ("sweep",),
+    "reporting.write": ("write_run", "write_sweep"),
     "core.gradcheck": ("GradcheckReport", "gradcheck"),
     "formats.model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
     "core.network": ("MLP", "lipschitz_bound"),
@@ -41,8 +42,9 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
     from .data.dataset import DataError, Dataset, Standardizer, load_csv, load_iris, train_test_split
     from .estimator import DescentClassifier
     from .experiments.compare import compare
-    from .experiments.config import CompareConfig
-    from .experiments.results import Comparison
+    from .experiments.config import CompareConfig, SweepConfig
+    from .experiments.results import Comparison, Sweep
+    from .experiments.sweeprun import sweep
     from .formats.model_io import ModelFileError, export_onnx, load_model, save_model
     from .optim.optimizers import (
         GD,
@@ -56,7 +58,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
         parse_optimizer,
         register_optimizer,
     )
-    from .reporting.write import write_run
+    from .reporting.write import write_run, write_sweep
     from .training.fit import fit
     from .training.results import FitResult, History
 
@@ -124,6 +126,10 @@ __all__ = [
     "softplus",
     "Standardizer",
     "SutskeverNAG",
+    "sweep",
+    "Sweep",
+    "SweepConfig",
     "train_test_split",
     "write_run",
+    "write_sweep",
 ]

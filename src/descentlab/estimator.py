@@ -22,8 +22,11 @@ from .core.engines import DEFAULT_ENGINE
 from .core.network import MLP
 from .core.params import Params
 from .data.dataset import Dataset, Standardizer
+from .experiments.config import ONE_METHOD, CompareConfig
 from .optim.optimizers import parse_optimizer
 from .training.fit import fit
+
+_DEFAULT = CompareConfig()  # the library's defaults, shared with compare and the command line
 
 
 class DescentClassifier(ClassifierMixin, BaseEstimator):
@@ -70,15 +73,15 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        hidden_layer_sizes: tuple[int, ...] = (16,),
-        activation: str = "softplus",
-        optimizer: str = "nag",
-        lr: float = 0.01,
-        iterations: int = 350,
-        batch_size: int | None = None,
-        weight_decay: float = 0.0,
-        standardize: bool = False,
-        init_sigma: float = 1.0,
+        hidden_layer_sizes: tuple[int, ...] = _DEFAULT.hidden,
+        activation: str = _DEFAULT.activation,
+        optimizer: str = ONE_METHOD,
+        lr: float = _DEFAULT.lr,
+        iterations: int = _DEFAULT.iterations,
+        batch_size: int | None = _DEFAULT.batch_size,
+        weight_decay: float = _DEFAULT.weight_decay,
+        standardize: bool = _DEFAULT.standardize,
+        init_sigma: float = _DEFAULT.init_sigma,
         random_state: Any = 0,
         engine: str = DEFAULT_ENGINE,
     ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..experiments.config import CompareConfig, SweepConfig, TuneConfig
+from ..experiments.config import ONE_METHOD, CompareConfig, SweepConfig, TuneConfig
 from .cells import add_cluster_options
 from .compare import run_compare, run_train
 from .gradcheck import run_gradcheck
@@ -237,8 +237,9 @@ GRADCHECK: list[Option] = [
 ]
 TRAIN: list[Option] = [
     *MODEL, SEED, TEST_SIZE, *CSV,
-    (("--optimizer",), dict(type=_optimizer_list, default=("nag",),
-                            help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: nag)")),
+    (("--optimizer",), dict(type=_optimizer_list, default=(ONE_METHOD,),
+                            help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: "
+                                 f"{ONE_METHOD})")),
     *TRAINING,
     (("--out",), dict(type=Path, default=None, help="model file to write (.safetensors); required unless --resume")),
     _overwrite("OUT when OUT.checkpoint holds an interrupted run: that run is discarded"),

@@ -360,35 +360,16 @@ def _fast_block(
 ) -> tuple[np.ndarray, np.ndarray, list[bytes]] | None:
     """The numbers, raw label codes and distinct raw labels of a block of plain lines, or None when the fast
     reader cannot vouch for the block."""
-    if b"\r" in block:
-        if block.count(b"\r") != block.count(b"\r\n"):
-            return None
-        block = block.replace(b"\r\n", b"\n")
-    if not block.isascii():
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    if not block.endswith(b"\n"):
-        block += b"\n"
-    if not _every_line_has(block, width - 1):
+    plain = _plain_lines(block, width)
+    if plain is None:
         return None
-    cells = block.replace(b"\n", b",").split(b",")
+    cells = plain.replace(b"\n", b",").split(b",")
     n = (len(cells) - 1) // width
-    quoted = b'"' in block
+    quoted = b'"' in plain
     X = np.empty((n, len(numeric)), dtype=np.float64)
     for k, j in enumerate(numeric):
-        column = cells[j : n * width : width]
-        try:
-            X[:, k] = np.fromiter(map(float, column), dtype=np.float64, count=n)
-        except ValueError:
-            unquoted = _unquote(column) if quoted else None
-            if unquoted is None:
-                return None
-            try:
-                X[:, k] = np.fromiter(map(float, unquoted), dtype=np.float64, count=n)
-            except ValueError:
-                return None
+        if not _fill_column(X[:, k], cells[j : n * width : width], quoted):
+            return None
     if not np.isfinite(X).all():
         return None
     if label is None:
@@ -400,6 +381,40 @@ def _fast_block(
         return None
     codes = np.fromiter(map(distinct.__getitem__, column), dtype=np.int64, count=n)
     return X, codes, raw
+
+
+def _plain_lines(block: bytes, width: int) -> bytes | None:
+    """``block`` with LF line ends and a final newline, or None unless it is UTF-8 whose every line holds
+    ``width`` cells (a lone CR, a line with another count of commas: the exact reader's job)."""
+    if b"\r" in block:
+        if block.count(b"\r") != block.count(b"\r\n"):
+            return None
+        block = block.replace(b"\r\n", b"\n")
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not block.endswith(b"\n"):
+        block += b"\n"
+    return block if _every_line_has(block, width - 1) else None
+
+
+def _fill_column(out: np.ndarray, column: list[bytes], quoted: bool) -> bool:
+    """Parse one column's cells into ``out`` (quotes around a cell allowed when the block has any); False when a
+    cell is not a plain number."""
+    try:
+        out[:] = np.fromiter(map(float, column), dtype=np.float64, count=len(column))
+        return True
+    except ValueError:
+        unquoted = _unquote(column) if quoted else None
+        if unquoted is None:
+            return False
+    try:
+        out[:] = np.fromiter(map(float, unquoted), dtype=np.float64, count=len(column))
+    except ValueError:
+        return False
+    return True
 
 
 def _every_line_has(block: bytes, commas: int) -> bool:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from ..core.engines import DEFAULT_ENGINE
 
+ONE_METHOD = "nag"  # the method of a single training run (descentlab train, DescentClassifier)
+
 
 @dataclass(frozen=True)
 class CompareConfig:

@@ -248,7 +248,7 @@ def _architecture(metadata: dict[str, Any], path: Path) -> MLP:
     activation = arch.get("activation") if isinstance(arch, dict) else None
     widths_ok = isinstance(sizes, list) and 2 <= len(sizes) <= 1000 and all(
         isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 10**9 for n in sizes)
-    if not widths_ok or not isinstance(activation, str) or activation not in ACTIVATIONS:
+    if not isinstance(sizes, list) or not widths_ok or not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ModelFileError(f"{path}: invalid architecture in the metadata (sizes must be 2 to 1000 whole "
                              f"widths >= 1, activation one of {', '.join(ACTIVATIONS)})")
     try:
@@ -272,9 +272,6 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
         with one message naming the file, when it is missing, truncated, corrupted, from another format
         version, or its tensors do not match the architecture it declares.
     """
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
     path = Path(path)
     header, raw = _read_safetensors(path, "no such model file")
     metadata = _json(_metadata_text(header, path), path, "the descentlab metadata")
@@ -287,12 +284,31 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
             f"versions 1 to {MODEL_FORMAT_VERSION} — upgrade descentlab to read it"
         )
     net = _architecture(metadata, path)
+    layout = file_layout(net, version)
+    tensors = _checked_tensors(raw, {name: shape for name, (_, shape) in layout.items()}, path)
+    _check_schema(metadata, net, path)
+    try:
+        matches = metadata.get("checksum") == _checksum(metadata, tensors)
+    except RecursionError:  # json.dumps of a deep (but parseable) structure
+        raise ModelFileError(f"{path}: the descentlab metadata is nested too deeply") from None
+    if not matches:
+        what = "has no checksum" if "checksum" not in metadata else "does not match its checksum"
+        raise ModelFileError(f"{path}: the file {what}: it was damaged or edited after descentlab wrote it")
+    memory_shapes = {slot.name: slot.shape for slot in net.slots}  # biases back to columns (out, 1)
+    params = net.params({slot: tensors[name].reshape(memory_shapes[slot]) for name, (slot, _) in layout.items()})
+    return net, params, metadata
+
+
+def _checked_tensors(raw: bytes, expected: dict[str, tuple[int, ...]], path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a model file, refused unless they are exactly the ``expected`` names and shapes, float64
+    and finite."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
     try:
         tensors = load(raw)
     except (SafetensorError, ValueError, OverflowError) as error:
         raise ModelFileError(f"{path}: corrupted tensor data ({error})") from None
-    layout = file_layout(net, version)
-    expected = {name: shape for name, (_, shape) in layout.items()}
     if set(tensors) != set(expected):
         raise ModelFileError(
             f"{path}: tensors {sorted(tensors)} do not match the architecture's {sorted(expected)}"
@@ -305,17 +321,7 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
             raise ModelFileError(f"{path}: tensor {name} has shape {value.shape}, expected {shape}")
         if not np.all(np.isfinite(value)):
             raise ModelFileError(f"{path}: tensor {name} holds non-finite values")
-    _check_schema(metadata, net, path)
-    try:
-        matches = metadata.get("checksum") == _checksum(metadata, tensors)
-    except RecursionError:  # json.dumps of a deep (but parseable) structure
-        raise ModelFileError(f"{path}: the descentlab metadata is nested too deeply") from None
-    if not matches:
-        what = "has no checksum" if "checksum" not in metadata else "does not match its checksum"
-        raise ModelFileError(f"{path}: the file {what}: it was damaged or edited after descentlab wrote it")
-    memory_shapes = {slot.name: slot.shape for slot in net.slots}  # biases back to columns (out, 1)
-    params = net.params({slot: tensors[name].reshape(memory_shapes[slot]) for name, (slot, _) in layout.items()})
-    return net, params, metadata
+    return tensors
 
 
 # -- ONNX ------------------------------------------------------------------------------------------------------
@@ -345,44 +351,13 @@ def export_onnx(
     :class:`~descentlab.formats.onnx_check.ExportMismatch` and nothing is written.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
     if params.slots != net.slots or params.flat.ndim != 1:
         raise ValueError(f"export_onnx needs the parameters of one model of {net!r}")
     d, k = net.sizes[0], net.sizes[-1]
-    layers = [(np.array(params[f"W{layer}"]), np.array(params[f"b{layer}"])[:, 0]) for layer in range(net.n_layers)]
-    if standardization is not None:
-        mean = np.asarray(standardization["mean"], dtype=np.float64)
-        scale = np.asarray(standardization["scale"], dtype=np.float64)
-        W0 = layers[0][0] / scale  # column j divided by scale_j
-        layers[0] = (W0, layers[0][1] - W0 @ mean)
-    nodes, initializers = [], []
-    current = "input"
-    for layer, (W, b) in enumerate(layers):
-        with np.errstate(over="ignore"):  # float32 overflow is what verify finds and explains
-            W32, b32 = W.astype(np.float32), b.astype(np.float32)
-        initializers.append(numpy_helper.from_array(W32, f"W{layer}"))
-        initializers.append(numpy_helper.from_array(b32, f"b{layer}"))
-        z = f"z{layer + 1}"
-        nodes.append(helper.make_node("Gemm", [current, f"W{layer}", f"b{layer}"], [z], transB=1, name=f"layer{layer}"))
-        current = z
-        op = _ONNX_ACTIVATIONS[net.activation.name]
-        if layer < net.n_layers - 1 and op is not None:
-            nodes.append(helper.make_node(op, [z], [f"a{layer + 1}"], name=f"{op.lower()}{layer + 1}"))
-            current = f"a{layer + 1}"
-    nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1, name="softmax"))
-    nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="argmax"))
-    graph = helper.make_graph(
-        nodes,
-        "descentlab_mlp",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", d])],
-        [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
-            helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
-        ],
-        initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+    layers = _folded_layers(net, params, standardization)
+    model = helper.make_model(_onnx_graph(net, layers), opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
                               producer_name="descentlab", producer_version=_version())
     model.doc_string = f"{net!r}: softmax classifier exported by descentlab"
     names = {
@@ -400,6 +375,51 @@ def export_onnx(
         verify_onnx(blob, net, params, standardization, layers[0][0])
     atomic_write_bytes(path, blob)
     return Path(path)
+
+
+def _folded_layers(net: MLP, params: Params,
+                   standardization: dict[str, list[float]] | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(W_l, b_l)`` per layer (biases as rows), a standardisation folded into the first layer."""
+    layers = [(np.array(params[f"W{layer}"]), np.array(params[f"b{layer}"])[:, 0]) for layer in range(net.n_layers)]
+    if standardization is not None:
+        mean = np.asarray(standardization["mean"], dtype=np.float64)
+        scale = np.asarray(standardization["scale"], dtype=np.float64)
+        W0 = layers[0][0] / scale  # column j divided by scale_j
+        layers[0] = (W0, layers[0][1] - W0 @ mean)
+    return layers
+
+
+def _onnx_graph(net: MLP, layers: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+    """The ONNX graph of the network with these (float64) layers, stored as float32."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    d, k = net.sizes[0], net.sizes[-1]
+    nodes, initializers = [], []
+    current = "input"
+    for layer, (W, b) in enumerate(layers):
+        with np.errstate(over="ignore"):  # float32 overflow is what verify finds and explains
+            W32, b32 = W.astype(np.float32), b.astype(np.float32)
+        initializers.append(numpy_helper.from_array(W32, f"W{layer}"))
+        initializers.append(numpy_helper.from_array(b32, f"b{layer}"))
+        z = f"z{layer + 1}"
+        nodes.append(helper.make_node("Gemm", [current, f"W{layer}", f"b{layer}"], [z], transB=1, name=f"layer{layer}"))
+        current = z
+        op = _ONNX_ACTIVATIONS[net.activation.name]
+        if layer < net.n_layers - 1 and op is not None:
+            nodes.append(helper.make_node(op, [z], [f"a{layer + 1}"], name=f"{op.lower()}{layer + 1}"))
+            current = f"a{layer + 1}"
+    nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1, name="softmax"))
+    nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="argmax"))
+    return helper.make_graph(
+        nodes,
+        "descentlab_mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", d])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
+        ],
+        initializers,
+    )
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------------------

@@ -8,17 +8,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.engines import DEFAULT_ENGINE
+from ..experiments.config import CompareConfig
 from ..optim.registry import label as method_label
 
 if TYPE_CHECKING:
-    from ..experiments.config import CompareConfig
     from ..experiments.results import Comparison, Sweep
+
+_DEFAULT = CompareConfig()  # options at their default are left out of the command line
 
 
 def command_line(config: CompareConfig, methods: list[str]) -> str:
     """The ``descentlab compare`` invocation that reproduces a comparison with this configuration."""
     words = ["descentlab", "compare"]
-    if config.data != "iris (embedded)":
+    if config.data != _DEFAULT.data:
         words += ["--data", config.data]
         if config.target is not None:
             words += ["--target", config.target]
@@ -30,11 +32,11 @@ def command_line(config: CompareConfig, methods: list[str]) -> str:
         words.append("--standardize")
     if config.weight_decay:
         words += ["--weight-decay", f"{config.weight_decay:g}"]
-    if list(config.optimizers) != ["gd", "nag"]:
+    if tuple(config.optimizers) != _DEFAULT.optimizers:
         words += ["--optimizers", ",".join(config.optimizers)]
     if config.batch_size is not None:
         words += ["--batch-size", str(config.batch_size)]
-    if config.x_axis != "iterations":
+    if config.x_axis != _DEFAULT.x_axis:
         words += ["--x-axis", config.x_axis]
     if config.engine != DEFAULT_ENGINE:
         words += ["--engine", config.engine]
@@ -150,42 +152,16 @@ def _discussion(comparison: Comparison, summary: dict[str, Any]) -> list[str]:
 
 def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     """Markdown text of report.md for one comparison (numbers taken from ``summary`` and the histories)."""
-    config = comparison.config
-    net = comparison.net
     methods = list(comparison.results)
-    tensors = ", ".join(f"{name} {shape[0]}×{shape[1]}" for name, shape, _ in net.describe())
     out = ["# descentlab comparison", ""]
     if comparison.interrupted:
         states = [f"{name} after iteration {r.iterations}" for name, r in comparison.results.items() if r.interrupted]
         states += [f"{name} not started" for name in comparison.pending]
         out += [f"**Interrupted** ({'; '.join(states)}): this report shows what was done. The terminal named the "
                 "`--resume` command that completes the run.", ""]
+    out += ["Reproduce with:", "", "```", command_line(comparison.config, methods), "```", "", "## Set-up", ""]
+    out += _setup(comparison)
     out += [
-        "Reproduce with:",
-        "",
-        "```",
-        command_line(config, methods),
-        "```",
-        "",
-        "## Set-up",
-        "",
-        f"- Data: {config.data}; stratified split with test size {config.test_size:g} and seed {config.seed}: "
-        f"{comparison.train.n_samples} training and {comparison.test.n_samples} test samples, "
-        f"{comparison.train.n_features} features, {comparison.train.n_classes} classes"
-        f"{' (standardised with training-split statistics)' if config.standardize else ' (raw features)'}.",
-        f"- Network: {' → '.join(str(n) for n in net.sizes)}, hidden activation {net.activation.name} "
-        f"({net.activation.formula}), softmax output, mean cross-entropy loss.",
-        f"- Parameters: {tensors}; **{net.n_params} learnable parameters**"
-        + (f" (8·N_H + 3 with N_H = {net.sizes[1]})" if len(net.sizes) == 3 and net.sizes[0] == 4
-           and net.sizes[2] == 3 else "")
-        + ".",
-        f"- Initialisation: every parameter from N({config.init_mu:g}, {config.init_sigma:g}²), seed "
-        f"{config.seed}; all methods start from the same point.",
-        f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}"
-        + (f", L2 penalty (λ/2)·Σ‖W‖² with λ = {config.weight_decay:g} on the weights" if config.weight_decay else "")
-        + ". Every curve point is measured at the iterate the method would export: for NAG the iterate p_k, not "
-        "the look-ahead point q_k = p_k + μ_k (p_k − p_{k−1}) where it takes its gradient (docs/derivation.md, "
-        "N1–N3).",
         "",
         "## Results",
         "",
@@ -211,6 +187,32 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _setup(comparison: Comparison) -> list[str]:
+    """The set-up section's items: data, network, parameters, initialisation, training."""
+    config = comparison.config
+    net = comparison.net
+    tensors = ", ".join(f"{name} {shape[0]}×{shape[1]}" for name, shape, _ in net.describe())
+    return [
+        f"- Data: {config.data}; stratified split with test size {config.test_size:g} and seed {config.seed}: "
+        f"{comparison.train.n_samples} training and {comparison.test.n_samples} test samples, "
+        f"{comparison.train.n_features} features, {comparison.train.n_classes} classes"
+        f"{' (standardised with training-split statistics)' if config.standardize else ' (raw features)'}.",
+        f"- Network: {' → '.join(str(n) for n in net.sizes)}, hidden activation {net.activation.name} "
+        f"({net.activation.formula}), softmax output, mean cross-entropy loss.",
+        f"- Parameters: {tensors}; **{net.n_params} learnable parameters**"
+        + (f" (8·N_H + 3 with N_H = {net.sizes[1]})" if len(net.sizes) == 3 and net.sizes[0] == 4
+           and net.sizes[2] == 3 else "")
+        + ".",
+        f"- Initialisation: every parameter from N({config.init_mu:g}, {config.init_sigma:g}²), seed "
+        f"{config.seed}; all methods start from the same point.",
+        f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}"
+        + (f", L2 penalty (λ/2)·Σ‖W‖² with λ = {config.weight_decay:g} on the weights" if config.weight_decay else "")
+        + ". Every curve point is measured at the iterate the method would export: for NAG the iterate p_k, not "
+        "the look-ahead point q_k = p_k + μ_k (p_k − p_{k−1}) where it takes its gradient (docs/derivation.md, "
+        "N1–N3).",
+    ]
 
 
 # -- sweeps ---------------------------------------------------------------------------------------------------
