@@ -79,7 +79,7 @@ def test_the_recorder_grows_its_history_and_shows_one_model_as_flat_fields(setti
         oracle = CountingOracle(objective)
         x = _stack(net, range(models))
         for k in range(4):
-            recorder.measure(oracle, x)
+            recorder.measure(k, oracle, x)
             recorder.write(k, oracle, None)
         history = recorder.recorded(3)
         assert history.train_loss.shape == shape and np.all(np.isfinite(history.grad_norm))

@@ -1,8 +1,9 @@
 """The training loop: run an optimiser for K iterations and record what it would export at every step.
 
 The loop only sequences its parts, each in its own module: the batch sampler (:mod:`.batches`), the counting
-oracle (:mod:`.oracle`), the recorder (:mod:`.recorder`), the divergence guard (:mod:`.guard`); resuming
-restores them (:mod:`.resume`). Inside, parameters are always a stack ``(M, P)``; one model is M = 1.
+oracle (:mod:`.oracle`), the recorder (:mod:`.recorder`), the divergence guard (:mod:`.guard`), the interrupt
+(:mod:`.interrupt`); resuming restores them (:mod:`.resume`). Inside, parameters are always a stack ``(M, P)``;
+one model is M = 1.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..data.dataset import Dataset
 from ..optim.base import Optimizer
 from .batches import FullBatch, MiniBatches, sampler
 from .guard import DivergenceGuard, NonFiniteStart
+from .interrupt import after_each
 from .oracle import CountingOracle
 from .recorder import HISTORY_START, Recorder
 from .results import HISTORY_FIELDS, FitResult, History
@@ -72,32 +74,23 @@ def fit(
     state, first = optimizer.init(run.x0), 0
     if resume is not None:  # the parts take up the interrupted run's history, counts and batch position
         state, first = restore(resume, optimizer, state, run.recorder, run.sampler)
-    ask, stop = callback or _ignore, should_stop or _never
+    after = after_each(callback, should_stop, iterations)  # before the loop's error state is set
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
     done, interrupted, start = first - 1, False, time.perf_counter()
-    for k in range(first, iterations + 1):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is the guard's to judge
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is the guard's to judge
+        for k in range(first, iterations + 1):
             if k > 0:
                 state = optimizer.step(state, sampler.next_oracle())
-            recorder.measure(oracle, state.x)
-        if not guard.check(k, state.x, recorder.loss, recorder.grad_norm):
-            break
-        recorder.write(k, sampler.oracle, guard.dead)
-        done = k
-        ask(k, recorder.view)
-        if k < iterations and stop():
-            interrupted = True
-            break
+            recorder.measure(k, oracle, state.x)
+            if not guard.check(k, state.x, recorder.loss, recorder.grad_norm):
+                break
+            recorder.write(k, sampler.oracle, guard.dead)
+            done = k
+            if after(k, recorder.view):
+                interrupted = True
+                break
     seconds = time.perf_counter() - start + (resume.seconds if resume is not None else 0.0)
     return run.result(optimizer, state, done, interrupted, seconds)
-
-
-def _ignore(k: int, history: History) -> None:
-    """No progress display."""
-
-
-def _never() -> bool:
-    return False
 
 
 @dataclass

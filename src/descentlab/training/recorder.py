@@ -46,45 +46,39 @@ class Recorder:
         self.view = self._shown()
         self.loss: Any = None
         self.grad_norm: Any = None
-        self.correct: Any = None
-        self.test_loss: Any = None
-        self.test_correct: Any = None
 
     def _shown(self) -> History:
         if not self.one_model:
             return self.history
         return History(*(getattr(self.history, name).reshape(-1) for name in HISTORY_FIELDS))  # views, not copies
 
-    def measure(self, oracle: CountingOracle, x: np.ndarray) -> None:
-        """Evaluate the metrics at ``x`` (kept until :meth:`write`); the oracle caches what the next step reuses."""
-        oracle.measure(x, self.full)
-        self.loss = oracle.value
-        if self.full:
-            g = oracle.grad
-            assert g is not None
-            # vecdot is BLAS's dot per model: the same sums as the single-model history has always been made of
-            self.grad_norm = np.sqrt(np.vecdot(g, g))
-            self.correct = oracle.correct
-            if self.test is not None:
-                tested = self.test.evaluate(x, Want.CORRECT)
-                self.test_loss, self.test_correct = tested.loss, tested.correct
-
-    def write(self, k: int, counts: CountingOracle, dead: np.ndarray | None) -> None:
-        """Entry k: the measured metrics and the evaluation counts of ``counts``; NaN metrics for the models
-        marked ``dead`` (None: none is)."""
+    def measure(self, k: int, oracle: CountingOracle, x: np.ndarray) -> None:
+        """Entry k's metrics at ``x``, written straight into the history (with no copies kept; an entry that the
+        divergence guard refuses is cut off, never shown). The oracle caches what the next step reuses."""
         if k == len(self.history):
             self.history = self.history.grown(min(self.iterations + 1, 2 * k))
             self.view = self._shown()
         history = self.history
-        history.train_loss[k] = self.loss
+        oracle.measure(x, self.full)
+        self.loss = history.train_loss[k] = oracle.value
+        if self.full:
+            g, correct = oracle.grad, oracle.correct
+            assert g is not None and correct is not None
+            # vecdot is BLAS's dot per model: the same sums as the single-model history has always been made of
+            self.grad_norm = np.sqrt(np.vecdot(g, g), out=history.grad_norm[k])
+            np.divide(correct, self.train_samples, out=history.train_accuracy[k])
+            if self.test is not None:
+                tested = self.test.evaluate(x, Want.CORRECT)
+                assert tested.correct is not None
+                history.test_loss[k] = tested.loss
+                np.divide(tested.correct, self.test.S, out=history.test_accuracy[k])
+
+    def write(self, k: int, counts: CountingOracle, dead: np.ndarray | None) -> None:
+        """Complete entry k: the evaluation counts of ``counts``, and NaN metrics for the models marked ``dead``
+        (None: none is)."""
+        history = self.history
         history.grad_evals[k] = counts.grad_evals
         history.func_evals[k] = counts.func_evals
-        if self.full:
-            history.train_accuracy[k] = self.correct / self.train_samples
-            history.grad_norm[k] = self.grad_norm
-            if self.test is not None:
-                history.test_loss[k] = self.test_loss
-                history.test_accuracy[k] = self.test_correct / self.test.S
         if dead is not None:
             for name in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm"):
                 getattr(history, name)[k, dead] = np.nan
