@@ -67,8 +67,13 @@ class FigureJob:
 
     def __call__(self, results: Mapping[str, Any], path: str | Path, title: str = "",
                  x_axis: str = "iterations") -> Path:
-        light = {name: dataclasses.replace(result, state=None, batches=None) for name, result in results.items()}
-        self._job = (light, str(path), title, x_axis)
+        from ..optim.registry import label  # not .plots: matplotlib stays out of this process
+
+        # only what the figure shows: no optimiser or state, whose classes (a registered optimiser defined in a
+        # script or notebook) the drawer process could not import; the labels are taken here, where they are known
+        light = {name: dataclasses.replace(result, optimizer=None, state=None, batches=None)
+                 for name, result in results.items()}
+        self._job = (light, str(path), title, x_axis, {name: label(name) for name in results})
         return Path(path)
 
     def start(self, lock_fd: int | None = None, lock_path: Path | None = None) -> Drawer:
@@ -92,8 +97,8 @@ class FigureJob:
         except OSError:  # no second process (a process limit, say): draw here, as slowly as before
             from .plots import plot_curves
 
-            light, _, title, x_axis = self._job
-            plot_curves(light, path, title=title, x_axis=x_axis)
+            light, _, title, x_axis, labels = self._job
+            plot_curves(light, path, title=title, x_axis=x_axis, labels=labels)
             return Drawer(None, path)
         return Drawer(process, path)
 
@@ -156,11 +161,11 @@ def _drawer() -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited as ignored already (see _sigint_ignored)
-    results, path, title, x_axis, lock_fd, lock_path = pickle.load(sys.stdin.buffer)  # from the command
+    results, path, title, x_axis, labels, lock_fd, lock_path = pickle.load(sys.stdin.buffer)  # from the command
     try:
         from descentlab.reporting.plots import plot_curves
 
-        plot_curves(results, path, title=title, x_axis=x_axis)
+        plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
         return 0
     except BaseException as error:  # noqa: BLE001 - whatever it was, it must not be silent
         _write_error(Path(path), error)

@@ -44,17 +44,20 @@ def _plain_log_ticks(ax: Any) -> None:
 
 
 def plot_curves(
-    results: Mapping[str, FitResult], path: str | Path, title: str = "", x_axis: str = "iterations"
+    results: Mapping[str, FitResult], path: str | Path, title: str = "", x_axis: str = "iterations",
+    labels: Mapping[str, str] | None = None,
 ) -> Path:
     """Training loss (log scale) and test accuracy, one line per method, any number of methods.
 
     ``x_axis`` is ``"iterations"`` (k) or ``"evaluations"`` (gradient + function evaluations spent, which
     puts line-search and restart methods on an equal footing). Written atomically as PNG to ``path``.
+    ``labels`` gives each method's legend entry (default: :func:`method_label`, from the optimiser's class).
     """
-    return _save(curves_figure(results, title, x_axis), path)
+    return _save(curves_figure(results, title, x_axis, labels), path)
 
 
-def curves_figure(results: Mapping[str, FitResult], title: str = "", x_axis: str = "iterations") -> Figure:
+def curves_figure(results: Mapping[str, FitResult], title: str = "", x_axis: str = "iterations",
+                  labels: Mapping[str, str] | None = None) -> Figure:
     """The figure :func:`plot_curves` writes."""
     if x_axis not in X_AXES:
         raise ValueError(f"x_axis must be one of {X_AXES}, got {x_axis!r}")
@@ -64,12 +67,13 @@ def curves_figure(results: Mapping[str, FitResult], title: str = "", x_axis: str
     loss_ax, acc_ax = fig.subplots(1, 2)
     for index, (name, result) in enumerate(results.items()):
         history = result.history
+        legend = labels[name] if labels is not None else method_label(name)
         k = history.iterations if x_axis == "iterations" else history.evaluations
         # Line styles cycle too, so methods with identical curves (e.g. a line search that always accepts
         # its first step) stay visible on top of each other.
         style = ("-", "--", "-.", (0, (5, 1)))[index % 4]
-        (line,) = loss_ax.plot(k, history.train_loss, label=method_label(name), linewidth=1.8, linestyle=style)
-        acc_ax.plot(k, 100.0 * history.test_accuracy, label=method_label(name), color=line.get_color(),
+        (line,) = loss_ax.plot(k, history.train_loss, label=legend, linewidth=1.8, linestyle=style)
+        acc_ax.plot(k, 100.0 * history.test_accuracy, label=legend, color=line.get_color(),
                     linewidth=1.8)
         acc_ax.plot(k, 100.0 * history.train_accuracy, color=line.get_color(), linewidth=1.0,
                     linestyle=":", alpha=0.8)
