@@ -2,6 +2,7 @@
 known defects (gradient at p, t_0 = 0, p_{k−1} aliasing the new iterate) is shown to be caught."""
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -297,3 +298,29 @@ def test_armijo_rejects_a_trial_step_whose_loss_is_nan():
     state = gd.step(gd.init(np.ones(1)), oracle)
     assert float(np.ravel(state.step_size)[0]) == 0.78125
     assert state.x[0] == 1.0 - 2.0 * 0.78125
+
+
+@pytest.mark.parametrize("spec", ["gd", "gd-armijo:lr=1", "nag", "nag-restart", "nag:restart=function", "momentum",
+                                  "sutskever", "sutskever:mu=nesterov", "adam"])
+def test_every_state_goes_to_arrays_and_back_and_then_steps_as_before(spec):
+    from descentlab.optim.optimizers import parse_optimizer
+    from descentlab.optim.state import state_from_arrays, state_to_arrays
+
+    optimizer = parse_optimizer(spec, lr=0.2)
+    states = run(optimizer, 3, x0=np.array([[1.0, 1.0], [2.0, -1.0]]))
+    arrays, description = state_to_arrays(states[-1])
+    json_only = json.loads(json.dumps(description))
+    back = state_from_arrays(optimizer, json_only, {key: value.copy() for key, value in arrays.items()})
+    assert type(back) is type(states[-1]) and back.k == 3
+    oracle = quadratic_oracle()
+    assert np.array_equal(optimizer.step(back, oracle).x, optimizer.step(states[-1], oracle).x)
+    other = dl.Adam() if not isinstance(optimizer, dl.Adam) else dl.GD()
+    with pytest.raises(ValueError, match="is not a state of"):
+        state_from_arrays(other, json_only, arrays)
+
+
+def test_per_model_scalars_are_columns():
+    x0 = np.ones((3, 2))
+    assert run(dl.NAG(lr=0.1), 1, x0=x0)[-1].t.shape == (3, 1)
+    assert run(dl.ArmijoGD(lr=0.1), 1, x0=x0)[-1].step_size.shape == (3, 1)
+    assert not hasattr(dl.GD().init(x0), "step_size")
