@@ -71,7 +71,7 @@ class Rule:
     spec (raises ValueError for text that breaks the rule) and ``accepts`` to check a Python value."""
 
     text: str
-    parse: Callable[[str], Any]
+    parse: Callable[[str], object]
     accepts: Callable[[object], bool]
 
 

@@ -52,7 +52,7 @@ class Momentum:
         return MomentumState(x=state.x + v, v=v, k=state.k + 1)  # (M2)
 
 
-def _mu_or_nesterov(word: str) -> float | str:
+def _mu_or_nesterov(word: str) -> object:
     return "nesterov" if word.lower() == "nesterov" else UNIT.parse(word)
 
 

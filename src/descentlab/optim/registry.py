@@ -107,7 +107,7 @@ def _keys(name: str, keys: dict[str, Rule]) -> str:
     return "; ".join(f"{key} ({rule.text})" for key, rule in keys.items())
 
 
-def _setting(spec: str, name: str, keys: dict[str, Rule], setting: str) -> tuple[str, Any]:
+def _setting(spec: str, name: str, keys: dict[str, Rule], setting: str) -> tuple[str, object]:
     """One ``KEY=VALUE`` of a spec, parsed and checked; the message names the key, its rule and the keys."""
     key, sep, text = (part.strip() for part in setting.partition("="))
     if not sep or not key:
@@ -121,16 +121,16 @@ def _setting(spec: str, name: str, keys: dict[str, Rule], setting: str) -> tuple
                          f"{_keys(name, keys)})") from None
 
 
-def _chosen(cls: OptimizerClass, given: dict[str, Any]) -> OptimizerClass:
+def _chosen(cls: OptimizerClass, given: dict[str, object]) -> OptimizerClass:
     """The class a spec's settings pick: ``cls``, or the family member its variant key names."""
     variants = _variants(cls)
     if variants is None or variants.key not in given:
         return cls
-    value = given[variants.key]
-    return _REGISTRY[variants.names["none" if value is None else value]]
+    value = given[variants.key]  # one of the names' keys, read by their rule (None for "none")
+    return _REGISTRY[variants.names["none" if value is None else str(value)]]
 
 
-def _refuse_unused(spec: str, cls: OptimizerClass, chosen: OptimizerClass, given: dict[str, Any]) -> None:
+def _refuse_unused(spec: str, cls: OptimizerClass, chosen: OptimizerClass, given: dict[str, object]) -> None:
     """Settings that the picked class would ignore (the Armijo constants without a line search) are refused."""
     variants = _variants(cls)
     fields = rules(chosen)
@@ -164,7 +164,7 @@ def parse_optimizer(spec: str, lr: float | np.ndarray = 0.01) -> Optimizer[Any]:
     name, *texts = spec.strip().split(":")
     cls = optimizer_class(name)
     keys = settings(cls)
-    given: dict[str, Any] = {}
+    given: dict[str, object] = {}
     for text in texts:
         key, value = _setting(spec, name, keys, text)
         if key in given:
