@@ -12,7 +12,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .names import DEFAULT_CELL_SIZE
+from ..experiments.config import DEFAULT_CELL_SIZE
 
 if TYPE_CHECKING:  # the command line builds its parser from this module: rich and NumPy load when a sweep runs
     from rich.console import Console
@@ -125,11 +125,12 @@ class _Meter:
 
 
 def _progress(quiet: bool, err: Console) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import MofNCompleteColumn, TextColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TimeElapsedColumn(),
-                    console=err, transient=True, disable=quiet or not err.is_terminal)
+    from .common import progress_bar
+
+    return progress_bar(err, quiet or not err.is_terminal, "{task.description}", MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"))
 
 
 def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Path, meter: _Meter, cells: int,

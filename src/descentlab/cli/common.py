@@ -75,15 +75,23 @@ def load_data(args: argparse.Namespace) -> tuple[Any, str]:
     return data, str(args.data)
 
 
+def progress_bar(err: Console, hidden: bool, label: str, *counts: Any) -> Any:
+    """The commands' one progress display: on stderr, gone when done, hidden with ``--quiet``. ``label`` is the
+    text column's template, ``counts`` the columns between the bar and the time elapsed."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(label), BarColumn(), *counts, TimeElapsedColumn(), console=err, transient=True,
+                    disable=hidden)
+
+
 @contextmanager
 def reading_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A transient bar on stderr while a file of more than 32 MB is read (bytes read of the file's size)."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import DownloadColumn
 
     err = Console(stderr=True, highlight=False)
-    bar = Progress(TextColumn("reading"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=err,
-                   transient=True, disable=quiet)
+    bar = progress_bar(err, quiet, "reading", DownloadColumn())
     task = None
 
     def on_bytes(done: int, total: int) -> None:

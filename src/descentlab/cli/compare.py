@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +23,15 @@ from .common import (
     load_data,
     load_source,
     network_line,
+    progress_bar,
     say,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from ..experiments.config import MethodList
 
 
 def _results_table(summary: dict[str, Any]) -> Table:
@@ -64,10 +67,9 @@ def _results_table(summary: dict[str, Any]) -> Table:
 def _progress_bars(err: Console, iterations: int, quiet: bool) -> tuple[Any, Callable[[str, int, Any], None]]:
     """One progress bar per method, counting iterations: the callback's k = 0 is the initial point (measured,
     no step taken), so a method shows k of ``iterations`` steps done."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import MofNCompleteColumn
 
-    progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True, disable=quiet)
+    progress = progress_bar(err, quiet, "{task.description:<12}", MofNCompleteColumn())
     tasks: dict[str, Any] = {}
 
     def on_step(method: str, k: int, history: Any) -> None:
@@ -87,14 +89,13 @@ def _resumed_source(config: Any, info: dict[str, Any]) -> str:
     return str(Path(info["cwd"]) / path)
 
 
-def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Sequence[str],
+def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: MethodList,
          should_stop: Callable[[], bool], claim: Callable[[Any, dict[str, Any]], None]) -> tuple[Any, Any, dict]:
     """Load the data, print the set-up, ``claim(config, info)`` the output, train every method with a progress
     bar (or continue an interrupted run with ``--resume``): what compare and train share. Returns the
     comparison, the data and the checkpoint's information (empty without ``--resume``)."""
     from ..experiments.checkpoint import checkpoint_config, resume
     from ..experiments.compare import compare, network_for
-    from ..experiments.tuning import expand_methods
 
     info: dict[str, Any] = {}
     if args.resume is not None:
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Seque
         say(out, f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)")
     else:
         data, source = load_data(args)
-        config = compare_config(args, source, optimizers=expand_methods(optimizers))
+        config = compare_config(args, source, optimizers=optimizers.specs)
     say(out, f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
              "classes")
     out.print(network_line(network_for(data, config)))
@@ -261,11 +262,10 @@ def _say_written(out: Console, folder: Path, drawer: Any, started: float) -> int
 
 def run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..experiments.summary import model_metadata
-    from ..experiments.tuning import expand_methods
     from ..formats.model_io import save_model
     from .outputs import check_file_output, check_no_interrupted_run, check_not_input, claim_model_file, remove_tree
 
-    if len(expand_methods(args.optimizer)) != 1:
+    if len(args.optimizer.specs) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
     if args.out is None and args.resume is None:
         say(err, ("error:", "red"), " the following arguments are required: --out (or --resume)")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from ..experiments.config import MethodList
 from .cells import SweepStopped
 from .common import UserError, say
 from .parser import build_parser
@@ -32,23 +34,27 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return UserError, DataError, ModelFileError, OutputError, FigureError
 
 
-def _given_options(argv: Sequence[str] | None) -> set[str]:
-    """The options the user typed (abbreviations included), as argparse ``dest`` names: the same parser with
-    every default suppressed leaves out of the namespace exactly what was not given."""
+def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, set[str]]:
+    """The parsed options, and those the user typed (abbreviations included) as argparse ``dest`` names: parsed
+    once with every default suppressed, the namespace holds exactly what was given; the defaults are filled in
+    after."""
     parser = build_parser()
-    parsers = [parser]
+    defaults: dict[str | None, dict[str, Any]] = {}
+    parsers: list[tuple[str | None, argparse.ArgumentParser]] = [(None, parser)]
     while parsers:
-        current = parsers.pop()
+        command, current = parsers.pop()
         for action in current._actions:
-            action.default = argparse.SUPPRESS
+            if action.default is not argparse.SUPPRESS:
+                defaults.setdefault(command, {})[action.dest] = action.default
+                action.default = argparse.SUPPRESS
             if isinstance(action, argparse._SubParsersAction):
-                parsers.extend(action.choices.values())
-    return set(vars(parser.parse_args(argv))) - {"command", "handler"}
-
-
-def _spec_keys(spec: str) -> set[str]:
-    """The keys a method spec ``NAME:KEY=VALUE:…`` sets itself."""
-    return {setting.partition("=")[0].strip() for setting in spec.split(":")[1:]}
+                parsers.extend(action.choices.items())
+    args = parser.parse_args(argv)
+    given = set(vars(args)) - {"command", "handler"}
+    for dest, default in {**defaults.get(None, {}), **defaults.get(args.command, {})}.items():
+        if not hasattr(args, dest):
+            setattr(args, dest, default)
+    return args, given
 
 
 def _option(dest: str) -> str:
@@ -66,8 +72,8 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
         return f"{names}: not with --resume (the interrupted run continues with the options it was started with)"
     if "target" in given and getattr(args, "data", None) is None:
         return "--target names the label column of --data; without --data (the embedded Iris) it does not apply"
-    specs = getattr(args, "optimizers", None) or getattr(args, "optimizer", None) or ()
-    own_lr = [spec for spec in specs if "lr" in _spec_keys(spec)]
+    chosen = getattr(args, "optimizers", None) or getattr(args, "optimizer", None) or MethodList.plain(())
+    own_lr, specs = chosen.own_lr, chosen.methods
     if args.command == "sweep" and own_lr:
         return f"{own_lr[0]!r}: a sweep takes its learning rates from --lr, not from the method"
     if "lr" in given and specs and len(own_lr) == len(specs):
@@ -81,10 +87,9 @@ def main(argv: Sequence[str] | None = None, *, detach_figure: bool = False) -> i
     ``detach_figure``: ``compare`` returns while its curves.png is still being drawn by another process (the
     ``descentlab`` command does this); by default it waits for the figure, so every file exists on return."""
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        args, given = _parse(argv)
         args.detach_figure = detach_figure
-        problem = _inapplicable(args, _given_options(argv))
+        problem = _inapplicable(args, given)
         from rich.console import Console
     except SystemExit as exit_:
         return int(exit_.code or 0)

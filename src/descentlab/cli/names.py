@@ -1,4 +1,4 @@
-"""The names (and the one default) the command line's ``--help`` offers.
+"""The names the command line's ``--help`` offers.
 
 This module imports nothing but the standard library, so ``descentlab --help`` builds its text without
 loading NumPy. The optimisers' names and labels are their classes' (``name``, ``label``, known to
@@ -19,6 +19,3 @@ METHODS: dict[str, str] = {
 }
 
 ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "sigmoid", "identity")
-
-# models per sweep cell (experiments/cells.py): see bench/RESULTS.md for the overhead at this size
-DEFAULT_CELL_SIZE = 64

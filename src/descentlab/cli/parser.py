@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..experiments.config import ONE_METHOD, CompareConfig, SweepConfig, TuneConfig
+from ..experiments.config import ONE_METHOD, CompareConfig, MethodList, SweepConfig, TuneConfig
 from .cells import add_cluster_options
 from .compare import run_compare, run_train
 from .gradcheck import run_gradcheck
@@ -91,23 +91,13 @@ def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], i
     return parse
 
 
-def _optimizer_list(text: str) -> tuple[str, ...]:
-    from ..experiments.tuning import expand_method, expand_methods, split_methods
+def _optimizer_list(text: str) -> MethodList:
+    from ..experiments.tuning import parse_methods
 
-    methods = tuple(split_methods(text))
-    if not methods:
-        raise argparse.ArgumentTypeError("name at least one optimiser")
-    if len(set(methods)) != len(methods):
-        raise argparse.ArgumentTypeError(f"a method is named twice in {text!r}")
-    for method in methods:
-        try:
-            expand_method(method, (0.01,))
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    specs = expand_methods(methods)
-    if len(set(specs)) != len(specs):
-        raise argparse.ArgumentTypeError(f"a setting is named twice in {text!r}")
-    return methods
+    try:
+        return parse_methods(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _engine(text: str) -> str:
@@ -208,7 +198,7 @@ def _run_folder(default: str) -> Option:
 
 COMPARE: list[Option] = [
     *MODEL, SEED, TEST_SIZE, *CSV, *TRAINING,
-    (("--optimizers",), dict(type=_optimizer_list, default=DEFAULT.optimizers,
+    (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(DEFAULT.optimizers),
                              help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
                                   f"{', '.join(METHODS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. --lr is "
                                   f"the default learning rate of each (default: {_words(DEFAULT.optimizers)})")),
@@ -237,7 +227,7 @@ GRADCHECK: list[Option] = [
 ]
 TRAIN: list[Option] = [
     *MODEL, SEED, TEST_SIZE, *CSV,
-    (("--optimizer",), dict(type=_optimizer_list, default=(ONE_METHOD,),
+    (("--optimizer",), dict(type=_optimizer_list, default=MethodList.plain((ONE_METHOD,)),
                             help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: "
                                  f"{ONE_METHOD})")),
     *TRAINING,
@@ -253,7 +243,7 @@ PREDICT: list[Option] = [
 ]
 SWEEP_OPTIONS: list[Option] = [
     *MODEL, *CSV,
-    (("--optimizers",), dict(type=_optimizer_list, default=SWEEP.optimizers,
+    (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(SWEEP.optimizers),
                              help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)}; a "
                                   "VALUE may be a list that continues after commas until the next NAME: "
                                   "'gd,momentum:mu=0.5,0.9,adam' is gd, momentum at mu 0.5 and at mu 0.9, and adam; "

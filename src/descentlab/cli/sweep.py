@@ -31,7 +31,6 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     from ..experiments.config import CompareConfig, SweepConfig
     from ..experiments.runfolder import RunFolderError
     from ..experiments.sweeprun import load_manifest
-    from ..experiments.tuning import expand_methods
     from .outputs import check_folder_output, new_run_folder
 
     if args.resume is not None:
@@ -44,7 +43,7 @@ def _sweep_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
         check_folder_output(args.out, "--out")
     data, source = load_data(args)
     base = compare_config(args, source, lr=CompareConfig.lr, optimizers=CompareConfig.optimizers)  # the grid's apart
-    config = SweepConfig(base=base, optimizers=expand_methods(args.optimizers), lrs=tuple(args.lr), seeds=args.seeds)
+    config = SweepConfig(base=base, optimizers=args.optimizers.specs, lrs=tuple(args.lr), seeds=args.seeds)
     return data, config, args.out or new_run_folder(), args.cell_size
 
 

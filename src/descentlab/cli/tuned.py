@@ -37,7 +37,7 @@ def _tuned_setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
         check_folder_output(args.out, "--out")
     data, source = load_data(args)
     base = compare_config(args, source, lr=CompareConfig.lr, optimizers=CompareConfig.optimizers)  # the grid's apart
-    config = TuneConfig(base=base, methods=tuple(args.optimizers), lrs=tuple(args.lr), repetitions=args.seeds,
+    config = TuneConfig(base=base, methods=args.optimizers.methods, lrs=tuple(args.lr), repetitions=args.seeds,
                         validation_size=_validation_size(args))
     return data, config, args.out or new_run_folder(), args.cell_size
 

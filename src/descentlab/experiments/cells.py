@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..cli.names import DEFAULT_CELL_SIZE  # defined beside the command line's names, which load without NumPy
 from ..core.network import MLP
 from ..core.params import Params
 from ..data.dataset import Dataset
@@ -26,7 +25,7 @@ from ..optim.optimizers import parse_optimizer
 from ..training.fit import fit
 from ..training.results import HISTORY_FIELDS, History
 from .compare import prepare
-from .config import CompareConfig
+from .config import DEFAULT_CELL_SIZE, CompareConfig
 from .results import file_stem
 
 

@@ -19,9 +19,9 @@ from ..core.params import Params
 from ..data.dataset import Dataset, data_digest, load_iris
 from ..optim.optimizers import parse_optimizer
 from ..training.results import FitResult
-from .cells import DEFAULT_CELL_SIZE, Cell, CellResult, cell_problem, join_histories, layout
+from .cells import Cell, CellResult, cell_problem, join_histories, layout
 from .cluster import DaskExecutor, InProcess
-from .config import CompareConfig, SweepConfig
+from .config import DEFAULT_CELL_SIZE, CompareConfig, SweepConfig
 from .results import Sweep
 from .runfolder import RunFolder, RunFolderError
 
@@ -142,7 +142,7 @@ def sweep(
     on_cell : callable(cell_result, resumed), called as each cell finishes (``resumed``: read from ``out``)
     client : a ``dask.distributed.Client`` to run the cells on its workers (default: in this process)
     out : run folder: each finished cell is written there at once, and cells already there are not run again
-    cell_size : models per cell (default :data:`descentlab.experiments.cells.DEFAULT_CELL_SIZE`)
+    cell_size : models per cell (default :data:`descentlab.experiments.config.DEFAULT_CELL_SIZE`)
     """
     config = config or SweepConfig()
     if config.seeds < 1 or not config.lrs or not config.optimizers:

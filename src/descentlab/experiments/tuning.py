@@ -34,7 +34,7 @@ from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
 from ..optim.optimizers import optimizer_names, parse_optimizer
 from ..training.fit import fit
 from .compare import network_for
-from .config import CompareConfig, TuneConfig
+from .config import CompareConfig, MethodList, TuneConfig
 from .statistics import chance_loss, run_status
 
 PHASES = ("tune", "final")
@@ -127,6 +127,23 @@ def expand_methods(methods: Sequence[str]) -> tuple[str, ...]:
         for name, pairs in _settings_of(method):
             specs.append(":".join([name, *(f"{k}={v}" for k, v in pairs)]))
     return tuple(specs)
+
+
+def parse_methods(text: str) -> MethodList:
+    """Read an ``--optimizers`` value (methods, list values allowed; see :func:`split_methods`) once: every method
+    and setting checked, none named twice. Raises ValueError with a message that names what is wrong."""
+    methods = tuple(split_methods(text))
+    if not methods:
+        raise ValueError("name at least one optimiser")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"a method is named twice in {text!r}")
+    for method in methods:
+        expand_method(method, (0.01,))
+    specs = expand_methods(methods)
+    if len(set(specs)) != len(specs):
+        raise ValueError(f"a setting is named twice in {text!r}")
+    own_lr = tuple(m for m in methods if any(key == "lr" for _, pairs in _settings_of(m) for key, _ in pairs))
+    return MethodList(methods, specs, own_lr)
 
 
 def full_setting(setting: str, lr: float) -> str:
