@@ -49,7 +49,9 @@ def linear(x: np.ndarray, w0: int, A: np.ndarray, Z: np.ndarray) -> None:  # pra
     for k in range(M):
         Ak = A[k if A.shape[0] > 1 else 0]
         for i in range(n):
-            Z[k, i, :] = x[k, b0 + i]
+            bias = x[k, b0 + i]
+            for s in range(S):
+                Z[k, i, s] = bias
             _product_row(x, k, w0 + i * m, m, Ak, Z[k, i])
 
 
@@ -85,9 +87,10 @@ def _softmax_loss(Z: np.ndarray, y: np.ndarray, gradient: bool) -> tuple[float, 
         loss_s, sum_exp, best = _column_loss(Z, s, y[s])
         total += loss_s
         correct += best == y[s]
-        if gradient:
+        if gradient:  # (B1) dZ = (Ŷ − Y)/S
             scale = inv_S / sum_exp
-            Z[:, s] *= scale
+            for c in range(Z.shape[0]):
+                Z[c, s] *= scale
             Z[y[s], s] -= inv_S
     return total, correct
 
@@ -99,7 +102,10 @@ def _weight_gradient(x_grad: np.ndarray, k: int, w0: int, dZ: np.ndarray, A: np.
     m = A.shape[0]
     b0 = w0 + n * m
     for i in range(n):
-        x_grad[k, b0 + i] = np.sum(dZ[i])  # (B3)
+        acc_b = 0.0
+        for s in range(S):
+            acc_b += dZ[i, s]
+        x_grad[k, b0 + i] = acc_b  # (B3)
         for j in range(m):
             acc = 0.0
             for s in range(S):
@@ -112,7 +118,9 @@ def _back_product(x: np.ndarray, k: int, w0: int, dZ: np.ndarray, dA: np.ndarray
     """(B4) ∂L/∂a = Wᵀ dZ for model k, ``W`` (n, m) at ``x[k, w0:]``, into ``dA`` (m, S)."""
     n = dZ.shape[0]
     m, S = dA.shape
-    dA[:, :] = 0.0
+    for j in range(m):
+        for s in range(S):
+            dA[j, s] = 0.0
     for i in range(n):
         for j in range(m):
             w = x[k, w0 + i * m + j]
@@ -143,8 +151,11 @@ def hidden_backward(
 ) -> None:  # pragma: no cover - compiled; covered through the engine tests
     """Backward through a hidden layer of every model: ``dZ`` holds ∂L/∂a_{l+1} and becomes dZ_{l+1} = ∂L/∂a ⊙ h′
     (B5); then ∂L/∂W, ∂L/∂b (B2, B3) into ``x_grad`` and, when ``dA`` has rows, ∂L/∂a_l = Wᵀ dZ (B4)."""
-    for k in range(dZ.shape[0]):
-        dZ[k] *= dh[k]  # (B5)
+    M, n, S = dZ.shape
+    for k in range(M):
+        for i in range(n):
+            for s in range(S):
+                dZ[k, i, s] *= dh[k, i, s]  # (B5)
         _weight_gradient(x_grad, k, w0, dZ[k], A[k if A.shape[0] > 1 else 0])
         if dA.shape[1]:
             _back_product(x, k, w0, dZ[k], dA[k])

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .base import Batch, Evaluation, Want
-from .fused import FusedEngine
+from .fused import FusedEngine, Workspace
 
 if TYPE_CHECKING:
     from ..network import MLP
@@ -67,24 +67,30 @@ class CompiledEngine:
         self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one
         self.offsets = [W.start for W in net.slots[0::2]]
         self.no_rows = np.empty((0, 0, batch.S), batch.A0.dtype)  # stands in for the ∂L/∂a_0 nobody needs
+        self._work: Workspace | None = None
+        self._a: list[np.ndarray] = []
+        self._correct = np.empty(0, np.int64)
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
-        if x.shape[0] * self.macs > FUSED_MAX_MACS:
+        M = x.shape[0]
+        if M * self.macs > FUSED_MAX_MACS:
             return self.fused.evaluate(x, want)
-        work = self.fused.workspace(x.shape[0])
+        work = self.fused.workspace(M)
+        if work is not self._work:  # the kernels read the data as a stack of one, the rest as the workspace's
+            self._work, self._a = work, [self.A0] + work.a3[1:]
+            self._correct = np.empty(M, np.int64)
         gradient = Want.GRADIENT in want
-        z, a, dh = work.z3, [self.A0] + work.a3[1:], work.dh3
+        z, a, dh, L = work.z3, self._a, work.dh3, self.net.n_layers - 1
         self._forward_hidden(x, z, a, dh, gradient)
-        loss = np.empty(x.shape[0], x.dtype)
-        correct = np.empty(x.shape[0], np.int64)
-        L = self.net.n_layers - 1
+        loss = np.empty(M, x.dtype)
+        correct = np.empty(M, np.int64) if Want.CORRECT in want else self._correct
         dA = z[L - 1] if gradient and L else self.no_rows
-        self.kernels.output_layer(x, self.offsets[L], a[L], self.batch.y, z[L], gradient, work.gradient, dA,
-                                  loss, correct)
+        self.kernels.output_layer(x, self.offsets[L], a[L], self.batch.y, z[L], gradient, work.gradient, dA, loss,
+                                  correct)
         if gradient:
             self._backward_hidden(x, z, a, dh, work.gradient)
         loss /= self.batch.S
-        return Evaluation(loss, work.gradient if gradient else None, correct if Want.CORRECT in want else None)
+        return Evaluation(loss, work.gradient if gradient else None, None if correct is self._correct else correct)
 
     def _forward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, gradient: bool) -> None:
         fill = self.net.activation.fill
