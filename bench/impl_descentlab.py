@@ -40,9 +40,12 @@ def steps_only(problem: Problem, method: str, engine: str = "numpy"):
     losses = np.empty((problem.iterations,) + problem.p0.shape[:-1])
     k = 0
 
+    one = problem.p0.ndim == 1
+
     def oracle(x):
         nonlocal k
-        loss, grad = objective.loss_and_grad(x)
+        result = objective.evaluate(x[None] if one else x, dl.Want.GRADIENT)
+        loss, grad = (result.loss[0], result.gradient[0]) if one else (result.loss, result.gradient)
         losses[k] = loss
         k += 1
         return loss, grad
@@ -76,7 +79,7 @@ def fit_one_by_one(problem: Problem, method: str, engine: str = "numpy"):
     return np.stack(losses, axis=1), np.stack(finals), seconds
 
 
-def large_steps(problem: Problem, steps: int, engine: str = "compiled") -> tuple[list[float], list[float]]:
+def large_steps(problem: Problem, steps: int, engine: str = "auto") -> tuple[list[float], list[float]]:
     """``steps`` full-batch GD iterations (forward, backward, update) with ``dl.Objective`` in the data's
     dtype; returns the loss at each iterate and the time of each iteration."""
     objective = dl.Objective(problem.net, problem.X, problem.y, dtype=problem.X.dtype, engine=engine)
@@ -84,7 +87,8 @@ def large_steps(problem: Problem, steps: int, engine: str = "compiled") -> tuple
     losses, times = [], []
     for _ in range(steps):
         start = time.perf_counter()
-        loss, grad = objective.loss_and_grad(x)
+        result = objective.evaluate(x[None], dl.Want.GRADIENT)
+        loss, grad = result.loss[0], result.gradient[0]
         x -= problem.lr * grad
         times.append(time.perf_counter() - start)
         losses.append(float(loss))

@@ -2,8 +2,8 @@
 
     python bench/micro.py
 
-Prints the median time of ``Objective.loss_and_grad`` and ``Objective.loss`` on the assignment's problem (112
-rows, 4 → 16 softplus → 3, float64) for the NumPy and the compiled engine, and the cost of exp + log1p over
+Prints the median time of ``Objective.evaluate`` (loss and gradient; loss alone) on the assignment's problem
+(112 rows, 4 → 16 softplus → 3, float64) for the NumPy and the compiled engine, and the cost of exp + log1p over
 the 1 792 hidden pre-activations in NumPy (SIMD) against a scalar numba loop; then one loss + gradient of the
 sweep's 64 stacked models with each engine.
 """
@@ -32,12 +32,13 @@ def per_call(fn, number: int = 5000, repeats: int = 7) -> float:
 
 def main() -> None:
     problem = problems.single()
-    flat = problem.p0
+    x = problem.p0[None]
     for engine in ("numpy", "compiled"):
         objective = dl.Objective(problem.net, problem.X, problem.y, engine=engine)
         print(
-            f"{engine:>8} engine: loss_and_grad {per_call(lambda o=objective: o.loss_and_grad(flat)):5.1f} µs, "
-            f"loss {per_call(lambda o=objective: o.loss(flat)):5.1f} µs"
+            f"{engine:>8} engine: loss and gradient "
+            f"{per_call(lambda o=objective: o.evaluate(x, dl.Want.GRADIENT)):5.1f} µs, "
+            f"loss {per_call(lambda o=objective: o.evaluate(x)):5.1f} µs"
         )
 
     import numba
@@ -61,8 +62,8 @@ def main() -> None:
     stacked = problems.sweep()
     for engine in ("numpy", "compiled"):
         objective = dl.Objective(stacked.net, stacked.X, stacked.y, engine=engine)
-        cost = per_call(lambda o=objective: o.loss_and_grad(stacked.p0), number=200)
-        print(f"{engine:>8} engine, 64 stacked models: loss_and_grad {cost:4.0f} µs")
+        cost = per_call(lambda o=objective: o.evaluate(stacked.p0, dl.Want.GRADIENT), number=200)
+        print(f"{engine:>8} engine, 64 stacked models: loss and gradient {cost:4.0f} µs")
 
 
 if __name__ == "__main__":

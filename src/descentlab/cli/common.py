@@ -136,15 +136,16 @@ def check_start(data: Any, config: Any) -> None:
     non-finite loss or gradient on the training split."""
     import numpy as np
 
-    from ..core.objective import Objective
+    from ..core.objective import Objective, Want
     from ..experiments.compare import network_for, prepare
 
     check_size(network_for(data, config).sizes, data.n_samples)
     train, _, _, net, _ = prepare(data, config)
     start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma)
     with np.errstate(all="ignore"):
-        loss, grad = Objective(net, train.X, train.y, config.weight_decay).loss_and_grad(start.flat)
-        finite = np.isfinite(loss) and np.isfinite(np.dot(grad, grad))
+        result = Objective(net, train.X, train.y, config.weight_decay).evaluate(start.flat[None], Want.GRADIENT)
+        assert result.gradient is not None
+        finite = np.isfinite(result.loss[0]) and np.isfinite(np.dot(result.gradient[0], result.gradient[0]))
     if not finite:
         raise UserError(start_cause(config))
 

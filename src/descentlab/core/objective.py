@@ -93,34 +93,3 @@ class Objective:
             for (W, _), (dW, _) in zip(layers, self.net.layers(result.gradient), strict=True):
                 dW += decay * W  # (B6) the penalty's gradient λ W_l
         return Evaluation(loss, result.gradient, result.correct)
-
-    # -- the entry points before evaluate(), for callers not yet moved; (P,) is one model ---------------------
-    def _one_or_stack(self, flat: np.ndarray, want: Want) -> tuple[Evaluation, bool]:
-        flat = np.asarray(flat)
-        if flat.ndim not in (1, 2) or flat.shape[-1] != self.net.n_params:
-            raise ValueError(f"parameters of shape {flat.shape} do not fit {self.net!r}")
-        return self.evaluate(flat.reshape(-1, flat.shape[-1]), want), flat.ndim == 1
-
-    def loss_and_correct(self, flat: np.ndarray) -> tuple[Any, Any]:
-        """Loss and the number of correctly classified samples; forward only."""
-        result, one = self._one_or_stack(flat, Want.CORRECT)
-        return (result.loss[0], result.correct[0]) if one else (result.loss, result.correct)  # type: ignore[index]
-
-    def loss(self, flat: np.ndarray) -> Any:
-        """The loss alone (forward pass only)."""
-        result, one = self._one_or_stack(flat, Want.LOSS)
-        return result.loss[0] if one else result.loss
-
-    def loss_and_grad(self, flat: np.ndarray) -> tuple[Any, np.ndarray]:
-        """Loss and its gradient with respect to ``flat`` (in the reused buffer)."""
-        result, one = self._one_or_stack(flat, Want.GRADIENT)
-        assert result.gradient is not None
-        return (result.loss[0], result.gradient[0]) if one else (result.loss, result.gradient)
-
-    def loss_grad_and_correct(self, flat: np.ndarray) -> tuple[Any, np.ndarray, Any]:
-        """Loss, gradient (in the reused buffer) and number of correct predictions in one pass."""
-        result, one = self._one_or_stack(flat, Want.GRADIENT | Want.CORRECT)
-        assert result.gradient is not None and result.correct is not None
-        if one:
-            return result.loss[0], result.gradient[0], result.correct[0]
-        return result.loss, result.gradient, result.correct

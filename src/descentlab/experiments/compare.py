@@ -112,11 +112,11 @@ def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig
     """Compile the compiled engine's kernels (or load them from numba's cache) with one evaluation of each kind
     the training will make, and return the seconds that took: a one-time cost per process, reported as such
     instead of inflating the first method's time."""
-    from ..core.objective import Objective
+    from ..core.objective import Objective, Want
 
     started = time.perf_counter()
     for rows in (slice(None), slice(0, 1)):  # the whole set, and a small (mini-)batch, which may take the fused path
         objective = Objective(net, train.X[rows], train.y[rows], config.weight_decay, engine="compiled")
-        objective.loss_grad_and_correct(initial.flat)
-        objective.loss(initial.flat)
+        objective.evaluate(initial.flat[None], Want.GRADIENT | Want.CORRECT)
+        objective.evaluate(initial.flat[None])
     return time.perf_counter() - started

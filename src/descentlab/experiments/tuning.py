@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.objective import Objective
+from ..core.objective import Objective, Want
 from ..core.params import Params
 from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
 from ..optim.optimizers import optimizer_names, parse_optimizer
@@ -235,7 +235,7 @@ def train_group(data: Dataset, base: CompareConfig, validation_size: float, grou
                      weight_decay=base.weight_decay, engine=base.engine)
         chance = chance_loss(train.y, train.n_classes)
         parts = {"train": (train, base.weight_decay), "validation": (validation, 0.0), "test": (test, 0.0)}
-        measured = {name: Objective(net, part.X, part.y, penalty).loss_and_correct(result.params.flat)
+        measured = {name: Objective(net, part.X, part.y, penalty).evaluate(result.params.flat, Want.CORRECT)
                     for name, (part, penalty) in parts.items()}
         sizes = {"train": train.n_samples, "validation": validation.n_samples, "test": test.n_samples}
         history = result.history
@@ -246,9 +246,10 @@ def train_group(data: Dataset, base: CompareConfig, validation_size: float, grou
                 "method": group.method, "setting": full_setting(group.setting, lr), "lr": float(lr), "seed": seed,
                 "phase": group.phase, "status": "", "iterations_done": int(finite[-1]), "chance_loss": chance,
             }
-            for part, (loss, correct) in measured.items():
-                row[f"{part}_loss"] = float(loss[m])
-                row[f"{part}_accuracy"] = float(correct[m]) / sizes[part]
+            for part, evaluation in measured.items():
+                assert evaluation.correct is not None
+                row[f"{part}_loss"] = float(evaluation.loss[m])
+                row[f"{part}_accuracy"] = float(evaluation.correct[m]) / sizes[part]
             row["status"] = run_status(row["train_loss"], diverged, chance)
             rows.append(row)
             curves.append((history.train_loss[:, m], history.test_loss[:, m]))
