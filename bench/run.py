@@ -321,9 +321,8 @@ def large_worker(impl: str, dtype_name: str, steps: int) -> None:
         import descentlab as dl
 
         tiny = dl.MLP([2, 3, 2])
-        dl.Objective(tiny, np.ones((4, 2)), np.array([0, 1, 0, 1]), engine="compiled").loss_and_grad(tiny.init().flat)
-        dl.Objective(tiny, np.ones((4, 2)), np.array([0, 1, 0, 1]), engine="compiled").loss_and_grad(
-            np.stack([tiny.init().flat] * 2)
+        dl.Objective(tiny, np.ones((4, 2)), np.array([0, 1, 0, 1]), engine="compiled").evaluate(
+            np.stack([tiny.init().flat] * 2), dl.Want.GRADIENT
         )
     before = _reset_peak_rss()
     if impl == "descentlab":

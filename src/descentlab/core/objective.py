@@ -7,20 +7,17 @@ M = 1): losses come back with shape ``(M,)``, gradients ``(M, P)``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .engines import DEFAULT_ENGINE, engine_factory
-from .engines.base import Batch, Evaluation, Want
-
-if TYPE_CHECKING:
-    from .network import MLP
+from .engines.base import Batch, Evaluation, Network, Want
 
 __all__ = ["Evaluation", "Objective", "Want"]
 
 
-def _batch(net: MLP, X: np.ndarray, y: np.ndarray, dtype: np.dtype) -> Batch:
+def _batch(net: Network, X: np.ndarray, y: np.ndarray, dtype: np.dtype) -> Batch:
     """The data in columns and the labels one-hot, checked against the network."""
     # The columns are a transposed view of the rows (BLAS reads either order): no copy of the data, which on a
     # large problem is as big as all activations together.
@@ -58,7 +55,7 @@ class Objective:
     """
 
     def __init__(
-        self, net: MLP, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0, dtype: Any = np.float64,
+        self, net: Network, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0, dtype: Any = np.float64,
         engine: str = DEFAULT_ENGINE,
     ) -> None:
         if not (np.isfinite(weight_decay) and weight_decay >= 0.0):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ..network import MLP
+from ..activations import Activation
+from ..params import Slot
 
 
 class Want(enum.Flag):
@@ -69,6 +69,24 @@ class Batch:
         return int(self.y.shape[0])
 
 
+class Network(Protocol):
+    """What an engine reads of a network (:class:`descentlab.core.network.MLP` is one)."""
+
+    sizes: tuple[int, ...]
+    activation: Activation
+    slots: tuple[Slot, ...]
+
+    @property
+    def n_layers(self) -> int: ...
+
+    @property
+    def n_params(self) -> int: ...
+
+    def layers(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Views ``(W_l, b_l)`` into the stack ``x`` (M, P)."""
+        ...
+
+
 class Engine(Protocol):
     """One way of running the kernel: bound to a network and a batch when made, then called per point."""
 
@@ -81,4 +99,4 @@ class Engine(Protocol):
 class EngineFactory(Protocol):
     """An engine class: ``factory(net, batch)`` gives an engine bound to them."""
 
-    def __call__(self, net: MLP, batch: Batch) -> Engine: ...
+    def __call__(self, net: Network, batch: Batch) -> Engine: ...

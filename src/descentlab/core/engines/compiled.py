@@ -15,15 +15,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .base import Batch, Evaluation, Want
+from .base import Batch, Evaluation, Network, Want
 from .fused import FusedEngine, Workspace
-
-if TYPE_CHECKING:
-    from ..network import MLP
 
 FUSED_MAX_MACS = 1 << 20  # multiply-adds of one forward pass of the stack up to which the kernels do everything
 
@@ -55,7 +52,7 @@ def kernels() -> ModuleType:
 class CompiledEngine:
     """The numba kernels for small stacks, the NumPy engine for large ones; see the module docstring."""
 
-    def __init__(self, net: MLP, batch: Batch) -> None:
+    def __init__(self, net: Network, batch: Batch) -> None:
         try:
             self.kernels = kernels()
         except ImportError:

@@ -14,20 +14,16 @@ stack (``np.matmul``); every other line is the same for both. Same labels as
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import Batch, Evaluation, Want
-
-if TYPE_CHECKING:
-    from ..network import MLP
+from .base import Batch, Evaluation, Network, Want
 
 
 class Workspace:
     """Every array one evaluation of M models reads or writes, made once and reused by every call."""
 
-    def __init__(self, net: MLP, M: int, A0: np.ndarray) -> None:
+    def __init__(self, net: Network, M: int, A0: np.ndarray) -> None:
         dtype, S, d, n1 = A0.dtype, A0.shape[1], net.sizes[0], net.sizes[1]
         one = M == 1
         model: Callable[[np.ndarray], np.ndarray] = (lambda a: a[0]) if one else (lambda a: a)  # BLAS operands
@@ -61,7 +57,7 @@ class Workspace:
 class FusedEngine:
     """The buffered NumPy kernel; see the module docstring."""
 
-    def __init__(self, net: MLP, batch: Batch) -> None:
+    def __init__(self, net: Network, batch: Batch) -> None:
         self.net, self.batch = net, batch
         self.S = batch.S
         self.Y_flat = batch.Y.reshape(-1)

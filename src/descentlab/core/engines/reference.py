@@ -8,14 +8,9 @@ Written to be read and to check the fast engines against (they must agree with i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from .base import Batch, Evaluation, Want
-
-if TYPE_CHECKING:
-    from ..network import MLP
+from .base import Batch, Evaluation, Network, Want
 
 
 def _T(a: np.ndarray) -> np.ndarray:
@@ -23,7 +18,7 @@ def _T(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
 
 
-def forward(net: MLP, x: np.ndarray, A0: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def forward(net: Network, x: np.ndarray, A0: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Pre-activations ``z[1 … L]`` and activations ``a[0 … L−1]`` (``z[0]`` is unused) of the models ``x``."""
     L = net.n_layers
     Wb = net.layers(x)
@@ -52,7 +47,7 @@ def log_softmax(z_L: np.ndarray) -> np.ndarray:
 class ReferenceEngine:
     """The kernel in the derivation's symbols; see the module docstring."""
 
-    def __init__(self, net: MLP, batch: Batch) -> None:
+    def __init__(self, net: Network, batch: Batch) -> None:
         self.net, self.batch = net, batch
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
