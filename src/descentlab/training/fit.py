@@ -22,14 +22,12 @@ from ..core.params import Params
 from ..data.dataset import Dataset
 from ..optim.base import Optimizer
 from .batches import FullBatch, MiniBatches, sampler
-from .guard import DivergenceGuard, NonFiniteStart
+from .guard import DivergenceGuard
 from .interrupt import after_each
 from .oracle import CountingOracle
-from .recorder import HISTORY_START, Recorder
-from .results import HISTORY_FIELDS, FitResult, History
+from .recorder import Recorder
+from .results import FitResult, History
 from .resume import restore
-
-__all__ = ["HISTORY_FIELDS", "HISTORY_START", "FitResult", "History", "NonFiniteStart", "fit"]
 
 
 def fit(
@@ -57,7 +55,7 @@ def fit(
         each epoch. Default: the full batch. The history is measured on the whole training set either way.
     metrics : "all" or "loss"
         ``"loss"`` records the training loss and the evaluation counts only (the other fields stay NaN).
-    engine : how the loss and gradient are computed (see :class:`~descentlab.core.objective.Objective`).
+    engine : "auto" (default: compiled when numba is there and the run pays for it), "numpy", "compiled", "reference"
     should_stop : callable() -> bool, optional
         Asked after each recorded iteration k < K; True ends the run early, ``interrupted``.
     resume : FitResult, optional, an interrupted result of the same call: continue it, bit for bit
