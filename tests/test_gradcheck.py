@@ -27,7 +27,7 @@ class WrongPoint(dl.MLP):
     """The NAG-style mistake: the gradient is taken at another point than the one asked about."""
 
     def loss_and_grad(self, params, X, y):
-        shifted = params.with_flat(params.flat + 1e-2 * np.cos(np.arange(params.size)))
+        shifted = dl.Params(params.flat + 1e-2 * np.cos(np.arange(params.size)), params.slots)
         return super().loss_and_grad(shifted, X, y)
 
 
@@ -128,7 +128,7 @@ def test_the_readme_check_of_the_assignment_catches_a_gradient_missing_one_over_
 
     def summed_not_averaged(self, params, X, y):  # the gradient of Σ_s, not of its mean
         loss, grads = correct(self, params, X, y)
-        return loss, grads.with_flat(grads.flat * np.shape(y)[0])
+        return loss, dl.Params(grads.flat * np.shape(y)[0], grads.slots)
 
     monkeypatch.setattr(dl.MLP, "loss_and_grad", summed_not_averaged)
     assert main(args) == 1

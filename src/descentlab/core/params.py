@@ -91,10 +91,6 @@ class Params(Mapping[str, np.ndarray]):
         """An independent copy (the views of the copy point into the new vector)."""
         return Params(self.flat.copy(), self.slots)
 
-    def with_flat(self, flat: np.ndarray) -> Params:
-        """The same layout over another vector (not copied)."""
-        return Params(flat, self.slots)
-
     def as_dict(self) -> dict[str, np.ndarray]:
         """Plain, independent arrays by name."""
         return {name: np.array(self[name]) for name in self}
