@@ -114,6 +114,9 @@ def test_a_drawer_that_fails_writes_why_and_the_next_run_into_the_folder_says_so
     assert not (folder / "curves.png").exists()
     reason = "curves.png could not be drawn: ImportError: matplotlib is broken here"
     assert (folder / "curves-error.txt").read_text().startswith(reason + "\n\nTraceback")
+    assert main(["info", "--model", str(folder / "models" / "gd.safetensors")]) == 0  # a command reading the run
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == f"warning: {folder}/ has no curves.png (curves-error.txt: {reason})"
     refused = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True,
                              timeout=300)
     assert refused.returncode == 1 and "curves-error.txt" in refused.stderr  # a run is there, its failure listed
@@ -145,3 +148,18 @@ def test_without_a_second_process_the_figure_is_drawn_here(tmp_path, monkeypatch
     assert main(["compare", *OPTIONS, "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "curves.png").read_bytes() == drawn_here
     assert not (tmp_path / "run" / ".descentlab.lock").exists()
+
+
+def test_a_drawer_killed_before_it_wrote_the_figure_is_reported_by_the_next_run(tmp_path, capsys):
+    folder = tmp_path / "run"
+    run = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    drawer = int(DRAWING.search(" ".join(run.stdout.split())).group(1))
+    os.kill(drawer, signal.SIGKILL)  # it is still importing matplotlib (about a second)
+    wait_for_drawer(folder)
+    assert not (folder / "curves.png").exists() and not (folder / "curves-error.txt").exists()
+    assert main(["compare", *OPTIONS, "--out", str(folder), "--overwrite"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"warning: the run this one replaces in {folder}/ has no curves.png (process {drawer}, which was drawing "
+            "it, ended without writing it or why)") in err
+    assert (folder / "curves.png").exists() and not (folder / ".descentlab.lock").exists()

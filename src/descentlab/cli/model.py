@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .common import UserError, network_line, reading_progress, say
@@ -75,6 +76,18 @@ def run_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def _run_figure_failure(model: Path, err: Console) -> None:
+    """A model in a run folder (``RUN/models/NAME.safetensors``) whose curves.png could not be drawn: say so."""
+    import os
+
+    from ..reporting.figure_process import ERROR_NAME, failure
+
+    models = Path(os.path.abspath(model)).parent
+    reason = failure(models.parent) if models.name == "models" else None
+    if reason is not None:
+        say(err, ("warning:", "yellow"), f" {models.parent}/ has no curves.png ({ERROR_NAME}: {reason})")
+
+
 def run_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.table import Table
 
@@ -83,6 +96,7 @@ def run_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     net, params, meta = load_model(args.model)
     say(out, f"Model {args.model} (format {meta['format_version']}, descentlab "
              f"{meta.get('descentlab_version')})")
+    _run_figure_failure(args.model, err)
     out.print(network_line(net))
     table = Table(title="Parameter tensors")
     table.add_column("tensor")
