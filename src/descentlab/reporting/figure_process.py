@@ -83,11 +83,11 @@ class FigureJob:
         if self._job is None:
             raise RuntimeError("no figure was asked for")
         path = Path(self._job[1])
-        payload = pickle.dumps((*self._job, lock_fd, None if lock_path is None else str(lock_path)),
-                               protocol=pickle.HIGHEST_PROTOCOL)
+        where = (str(path), lock_fd, None if lock_path is None else str(lock_path))
         try:
             with tempfile.TemporaryFile() as job, _sigint_ignored():  # a pipe would block us until it is read
-                job.write(payload)
+                pickle.dump(where, job, protocol=pickle.HIGHEST_PROTOCOL)  # read first: a failure can be written
+                pickle.dump(self._job, job, protocol=pickle.HIGHEST_PROTOCOL)
                 job.seek(0)
                 process = subprocess.Popen(
                     [sys.executable, "-m", "descentlab.reporting.figure_process"], stdin=job,
@@ -161,8 +161,9 @@ def _drawer() -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited as ignored already (see _sigint_ignored)
-    results, path, title, x_axis, labels, lock_fd, lock_path = pickle.load(sys.stdin.buffer)  # from the command
+    path, lock_fd, lock_path = pickle.load(sys.stdin.buffer)  # from the command, through an unnamed file
     try:
+        results, _, title, x_axis, labels = pickle.load(sys.stdin.buffer)  # a failure here is written down too
         from descentlab.reporting.plots import plot_curves
 
         plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
