@@ -89,7 +89,7 @@ class ArmijoGD:
     def __post_init__(self) -> None:
         check(self, ("lr",))
         try:
-            check(self)
+            check(self, ("c", "shrink", "max_backtracks"))
         except ValueError:
             raise ValueError(f"Armijo needs 0 < c < 1, 0 < shrink < 1 and a whole max_backtracks >= 0, got "
                              f"c={self.c!r}, shrink={self.shrink!r}, max_backtracks={self.max_backtracks!r}") from None

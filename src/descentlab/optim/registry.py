@@ -33,9 +33,10 @@ def register_optimizer(cls: type[T]) -> type[T]:
     ``cls`` is a frozen dataclass of hyper-parameters with class attributes ``name`` (the command-line name)
     and ``label`` (what it is, shown beside the name) and methods ``init(x0) -> state`` and
     ``step(state, oracle) -> state`` (see :class:`descentlab.optim.base.Optimizer`); a spec's ``KEY=VALUE``
-    sets a field (float fields read as numbers, or give the field a rule with :func:`~.base.hyper`). The state
-    must be a dataclass of arrays and numbers with the iterate in ``x``: it is checkpointed without further
-    code. Returns ``cls``, so it serves as a class decorator.
+    sets a field (float fields read as numbers, or give the field a rule with :func:`~.base.hyper`); a field
+    ``lr`` receives the run's learning rate, in a sweep an ``(M, 1)`` column (one per stacked model), so the
+    update should broadcast. The state must be a dataclass of arrays, numbers and None with the iterate in
+    ``x``: it is checkpointed without further code. Returns ``cls``, so it serves as a class decorator.
 
     Raises
     ------
