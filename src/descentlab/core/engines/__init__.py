@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 ENGINES = ("auto", "numpy", "compiled", "reference")
 DEFAULT_ENGINE = "auto"
-# Model-evaluations from which "auto" takes the compiled engine: loading its kernels from numba's cache costs
-# about 0.3 s per process, and it saves about 13 µs per evaluation of the assignment's network (docs/performance.md).
-AUTO_COMPILED_FROM = 25_000
+# Iterations × models from which "auto" takes the compiled engine: loading numba and its cached kernels costs
+# 0.3-0.7 s of CPU per process and the kernels save about 10 µs per model-iteration on the assignment's network,
+# so they pay for themselves from 30 000-70 000 model-iterations on (docs/performance.md).
+AUTO_COMPILED_FROM = 50_000
 
 
 def compiled_available() -> bool:
