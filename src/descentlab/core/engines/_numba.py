@@ -133,12 +133,13 @@ def output_layer(
     x: np.ndarray, w0: int, A: np.ndarray, y: np.ndarray, Z: np.ndarray, gradient: bool, x_grad: np.ndarray,
     dA: np.ndarray, loss: np.ndarray, correct: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; covered through the engine tests
-    """The last layer of every model: z_L (F1) into ``Z`` (M, k, S) from its inputs ``A``, Σ_s loss_s (L1) into
+    """The last layer of every model: z_L (F1) into ``Z`` (M, k, S) from its inputs ``A``, the loss (L1) into
     ``loss`` and the correct counts into ``correct``; with ``gradient``, ∂L/∂W, ∂L/∂b (B1–B3) into ``x_grad`` and,
     when ``dA`` has rows, ∂L/∂a_{L−1} (B4) into ``dA`` (M, n, S)."""
     linear(x, w0, A, Z)
     for k in range(Z.shape[0]):
-        loss[k], correct[k] = _softmax_loss(Z[k], y, gradient)
+        total, correct[k] = _softmax_loss(Z[k], y, gradient)
+        loss[k] = total / Z.shape[2]  # (L1) the mean over the S samples
         if gradient:
             _weight_gradient(x_grad, k, w0, Z[k], A[k if A.shape[0] > 1 else 0])
             if dA.shape[1]:

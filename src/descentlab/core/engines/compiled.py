@@ -86,7 +86,6 @@ class CompiledEngine:
                                   correct)
         if gradient:
             self._backward_hidden(x, z, a, dh, work.gradient)
-        loss /= self.batch.S
         return Evaluation(loss, work.gradient if gradient else None, None if correct is self._correct else correct)
 
     def _forward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, gradient: bool) -> None:
