@@ -1,15 +1,17 @@
-"""What experiments produce: the outcomes of a comparison and of a sweep. Plain data, importable by reporting and
-the command line without the code that trains."""
+"""What experiments produce: the outcomes of a comparison, a sweep and a tuned sweep. Plain data, importable by
+reporting and the command line without the code that trains."""
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import CompareConfig, SweepConfig
+from .config import CompareConfig, SweepConfig, TuneConfig
 from .statistics import chance_loss, run_status
 
 if TYPE_CHECKING:
@@ -78,3 +80,66 @@ class Sweep:
 def file_stem(name: str) -> str:
     """A method label made safe as a file name (``momentum:mu=0.5`` → ``momentum_mu-0.5``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("=", "-"))
+
+
+# -- tuned sweeps (experiments/tuning.py) -----------------------------------------------------------------------
+ROW_FIELDS = (
+    "method", "setting", "lr", "seed", "phase", "status", "iterations_done", "chance_loss", "train_loss",
+    "train_accuracy", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy",
+)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Models trained by one call of :func:`~descentlab.experiments.tuning.train_group`: ``setting`` (a spec
+    without ``lr``) of ``method`` at every learning rate of ``lrs`` on every repetition of ``seeds``, recorded as
+    ``phase``."""
+
+    method: str
+    setting: str
+    lrs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    phase: str
+
+
+@dataclass
+class GroupResult:
+    """One row per model (seed-major, then lr; fields ``ROW_FIELDS``) and the models' training and validation
+    loss curves, arrays ``(K + 1, models)`` in the rows' order (NaN after a model diverged)."""
+
+    rows: list[dict[str, Any]]
+    train_loss: np.ndarray
+    validation_loss: np.ndarray
+
+
+def median_validation_loss(rows: Sequence[dict[str, Any]]) -> float:
+    """Median final validation loss of some runs, a diverged run counted as +∞."""
+    values = [math.inf if r["status"] == "diverged" else r["validation_loss"] for r in rows]
+    return float(np.median(values))
+
+
+def tuning_curve(rows: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, float, float]]]:
+    """Per method, every ``(setting, lr, median validation loss)`` of its tune rows, in grid order."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["phase"] == "tune":
+            grouped.setdefault((row["method"], row["setting"]), []).append(row)
+    curve: dict[str, list[tuple[str, float, float]]] = {}
+    for (method, setting), mine in grouped.items():
+        curve.setdefault(method, []).append((setting, mine[0]["lr"], median_validation_loss(mine)))
+    return curve
+
+
+@dataclass
+class Tuned:
+    """The outcome of :func:`~descentlab.experiments.tuning.run_tuned`: every model's row (tune rows first), the
+    choice, and per group its curves (for the figure)."""
+
+    config: TuneConfig
+    rows: list[dict[str, Any]]
+    choice: dict[str, dict[str, Any]]
+    groups: list[tuple[Group, GroupResult]]
+    seconds: float = 0.0
+
+    def phase_rows(self, phase: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["phase"] == phase]

@@ -26,9 +26,9 @@ from ..data.dataset import Dataset, data_digest
 from ..formats.atomic import atomic_write_bytes
 from .cluster import InProcess
 from .config import CompareConfig, TuneConfig
-from .results import file_stem
+from .results import Group, GroupResult, file_stem
 from .runfolder import RunFolder, RunFolderError
-from .tuning import Group, GroupResult, train_group
+from .tuning import train_group
 
 KIND = "tuned"
 

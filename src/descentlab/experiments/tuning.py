@@ -23,7 +23,6 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,13 +34,10 @@ from ..optim.optimizers import optimizer_names, parse_optimizer
 from ..training.fit import fit
 from .compare import network_for
 from .config import CompareConfig, MethodList, TuneConfig
+from .results import Group, GroupResult, Tuned, tuning_curve
 from .statistics import chance_loss, run_status
 
 PHASES = ("tune", "final")
-ROW_FIELDS = (
-    "method", "setting", "lr", "seed", "phase", "status", "iterations_done", "chance_loss", "train_loss",
-    "train_accuracy", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy",
-)
 
 
 # -- method grids -----------------------------------------------------------------------------------------------
@@ -183,26 +179,6 @@ def repetition(
 
 
 # -- groups of models -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Group:
-    """Models trained by one call of :func:`train_group`: ``setting`` (a spec without ``lr``) of ``method`` at
-    every learning rate of ``lrs`` on every repetition of ``seeds``, recorded as ``phase``."""
-
-    method: str
-    setting: str
-    lrs: tuple[float, ...]
-    seeds: tuple[int, ...]
-    phase: str
-
-
-@dataclass
-class GroupResult:
-    """One row per model (seed-major, then lr; fields ``ROW_FIELDS``) and the models' training and validation
-    loss curves, arrays ``(K + 1, models)`` in the rows' order (NaN after a model diverged)."""
-
-    rows: list[dict[str, Any]]
-    train_loss: np.ndarray
-    validation_loss: np.ndarray
 
 
 def train_group(data: Dataset, base: CompareConfig, validation_size: float, group: Group) -> GroupResult:
@@ -276,24 +252,6 @@ def final_groups(config: TuneConfig, choice: dict[str, dict[str, Any]]) -> list[
             for method in config.methods]
 
 
-def median_validation_loss(rows: Sequence[dict[str, Any]]) -> float:
-    """Median final validation loss of some runs, a diverged run counted as +∞."""
-    values = [math.inf if r["status"] == "diverged" else r["validation_loss"] for r in rows]
-    return float(np.median(values))
-
-
-def tuning_curve(rows: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, float, float]]]:
-    """Per method, every ``(setting, lr, median validation loss)`` of its tune rows, in grid order."""
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["phase"] == "tune":
-            grouped.setdefault((row["method"], row["setting"]), []).append(row)
-    curve: dict[str, list[tuple[str, float, float]]] = {}
-    for (method, setting), mine in grouped.items():
-        curve.setdefault(method, []).append((setting, mine[0]["lr"], median_validation_loss(mine)))
-    return curve
-
-
 def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each method's chosen setting from the ``tune`` rows alone: the smallest median validation loss; ties go to
     the smaller learning rate, then to the setting met first. ``edge`` is ``"smallest"``/``"largest"`` when the
@@ -311,21 +269,6 @@ def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         choice[method] = {"setting": setting, "base_setting": setting.rsplit(":lr=", 1)[0], "lr": lr,
                           "median_validation_loss": loss, "edge": edge}
     return choice
-
-
-@dataclass
-class Tuned:
-    """The outcome of :func:`run_tuned`: every model's row (tune rows first), the choice, and per group its
-    curves (for the figure)."""
-
-    config: TuneConfig
-    rows: list[dict[str, Any]]
-    choice: dict[str, dict[str, Any]]
-    groups: list[tuple[Group, GroupResult]]
-    seconds: float = 0.0
-
-    def phase_rows(self, phase: str) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["phase"] == phase]
 
 
 Runner = Callable[[Sequence[Group]], list[GroupResult]]

@@ -20,8 +20,7 @@ from ..training.results import FitResult
 from .report_html import FloatBlock
 
 if TYPE_CHECKING:
-    from ..experiments.results import Comparison, Sweep
-    from ..experiments.tuning import Tuned
+    from ..experiments.results import Comparison, Sweep, Tuned
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -393,7 +392,7 @@ def tuned_series(tuned: Tuned) -> list[SweepSeries]:
 def tuning_figure(tuned: Tuned, block: FloatBlock, figure_id: str = "tuning") -> dict[str, Any]:
     """The tuning curve: median final validation loss of the tune phase against the learning rate, one line per
     method and setting, each method's chosen point circled."""
-    from ..experiments.tuning import tuning_curve
+    from ..experiments.results import tuning_curve
 
     lines: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for method, curve in tuning_curve(tuned.rows).items():

@@ -15,8 +15,7 @@ from ..optim.registry import label
 from ..training.results import FitResult
 
 if TYPE_CHECKING:
-    from ..experiments.results import Sweep
-    from ..experiments.tuning import Tuned
+    from ..experiments.results import Sweep, Tuned
 
 X_AXES = ("iterations", "evaluations")
 
@@ -168,7 +167,7 @@ def plot_tuned(tuned: Tuned, path: str | Path) -> Path:
     tune_ax, final_ax = fig.subplots(1, 2)
     colours = {method: f"C{i}" for i, method in enumerate(tuned.config.methods)}
     lines: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    from ..experiments.tuning import tuning_curve
+    from ..experiments.results import tuning_curve
 
     for method, curve in tuning_curve(tuned.rows).items():
         for setting, lr, loss in curve:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..experiments.results import ROW_FIELDS, Tuned
 from ..experiments.statistics import (
     BOOTSTRAP_RESAMPLES,
     STUCK_TOLERANCE,
@@ -22,7 +23,6 @@ from ..experiments.statistics import (
     status_counts,
     verdict,
 )
-from ..experiments.tuning import ROW_FIELDS, Tuned
 from ..formats.atomic import atomic_write_text
 from .plots import method_label
 from .report import data_and_network_words, features_and_engine_words
@@ -161,7 +161,7 @@ def _protocol_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
 
 
 def _tuning_lines(tuned: Tuned) -> list[str]:
-    from ..experiments.tuning import tuning_curve
+    from ..experiments.results import tuning_curve
 
     lines = ["## Tuning curve (phase tune)", "",
              "Median final validation loss over the tune repetitions, per setting; the chosen one in bold.", "",
