@@ -5,7 +5,7 @@ import json
 from descentlab.cli.main import main
 from descentlab.data.dataset import load_iris, train_test_split
 from descentlab.experiments.statistics import STUCK_TOLERANCE, chance_loss
-from descentlab.reporting.plots import method_label
+from descentlab.optim.registry import label as method_label
 
 
 def _run(tmp_path, *options):

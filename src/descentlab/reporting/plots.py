@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..formats.atomic import atomic_write_bytes
-from ..optim.registry import label
+from ..optim.registry import label as method_label
 from ..training.results import FitResult
 
 if TYPE_CHECKING:
@@ -23,11 +23,6 @@ X_AXES = ("iterations", "evaluations")
 # they halve the time of a figure (layout re-draws every text; mathtext builds a parser on first use), and
 # the default run's figure still has room for every label (bench/startup.py times it).
 _MARGINS = {"left": 0.07, "right": 0.99, "bottom": 0.11, "top": 0.86, "wspace": 0.18}
-
-
-def method_label(name: str) -> str:
-    """The method's name as given on the command line, with its description beside it."""
-    return label(name)
 
 
 def _plain_log_ticks(ax: Any) -> None:

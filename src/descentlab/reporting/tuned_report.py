@@ -24,7 +24,7 @@ from ..experiments.statistics import (
     verdict,
 )
 from ..formats.atomic import atomic_write_text
-from .plots import method_label
+from ..optim.registry import label as method_label
 from .report import data_and_network_words, features_and_engine_words
 
 PAIRED_METRICS = (("train_loss", "training loss", False), ("test_loss", "test loss", False),
