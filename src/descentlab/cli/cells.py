@@ -5,7 +5,6 @@ progress across workers, and what an interruption says. Part of the command line
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -221,6 +220,8 @@ def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> N
 
 def _write_timings(run_dir: Path, meter: _Meter, seconds: float) -> None:
     """Timings go to their own file: every other file of the run folder is the same whoever ran it, and when."""
+    import json
+
     from ..formats.atomic import atomic_write_text
 
     atomic_write_text(run_dir / "timings.json", json.dumps({
