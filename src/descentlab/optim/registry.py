@@ -36,7 +36,8 @@ def register_optimizer(cls: type[T]) -> type[T]:
     sets a field (float fields read as numbers, or give the field a rule with :func:`~.base.hyper`); a field
     ``lr`` receives the run's learning rate, in a sweep an ``(M, 1)`` column (one per stacked model), so the
     update should broadcast. The state must be a dataclass of arrays, numbers and None with the iterate in
-    ``x``: it is checkpointed without further code. Returns ``cls``, so it serves as a class decorator.
+    ``x``: it is checkpointed without further code. Registering a name again replaces the earlier class (a
+    notebook cell run twice). Returns ``cls``, so it serves as a class decorator.
 
     Raises
     ------
