@@ -11,7 +11,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..experiments.config import DEFAULT_CELL_SIZE
+from .common import SweepStopped, UserError
 
 if TYPE_CHECKING:  # the command line builds its parser from this module: rich and NumPy load when a sweep runs
     from rich.console import Console
@@ -22,41 +22,17 @@ if TYPE_CHECKING:  # the command line builds its parser from this module: rich a
     from ..experiments.results import Sweep
 
 
-class SweepStopped(Exception):
-    """The sweep stopped before its end (Ctrl-C, a lost cluster); what was said, and the exit code."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """A cluster that cannot be used, or a run folder that cannot be resumed, is a :class:`UserError` (one line,
     exit 1)."""
     from ..experiments.cluster import ClusterError
     from ..experiments.runfolder import RunFolderError
-    from .common import UserError
 
     try:
         yield
     except (ClusterError, RunFolderError) as error:
         raise UserError(str(error)) from None
-
-
-def add_cluster_options(p: argparse.ArgumentParser, positive: Any) -> None:
-    """``--workers``, ``--scheduler``, ``--cell-size`` and ``--resume`` of ``descentlab sweep``."""
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive, default=None, metavar="N",
-                       help="run the cells on a new local Dask cluster of N worker processes (needs "
-                            "Dask: pip install 'dask[distributed]' bokeh; default: in this process)")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
-                            "tcp://host:8786 (needs Dask here and descentlab on every worker)")
-    p.add_argument("--cell-size", type=positive, default=DEFAULT_CELL_SIZE, metavar="M",
-                   help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")
-    p.add_argument("--resume", type=Path, default=None, metavar="DIR",
-                   help="finish the interrupted sweep in DIR: only its missing cells run (its options apply)")
 
 
 @contextmanager

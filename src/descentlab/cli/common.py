@@ -26,6 +26,14 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
+class SweepStopped(Exception):
+    """The sweep stopped before its end (Ctrl-C, a lost cluster); what was said, and the exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class UserError(Exception):
     """A problem with the user's input: printed as one line, exit code 1."""
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from typing import Any
 
 from ..experiments.config import MethodList
-from .cells import SweepStopped
-from .common import UserError, say
+from .common import SweepStopped, UserError, say
 from .parser import build_parser
 
 # NumPy, rich and matplotlib are imported by the commands that use them, not here: ``descentlab --help`` and
@@ -55,6 +55,13 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, set[str]]:
         if not hasattr(args, dest):
             setattr(args, dest, default)
     return args, given
+
+
+def _handler(name: str) -> Any:
+    """The function that runs a command, ``MODULE.FUNCTION`` in this package (imported only when it runs, so
+    ``--help`` loads no command's module)."""
+    module, _, function = name.rpartition(".")
+    return getattr(import_module(f".{module}", __package__), function)
 
 
 def _option(dest: str) -> str:
@@ -104,7 +111,7 @@ def main(argv: Sequence[str] | None = None, *, detach_figure: bool = False) -> i
     out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)  # one error, one line
     try:
-        return int(args.handler(args, out, err))
+        return int(_handler(args.handler)(args, out, err))
     except SweepStopped as stop:  # said already, with what was kept
         return stop.code
     except _user_errors() as error:  # evaluated only when something was raised

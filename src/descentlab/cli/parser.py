@@ -12,13 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..experiments.config import ONE_METHOD, CompareConfig, MethodList, SweepConfig, TuneConfig
-from .cells import add_cluster_options
-from .compare import run_compare, run_train
-from .gradcheck import run_gradcheck
-from .model import run_export, run_info, run_predict
+from ..experiments.config import DEFAULT_CELL_SIZE, ONE_METHOD, CompareConfig, MethodList, SweepConfig, TuneConfig
 from .names import ACTIVATION_NAMES, METHODS
-from .sweep import run_sweep_command
 
 ASSIGNMENT = ("'The assignment' (in some defaults) is the course exercise descentlab grew from: derive by hand "
               "the gradient of a 4 -> N_H (softplus) -> 3 (softmax) classifier of the Iris flowers, check it with "
@@ -277,41 +272,59 @@ SWEEP_OPTIONS: list[Option] = [
     QUIET,
     ENGINE,
     _run_folder("folder to write"),
-    lambda p: add_cluster_options(p, _int_at_least(1)),
+    lambda p: _add_exclusive(p, [
+        (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
+                              help="run the cells on a new local Dask cluster of N worker processes (needs Dask: pip "
+                                   "install 'dask[distributed]' bokeh; default: in this process)")),
+        (("--scheduler",), dict(default=None, metavar="ADDRESS",
+                                help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
+                                     "tcp://host:8786 (needs Dask here and descentlab on every worker)")),
+    ]),
+    (("--cell-size",), dict(type=_int_at_least(1), default=DEFAULT_CELL_SIZE, metavar="M",
+                            help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")),
+    (("--resume",), dict(type=Path, default=None, metavar="DIR",
+                         help="finish the interrupted sweep in DIR: only its missing cells run (its options apply)")),
 ]
 
-# (name, help, description, options, handler)
-COMMANDS: list[tuple[str, str, str, list[Option], Callable[..., int]]] = [
+# (name, help, description, options, handler: MODULE.FUNCTION in descentlab.cli, imported when the command runs)
+COMMANDS: list[tuple[str, str, str, list[Option], str]] = [
     ("compare", "train one network with GD and NAG from the same start; write plots, report, models",
      "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) — or the methods named "
      "by --optimizers — from the same initial parameters on --data (default: the embedded Iris), and write "
      "curves.png, history.csv, summary.json, report.md, report.html (interactive, works offline) and "
-     "models/<method>.safetensors into --out.", COMPARE, run_compare),
+     "models/<method>.safetensors into --out.", COMPARE, "compare.run_compare"),
     ("gradcheck", "verify the analytic gradient against finite differences",
      "Compare the analytic gradient of the mean cross-entropy with fourth-order central finite differences, entry "
      "by entry, and print one row per parameter tensor. Exits 1 when any tensor's maximum relative error reaches "
-     "the threshold.", GRADCHECK, run_gradcheck),
+     "the threshold.", GRADCHECK, "gradcheck.run_gradcheck"),
     ("train", "train one network on a CSV file (or Iris) and save it",
      "Train one network with one optimiser on --data (default: the embedded Iris), report training and test "
-     "metrics, and save the model (safetensors + JSON metadata) to --out.", TRAIN, run_train),
+     "metrics, and save the model (safetensors + JSON metadata) to --out.", TRAIN, "compare.run_train"),
     ("predict", "predict classes and probabilities for the rows of a CSV file",
      "Apply a saved model to the rows of --data. The file must have the model's feature columns (by name, any "
      "order, other columns ignored). Writes one row per input row: the predicted class and one probability column "
-     "per class.", PREDICT, run_predict),
+     "per class.", PREDICT, "model.run_predict"),
     ("sweep", "train a grid of optimisers × learning rates × seeds at once; medians with error bars",
      "Train every optimiser at every learning rate from --seeds initial points (seeds 0..N-1), all models of an "
      "optimiser stacked into one batch, on one split of --data. Writes sweep.csv (one row per model, final "
      "metrics), sweep.png (median and interquartile band), report.md (which method is better, by how much, with "
      "the spread over seeds) and report.html (the same, interactive) into --out.",
-     SWEEP_OPTIONS, run_sweep_command),
+     SWEEP_OPTIONS, "sweep.run_sweep_command"),
     ("info", "describe a saved model file",
-     "Print a model file's architecture, parameter counts and training record.", [MODEL_FILE], run_info),
+     "Print a model file's architecture, parameter counts and training record.", [MODEL_FILE], "model.run_info"),
     ("export", "export a saved model as an ONNX graph",
      "Write a model file as ONNX (float32; needs onnx and onnxruntime): input 'input' (batch × features, raw: "
      "a stored standardisation is folded into the first layer), outputs 'probabilities' and 'label' (class "
      "index); class and feature names are in the model's metadata.",
-     [MODEL_FILE, (("--onnx",), dict(type=Path, required=True, help="ONNX file to write"))], run_export),
+     [MODEL_FILE, (("--onnx",), dict(type=Path, required=True, help="ONNX file to write"))], "model.run_export"),
 ]
+
+
+def _add_exclusive(parser: argparse.ArgumentParser, options: list[tuple[tuple[str, ...], dict[str, Any]]]) -> None:
+    """``options`` as a group of which at most one may be given."""
+    group = parser.add_mutually_exclusive_group()
+    for flags, settings in options:
+        group.add_argument(*flags, **settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
