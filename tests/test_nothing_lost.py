@@ -23,7 +23,9 @@ from descentlab.cli.main import main
 from descentlab.experiments.checkpoint import checkpoint_config
 from descentlab.training.checkpoint import load_checkpoint
 
-SMALL = ["--hidden", "3", "--quiet"]
+# The NumPy engine: with the default "auto", runs this long would first load numba (seconds under load), and a
+# Ctrl-C meant for training would land in that load.
+SMALL = ["--hidden", "3", "--quiet", "--engine", "numpy"]
 
 
 def _command(*args: object) -> list[str]:
