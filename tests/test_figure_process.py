@@ -18,7 +18,7 @@ from run_lock import locked, wait_for_drawer
 from descentlab.cli.main import main
 
 OPTIONS = ["--hidden", "3", "--iterations", "60", "--quiet"]
-DRAWING = re.compile(r"curves\.png is being drawn by process (\d+), which holds the folder until it is written")
+DRAWING = re.compile(r"curves\.png is being drawn by process (\d+), which holds the folder until done")
 
 
 def _command(*args: object) -> list[str]:
@@ -39,6 +39,7 @@ def test_the_command_returns_before_the_figure_says_so_and_keeps_the_folder_unti
     run = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     (line,) = [line for line in run.stdout.splitlines() if "curves.png is being drawn" in line]  # one line says so
+    assert line.endswith("(a failure: curves-error.txt)")  # the whole of it, not wrapped
     drawer = int(DRAWING.search(line).group(1))
     assert (folder / "summary.json").exists() and (folder / "report.html").exists()
     os.kill(drawer, signal.SIGSTOP)  # still drawing (it takes about a second) for as long as this test needs

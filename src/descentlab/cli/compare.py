@@ -255,8 +255,8 @@ def _say_written(out: Console, folder: Path, drawer: Any, started: float) -> int
         say(out, f"Wrote {folder}/ (curves.png, {files}) in {time.perf_counter() - started:.2f} s")
         return 0
     say(out, f"Wrote {folder}/ ({files}) in {time.perf_counter() - started:.2f} s")
-    say(out, f"curves.png is being drawn by process {drawer.pid}, which holds the folder until it is written "
-             f"(about a second; a failure goes to {ERROR_NAME})")
+    say(out, f"curves.png is being drawn by process {drawer.pid}, which holds the folder until done (a failure: "
+             f"{ERROR_NAME})")  # short enough for one line of a 120-column log
     return 0
 
 
