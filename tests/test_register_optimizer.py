@@ -147,7 +147,9 @@ def test_a_sweep_on_dask_workers_knows_it():
     distributed = pytest.importorskip("distributed")
     config = SweepConfig(base=CompareConfig(iterations=10, hidden=(4,)), optimizers=("sign",), lrs=(0.02,), seeds=2)
     here = sweep(config=config)
+    # no fixed dashboard port: other test runs on this machine may hold it (a warning, an error here)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) \
+            as cluster, distributed.Client(cluster, set_as_default=False) as client:
         there = sweep(config=config, client=client)
     assert np.array_equal(there.results["sign"].history.train_loss, here.results["sign"].history.train_loss)
