@@ -64,6 +64,7 @@ class Objective:
         if self.dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype}")
         self.net = net
+        self._P = net.n_params
         self.weight_decay = float(weight_decay)
         self.batch = _batch(net, X, y, self.dtype)
         self.y = self.batch.y
@@ -75,9 +76,9 @@ class Objective:
 
         The gradient lives in a buffer that the next evaluation overwrites; copy it to keep it.
         """
-        if x.ndim != 2 or x.shape[1] != self.net.n_params:
-            raise ValueError(f"evaluate takes a stack of models of shape (M, {self.net.n_params}), got {x.shape}")
-        if x.dtype != self.dtype:
+        if x.ndim != 2 or x.shape[1] != self._P:
+            raise ValueError(f"evaluate takes a stack of models of shape (M, {self._P}), got {x.shape}")
+        if x.dtype is not self.dtype and x.dtype != self.dtype:
             raise ValueError(f"parameters are {x.dtype} but this objective computes in {self.dtype}")
         result = self._engine.evaluate(x, want)
         return self._penalised(x, result) if self.weight_decay else result
