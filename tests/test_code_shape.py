@@ -67,8 +67,9 @@ def _imported(module: str, path: Path, known: set[str]) -> set[str]:
     which never run, are left out)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    skipped = {id(n) for b in ast.walk(ast.parse(path.read_text())) if _is_type_checking_block(b) for n in ast.walk(b)}
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    skipped = {id(n) for b in ast.walk(tree) if _is_type_checking_block(b) for n in ast.walk(b)}
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and id(node) not in skipped:
             base = node.module or ""
             if node.level:
