@@ -146,7 +146,8 @@ def test_two_ctrl_c_during_training_keep_the_run(tmp_path, gap):
     config, info = checkpoint_config(tmp_path / "run" / "checkpoint")
     _, results = load_checkpoint(tmp_path / "run" / "checkpoint", dl.MLP([4, 3, 3], "softplus"),
                                  {"gd": dl.GD(), "nag": dl.NAG()})
-    assert results["gd"].interrupted and 0 < results["gd"].iterations < config.iterations
+    # under load the presses may come before the first step is done: 0 iterations, still a checkpoint to resume
+    assert results["gd"].interrupted and 0 <= results["gd"].iterations < config.iterations
     assert info["pending"] == ["nag"]
 
 

@@ -215,6 +215,13 @@ class Interrupt:
 
         signal.signal(signal.SIGINT, self._previous)
 
+    def ignore_after(self) -> None:
+        """The command's work is complete and said: leaving the block ignores Ctrl-C instead of bringing the
+        previous handler back, so a late press cannot turn a finished run into 'interrupted' (exit 130)."""
+        import signal
+
+        self._previous = signal.SIG_IGN
+
 
 def compare_config(args: argparse.Namespace, source: str, **settings: Any) -> CompareConfig:
     """The run's configuration: every field of :class:`CompareConfig` that the command has an option for, from

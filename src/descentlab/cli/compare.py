@@ -203,11 +203,12 @@ def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
         if comparison.interrupted:
             return _interrupted(comparison, checkpoint, "compare",
                                 f"Saved what is done and a checkpoint in {checkpoint}/", err)
-        with Interrupt():  # the run is complete: its checkpoint goes, untorn, and the figure is handed over
+        with Interrupt() as finishing:  # the run is complete: its checkpoint goes, untorn, the figure is handed over
             remove_tree(checkpoint)
             drawer = _draw_figure(figure, locks[0])
             out.print(_results_table(_summarize(comparison)))
-            if args.detach_figure:  # said before a Ctrl-C can end the command
+            if args.detach_figure:  # said before a Ctrl-C can end the command, which has nothing left to stop
+                finishing.ignore_after()
                 return _say_written(out, folder, drawer, started)
     drawer.wait()  # from Python: every file is there on return (a failure raises)
     return _say_written(out, folder, drawer, started)
