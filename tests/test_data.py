@@ -54,6 +54,8 @@ def test_standardizer_uses_training_statistics():
         ("a,y\n1,p\n2,p\n", "y", "fewer than two classes"),
         ("a,y\n1,p\n2\n", "y", ":3: 1 fields where the header has 2"),
         ("a,a,y\n1,2,p\n", "y", "duplicated column name(s): a"),
+        (",a,y\n0,1,p\n1,2,q\n", "y", ":1: column 1 has no name; name every column (an index written by pandas?"),
+        ("a, ,,y\n1,2,3,p\n", "y", ":1: columns 2, 3 have no name"),
         ("a,y\n", "y", "no data rows"),
     ],
 )
@@ -63,6 +65,12 @@ def test_load_csv_errors_name_file_line_and_column(tmp_path, text, target, messa
     with pytest.raises(dl.DataError) as error:
         dl.load_csv(path, target=target)
     assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_an_unnamed_column_is_no_obstacle_when_the_features_are_named(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(",a,y\n0,1,p\n1,2,q\n")
+    assert tuple(dl.load_csv(path, target="y", features=["a"]).feature_names) == ("a",)
 
 
 def test_load_csv_keeps_integer_labels_in_numeric_order(tmp_path):

@@ -180,6 +180,8 @@ def load_csv(
 def _choose_columns(
     path: Path, header: tuple[str, ...], target: str | None, features: Sequence[str] | None
 ) -> tuple[list[str], int]:
+    if features is None:  # every other column becomes a feature: an unnamed one would be a feature called ''
+        _check_named(path, header)
     _check_header(path, header)
     if target is None:
         target = header[-1]
@@ -197,6 +199,15 @@ def _choose_columns(
     if not names:
         raise DataError(f"{path}:1: no feature columns besides the target {target!r}")
     return names, header.index(target)
+
+
+def _check_named(path: Path, header: tuple[str, ...]) -> None:
+    """Refuse training data with a column that has no name: it would become a feature called ''."""
+    unnamed = [str(j + 1) for j, name in enumerate(header) if not name]
+    if unnamed and len(header) > 1:
+        which = f"column {unnamed[0]} has" if len(unnamed) == 1 else f"columns {', '.join(unnamed)} have"
+        raise DataError(f"{path}:1: {which} no name; name every column (an index written by pandas? save it with "
+                        f"index=False)")
 
 
 def _check_header(path: Path, header: tuple[str, ...]) -> None:
