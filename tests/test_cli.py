@@ -356,3 +356,14 @@ def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path, capsys):
     (tmp_path / "ck" / "checkpoint.safetensors").write_bytes(bytes(raw))
     assert main(["train", "--resume", str(tmp_path / "ck")]) == 1
     assert "does not match its checksum" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["compare", "train"])
+def test_a_batch_larger_than_the_training_split_is_refused_before_any_file(tmp_path, capsys, command):
+    out = tmp_path / ("run" if command == "compare" else "m.safetensors")
+    assert main([command, "--batch-size", "113", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: --batch-size 113: the training split has 112 rows; give at most 112, or leave "
+                   "--batch-size out for full batch")
+    assert not out.exists()
+    assert main([command, "--batch-size", "112", "--iterations", "3", "--out", str(out), "--quiet"]) == 0

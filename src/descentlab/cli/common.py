@@ -149,6 +149,9 @@ def check_start(data: Any, config: Any) -> None:
 
     check_size(network_for(data, config).sizes, data.n_samples)
     train, _, _, net, _ = prepare(data, config)
+    if config.batch_size is not None and config.batch_size > train.n_samples:  # it would silently be full batch
+        raise UserError(f"--batch-size {config.batch_size}: the training split has {train.n_samples} rows; give at "
+                        f"most {train.n_samples}, or leave --batch-size out for full batch")
     start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma)
     with np.errstate(all="ignore"):
         result = Objective(net, train.X, train.y, config.weight_decay).evaluate(start.flat[None], Want.GRADIENT)
