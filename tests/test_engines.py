@@ -146,10 +146,32 @@ def test_numba_caches_its_kernels_outside_the_package_folder(tmp_path):
 
 
 def test_a_user_chosen_numba_cache_dir_is_kept(tmp_path, monkeypatch):
-    from descentlab.core.engines.compiled import numba_cache_dir
+    from descentlab.core.engines.cache import numba_cache_dir
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
     assert numba_cache_dir() == tmp_path / "mine"
     monkeypatch.delenv("NUMBA_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert numba_cache_dir() == tmp_path / "xdg" / "descentlab" / "numba"
+
+
+def test_auto_stays_on_numpy_where_numba_could_not_cache_its_kernels(monkeypatch, tmp_path):
+    monkeypatch.setattr(engines, "compiled_available", lambda: True)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "a-file" / "below"))
+    (tmp_path / "a-file").write_text("")
+    assert engines.choose_engine("auto", 10**9) == "numpy"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "fine"))
+    assert engines.choose_engine("auto", 10**9) == "compiled"
+
+
+@pytest.mark.skipif(not engines.compiled_available(), reason="needs numba")
+def test_the_compiled_engine_with_an_unwritable_cache_is_one_usage_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "a-file" / "below")}
+    run = subprocess.run([sys.executable, "-m", "descentlab", "compare", "--engine", "compiled", "--out",
+                          str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"descentlab compare: error: argument --engine: numba's kernel cache {tmp_path / 'a-file' / 'below'} cannot "
+        "be written (Not a directory); set NUMBA_CACHE_DIR to a writable folder (see descentlab compare --help)"]
+    assert not (tmp_path / "run").exists()

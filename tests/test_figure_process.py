@@ -164,3 +164,15 @@ def test_a_drawer_killed_before_it_wrote_the_figure_is_reported_by_the_next_run(
     assert (f"warning: the run this one replaces in {folder}/ has no curves.png (process {drawer}, which was drawing "
             "it, ended without writing it or why)") in err
     assert (folder / "curves.png").exists() and not (folder / ".descentlab.lock").exists()
+
+
+def test_a_module_of_the_users_in_the_working_directory_does_not_reach_the_drawer(tmp_path, drawn_here):
+    """The drawer starts with ``python -P``: a ``pickle.py`` where the user works (the drawer's first import) once
+    ended it before it could write curves.png or say why."""
+    (tmp_path / "pickle.py").write_text("raise ImportError('my own pickle.py')\n")
+    script = Path(sys.executable).parent / "descentlab"  # as a user runs it (``python -m`` would import it too)
+    run = subprocess.run([str(script), "compare", *OPTIONS, "--out", "run"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    wait_for_drawer(tmp_path / "run")
+    assert (tmp_path / "run" / "curves.png").read_bytes() == drawn_here

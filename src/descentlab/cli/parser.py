@@ -103,6 +103,12 @@ def _engine(text: str) -> str:
     if text == "compiled" and not compiled_available():
         raise argparse.ArgumentTypeError("the compiled engine needs numba: pip install numba (in a clone of "
                                          "descentlab: pip install -e '.[fast]')")
+    if text == "compiled":
+        from ..core.engines.cache import numba_cache_problem
+
+        problem = numba_cache_problem()
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{problem}; set NUMBA_CACHE_DIR to a writable folder")
     return text
 
 

@@ -29,6 +29,14 @@ from typing import Any
 
 ERROR_NAME = "curves-error.txt"
 DRAWING = "drawing curves.png"  # written after the drawer's pid into the lock file it holds
+def _drawer_environment() -> dict[str, str]:
+    """This process's environment, with the folder holding this descentlab first on the drawer's path: the drawer
+    runs with ``-P`` (the working directory, where a user's own ``pickle.py`` may lie, is not on its path), so it
+    must still find the very package that started it."""
+    here = str(Path(__file__).resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))}
+
+
 _STARTED: list[subprocess.Popen[bytes]] = []  # kept: a drawer's Popen collected mid-command could meet a Ctrl-C
 
 
@@ -90,8 +98,8 @@ class FigureJob:
                 pickle.dump(self._job, job, protocol=pickle.HIGHEST_PROTOCOL)
                 job.seek(0)
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "descentlab.reporting.figure_process"], stdin=job,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+                    [sys.executable, "-P", "-m", "descentlab.reporting.figure_process"], stdin=job,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, env=_drawer_environment(),
                     pass_fds=() if lock_fd is None else (lock_fd,), start_new_session=True)
             _STARTED.append(process)
         except OSError:  # no second process (a process limit, say): draw here, as slowly as before

@@ -34,7 +34,11 @@ def choose_engine(engine: str, evaluations: int = 0) -> str:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine != "auto":
         return engine
-    return "compiled" if evaluations >= AUTO_COMPILED_FROM and compiled_available() else "numpy"
+    if evaluations < AUTO_COMPILED_FROM or not compiled_available():
+        return "numpy"
+    from .cache import numba_cache_problem
+
+    return "numpy" if numba_cache_problem() is not None else "compiled"  # a kernel cache it cannot write: no gain
 
 
 def engine_factory(engine: str, evaluations: int = 0) -> EngineFactory:

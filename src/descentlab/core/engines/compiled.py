@@ -13,30 +13,23 @@ user chose one.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from .base import Batch, Evaluation, Network, Want
+from .cache import numba_cache_dir, numba_cache_problem
 from .fused import FusedEngine, Workspace
 
 FUSED_MAX_MACS = 1 << 20  # multiply-adds of one forward pass of the stack up to which the kernels do everything
 
 
-def numba_cache_dir() -> Path:
-    """Where numba keeps the compiled kernels: ``$NUMBA_CACHE_DIR`` when set, else ``descentlab/numba`` under the
-    user's cache folder (``$XDG_CACHE_HOME``, by default ``~/.cache``)."""
-    chosen = os.environ.get("NUMBA_CACHE_DIR")
-    if chosen:
-        return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "descentlab" / "numba"
-
-
 def kernels() -> ModuleType:
     """The numba kernels, their cache pointed at :func:`numba_cache_dir` first (ImportError without numba)."""
+    problem = numba_cache_problem()
+    if problem is not None:
+        raise CacheError(f"{problem}: set NUMBA_CACHE_DIR to a writable folder, or use the NumPy engine")
     cache = str(numba_cache_dir())
     os.environ.setdefault("NUMBA_CACHE_DIR", cache)
     import numba
@@ -47,6 +40,10 @@ def kernels() -> ModuleType:
     from . import _numba
 
     return _numba
+
+
+class CacheError(ValueError):
+    """The compiled kernels have nowhere to be cached."""
 
 
 class CompiledEngine:
