@@ -18,7 +18,9 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -124,10 +126,14 @@ def check_folder_output(folder: Path, flag: str) -> None:
         _check_writable(_existing_ancestor(folder), folder)
 
 
+DRAWER_WAIT_SECONDS = 60.0  # how long a run waits for the previous run's figure drawer to finish
+
+
 class RunLock:
     """An exclusive, non-blocking ``flock`` on ``path`` for as long as a run writes its output.
 
-    A second run asking for the same lock is refused at once with :class:`OutputError`. The kernel drops the
+    A second run asking for the same lock is refused at once with :class:`OutputError`, unless the holder is the
+    previous run's figure drawer, which it waits for. The kernel drops the
     lock when the process ends, however it ends, so the file left by a crashed run does not block the next.
     """
 
@@ -135,8 +141,10 @@ class RunLock:
         self.path, self.what = path, what
         self._fd: int | None = None
         self.left_by = ""  # what a holder that ended without removing the lock file wrote in it
+        self._said_waiting = False
 
     def acquire(self) -> RunLock:
+        deadline = time.monotonic() + DRAWER_WAIT_SECONDS
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -144,12 +152,8 @@ class RunLock:
             except BlockingIOError:
                 holder = os.read(fd, 64).decode("ascii", "replace").strip()
                 os.close(fd)
-                pid, _, doing = holder.partition(" ")
-                if doing:  # a finished run's figure drawer (reporting.figure_process) holds it
-                    raise OutputError(f"{self.what} is in use: process {pid} is still {doing} of the previous run "
-                                      f"(about a second); try again when it has finished") from None
-                raise OutputError(f"{self.what} is in use by another descentlab run (process {holder or '?'}); "
-                                  f"wait for it to finish or choose another --out") from None
+                self._wait_for_a_drawer(holder, deadline)
+                continue
             # The holder before us may have removed the file after we opened it: then we hold a lock on a
             # name nobody else sees, and must lock the file now on disk instead.
             try:
@@ -163,6 +167,23 @@ class RunLock:
                 self._fd = fd
                 return self
             os.close(fd)
+
+    def _wait_for_a_drawer(self, holder: str, deadline: float) -> None:
+        """A finished run's figure drawer (reporting.figure_process) holding the lock is waited for, a while (it
+        takes about a second: a script running into one folder again and again should not fail for it); any
+        other holder is a run in progress, and refused at once."""
+        pid, _, doing = holder.partition(" ")
+        if not doing:
+            raise OutputError(f"{self.what} is in use by another descentlab run (process {holder or '?'}); "
+                              f"wait for it to finish or choose another --out")
+        if time.monotonic() > deadline:
+            raise OutputError(f"{self.what} is in use: process {pid} is still {doing} of the previous run "
+                              f"after {DRAWER_WAIT_SECONDS:.0f} s; try again when it has finished")
+        if not self._said_waiting:
+            print(f"waiting for process {pid}, which is {doing} of the previous run in {self.what}",
+                  file=sys.stderr, flush=True)
+            self._said_waiting = True
+        time.sleep(0.02)
 
     @property
     def fd(self) -> int | None:
