@@ -153,3 +153,61 @@ def test_a_sweep_on_dask_workers_knows_it():
             as cluster, distributed.Client(cluster, set_as_default=False) as client:
         there = sweep(config=config, client=client)
     assert np.array_equal(there.results["sign"].history.train_loss, here.results["sign"].history.train_loss)
+
+
+@dataclass(frozen=True)
+class TaggedState:
+    x: np.ndarray
+    tag: str = "started"
+    k: int = 0
+
+
+@dataclass(frozen=True)
+class FlaggedState:
+    x: np.ndarray
+    flipped: bool = False
+    k: int = 0
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """GD whose state carries a word (which no checkpoint can hold) or a flag (which one can)."""
+
+    name: ClassVar[str] = "tagged"
+    label: ClassVar[str] = "steepest descent with a word in its state"
+
+    lr: float = 0.01
+    flag: float = 0.0  # 1: keep a bool in the state instead of the word
+
+    def init(self, x0: np.ndarray) -> TaggedState | FlaggedState:
+        x = np.array(x0, dtype=np.float64)
+        return FlaggedState(x=x) if self.flag else TaggedState(x=x)
+
+    def step(self, state, oracle: Oracle):
+        _, gradient = oracle(state.x)
+        if self.flag:
+            return FlaggedState(x=state.x - self.lr * gradient, flipped=not state.flipped, k=state.k + 1)
+        return TaggedState(x=state.x - self.lr * gradient, tag="stepped", k=state.k + 1)
+
+
+def test_a_state_no_checkpoint_could_hold_is_refused_before_any_training():
+    dl.register_optimizer(Tagged)
+    trained = []
+    config = CompareConfig(optimizers=("gd", "tagged"), iterations=30, engine="numpy")
+    with pytest.raises(ValueError, match=r"^tagged: cannot checkpoint field tag of TaggedState: str; a state's "
+                                         r"fields are arrays, numbers or None"):
+        dl.compare(dl.load_iris(), config, callback=lambda *step: trained.append(step))
+    assert trained == []  # not even the first method began
+
+
+def test_a_state_with_a_flag_is_interrupted_and_resumed_bit_for_bit(tmp_path):
+    dl.register_optimizer(Tagged)
+    config = CompareConfig(optimizers=("tagged:flag=1",), iterations=30, engine="numpy")
+    data = dl.load_iris()
+    whole = dl.compare(data, config)
+    cut = dl.compare(data, config, should_stop=_stop_after(11))
+    write_checkpoint(cut, tmp_path / "checkpoint", data, {"command": "compare"})
+    resumed = resume(tmp_path / "checkpoint", data)
+    (name,) = whole.results
+    assert resumed.results[name].params.flat.tobytes() == whole.results[name].params.flat.tobytes()
+    assert resumed.results[name].state.flipped == whole.results[name].state.flipped

@@ -12,6 +12,7 @@ from ..core.network import MLP
 from ..core.params import Params
 from ..data.dataset import Dataset, Standardizer, load_iris, train_test_split
 from ..optim.optimizers import Optimizer, parse_optimizer
+from ..optim.state import state_to_arrays
 from ..training.fit import fit
 from ..training.results import FitResult, History
 from .config import CompareConfig
@@ -81,6 +82,8 @@ def compare(
     if len(set(names)) != len(names):
         raise ValueError(f"every method needs its own name, got {names}")
     train, test, standardizer, net, initial = prepare(data, config)
+    for method, optimizer in named:
+        _check_checkpointable(method, optimizer, initial)
     results: dict[str, FitResult] = {}
     pending: list[str] = []
     compiled = choose_engine(config.engine, config.iterations) == "compiled"
@@ -106,6 +109,20 @@ def compare(
         )
     return Comparison(config, net, initial, train, test, results, standardizer, time.perf_counter() - start,
                       engine_load_seconds=engine_load, pending=pending)
+
+
+def _check_checkpointable(method: str, optimizer: Optimizer[Any], initial: Params) -> None:
+    """Refuse, before any training, an optimiser whose state an interrupted run could not save (a user's class:
+    the built-in ones always can), rather than losing the run when it is interrupted."""
+    state = optimizer.init(initial.flat[None])
+    if not (dataclasses.is_dataclass(state) and hasattr(state, "x")):
+        raise ValueError(f"{method}: the optimiser's state must be a dataclass with the iterate x, got "
+                         f"{type(state).__name__}")
+    try:
+        state_to_arrays(state)
+    except TypeError as error:
+        raise ValueError(f"{method}: {error}; a state's fields are arrays, numbers or None, so that an "
+                         f"interrupted run can be saved and resumed") from None
 
 
 def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig) -> float:

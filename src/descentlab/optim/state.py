@@ -38,11 +38,11 @@ def state_to_arrays(state: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 def _check_scalars(scalars: dict[str, Any]) -> None:
-    """A hand-made checkpoint: the count k is a whole number >= 0, the rest numbers or None."""
+    """A hand-made checkpoint: the count k is a whole number >= 0, the rest numbers, booleans (as saved) or None."""
     for name, value in scalars.items():
         whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        number = value is None or (isinstance(value, int | float) and not isinstance(value, bool)
-                                   and bool(np.isfinite(value)))
+        number = value is None or isinstance(value, bool) or (isinstance(value, int | float)
+                                                              and bool(np.isfinite(value)))
         if not (whole if name == "k" else number):
             raise ValueError(f"optimiser state field {name} holds {value!r}")
 
