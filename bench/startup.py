@@ -28,7 +28,6 @@ nothing is written into the source tree; ``--environment-as-is`` keeps the envir
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import shutil
 import statistics
@@ -39,6 +38,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from descentlab.cli.outputs import folder_in_use
+
 TARGETS = {"descentlab --help": 0.2, "descentlab compare": 0.5}
 FIGURE = "descentlab compare, until curves.png is written"
 
@@ -46,21 +47,6 @@ FIGURE = "descentlab compare, until curves.png is written"
 def _descentlab() -> list[str]:
     script = Path(sys.executable).with_name("descentlab")
     return [str(script)] if script.exists() else [sys.executable, "-m", "descentlab"]
-
-
-def _locked(folder: Path) -> bool:
-    """Whether the drawer of curves.png (or anyone) still holds the run folder's lock."""
-    try:
-        fd = os.open(folder / ".descentlab.lock", os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def _time_once(argv: list[str], cwd: Path, env: dict[str, str], out: Path | None) -> tuple[float, float, float]:
@@ -74,7 +60,7 @@ def _time_once(argv: list[str], cwd: Path, env: dict[str, str], out: Path | None
     error = process.stderr.read().decode() if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {error.strip()}")
-    while out is not None and _locked(out):
+    while out is not None and folder_in_use(out):
         time.sleep(0.002)
     if out is not None and not (out / "curves.png").exists():
         raise RuntimeError(f"{out / 'curves.png'} was not written: {(out / 'curves-error.txt').read_text()}")

@@ -3,27 +3,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from pathlib import Path
 
-LOCK_NAME = ".descentlab.lock"
+from descentlab.cli.outputs import folder_in_use
 
-
-def locked(folder: Path) -> bool:
-    """Whether a process holds ``folder``'s run lock now."""
-    try:
-        fd = os.open(folder / LOCK_NAME, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+locked = folder_in_use
 
 
 def wait_for_drawer(folder: Path, timeout: float = 120.0) -> None:

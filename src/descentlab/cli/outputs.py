@@ -220,6 +220,22 @@ class RunLock:
         self.release()
 
 
+def folder_in_use(folder: Path) -> bool:
+    """Whether a process holds ``folder``'s run lock now (a run, or a finished compare's figure drawer), as any
+    other process sees it."""
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def previous_run(folder: Path) -> list[str]:
     """The names of the run files and folders in ``folder`` (a run left them there)."""
     return [name for name in (*RUN_FILES, *RUN_FOLDERS) if (folder / name).exists()]
