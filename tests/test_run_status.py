@@ -1,5 +1,6 @@
 """Every run has a status in compare, and the report's words follow it (issue 12, items 2 and 5)."""
 
+import csv
 import json
 
 from descentlab.cli.main import main
@@ -25,6 +26,9 @@ def test_runs_at_chance_are_stuck_and_no_speed_up_is_claimed(tmp_path, capsys):
     assert "No speed-up is claimed" in report and "fewer iterations" not in report
     assert "| stuck |" in report
     assert "stuck" in capsys.readouterr().out
+    with open(tmp_path / "history.csv", newline="") as file:  # the CSV carries each method's status too
+        rows = list(csv.DictReader(file))
+    assert {(row["method"], row["status"]) for row in rows} == {("gd", "stuck"), ("nag", "stuck")}
 
 
 def test_a_healthy_comparison_discusses_test_loss_and_accuracy_from_its_numbers(tmp_path):

@@ -58,7 +58,7 @@ def _package_versions() -> dict[str, str]:
     }
 
 
-def _method_summary(result: FitResult, chance: float) -> dict[str, Any]:
+def _method_summary(result: FitResult, status: str) -> dict[str, Any]:
     reach = {
         f"iterations_to_test_accuracy_{round(level * 100)}": result.history.first_reaching("test_accuracy", level)
         for level in ACCURACY_LEVELS
@@ -69,7 +69,7 @@ def _method_summary(result: FitResult, chance: float) -> dict[str, Any]:
         "gradient_evaluations": int(result.history.grad_evals[-1]),
         "function_evaluations": int(result.history.func_evals[-1]),
         "stopped": result.stopped,
-        "status": run_status(result.final["train_loss"], result.stopped is not None, chance),
+        "status": status,
         "interrupted": result.interrupted,
         "seconds": result.seconds,
         "final": result.final,
@@ -100,19 +100,29 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         "seconds": comparison.seconds,
         "interrupted": comparison.interrupted,
         "pending": comparison.pending,
-        "methods": {name: _method_summary(result, chance) for name, result in comparison.results.items()},
+        "methods": {name: _method_summary(result, status) for (name, result), status
+                    in zip(comparison.results.items(), method_statuses(comparison).values(), strict=True)},
     }
 
 
-def history_csv(results: dict[str, FitResult]) -> str:
-    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm``."""
+def method_statuses(comparison: Comparison) -> dict[str, str]:
+    """Each method's status (:func:`~descentlab.experiments.statistics.run_status`: ``ok``, ``stuck`` or
+    ``diverged``) from its final training loss against the training set's ``chance_loss``."""
+    chance = chance_loss(comparison.train.y, comparison.train.n_classes)
+    return {name: run_status(result.final["train_loss"], result.stopped is not None, chance)
+            for name, result in comparison.results.items()}
+
+
+def history_csv(results: dict[str, FitResult], statuses: dict[str, str]) -> str:
+    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm, status`` (the method's
+    final status, on each of its rows, so that a filter on the file keeps it)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", "iteration", *HISTORY_FIELDS])
+    writer.writerow(["method", "iteration", *HISTORY_FIELDS, "status"])
     for name, result in results.items():
         columns = [getattr(result.history, f) for f in HISTORY_FIELDS]
         for k in range(len(result.history)):
-            writer.writerow([name, k, *(repr(float(c[k])) for c in columns)])
+            writer.writerow([name, k, *(repr(float(c[k])) for c in columns), statuses[name]])
     return buffer.getvalue()
 
 

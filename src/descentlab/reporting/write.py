@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..experiments.results import Comparison, Sweep, file_stem
-from ..experiments.summary import history_csv, model_metadata, run_title, summarize, sweep_csv
+from ..experiments.summary import history_csv, method_statuses, model_metadata, run_title, summarize, sweep_csv
 from ..formats.atomic import atomic_write_text
 from ..formats.model_io import save_model
 
@@ -34,7 +34,7 @@ def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] 
         path = out / "models" / f"{file_stem(name)}.safetensors"
         save_model(path, comparison.net, result.params, metadata=model_metadata(comparison, name))
         written.append(path)
-    atomic_write_text(out / "history.csv", history_csv(comparison.results))
+    atomic_write_text(out / "history.csv", history_csv(comparison.results, method_statuses(comparison)))
     written.append(out / "history.csv")
     summary = summarize(comparison)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
