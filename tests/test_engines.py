@@ -175,3 +175,15 @@ def test_the_compiled_engine_with_an_unwritable_cache_is_one_usage_line(tmp_path
         f"descentlab compare: error: argument --engine: numba's kernel cache {tmp_path / 'a-file' / 'below'} cannot "
         "be written (Not a directory); set NUMBA_CACHE_DIR to a writable folder (see descentlab compare --help)"]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("engine, iterations, ran", [("auto", 20, "numpy"), ("numpy", 20, "numpy"),
+                                                     ("reference", 5, "reference"), *[
+    pytest.param("auto", engines.AUTO_COMPILED_FROM, "compiled",
+                 marks=pytest.mark.skipif(not engines.compiled_available(), reason="needs numba"))]])
+def test_summary_json_names_the_engine_that_ran(tmp_path, engine, iterations, ran):
+    from descentlab.experiments.summary import summarize
+
+    config = dl.CompareConfig(optimizers=("gd",), iterations=iterations, hidden=(2,), engine=engine)
+    summary = summarize(dl.compare(dl.load_iris(), config))
+    assert (summary["engine"], summary["config"]["engine"]) == (ran, engine)

@@ -96,6 +96,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             "feature_names": list(comparison.train.feature_names),
             "class_names": list(comparison.train.class_names),
         },
+        "engine": comparison.engine,  # the one that ran; config.engine may say "auto"
         "versions": _package_versions(),
         "seconds": comparison.seconds,
         "interrupted": comparison.interrupted,
