@@ -10,7 +10,7 @@ import numpy as np
 from .base import POSITIVE, UNIT, Oracle, check, hyper, start
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AdamState:
     """Iterate ``x``, first and second moment estimates ``m``, ``v`` (all ``(M, P)``), and the count k."""
 

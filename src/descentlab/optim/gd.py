@@ -13,7 +13,7 @@ from .base import OPEN_UNIT, POSITIVE, WHOLE, Oracle, Variants, check, hyper, pe
 LINE_SEARCH = Variants("line_search", {"none": "gd", "armijo": "gd-armijo"}, needs="a line search")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GDState:
     """Steepest descent: the iterate ``x = θ_k`` ``(M, P)`` and the iteration count k."""
 
@@ -49,7 +49,7 @@ class GD:
         return GDState(x=state.x - self.lr * gradient, k=state.k + 1)  # (G1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArmijoGDState:
     """The iterate ``x`` ``(M, P)``, the count k and the step each model accepted last, ``(M, 1)``."""
 

@@ -12,7 +12,7 @@ from .base import POSITIVE, UNIT, Oracle, Rule, check, hyper, per_model, start
 from .nag import next_t
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MomentumState:
     """Iterate ``x`` ``(M, P)``, velocity ``v = x_k − x_{k−1}`` ``(M, P)``, count k."""
 
@@ -60,7 +60,7 @@ MU_OR_NESTEROV = Rule("a number in [0, 1) or nesterov", _mu_or_nesterov,
                       lambda value: value == "nesterov" or UNIT.accepts(value))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SutskeverState:
     """Iterate ``x`` ``(M, P)``, velocity ``v`` ``(M, P)``, count k and, for the Nesterov schedule, ``t_{k−1}``
     ``(M, 1)``."""

@@ -49,7 +49,7 @@ def nesterov_step(
     return p_new, q_new, t_new
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NAGState:
     """Exported iterate ``x = p_k`` ``(M, P)``, look-ahead ``q = q_k`` ``(M, P)``, ``t = t_k`` ``(M, 1)``, count k."""
 
@@ -98,7 +98,7 @@ class NAG:
         return NAGState(x=p_new, q=q_new, t=t_new, k=state.k + 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RestartedNAGState:
     """NAG's state, the loss at ``p_k`` ``(M,)`` when a function restart keeps it, and the restarts so far
     per model ``(M, 1)``."""

@@ -56,6 +56,41 @@ def linear(x: np.ndarray, w0: int, A: np.ndarray, Z: np.ndarray) -> None:  # pra
 
 
 @_jit
+def linear_softplus_parts(x: np.ndarray, w0: int, A: np.ndarray, Z: np.ndarray, P: np.ndarray,
+                          D: np.ndarray) -> None:  # pragma: no cover - compiled
+    """(F1) as :func:`linear`, then, in the same pass, the first lines of softplus's one formula
+    (``descentlab.core.activations._log_parts``, operation for operation): ``P = max(z, 0)``, ``Z = min(z, 0)``
+    and ``D = min(z, 0) − max(z, 0) = −|z|``, the exponent NumPy's ``exp`` takes next. NaN stays NaN, as in
+    NumPy's ``maximum`` and ``minimum``."""
+    linear(x, w0, A, Z)
+    M, n, S = Z.shape
+    for k in range(M):
+        for i in range(n):
+            for s in range(S):
+                z = Z[k, i, s]
+                high = z if z > 0.0 or z != z else 0.0
+                low = z if z < 0.0 or z != z else 0.0
+                P[k, i, s] = high
+                Z[k, i, s] = low
+                D[k, i, s] = low - high
+
+
+@_jit
+def softplus_join(P: np.ndarray, Z: np.ndarray, D: np.ndarray, derivative: bool) -> None:  # pragma: no cover
+    """The middle lines of softplus's one formula (``_softplus_fill``) with ``D = ln(1 + e^{−|z|})``:
+    ``P = max(z, 0) + D`` = h(z) and, with ``derivative``, ``Z = min(z, 0) − D`` = ln σ(z), whose ``exp`` NumPy
+    takes next."""
+    M, n, S = P.shape
+    for k in range(M):
+        for i in range(n):
+            for s in range(S):
+                d = D[k, i, s]
+                P[k, i, s] += d
+                if derivative:
+                    Z[k, i, s] -= d
+
+
+@_jit
 def _column_loss(Z: np.ndarray, s: int, label: int) -> tuple[float, float, int]:  # pragma: no cover
     """(F3, L1) for sample s of one model: ``Z[:, s]`` becomes e^{z − m}; returns the sample's loss
     m + ln Σ_j e^{z_j − m} − z_{y_s}, Σ_j e^{z_j − m}, and the first index of the maximum (the prediction)."""

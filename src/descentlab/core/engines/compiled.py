@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from .base import Batch, Evaluation, Network, Want
+from ..activations import ACTIVATIONS
+from .base import WANTS, Batch, Evaluation, Network, Want
 from .cache import numba_cache_dir, numba_cache_problem
 from .fused import FusedEngine, Workspace
 
+SOFTPLUS = ACTIVATIONS["softplus"]
 FUSED_MAX_MACS = 1 << 20  # multiply-adds of one forward pass of the stack up to which the kernels do everything
 
 
@@ -40,6 +42,22 @@ def kernels() -> ModuleType:
     from . import _numba
 
     return _numba
+
+
+def softplus_layer(kernels: ModuleType, x: np.ndarray, w0: int, a_in: np.ndarray, z: np.ndarray, a: np.ndarray,
+                   dh: np.ndarray, gradient: bool) -> None:
+    """(F1) ``z = W a_in + b`` and (F2) ``a = h(z)``, ``dh = h′(z)`` for softplus, stacks ``(M, n, S)``.
+
+    This is softplus's one formula (``SOFTPLUS.fill``) with its elementwise lines fused into the two kernels
+    around NumPy's ``exp`` and ``log1p``: five calls instead of nine, the same operations in the same order, so
+    the same bits as ``linear`` followed by ``SOFTPLUS.fill`` (tests/test_engines.py).
+    """
+    kernels.linear_softplus_parts(x, w0, a_in, z, a, dh)  # a = max(z, 0), z = min(z, 0), dh = −|z|
+    np.exp(dh, out=dh)
+    np.log1p(dh, out=dh)
+    kernels.softplus_join(a, z, dh, gradient)  # a = h(z); z = ln σ(z)
+    if gradient:
+        np.exp(z, out=dh)
 
 
 class CacheError(ValueError):
@@ -64,6 +82,8 @@ class CompiledEngine:
         self._work: Workspace | None = None
         self._a: list[np.ndarray] = []
         self._correct = np.empty(0, np.int64)
+        self.L = net.n_layers - 1
+        self._layer = self._softplus if net.activation is SOFTPLUS else self._any_activation
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
         M = x.shape[0]
@@ -73,11 +93,11 @@ class CompiledEngine:
         if work is not self._work:  # the kernels read the data as a stack of one, the rest as the workspace's
             self._work, self._a = work, [self.A0] + work.a3[1:]
             self._correct = np.empty(M, np.int64)
-        gradient = Want.GRADIENT in want
-        z, a, dh, L = work.z3, self._a, work.dh3, self.net.n_layers - 1
+        gradient, correct_wanted = WANTS[want]
+        z, a, dh, L = work.z3, self._a, work.dh3, self.L
         self._forward_hidden(x, z, a, dh, gradient)
         loss = np.empty(M, x.dtype)
-        correct = np.empty(M, np.int64) if Want.CORRECT in want else self._correct
+        correct = np.empty(M, np.int64) if correct_wanted else self._correct
         dA = z[L - 1] if gradient and L else self.no_rows
         self.kernels.output_layer(x, self.offsets[L], a[L], self.batch.y, z[L], gradient, work.gradient, dA, loss,
                                   correct)
@@ -86,12 +106,19 @@ class CompiledEngine:
         return Evaluation(loss, work.gradient if gradient else None, None if correct is self._correct else correct)
 
     def _forward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, gradient: bool) -> None:
-        fill = self.net.activation.fill
-        for l in range(self.net.n_layers - 1):  # noqa: E741 - the derivation's layer index
-            self.kernels.linear(x, self.offsets[l], a[l], z[l])  # (F1)
-            fill(z[l], a[l + 1], dh[l], gradient)  # (F2)
+        for l in range(self.L):  # noqa: E741 - the derivation's layer index
+            self._layer(x, self.offsets[l], z[l], a[l], a[l + 1], dh[l], gradient)  # (F1, F2)
+
+    def _any_activation(self, x: np.ndarray, w0: int, z: np.ndarray, a_in: np.ndarray, a: np.ndarray,
+                        dh: np.ndarray, gradient: bool) -> None:
+        self.kernels.linear(x, w0, a_in, z)  # (F1)
+        self.net.activation.fill(z, a, dh, gradient)  # (F2)
+
+    def _softplus(self, x: np.ndarray, w0: int, z: np.ndarray, a_in: np.ndarray, a: np.ndarray, dh: np.ndarray,
+                  gradient: bool) -> None:
+        softplus_layer(self.kernels, x, w0, a_in, z, a, dh, gradient)
 
     def _backward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, x_grad: np.ndarray) -> None:
-        for l in range(self.net.n_layers - 2, -1, -1):  # noqa: E741 - the derivation's layer index
+        for l in range(self.L - 1, -1, -1):  # noqa: E741 - the derivation's layer index
             dA = z[l - 1] if l else self.no_rows
             self.kernels.hidden_backward(x, self.offsets[l], a[l], z[l], dh[l], x_grad, dA)

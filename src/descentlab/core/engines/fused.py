@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base import Batch, Evaluation, Network, Want
+from .base import WANTS, Batch, Evaluation, Network, Want
 
 
 class Workspace:
@@ -54,11 +54,6 @@ class Workspace:
             self.dW0_rows = self.dW[0]
 
 
-# (gradient?, correct counts?) for each Want: a dict lookup costs less than two flag tests, on every call.
-_WANTS = {want: (Want.GRADIENT in want, Want.CORRECT in want)
-          for want in (Want.LOSS, Want.GRADIENT, Want.CORRECT, Want.GRADIENT | Want.CORRECT)}
-
-
 class FusedEngine:
     """The buffered NumPy kernel; see the module docstring."""
 
@@ -77,7 +72,7 @@ class FusedEngine:
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
         work = self._work if self._work is not None and self._work.M == x.shape[0] else self.workspace(x.shape[0])
         np.copyto(work.x, x)
-        gradient, correct_wanted = _WANTS[want]
+        gradient, correct_wanted = WANTS[want]
         self.forward(work, gradient)
         loss, correct = self.output(work, correct_wanted)
         if not gradient:
