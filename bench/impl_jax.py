@@ -58,8 +58,8 @@ def _runner(method: str, K: int, metrics: bool):
     return run
 
 
-def run(problem: Problem, method: str, metrics: bool = False, repeats: int = 1):
-    """Compile once, then time ``repeats`` calls; returns the losses, final parameters and the time of each call."""
+def prepare(problem: Problem, method: str, metrics: bool = False):
+    """Compile the run (not timed) and return ``once()``: one timed call, as ``(losses, final parameters, seconds)``."""
     fn = _runner(method, problem.iterations, metrics)
     stacked = np.ndim(problem.p0) == 2
     if stacked:
@@ -71,16 +71,25 @@ def run(problem: Problem, method: str, metrics: bool = False, repeats: int = 1):
     X_test = jnp.asarray(problem.X_test) if problem.X_test is not None else X
     y_test = jnp.asarray(problem.y_test) if problem.y_test is not None else y
     jax.block_until_ready(fn(params, lr, X, y, X_test, y_test))  # compile
-    times = []
-    for _ in range(repeats):
+
+    def once():
         start = time.perf_counter()
         final, losses, _ = jax.block_until_ready(fn(params, lr, X, y, X_test, y_test))
-        times.append(time.perf_counter() - start)
-    flat = np.concatenate(
-        [np.asarray(a).reshape(a.shape[0], -1) if stacked else np.asarray(a).ravel() for a in final], axis=-1
-    )
-    losses = np.asarray(losses)
-    return (losses.T if stacked else losses), flat, times
+        seconds = time.perf_counter() - start
+        flat = np.concatenate(
+            [np.asarray(a).reshape(a.shape[0], -1) if stacked else np.asarray(a).ravel() for a in final], axis=-1
+        )
+        losses = np.asarray(losses)
+        return (losses.T if stacked else losses), flat, seconds
+
+    return once
+
+
+def run(problem: Problem, method: str, metrics: bool = False, repeats: int = 1):
+    """Compile once, then time ``repeats`` calls; returns the losses, final parameters and the time of each call."""
+    once = prepare(problem, method, metrics)
+    runs = [once() for _ in range(repeats)]
+    return runs[-1][0], runs[-1][1], [seconds for _, _, seconds in runs]
 
 
 def large_steps(problem: Problem, steps: int):

@@ -18,7 +18,7 @@ from run_lock import locked, wait_for_drawer
 from descentlab.cli.main import main
 
 OPTIONS = ["--hidden", "3", "--iterations", "60", "--quiet"]
-DRAWING = re.compile(r"curves\.png is being drawn by process (\d+), which holds the folder until done")
+DRAWING = re.compile(r"process (\d+) is making report\.html and curves\.png and holds the folder until done")
 
 
 def _command(*args: object) -> list[str]:
@@ -38,10 +38,10 @@ def test_the_command_returns_before_the_figure_says_so_and_keeps_the_folder_unti
     folder = tmp_path / "run"
     run = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    (line,) = [line for line in run.stdout.splitlines() if "curves.png is being drawn" in line]  # one line says so
+    (line,) = [line for line in run.stdout.splitlines() if "is making report.html" in line]  # one line says so
     assert line.endswith("(a failure: curves-error.txt)")  # the whole of it, not wrapped
     drawer = int(DRAWING.search(line).group(1))
-    assert (folder / "summary.json").exists() and (folder / "report.html").exists()
+    assert (folder / "summary.json").exists()
     os.kill(drawer, signal.SIGSTOP)  # still drawing (it takes about a second) for as long as this test needs
     try:
         assert locked(folder)
@@ -49,7 +49,8 @@ def test_the_command_returns_before_the_figure_says_so_and_keeps_the_folder_unti
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert second.stderr is not None
         waiting = second.stderr.readline()  # it waits for the drawer, and says so, before touching the folder
-        assert waiting == f"waiting for process {drawer}, which is drawing curves.png of the previous run in {folder}\n"
+        assert waiting == (f"waiting for process {drawer}, which is making report.html and curves.png of the previous "
+                           f"run in {folder}\n")
         assert (folder / "models" / "nag.safetensors").exists() and second.poll() is None
     finally:
         os.kill(drawer, signal.SIGCONT)
@@ -132,6 +133,23 @@ def test_a_drawer_that_fails_writes_why_and_the_next_run_into_the_folder_says_so
     assert (folder / "curves.png").exists() and not (folder / "curves-error.txt").exists()
 
 
+def test_a_drawer_that_cannot_write_report_html_says_so_and_draws_nothing(tmp_path, capsys):
+    broken = tmp_path / "broken" / "plotly"  # a plotly without its plotly.min.js
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("")
+    folder = tmp_path / "run"
+    run = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(broken.parent)}, timeout=300)
+    assert run.returncode == 0, run.stderr
+    wait_for_drawer(folder)
+    assert not (folder / "report.html").exists() and not (folder / "curves.png").exists()
+    reason = (folder / "curves-error.txt").read_text().splitlines()[0]
+    assert reason.startswith("report.html could not be written: FileNotFoundError:") and "plotly.min.js" in reason
+    assert main(["info", "--model", str(folder / "models" / "gd.safetensors")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == f"warning: {folder}/ has no report.html and curves.png (curves-error.txt: {reason})"
+
+
 def test_main_called_from_python_waits_for_the_figure_and_fails_when_it_fails(tmp_path):
     folder = tmp_path / "run"
     argv = ["compare", *OPTIONS, "--out", str(folder)]
@@ -164,9 +182,10 @@ def test_a_drawer_killed_before_it_wrote_the_figure_is_reported_by_the_next_run(
     os.kill(drawer, signal.SIGKILL)  # it is still importing matplotlib (about a second)
     wait_for_drawer(folder)
     assert not (folder / "curves.png").exists() and not (folder / "curves-error.txt").exists()
+    lacking = "curves.png" if (folder / "report.html").exists() else "report.html and curves.png"
     assert main(["compare", *OPTIONS, "--out", str(folder), "--overwrite"]) == 0
     err = " ".join(capsys.readouterr().err.split())
-    assert (f"warning: the run this one replaces in {folder}/ has no curves.png (process {drawer}, which was drawing "
+    assert (f"warning: the run this one replaces in {folder}/ has no {lacking} (process {drawer}, which was making "
             "it, ended without writing it or why)") in err
     assert (folder / "curves.png").exists() and not (folder / ".descentlab.lock").exists()
 

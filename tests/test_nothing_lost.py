@@ -114,10 +114,10 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
     cut = Path(shutil.copytree(written_run[1], tmp_path / "cut"))
     for i in range(3000):
         (cut / "checkpoint" / f"extra-{i}").write_bytes(b"")
-    (cut / "report.html").unlink(missing_ok=True)  # the last file the command writes (its drawer: curves.png)
+    (cut / "report.md").unlink(missing_ok=True)  # the last file the command writes (its drawer: the views)
     run = subprocess.Popen(_command("compare", "--resume", cut / "checkpoint", "--quiet"), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_works)
-    _wait_for(cut / "report.html", run)
+    _wait_for(cut / "report.md", run)
     while run.poll() is None:
         run.send_signal(signal.SIGINT)
         time.sleep(0.002)
@@ -129,7 +129,7 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
         assert main(["compare", "--resume", str(cut / "checkpoint"), "--quiet"]) == 0
     assert not (cut / "checkpoint").exists() and not list(cut.glob(".checkpoint*"))
     wait_for_drawer(cut)
-    assert (cut / "summary.json").exists() and (cut / "curves.png").exists()
+    assert (cut / "summary.json").exists() and (cut / "curves.png").exists() and (cut / "report.html").exists()
 
 
 @pytest.mark.parametrize("gap", [0.0, 0.1, 0.4])

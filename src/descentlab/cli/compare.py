@@ -171,7 +171,7 @@ def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     started = time.perf_counter()
     folder = _compare_folder(args)
-    figure = FigureJob()  # write_run only records the figure; a drawer draws it once everything else is written
+    figure = FigureJob()  # write_run only records the views; a drawer makes them once everything else is written
     locks: list[Any] = []
     with ExitStack() as held:
 
@@ -194,7 +194,7 @@ def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
                 clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
             if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
                 raise KeyboardInterrupt
-            write_run(comparison, folder, draw=figure)
+            write_run(comparison, folder, draw=figure, write_html=figure.page)
         except KeyboardInterrupt:  # from the moment the handler is back: the checkpoint stays, and is named
             if saved is None:
                 raise
@@ -221,17 +221,19 @@ def _summarize(comparison: Any) -> dict[str, Any]:
 
 
 def _previous_figure_failure(folder: Path, left_by: str, err: Console) -> None:
-    """Say so when the run about to be replaced in ``folder`` failed to draw its curves.png: its drawer wrote why,
-    or it ended (killed, say) without removing the lock file ``left_by`` is the content of."""
-    from ..reporting.figure_process import DRAWING, ERROR_NAME, failure
+    """Say so when the run about to be replaced in ``folder`` failed to make its views (report.html, curves.png):
+    its drawer wrote why, or it ended (killed, say) without removing the lock file ``left_by`` is the content of."""
+    from ..reporting.figure_process import DRAWING, ERROR_NAME, failure, missing_views
 
     reason = failure(folder)
+    lacking = missing_views(reason)
     if reason is not None:
         reason = f"{ERROR_NAME}: {reason}"
     elif left_by.endswith(DRAWING) and not (folder / "curves.png").exists():
-        reason = f"process {left_by.partition(' ')[0]}, which was drawing it, ended without writing it or why"
+        lacking = " and ".join(name for name in ("report.html", "curves.png") if not (folder / name).exists())
+        reason = f"process {left_by.partition(' ')[0]}, which was making it, ended without writing it or why"
     if reason is not None:
-        say(err, ("warning:", "yellow"), f" the run this one replaces in {folder}/ has no curves.png ({reason})")
+        say(err, ("warning:", "yellow"), f" the run this one replaces in {folder}/ has no {lacking} ({reason})")
 
 
 def _draw_figure(figure: Any, lock: Any) -> Any:
@@ -246,18 +248,18 @@ def _draw_figure(figure: Any, lock: Any) -> Any:
 
 
 def _say_written(out: Console, folder: Path, drawer: Any, started: float) -> int:
-    """The last lines of compare: what is written, and whether curves.png is still being drawn (the command
-    returns meanwhile; a call of ``main`` from Python has waited for it)."""
+    """The last lines of compare: what is written, and whether report.html and curves.png are still being made
+    (the command returns meanwhile; a call of ``main`` from Python has waited for them)."""
     from ..reporting.figure_process import ERROR_NAME
 
-    files = "history.csv, summary.json, report.md, report.html, models/"
+    files = "history.csv, summary.json, report.md, models/"
     if drawer.done():
         drawer.wait()  # raises FigureError if it failed
-        say(out, f"Wrote {folder}/ (curves.png, {files}) in {time.perf_counter() - started:.2f} s")
+        say(out, f"Wrote {folder}/ (report.html, curves.png, {files}) in {time.perf_counter() - started:.2f} s")
         return 0
     say(out, f"Wrote {folder}/ ({files}) in {time.perf_counter() - started:.2f} s")
-    say(out, f"curves.png is being drawn by process {drawer.pid}, which holds the folder until done (a failure: "
-             f"{ERROR_NAME})")  # short enough for one line of a 120-column log
+    say(out, f"process {drawer.pid} is making report.html and curves.png and holds the folder until done (a "
+             f"failure: {ERROR_NAME})")  # short enough for one line of a 120-column log
     return 0
 
 

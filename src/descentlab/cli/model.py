@@ -77,15 +77,15 @@ def run_export(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _run_figure_failure(model: Path, err: Console) -> None:
-    """A model in a run folder (``RUN/models/NAME.safetensors``) whose curves.png could not be drawn: say so."""
+    """A model in a run folder (``RUN/models/NAME.safetensors``) whose views could not be made: say so."""
     import os
 
-    from ..reporting.figure_process import ERROR_NAME, failure
+    from ..reporting.figure_process import ERROR_NAME, failure, missing_views
 
     models = Path(os.path.abspath(model)).parent
     reason = failure(models.parent) if models.name == "models" else None
     if reason is not None:
-        say(err, ("warning:", "yellow"), f" {models.parent}/ has no curves.png ({ERROR_NAME}: {reason})")
+        say(err, ("warning:", "yellow"), f" {models.parent}/ has no {missing_views(reason)} ({ERROR_NAME}: {reason})")
 
 
 def run_info(args: argparse.Namespace, out: Console, err: Console) -> int:

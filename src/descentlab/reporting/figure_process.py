@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ERROR_NAME = "curves-error.txt"
-DRAWING = "drawing curves.png"  # written after the drawer's pid into the lock file it holds
+DRAWING = "making report.html and curves.png"  # written after the drawer's pid into the lock file it holds
 def _drawer_environment() -> dict[str, str]:
     """This process's environment, with the folder holding this descentlab first on the drawer's path: the drawer
     runs with ``-P`` (the working directory, where a user's own ``pickle.py`` may lie, is not on its path), so it
@@ -72,6 +72,13 @@ class FigureJob:
 
     def __init__(self) -> None:
         self._job: tuple[Any, ...] | None = None
+        self._page: tuple[str, Any] | None = None
+
+    def page(self, path: str | Path, page: Any) -> Path:
+        """Record report.html (a :class:`~descentlab.reporting.report_html.Page`, plain data) for the drawer, which
+        writes it before curves.png."""
+        self._page = (str(path), page)
+        return Path(path)
 
     def __call__(self, results: Mapping[str, Any], path: str | Path, title: str = "",
                  x_axis: str = "iterations") -> Path:
@@ -96,17 +103,15 @@ class FigureJob:
             with tempfile.TemporaryFile() as job, _sigint_ignored():  # a pipe would block us until it is read
                 pickle.dump(where, job, protocol=pickle.HIGHEST_PROTOCOL)  # read first: a failure can be written
                 pickle.dump(self._job, job, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(self._page, job, protocol=pickle.HIGHEST_PROTOCOL)
                 job.seek(0)
                 process = subprocess.Popen(
                     [sys.executable, "-P", "-m", "descentlab.reporting.figure_process"], stdin=job,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, env=_drawer_environment(),
                     pass_fds=() if lock_fd is None else (lock_fd,), start_new_session=True)
             _STARTED.append(process)
-        except OSError:  # no second process (a process limit, say): draw here, as slowly as before
-            from .plots import plot_curves
-
-            light, _, title, x_axis, labels = self._job
-            plot_curves(light, path, title=title, x_axis=x_axis, labels=labels)
+        except OSError:  # no second process (a process limit, say): make the views here, as slowly as before
+            _make_views(self._job, self._page)
             return Drawer(None, path)
         return Drawer(process, path)
 
@@ -130,7 +135,7 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def failure(folder: Path) -> str | None:
-    """The reason the drawer of the run in ``folder`` gave for not drawing curves.png (None: no failure)."""
+    """The reason the drawer of the run in ``folder`` gave for not making its views (None: no failure)."""
     try:
         text = (folder / ERROR_NAME).read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -138,11 +143,17 @@ def failure(folder: Path) -> str | None:
     return text.splitlines()[0] if text.strip() else f"{folder / ERROR_NAME} is empty"
 
 
-def _write_error(path: Path, error: BaseException) -> None:
+def missing_views(reason: str | None) -> str:
+    """What a run whose drawer failed for ``reason`` (:func:`failure`) lacks: the drawer writes report.html
+    first, so a failure there leaves both views unmade."""
+    return "report.html and curves.png" if reason and reason.startswith("report.html") else "curves.png"
+
+
+def _write_error(path: Path, what: str, error: BaseException) -> None:
     """curves-error.txt, atomically: the reason on the first line, then the traceback."""
     import traceback
 
-    text = (f"curves.png could not be drawn: {type(error).__name__}: {error}\n\n"
+    text = (f"{what}: {type(error).__name__}: {error}\n\n"
             + "".join(traceback.format_exception(error)))
     target = path.parent / ERROR_NAME
     temporary = path.parent / f".{ERROR_NAME}.{os.getpid()}.tmp"
@@ -164,20 +175,35 @@ def _release(lock_fd: int | None, lock_path: str | None) -> None:
         os.close(lock_fd)
 
 
+def _make_views(job: tuple[Any, ...], page: tuple[str, Any] | None, making: list[str] | None = None) -> None:
+    """Write report.html (when one was asked for), then draw curves.png; ``making`` gets the name of the file
+    being made, for the error message."""
+    making = [] if making is None else making
+    if page is not None:
+        making.append("report.html could not be written")
+        from descentlab.reporting.report_html import write_page
+
+        write_page(*page)
+    making.append("curves.png could not be drawn")
+    from descentlab.reporting.plots import plot_curves
+
+    results, path, title, x_axis, labels = job
+    plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
+
+
 def _drawer() -> int:
     """The drawer process: draw the figure it is sent, or write why it could not."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited as ignored already (see _sigint_ignored)
     path, lock_fd, lock_path = pickle.load(sys.stdin.buffer)  # from the command, through an unnamed file
+    making = ["curves.png could not be drawn"]
     try:
-        results, _, title, x_axis, labels = pickle.load(sys.stdin.buffer)  # a failure here is written down too
-        from descentlab.reporting.plots import plot_curves
-
-        plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
+        job = pickle.load(sys.stdin.buffer)  # a failure here is written down too
+        _make_views(job, pickle.load(sys.stdin.buffer), making)
         return 0
     except BaseException as error:  # noqa: BLE001 - whatever it was, it must not be silent
-        _write_error(Path(path), error)
+        _write_error(Path(path), making[-1], error)
         return 1
     finally:
         _release(lock_fd, lock_path)

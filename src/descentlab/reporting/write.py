@@ -7,24 +7,29 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..experiments.results import Comparison, Sweep, file_stem
 from ..experiments.summary import history_csv, method_statuses, model_metadata, run_title, summarize, sweep_csv
 from ..formats.atomic import atomic_write_text
 from ..formats.model_io import save_model
 
+if TYPE_CHECKING:
+    from .report_html import Page
 
-def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] | None = None) -> list[Path]:
+
+def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] | None = None,
+              write_html: Callable[[Path, Page], Any] | None = None) -> list[Path]:
     """Write the run folder: curves.png, history.csv, summary.json, report.md, report.html (interactive, see
     :mod:`descentlab.reporting.interactive`), models/<method>.safetensors.
 
-    Every file is written atomically, the figure last (the numbers are safe before the slowest part). ``draw``
-    writes curves.png with :func:`~descentlab.reporting.plots.plot_curves`'s arguments (default: that function, here;
-    the command line passes a :class:`~descentlab.reporting.figure_process.FigureJob`, which only records the
-    figure for a process started afterwards to draw). Returns the paths written.
+    Every file is written atomically, the views last (the numbers are safe before the slowest part). ``draw``
+    writes curves.png with :func:`~descentlab.reporting.plots.plot_curves`'s arguments and ``write_html``
+    report.html from its :class:`~descentlab.reporting.report_html.Page` (defaults: those functions, here; the
+    command line passes a :class:`~descentlab.reporting.figure_process.FigureJob`'s, which only record the views
+    for a process started afterwards to make). Returns the paths written.
     """
-    from .interactive import write_compare_html
+    from .interactive import compare_page
     from .report import render_report
 
     out = Path(out)
@@ -42,7 +47,12 @@ def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] 
     report = render_report(comparison, summary)
     atomic_write_text(out / "report.md", report)
     written.append(out / "report.md")
-    written.append(write_compare_html(comparison, report, out / "report.html"))
+    if write_html is None:
+        from .report_html import write_page
+
+        write_html = write_page
+    write_html(out / "report.html", compare_page(comparison, report))
+    written.append(out / "report.html")
     if draw is None:
         from .plots import plot_curves
 

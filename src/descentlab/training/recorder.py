@@ -65,7 +65,8 @@ class Recorder:
             g, correct = oracle.grad, oracle.correct
             assert g is not None and correct is not None
             # vecdot is BLAS's dot per model: the same sums as the single-model history has always been made of
-            self.grad_norm = np.sqrt(np.vecdot(g, g), out=history.grad_norm[k])
+            self.grad_norm = norm = np.vecdot(g, g, out=history.grad_norm[k])
+            np.sqrt(norm, out=norm)
             np.divide(correct, self.train_samples, out=history.train_accuracy[k])
             if self.test is not None:
                 tested = self.test.evaluate(x, Want.CORRECT)

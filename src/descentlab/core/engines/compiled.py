@@ -13,12 +13,13 @@ user chose one.
 from __future__ import annotations
 
 import os
+from functools import partial
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from ..activations import ACTIVATIONS
+from ..activations import ACTIVATIONS, Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
 from .cache import numba_cache_dir, numba_cache_problem
 from .fused import FusedEngine, Workspace
@@ -44,9 +45,16 @@ def kernels() -> ModuleType:
     return _numba
 
 
+def hidden_layer(kernels: ModuleType, fill: Fill, x: np.ndarray, w0: int, a_in: np.ndarray, z: np.ndarray,
+                 a: np.ndarray, dh: np.ndarray, gradient: bool) -> None:
+    """(F1) ``z = W a_in + b`` and (F2) ``a = h(z)``, ``dh = h′(z)`` by the activation's formula ``fill``."""
+    kernels.linear(x, w0, a_in, z)
+    fill(z, a, dh, gradient)
+
+
 def softplus_layer(kernels: ModuleType, x: np.ndarray, w0: int, a_in: np.ndarray, z: np.ndarray, a: np.ndarray,
                    dh: np.ndarray, gradient: bool) -> None:
-    """(F1) ``z = W a_in + b`` and (F2) ``a = h(z)``, ``dh = h′(z)`` for softplus, stacks ``(M, n, S)``.
+    """:func:`hidden_layer` for softplus, stacks ``(M, n, S)``.
 
     This is softplus's one formula (``SOFTPLUS.fill``) with its elementwise lines fused into the two kernels
     around NumPy's ``exp`` and ``log1p``: five calls instead of nine, the same operations in the same order, so
@@ -83,7 +91,9 @@ class CompiledEngine:
         self._a: list[np.ndarray] = []
         self._correct = np.empty(0, np.int64)
         self.L = net.n_layers - 1
-        self._layer = self._softplus if net.activation is SOFTPLUS else self._any_activation
+        fill = net.activation.fill
+        self._hidden_layer = (partial(softplus_layer, self.kernels) if net.activation is SOFTPLUS
+                              else partial(hidden_layer, self.kernels, fill))
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
         M = x.shape[0]
@@ -95,7 +105,8 @@ class CompiledEngine:
             self._correct = np.empty(M, np.int64)
         gradient, correct_wanted = WANTS[want]
         z, a, dh, L = work.z3, self._a, work.dh3, self.L
-        self._forward_hidden(x, z, a, dh, gradient)
+        for l in range(L):  # noqa: E741 - the derivation's layer index
+            self._hidden_layer(x, self.offsets[l], a[l], z[l], a[l + 1], dh[l], gradient)  # (F1, F2)
         loss = np.empty(M, x.dtype)
         correct = np.empty(M, np.int64) if correct_wanted else self._correct
         dA = z[L - 1] if gradient and L else self.no_rows
@@ -104,19 +115,6 @@ class CompiledEngine:
         if gradient:
             self._backward_hidden(x, z, a, dh, work.gradient)
         return Evaluation(loss, work.gradient if gradient else None, None if correct is self._correct else correct)
-
-    def _forward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, gradient: bool) -> None:
-        for l in range(self.L):  # noqa: E741 - the derivation's layer index
-            self._layer(x, self.offsets[l], z[l], a[l], a[l + 1], dh[l], gradient)  # (F1, F2)
-
-    def _any_activation(self, x: np.ndarray, w0: int, z: np.ndarray, a_in: np.ndarray, a: np.ndarray,
-                        dh: np.ndarray, gradient: bool) -> None:
-        self.kernels.linear(x, w0, a_in, z)  # (F1)
-        self.net.activation.fill(z, a, dh, gradient)  # (F2)
-
-    def _softplus(self, x: np.ndarray, w0: int, z: np.ndarray, a_in: np.ndarray, a: np.ndarray, dh: np.ndarray,
-                  gradient: bool) -> None:
-        softplus_layer(self.kernels, x, w0, a_in, z, a, dh, gradient)
 
     def _backward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, x_grad: np.ndarray) -> None:
         for l in range(self.L - 1, -1, -1):  # noqa: E741 - the derivation's layer index
