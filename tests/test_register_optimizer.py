@@ -83,6 +83,11 @@ def test_registration_refuses_what_is_not_an_optimiser_or_takes_a_built_in_name(
 
     with pytest.raises(ValueError, match="'nag' is a built-in optimiser"):
         dl.register_optimizer(Impostor)
+    for name, refused in (("NAG", "'NAG' is a built-in optimiser"), ("..", "an optimiser name is one word"),
+                          ("a/b", "an optimiser name is one word"), ("sign:x", "an optimiser name is one word"),
+                          ("", "an optimiser name is one word"), ("-x", "an optimiser name is one word")):
+        with pytest.raises(ValueError, match=refused):
+            dl.register_optimizer(type("Odd", (Impostor,), {"name": name}))
 
 
 def test_compare_runs_it_and_the_figure_and_report_name_it(tmp_path):

@@ -7,6 +7,7 @@ and which ``KEY=VALUE`` settings it takes (its hyper-parameter fields and their 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, is_dataclass
 from typing import Any, TypeVar, cast
@@ -24,6 +25,9 @@ T = TypeVar("T")
 OptimizerClass = type[Optimizer[Any]]
 BUILT_IN: tuple[OptimizerClass, ...] = (GD, NAG, RestartedNAG, Momentum, SutskeverNAG, Adam, ArmijoGD)
 _REGISTRY: dict[str, OptimizerClass] = {cls.name: cls for cls in BUILT_IN}
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 def register_optimizer(cls: type[T]) -> type[T]:
@@ -49,9 +53,10 @@ def register_optimizer(cls: type[T]) -> type[T]:
     if not (is_dataclass(cls) and isinstance(name, str) and isinstance(getattr(cls, "label", None), str)) or missing:
         raise ValueError(f"{cls!r} is not an optimiser: it needs to be a dataclass with class attributes name and "
                          f"label (text) and methods init(x0) and step(state, oracle)")
-    if not name or any(c in name for c in ":,= \t") or not name.isprintable():
-        raise ValueError(f"an optimiser name is one word without ':', ',' or '=', got {name!r}")
-    if any(cls is not known and name == known.name for known in BUILT_IN):
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"an optimiser name is one word of letters, digits, '-', '_', '+' and '.' that starts with "
+                         f"a letter or digit (it names files and command-line specs), got {name!r}")
+    if any(cls is not known and name.lower() == known.name for known in BUILT_IN):
         raise ValueError(f"{name!r} is a built-in optimiser; give {cls.__name__} a name of its own")
     _REGISTRY[name] = cast(OptimizerClass, cls)
     return cls
