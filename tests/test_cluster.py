@@ -3,6 +3,7 @@ nothing lost when a worker dies or the client is interrupted, one clear line whe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -89,6 +90,18 @@ def test_cells_give_the_sweep_of_one_stack_per_method(in_process, iris):
     whole = sweep(config=CONFIG, cell_size=1000)  # one cell per method: today's single stack
     _same_histories(result, whole)
     assert sweep_csv(result) == sweep_csv(whole)
+
+
+@pytest.mark.skipif(not dl.core.engines.compiled_available(), reason="needs numba")
+def test_auto_picks_one_engine_for_the_whole_sweep_whatever_the_cell_size(monkeypatch):
+    from descentlab.core import engines
+
+    config = SweepConfig(base=CompareConfig(iterations=30, hidden=(4,)), optimizers=("gd",), lrs=(0.1,), seeds=4)
+    monkeypatch.setattr(engines, "AUTO_COMPILED_FROM", 100)  # the sweep's 120 model-iterations pass; a cell's 30 not
+    in_cells, in_one = sweep(config=config, cell_size=1), sweep(config=config, cell_size=4)
+    assert sweep_csv(in_cells) == sweep_csv(in_one)
+    on_numpy = sweep(config=dataclasses.replace(config, base=dataclasses.replace(config.base, engine="numpy")))
+    assert sweep_csv(on_numpy) != sweep_csv(in_one)  # the compiled engine ran (its last digits differ)
 
 
 def test_a_cluster_sweep_equals_the_in_process_sweep_bit_for_bit(cluster, in_process, tmp_path):

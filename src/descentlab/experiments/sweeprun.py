@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.engines import choose_engine
 from ..core.params import Params
 from ..data.dataset import Dataset, data_digest, load_iris
 from ..optim.optimizers import parse_optimizer
@@ -110,7 +111,11 @@ def run_sweep(data: Dataset, config: SweepConfig, client: Any = None, out: str |
         folder = RunFolder(out)
         folder.start(manifest(config, data, cell_size, cells))
     executor = DaskExecutor(client) if client is not None else None
-    return assemble(config, data, run_cells(cells, data, config.base, executor, folder, on_cell))
+    # "auto" decided once, for the whole sweep: decided per cell, the engine (and the last digits) would follow
+    # the cell size
+    models = sum(len(cell.seeds) for cell in cells)
+    base = dataclasses.replace(config.base, engine=choose_engine(config.base.engine, models * config.base.iterations))
+    return assemble(config, data, run_cells(cells, data, base, executor, folder, on_cell))
 
 
 def resume_sweep(out: str | Path, data: Dataset, client: Any = None, on_cell: OnCell | None = None) -> Sweep:
