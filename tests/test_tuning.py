@@ -208,3 +208,20 @@ def test_readme_tuned_result_is_what_its_command_reports(tmp_path):
         train, *test = comparisons
         assert train["interval_95"][1] < 0  # "all reach a lower training loss than GD"
         assert all(p["interval_95"][0] <= 0 <= p["interval_95"][1] for p in test)  # "every interval contains zero"
+
+
+@pytest.mark.skipif(not __import__("descentlab").core.engines.compiled_available(), reason="needs numba")
+def test_auto_picks_one_engine_for_the_whole_tuned_comparison_whatever_the_cell_size(monkeypatch):
+    from descentlab.core import engines
+    from descentlab.experiments.config import TuneConfig
+    from descentlab.experiments.tuned_cells import CellRunner
+
+    config = TuneConfig(base=CompareConfig(iterations=30, hidden=(4,)), methods=("gd",), lrs=(0.05, 0.1),
+                        repetitions=2)
+    monkeypatch.setattr(engines, "AUTO_COMPILED_FROM", 100)  # the comparison's 180 model-iterations pass; a cell's not
+    data = load_iris()
+    rows = [tuning.run_tuned(data, config, runner=CellRunner(data, config, cell_size=size)).rows for size in (1, 64)]
+    assert rows[0] == rows[1] == tuning.run_tuned(data, config).rows
+    numpy = TuneConfig(base=CompareConfig(iterations=30, hidden=(4,), engine="numpy"), methods=("gd",),
+                       lrs=(0.05, 0.1), repetitions=2)
+    assert tuning.run_tuned(data, numpy).rows != rows[0]  # the compiled engine ran (its last digits differ)

@@ -28,7 +28,7 @@ from .cluster import InProcess
 from .config import CompareConfig, TuneConfig
 from .results import Group, GroupResult, file_stem
 from .runfolder import RunFolder, RunFolderError
-from .tuning import train_group
+from .tuning import decided_base, train_group
 
 KIND = "tuned"
 
@@ -147,7 +147,7 @@ class CellRunner:
             if saved is not None:
                 self._finished(cell, saved, done, resumed=True)
         todo = [cell for cell in flat if cell_key(cell) not in done]
-        base, validation = self.config.base, self.config.validation_size
+        base, validation = decided_base(self.config), self.config.validation_size
         for cell, result in self.executor.map_tasks(train_group, todo, self.data, base, validation, data_first=True):
             if self.folder is not None:
                 save(self.folder, cell, result)

@@ -23,10 +23,12 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from ..core.engines import choose_engine
 from ..core.objective import Objective, Want
 from ..core.params import Params
 from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
@@ -274,6 +276,13 @@ def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 Runner = Callable[[Sequence[Group]], list[GroupResult]]
 
 
+def decided_base(config: TuneConfig) -> CompareConfig:
+    """``config.base`` with ``engine="auto"`` decided once for the whole comparison (both phases' models ×
+    iterations), so that no group or cell decides for itself and the last digits never follow the cell size."""
+    models = sum(len(g.lrs) * len(g.seeds) for g in tune_groups(config)) + len(config.methods) * config.repetitions
+    return replace(config.base, engine=choose_engine(config.base.engine, models * config.base.iterations))
+
+
 def run_tuned(data: Dataset, config: TuneConfig, runner: Runner | None = None,
               on_group: Callable[[Group], None] | None = None) -> Tuned:
     """Run both phases of the protocol (module docstring).
@@ -284,10 +293,12 @@ def run_tuned(data: Dataset, config: TuneConfig, runner: Runner | None = None,
     if config.repetitions < 1 or not config.methods or not config.lrs:
         raise ValueError("a tuned comparison needs at least one method, one learning rate and one repetition")
 
+    base = decided_base(config)
+
     def in_order(groups: Sequence[Group]) -> list[GroupResult]:
         results = []
         for group in groups:
-            results.append(train_group(data, config.base, config.validation_size, group))
+            results.append(train_group(data, base, config.validation_size, group))
             if on_group is not None:
                 on_group(group)
         return results
