@@ -106,6 +106,7 @@ def interleaved(cases: dict, rounds: int) -> dict:
     """
     for run in cases.values():
         run()
+    time.sleep(SETTLE)
     times: dict[str, list[float]] = {name: [] for name in cases}
     last: dict[str, tuple] = {}
     for _ in range(rounds):

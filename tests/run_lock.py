@@ -1,5 +1,5 @@
 """A run folder's lock seen from outside, as another process sees it: held or not, and waiting for it (a finished
-``compare`` keeps it while its drawer writes curves.png)."""
+``compare`` keeps it while its drawer writes report.html and curves.png)."""
 
 from __future__ import annotations
 

@@ -55,24 +55,29 @@ def test_every_engine_agrees_with_the_reference_engine(engine, activation, model
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("derivative", [True, False])
 def test_the_compiled_softplus_is_the_one_formula_bit_for_bit(dtype, derivative):
-    # z = 1·a + 0 through a 1 → 1 layer, so the compiled path sees exactly the values the formula sees
+    # z = 1·a + b through a 1 → 1 layer, so the compiled path sees exactly the values the formula sees; b = −0.0
+    # keeps a −0.0 input −0.0
     from descentlab.core.engines.compiled import kernels, softplus_layer
 
     rng = np.random.default_rng(3)
     info = np.finfo(dtype)
     edges = np.array([0.0, -0.0, info.tiny, -info.tiny, info.smallest_subnormal, info.max, -info.max, 745.2, -745.2,
-                      103.9, -103.9, 36.7, -36.7, np.inf, -np.inf, np.nan], dtype)
-    z = np.concatenate([(rng.standard_normal(400) * scale).astype(dtype) for scale in (1, 30, 1e4)] + [edges])
+                      103.9, -103.9, 36.7, -36.7, np.inf, -np.inf, np.nan, -np.nan], dtype)
+    bits = np.int64 if dtype == np.float64 else np.int32
+    patterns = rng.integers(np.iinfo(bits).min, np.iinfo(bits).max, 20000, dtype=bits).view(dtype)  # any float
+    z = np.concatenate([(rng.standard_normal(400) * scale).astype(dtype) for scale in (1, 30, 1e4)]
+                       + [edges, patterns])
     stack = z.reshape(1, 1, -1)
     a, dh, work = (np.empty_like(stack) for _ in range(3))
     with np.errstate(all="ignore"):
-        softplus_layer(kernels(), np.array([[1.0, 0.0]], dtype), 0, stack.copy(), work, a, dh, derivative)
+        softplus_layer(kernels(), np.array([[1.0, -0.0]], dtype), 0, stack.copy(), work, a, dh, derivative)
         z_f, a_f, dh_f = stack.copy(), np.empty_like(stack), np.empty_like(stack)
         dl.ACTIVATIONS["softplus"].fill(z_f, a_f, dh_f, derivative)
-    bits = np.int64 if dtype == np.float64 else np.int32
-    assert np.array_equal(a.view(bits), a_f.view(bits))
-    if derivative:
-        assert np.array_equal(dh.view(bits), dh_f.view(bits))
+    # every number to the bit; a NaN stays NaN (the compiler may hand back another NaN's payload bits)
+    for got, expected in [(a, a_f)] + ([(dh, dh_f)] if derivative else []):
+        nan = np.isnan(expected)
+        assert np.array_equal(np.isnan(got), nan)
+        assert np.array_equal(got[~nan].view(bits), expected[~nan].view(bits))
 
 
 @pytest.mark.parametrize("engine", ["reference", *FAST])

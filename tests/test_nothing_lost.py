@@ -132,6 +132,17 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
     assert (cut / "summary.json").exists() and (cut / "curves.png").exists() and (cut / "report.html").exists()
 
 
+def test_one_ctrl_c_during_training_writes_what_is_done_with_its_report(tmp_path):
+    run = _start("compare", *SMALL, "--iterations", "200000", "--engine", "numpy", "--out", tmp_path / "run")
+    time.sleep(0.5)
+    run.send_signal(signal.SIGINT)
+    err = _finish(run)
+    assert run.returncode == 130, err
+    # no drawer starts for an interrupted run: report.html is written by the command itself, curves.png not drawn
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint", "history.csv", "models",
+                                                                    "report.html", "report.md", "summary.json"]
+
+
 @pytest.mark.parametrize("gap", [0.0, 0.1, 0.4])
 def test_two_ctrl_c_during_training_keep_the_run(tmp_path, gap):
     # --engine numpy: with numba installed, 'auto' would spend these 0.3 s loading kernels, before iteration 1

@@ -16,7 +16,7 @@ def run() -> int:
     """Run the command line. Ctrl-C while Python is still loading it ends the command with exit code 130 and no
     traceback: nothing has begun, so there is nothing to keep or to say. Once the command has returned, its files
     are written and its message printed: a late Ctrl-C must neither turn its exit code into death by signal nor
-    print a traceback. ``compare`` returns while its curves.png is being drawn by another process."""
+    print a traceback. ``compare`` returns while its report.html and curves.png are being made by another process."""
     global _returned
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with Ctrl-C ignored
         signal.signal(signal.SIGINT, _on_ctrl_c)

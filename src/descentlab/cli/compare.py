@@ -194,7 +194,8 @@ def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
                 clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
             if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
                 raise KeyboardInterrupt
-            write_run(comparison, folder, draw=figure, write_html=figure.page)
+            # an interrupted run returns before any drawer starts: its report.html is written here
+            write_run(comparison, folder, draw=figure, write_html=None if comparison.interrupted else figure.page)
         except KeyboardInterrupt:  # from the moment the handler is back: the checkpoint stays, and is named
             if saved is None:
                 raise
@@ -225,20 +226,20 @@ def _previous_figure_failure(folder: Path, left_by: str, err: Console) -> None:
     its drawer wrote why, or it ended (killed, say) without removing the lock file ``left_by`` is the content of."""
     from ..reporting.figure_process import DRAWING, ERROR_NAME, failure, missing_views
 
-    reason = failure(folder)
-    lacking = missing_views(reason)
+    reason, lacking = failure(folder), missing_views(folder)
     if reason is not None:
         reason = f"{ERROR_NAME}: {reason}"
-    elif left_by.endswith(DRAWING) and not (folder / "curves.png").exists():
-        lacking = " and ".join(name for name in ("report.html", "curves.png") if not (folder / name).exists())
-        reason = f"process {left_by.partition(' ')[0]}, which was making it, ended without writing it or why"
+    elif left_by.endswith((DRAWING, "drawing curves.png")) and lacking:  # the second: a drawer of version 0.x
+        them = "them" if " and " in lacking else "it"
+        reason = f"process {left_by.partition(' ')[0]}, which was making {them}, ended without writing {them} or why"
     if reason is not None:
-        say(err, ("warning:", "yellow"), f" the run this one replaces in {folder}/ has no {lacking} ({reason})")
+        say(err, ("warning:", "yellow"), f" the run this one replaces in {folder}/ has no {lacking or 'views'} "
+                                         f"({reason})")
 
 
 def _draw_figure(figure: Any, lock: Any) -> Any:
-    """Start the process that draws curves.png and give it the run folder's lock, which it keeps until the file
-    is written (see :mod:`descentlab.reporting.figure_process`)."""
+    """Start the process that makes report.html and curves.png and give it the run folder's lock, which it keeps
+    until both are written (see :mod:`descentlab.reporting.figure_process`)."""
     from ..reporting.figure_process import DRAWING
 
     drawer = figure.start(lock.fd, lock.path)

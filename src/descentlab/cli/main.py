@@ -91,8 +91,9 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
 def main(argv: Sequence[str] | None = None, *, detach_figure: bool = False) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error).
 
-    ``detach_figure``: ``compare`` returns while its curves.png is still being drawn by another process (the
-    ``descentlab`` command does this); by default it waits for the figure, so every file exists on return."""
+    ``detach_figure``: ``compare`` returns while its report.html and curves.png are still being made by another
+    process (the ``descentlab`` command does this); by default it waits for them, so every file exists on
+    return."""
     try:
         args, given = _parse(argv)
         args.detach_figure = detach_figure

@@ -85,7 +85,8 @@ def _run_figure_failure(model: Path, err: Console) -> None:
     models = Path(os.path.abspath(model)).parent
     reason = failure(models.parent) if models.name == "models" else None
     if reason is not None:
-        say(err, ("warning:", "yellow"), f" {models.parent}/ has no {missing_views(reason)} ({ERROR_NAME}: {reason})")
+        lacking = missing_views(models.parent) or "views"
+        say(err, ("warning:", "yellow"), f" {models.parent}/ has no {lacking} ({ERROR_NAME}: {reason})")
 
 
 def run_info(args: argparse.Namespace, out: Console, err: Console) -> int:

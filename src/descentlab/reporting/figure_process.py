@@ -1,17 +1,19 @@
-"""curves.png drawn by a separate process, so that the command does not wait for matplotlib.
+"""report.html and curves.png made by a separate process, so that the command waits for neither.
 
 Importing matplotlib and drawing the figure takes longer (about 0.9 s on a 2-core machine) than everything else
-the default ``descentlab compare`` does. The command therefore writes every other file first, then hands the
-figure to a *drawer*: a new process, in its own session (a Ctrl-C in the terminal does not reach it), that
-receives the histories through an unnamed temporary file, draws the same figure
-:func:`descentlab.reporting.plots.plot_curves` draws and writes it atomically. The drawer inherits the run
-folder's lock (an open file description holding an exclusive ``flock``) and keeps it until curves.png is written,
-so no other run can write into the folder meanwhile; if drawing fails it writes the reason to
-``curves-error.txt`` (:data:`ERROR_NAME`) next to where curves.png would be. ``python bench/startup.py``
+the default ``descentlab compare`` does, and rendering report.html (markdown-it, 4.8 MB with plotly.js) about a
+tenth of it. The command therefore writes every other file first, then hands both *views* to a *drawer*: a new
+process, in its own session (a Ctrl-C in the terminal does not reach it), that receives the page (plain data, a
+:class:`~descentlab.reporting.report_html.Page`) and the histories through an unnamed temporary file, writes
+report.html, then draws the same figure :func:`descentlab.reporting.plots.plot_curves` draws, each atomically.
+The drawer inherits the run folder's lock (an open file description holding an exclusive ``flock``) and keeps it
+until both are written, so no other run can write into the folder meanwhile; if one fails it still makes the
+other and writes which failed and why to ``curves-error.txt`` (:data:`ERROR_NAME`). ``python bench/startup.py``
 measures what this buys, and docs/architecture.md ("Decisions") says why it is done this way.
 
-Usage: ``figure = FigureJob()``; pass ``figure`` as ``draw=`` to :func:`~descentlab.reporting.write.write_run`
-(it only records the figure asked for), then ``figure.start(lock_fd, lock_path)``.
+Usage: ``figure = FigureJob()``; pass ``figure`` as ``draw=`` and ``figure.page`` as ``write_html=`` to
+:func:`~descentlab.reporting.write.write_run` (they only record the views asked for), then
+``figure.start(lock_fd, lock_path)``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ERROR_NAME = "curves-error.txt"
+VIEWS = ("report.html", "curves.png")  # what the drawer makes, in this order
 DRAWING = "making report.html and curves.png"  # written after the drawer's pid into the lock file it holds
 def _drawer_environment() -> dict[str, str]:
     """This process's environment, with the folder holding this descentlab first on the drawer's path: the drawer
@@ -41,12 +44,12 @@ _STARTED: list[subprocess.Popen[bytes]] = []  # kept: a drawer's Popen collected
 
 
 class FigureError(Exception):
-    """curves.png could not be drawn; the message is the first line of :data:`ERROR_NAME`."""
+    """report.html or curves.png could not be made; the message is the first line of :data:`ERROR_NAME`."""
 
 
 @dataclasses.dataclass
 class Drawer:
-    """A started drawer: its process and the file it writes."""
+    """A started drawer: its process and the figure it writes (last, after report.html)."""
 
     process: subprocess.Popen[bytes] | None  # None: it was drawn in this process (no second process could start)
     path: Path
@@ -56,7 +59,7 @@ class Drawer:
         return self.process.pid if self.process is not None else os.getpid()
 
     def done(self) -> bool:
-        """Whether curves.png is written (or the drawer has failed and said why)."""
+        """Whether both views are written (or the drawer has failed and said why)."""
         return self.process is None or self.process.poll() is not None
 
     def wait(self) -> None:
@@ -93,8 +96,8 @@ class FigureJob:
 
     def start(self, lock_fd: int | None = None, lock_path: Path | None = None) -> Drawer:
         """Start the drawer; it inherits ``lock_fd`` (an open descriptor of the run folder's ``flock``-ed lock file
-        ``lock_path``) and removes that file and closes it once curves.png is written. If no process can be
-        started the figure is drawn here (the same file), and the lock stays with the caller."""
+        ``lock_path``) and removes that file and closes it once both views are written. If no process can be
+        started the views are made here (the same files), and the lock stays with the caller."""
         if self._job is None:
             raise RuntimeError("no figure was asked for")
         path = Path(self._job[1])
@@ -143,10 +146,9 @@ def failure(folder: Path) -> str | None:
     return text.splitlines()[0] if text.strip() else f"{folder / ERROR_NAME} is empty"
 
 
-def missing_views(reason: str | None) -> str:
-    """What a run whose drawer failed for ``reason`` (:func:`failure`) lacks: the drawer writes report.html
-    first, so a failure there leaves both views unmade."""
-    return "report.html and curves.png" if reason and reason.startswith("report.html") else "curves.png"
+def missing_views(folder: Path) -> str:
+    """The views the run in ``folder`` lacks, as ``"report.html and curves.png"``, one name, or ``""``."""
+    return " and ".join(name for name in VIEWS if not (folder / name).exists())
 
 
 def _write_error(path: Path, what: str, error: BaseException) -> None:
@@ -176,19 +178,30 @@ def _release(lock_fd: int | None, lock_path: str | None) -> None:
 
 
 def _make_views(job: tuple[Any, ...], page: tuple[str, Any] | None, making: list[str] | None = None) -> None:
-    """Write report.html (when one was asked for), then draw curves.png; ``making`` gets the name of the file
-    being made, for the error message."""
+    """Write report.html (when one was asked for), then draw curves.png, even when report.html failed; then
+    raise the first failure. ``making`` gets what failed, for the error message."""
     making = [] if making is None else making
+    failed: BaseException | None = None
     if page is not None:
-        making.append("report.html could not be written")
-        from descentlab.reporting.report_html import write_page
+        try:
+            from descentlab.reporting.report_html import write_page
 
-        write_page(*page)
-    making.append("curves.png could not be drawn")
-    from descentlab.reporting.plots import plot_curves
-
+            write_page(*page)
+        except Exception as error:  # noqa: BLE001 - said once curves.png is drawn too
+            failed = error
+            making.append("report.html could not be written")
+    if failed is None:
+        making.append("curves.png could not be drawn")
     results, path, title, x_axis, labels = job
-    plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
+    try:
+        from descentlab.reporting.plots import plot_curves
+
+        plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
+    except Exception:
+        if failed is None:
+            raise
+    if failed is not None:  # the first failure is the one told (missing_views says what is missing)
+        raise failed
 
 
 def _drawer() -> int:

@@ -4,10 +4,11 @@ On a small network one evaluation is dominated by the fixed cost of each NumPy c
 output layer alone (product, log-sum-exp, loss, accuracy, ``(Ŷ − Y)/S`` and three gradient products) is about
 fifteen calls. Three kernels fuse those runs of calls into one compiled loop nest each, over all M models: the
 product plus bias (:func:`linear`), the whole output layer (:func:`output_layer`) and each hidden layer's backward
-pass (:func:`hidden_backward`); each is built from small jitted pieces that numba inlines. The activation is
-not here: it is :class:`descentlab.core.activations.Activation`'s one formula, whose ``exp`` and ``log1p`` run in
-NumPy's SIMD loops, which no scalar loop matches. Same equations, same labels as the reference engine; only the
-order of floating-point additions differs.
+pass (:func:`hidden_backward`); each is built from small jitted pieces that numba inlines. An activation's
+formula is :class:`descentlab.core.activations.Activation`'s, whose ``exp`` and ``log1p`` run in NumPy's SIMD
+loops, which no scalar loop matches; for softplus two more kernels fuse the elementwise lines around them
+(:func:`linear_softplus_parts`, :func:`softplus_join`, the same operations in the same order). Same equations,
+same labels as the reference engine; only the order of floating-point additions differs.
 
 Parameters are read straight from the stack ``x`` (M, P): model k's ``W`` (rows × cols) at ``x[k, w0:]``,
 row-major, and ``b`` right after it, as :class:`descentlab.core.params.Params` lays them out. Arrays of

@@ -58,7 +58,8 @@ def softplus_layer(kernels: ModuleType, x: np.ndarray, w0: int, a_in: np.ndarray
 
     This is softplus's one formula (``SOFTPLUS.fill``) with its elementwise lines fused into the two kernels
     around NumPy's ``exp`` and ``log1p``: five calls instead of nine, the same operations in the same order, so
-    the same bits as ``linear`` followed by ``SOFTPLUS.fill`` (tests/test_engines.py).
+    the same bits as ``linear`` followed by ``SOFTPLUS.fill`` (tests/test_engines.py; a NaN stays NaN, though
+    the compiler may give it another payload).
     """
     kernels.linear_softplus_parts(x, w0, a_in, z, a, dh)  # a = max(z, 0), z = min(z, 0), dh = −|z|
     np.exp(dh, out=dh)
@@ -92,7 +93,7 @@ class CompiledEngine:
         self._correct = np.empty(0, np.int64)
         self.L = net.n_layers - 1
         fill = net.activation.fill
-        self._hidden_layer = (partial(softplus_layer, self.kernels) if net.activation is SOFTPLUS
+        self._hidden_layer = (partial(softplus_layer, self.kernels) if fill is SOFTPLUS.fill
                               else partial(hidden_layer, self.kernels, fill))
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
