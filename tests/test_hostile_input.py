@@ -65,6 +65,9 @@ def test_train_target_without_data_is_refused_and_writes_nothing(tmp_path):
     (["compare", "--optimizers", "gd:lr=0.1,adam:lr=0.01", "--lr", "0.5", "--out", "run"], "--lr: every method"),
     (["sweep", "--optimizers", "gd,adam:lr=0.001", "--lr", "0.1,0.01", "--out", "run"], "'adam:lr=0.001': a sweep"),
     (["train", "--optimizer", "gd:c=0.5", "--out", "m.safetensors"], "c only applies with a line search"),
+    (["compare", "--out", ""], "argument --out: an empty path"),  # Path("") is the working directory
+    (["sweep", "--out", " "], "argument --out: an empty path"),
+    (["predict", "--model", "", "--data", "x.csv"], "argument --model: an empty path"),
 ])
 def test_options_that_would_be_ignored_are_usage_errors(argv, says, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

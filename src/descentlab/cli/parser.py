@@ -66,6 +66,13 @@ _finite_float = _number(math.isfinite, "must be finite")
 _below_one = _number(lambda v: v < 1.0, "must be between 0 and 1 (exclusive)")
 
 
+def _path(text: str) -> Path:
+    """A file or folder path; an empty one is refused (``Path("")`` would be the working directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
 def _fraction(text: str) -> float:
     _positive_float(text)
     return _below_one(text)
@@ -142,7 +149,7 @@ TEST_SIZE = (("--test-size",), dict(type=_fraction, default=DEFAULT.test_size,
                                     help="fraction of the samples held out for testing, stratified (default: "
                                          f"{DEFAULT.test_size:g})"))
 CSV: list[Option] = [
-    (("--data",), dict(type=Path, default=None, help="a comma-separated file whose first line names the columns "
+    (("--data",), dict(type=_path, default=None, help="a comma-separated file whose first line names the columns "
                                                      "(docs/data.md) (default: the embedded Iris data)")),
     (("--target",), dict(default=DEFAULT.target, help="name of the label column of --data (default: the last "
                                                       "column); labels that are all numbers are compared as numbers "
@@ -175,12 +182,12 @@ TRAINING: list[Option] = [
     QUIET,
     ENGINE,
 ]
-MODEL_FILE = (("--model",), dict(type=Path, required=True, help="a .safetensors model written by descentlab"))
+MODEL_FILE = (("--model",), dict(type=_path, required=True, help="a .safetensors model written by descentlab"))
 
 
 def _resume(where: str) -> Option:
     return (("--resume",), dict(
-        type=Path, default=None, metavar="DIR",
+        type=_path, default=None, metavar="DIR",
         help=f"continue an interrupted run from its checkpoint folder ({where}, named in the message Ctrl-C prints) "
              "with the options it was started with; the result is bit for bit that of an uninterrupted run. Ctrl-C "
              "during training stops after the current iteration and saves the checkpoint before anything else; once "
@@ -194,7 +201,7 @@ def _overwrite(what: str) -> Option:
 
 
 def _run_folder(default: str) -> Option:
-    return (("--out",), dict(type=Path, default=None, help=f"{default} (default: a new folder runs/<date>-<time>)"))
+    return (("--out",), dict(type=_path, default=None, help=f"{default} (default: a new folder runs/<date>-<time>)"))
 
 
 COMPARE: list[Option] = [
@@ -232,15 +239,15 @@ TRAIN: list[Option] = [
                             help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: "
                                  f"{ONE_METHOD})")),
     *TRAINING,
-    (("--out",), dict(type=Path, default=None, help="model file to write (.safetensors); required unless --resume")),
+    (("--out",), dict(type=_path, default=None, help="model file to write (.safetensors); required unless --resume")),
     _overwrite("OUT when OUT.checkpoint holds an interrupted run: that run is discarded"),
     _resume("OUT.checkpoint"),
 ]
 PREDICT: list[Option] = [
     MODEL_FILE,
-    (("--data",), dict(type=Path, required=True,
+    (("--data",), dict(type=_path, required=True,
                        help="a comma-separated file whose first line names the columns (docs/data.md)")),
-    (("--out",), dict(type=Path, default=None, help="CSV file to write (default: standard output)")),
+    (("--out",), dict(type=_path, default=None, help="CSV file to write (default: standard output)")),
 ]
 SWEEP_OPTIONS: list[Option] = [
     *MODEL, *CSV,
@@ -288,7 +295,7 @@ SWEEP_OPTIONS: list[Option] = [
     ]),
     (("--cell-size",), dict(type=_int_at_least(1), default=DEFAULT_CELL_SIZE, metavar="M",
                             help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")),
-    (("--resume",), dict(type=Path, default=None, metavar="DIR",
+    (("--resume",), dict(type=_path, default=None, metavar="DIR",
                          help="finish the interrupted sweep in DIR: only its missing cells run (its options apply)")),
 ]
 
@@ -322,7 +329,7 @@ COMMANDS: list[tuple[str, str, str, list[Option], str]] = [
      "Write a model file as ONNX (float32; needs onnx and onnxruntime): input 'input' (batch × features, raw: "
      "a stored standardisation is folded into the first layer), outputs 'probabilities' and 'label' (class "
      "index); class and feature names are in the model's metadata.",
-     [MODEL_FILE, (("--onnx",), dict(type=Path, required=True, help="ONNX file to write"))], "model.run_export"),
+     [MODEL_FILE, (("--onnx",), dict(type=_path, required=True, help="ONNX file to write"))], "model.run_export"),
 ]
 
 
