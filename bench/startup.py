@@ -1,6 +1,6 @@
 """How long the command takes from the shell: ``descentlab --help`` and the default ``descentlab compare``.
 
-    python bench/startup.py            # 10 timed runs of each, after one untimed warm-up
+    python bench/startup.py            # 10 timed rounds of every command, after one untimed warm-up
     python bench/startup.py --runs 30 --check   # exit 1 when a median misses its target
 
 Targets (issue 15): ``descentlab --help`` <= 0.2 s, ``descentlab compare`` (all defaults) <= 0.5 s of wall time.
@@ -11,11 +11,12 @@ before and after is printed because these numbers depend on the machine and on w
 them on a quiet machine. Reference rows (``python -c pass``, importing NumPy, importing matplotlib) show what
 no change to descentlab can remove.
 
-What "compare" measures: from starting the command until it has exited, i.e. until every file but curves.png is
-written and the terminal is back. curves.png is drawn by a process the command starts last and does not wait
-for (descentlab/reporting/figure_process.py); the row "compare, until curves.png is written" times each run
-until that process has released the run folder's lock, i.e. until the figure is on disk. Every run waits for
-that before the next one starts, so no run competes with the previous run's figure. The drawer's CPU time is
+What "compare" measures: from starting the command until it has exited, i.e. until every file but report.html and
+curves.png is written and the terminal is back. Those two are made by a process the command starts last and does
+not wait for (descentlab/reporting/figure_process.py); the row "compare, until curves.png is written" times each
+run until that process has released the run folder's lock, i.e. until both are on disk. Every run waits for that
+before the next one starts, so no run competes with the previous run's views. The commands take turns, one run
+each per round, so that a slow moment of the shared machine falls on every command alike. The drawer's CPU time is
 not in the CPU column (it is not the command's child once started in its own session).
 
 Bytecode: an installed package has its ``.pyc`` files (pip compiles them), and a clone's are written on first
@@ -67,21 +68,30 @@ def _time_once(argv: list[str], cwd: Path, env: dict[str, str], out: Path | None
     return wall, usage.ru_utime + usage.ru_stime, time.perf_counter() - started
 
 
-def measure(label: str, make_argv: Callable[[Path], list[str]], runs: int, scratch: Path, env: dict[str, str],
-            writes_folder: bool = False) -> list[dict[str, float | str]]:
-    """One untimed warm-up (bytecode, disk caches, matplotlib's font cache), then ``runs`` timed runs."""
-    walls, cpus, figures = [], [], []
+def measure(commands: list[tuple[str, Callable[[Path], list[str]], bool]], runs: int, scratch: Path,
+            env: dict[str, str]) -> list[dict[str, float | str]]:
+    """One untimed warm-up of each command (bytecode, disk caches, matplotlib's font cache), then ``runs`` rounds
+    in which the commands take turns, one run each: a slow moment of this shared machine then falls on one round
+    of every command rather than on all the runs of one, so the rows stay comparable with each other (the
+    reference rows above all)."""
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in commands}
+    cpus: dict[str, list[float]] = {label: [] for label, _, _ in commands}
+    figures: dict[str, list[float]] = {label: [] for label, _, _ in commands}
     for index in range(runs + 1):
-        out = scratch / f"{abs(hash(label))}-{index}"
-        wall, cpu, figure = _time_once(make_argv(out), scratch, env, out if writes_folder else None)
-        if index:
-            walls.append(wall)
-            cpus.append(cpu)
-            figures.append(figure)
-    rows: list[dict[str, float | str]] = [{"command": label, "min": min(walls), "median": statistics.median(walls),
-                                           "cpu": statistics.median(cpus)}]
-    if writes_folder:
-        rows.append({"command": FIGURE, "min": min(figures), "median": statistics.median(figures), "cpu": ""})
+        for label, make_argv, writes_folder in commands:
+            out = scratch / f"{abs(hash(label))}-{index}"
+            wall, cpu, figure = _time_once(make_argv(out), scratch, env, out if writes_folder else None)
+            if index:
+                walls[label].append(wall)
+                cpus[label].append(cpu)
+                figures[label].append(figure)
+    rows: list[dict[str, float | str]] = []
+    for label, _, writes_folder in commands:
+        rows.append({"command": label, "min": min(walls[label]), "median": statistics.median(walls[label]),
+                     "cpu": statistics.median(cpus[label])})
+        if writes_folder:
+            rows.append({"command": FIGURE, "min": min(figures[label]), "median": statistics.median(figures[label]),
+                         "cpu": ""})
     return rows
 
 
@@ -126,13 +136,12 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="descentlab-startup-"))
     env = _environment(scratch, args.environment_as_is)
     try:
-        rows = [row for label, make_argv, folder in commands
-                for row in measure(label, make_argv, args.runs, scratch, env, folder)]
+        rows = measure(commands, args.runs, scratch, env)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     load_after = os.getloadavg()[0]
     bytecode = "environment as is" if args.environment_as_is else "bytecode cached by the warm-up"
-    print(f"{args.runs} runs each; load average {load_before:.1f} before, {load_after:.1f} after, "
+    print(f"{args.runs} rounds; load average {load_before:.1f} before, {load_after:.1f} after, "
           f"{os.cpu_count()} CPUs; {bytecode} (numbers vary by machine and load)\n")
     missed = _table(rows)
     if missed:
