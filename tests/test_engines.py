@@ -73,8 +73,19 @@ def test_the_compiled_softplus_is_the_one_formula_bit_for_bit(dtype, derivative)
         softplus_layer(kernels(), np.array([[1.0, -0.0]], dtype), 0, stack.copy(), work, a, dh, derivative)
         z_f, a_f, dh_f = stack.copy(), np.empty_like(stack), np.empty_like(stack)
         dl.ACTIVATIONS["softplus"].fill(z_f, a_f, dh_f, derivative)
+    # and the step that adds the bias to BLAS's products of large stacks, against the NumPy engine's
+    from descentlab.core.engines.compiled import bias_softplus
+    from descentlab.core.engines.fused import bias_then
+
+    bias = np.full((1, 1, 1), -0.0, dtype)
+    z_b, a_b, dh_b = stack.copy(), np.empty_like(stack), np.empty_like(stack)
+    z_n, a_n, dh_n = stack.copy(), np.empty_like(stack), np.empty_like(stack)
+    with np.errstate(all="ignore"):
+        bias_softplus(kernels(), z_b, bias, a_b, dh_b, derivative)
+        bias_then(dl.ACTIVATIONS["softplus"].fill)(z_n, bias, a_n, dh_n, derivative)
     # every number to the bit; a NaN stays NaN (the compiler may hand back another NaN's payload bits)
-    for got, expected in [(a, a_f)] + ([(dh, dh_f)] if derivative else []):
+    pairs = [(a, a_f), (a_b, a_n)] + ([(dh, dh_f), (dh_b, dh_n)] if derivative else [])
+    for got, expected in pairs:
         nan = np.isnan(expected)
         assert np.array_equal(np.isnan(got), nan)
         assert np.array_equal(got[~nan].view(bits), expected[~nan].view(bits))

@@ -57,23 +57,38 @@ def linear(x: np.ndarray, w0: int, A: np.ndarray, Z: np.ndarray) -> None:  # pra
 
 
 @_jit
+def _softplus_parts(z: float) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """The first lines of softplus's one formula (``descentlab.core.activations._log_parts``), operation for
+    operation: ``max(z, 0)``, ``min(z, 0)`` and ``min(z, 0) − max(z, 0) = −|z|``, the exponent NumPy's ``exp``
+    takes next. NaN stays NaN, as in NumPy's ``maximum`` and ``minimum``."""
+    high = z if z > 0.0 or z != z else 0.0
+    low = z if z < 0.0 or z != z else 0.0
+    return high, low, low - high
+
+
+@_jit
 def linear_softplus_parts(x: np.ndarray, w0: int, A: np.ndarray, Z: np.ndarray, P: np.ndarray,
                           D: np.ndarray) -> None:  # pragma: no cover - compiled
-    """(F1) as :func:`linear`, then, in the same pass, the first lines of softplus's one formula
-    (``descentlab.core.activations._log_parts``, operation for operation): ``P = max(z, 0)``, ``Z = min(z, 0)``
-    and ``D = min(z, 0) − max(z, 0) = −|z|``, the exponent NumPy's ``exp`` takes next. NaN stays NaN, as in
-    NumPy's ``maximum`` and ``minimum``."""
+    """(F1) as :func:`linear`, then, in the same pass, :func:`_softplus_parts` of every z: ``P = max(z, 0)``,
+    ``Z = min(z, 0)``, ``D = −|z|``."""
     linear(x, w0, A, Z)
     M, n, S = Z.shape
     for k in range(M):
         for i in range(n):
             for s in range(S):
-                z = Z[k, i, s]
-                high = z if z > 0.0 or z != z else 0.0
-                low = z if z < 0.0 or z != z else 0.0
-                P[k, i, s] = high
-                Z[k, i, s] = low
-                D[k, i, s] = low - high
+                P[k, i, s], Z[k, i, s], D[k, i, s] = _softplus_parts(Z[k, i, s])
+
+
+@_jit
+def bias_softplus_parts(Z: np.ndarray, B: np.ndarray, P: np.ndarray, D: np.ndarray) -> None:  # pragma: no cover
+    """(F1)'s bias ``z = Z + B`` for products ``Z`` (M, n, S) and biases ``B`` (M, n, 1) that BLAS left
+    without, then, in the same pass, :func:`_softplus_parts` of every z into ``P``, ``Z`` and ``D``."""
+    M, n, S = Z.shape
+    for k in range(M):
+        for i in range(n):
+            bias = B[k, i, 0]
+            for s in range(S):
+                P[k, i, s], Z[k, i, s], D[k, i, s] = _softplus_parts(Z[k, i, s] + bias)
 
 
 @_jit

@@ -25,7 +25,7 @@ from .cache import numba_cache_dir, numba_cache_problem
 from .fused import FusedEngine, Workspace
 
 SOFTPLUS = ACTIVATIONS["softplus"]
-FUSED_MAX_MACS = 1 << 20  # multiply-adds of one forward pass of the stack up to which the kernels do everything
+FUSED_MAX_MACS = 1 << 16  # multiply-adds of one forward pass of the stack up to which the kernels do everything
 
 
 def kernels() -> ModuleType:
@@ -62,6 +62,18 @@ def softplus_layer(kernels: ModuleType, x: np.ndarray, w0: int, a_in: np.ndarray
     the compiler may give it another payload).
     """
     kernels.linear_softplus_parts(x, w0, a_in, z, a, dh)  # a = max(z, 0), z = min(z, 0), dh = −|z|
+    _softplus_rest(kernels, z, a, dh, gradient)
+
+
+def bias_softplus(kernels: ModuleType, z: np.ndarray, b: np.ndarray, a: np.ndarray, dh: np.ndarray,
+                  gradient: bool) -> None:
+    """The NumPy engine's ``activate`` step for softplus on large stacks, whose products BLAS makes: the bias
+    added and softplus's formula fused as in :func:`softplus_layer` (the same bits as ``bias_then``)."""
+    kernels.bias_softplus_parts(z, b, a, dh)  # z += b; a = max(z, 0), z = min(z, 0), dh = −|z|
+    _softplus_rest(kernels, z, a, dh, gradient)
+
+
+def _softplus_rest(kernels: ModuleType, z: np.ndarray, a: np.ndarray, dh: np.ndarray, gradient: bool) -> None:
     np.exp(dh, out=dh)
     np.log1p(dh, out=dh)
     kernels.softplus_join(a, z, dh, gradient)  # a = h(z); z = ln σ(z)
@@ -83,7 +95,9 @@ class CompiledEngine:
             raise ValueError("the compiled engine needs numba: pip install numba (in a clone of descentlab: "
                              "pip install -e '.[fast]')") from None
         self.net, self.batch = net, batch
-        self.fused = FusedEngine(net, batch)
+        softplus = net.activation.fill is SOFTPLUS.fill
+        # larger stacks: BLAS's products, with softplus's elementwise lines fused around them
+        self.fused = FusedEngine(net, batch, partial(bias_softplus, self.kernels) if softplus else None)
         self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
         self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one
         self.offsets = [W.start for W in net.slots[0::2]]
@@ -92,9 +106,8 @@ class CompiledEngine:
         self._a: list[np.ndarray] = []
         self._correct = np.empty(0, np.int64)
         self.L = net.n_layers - 1
-        fill = net.activation.fill
-        self._hidden_layer = (partial(softplus_layer, self.kernels) if fill is SOFTPLUS.fill
-                              else partial(hidden_layer, self.kernels, fill))
+        self._hidden_layer = (partial(softplus_layer, self.kernels) if softplus
+                              else partial(hidden_layer, self.kernels, net.activation.fill))
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
         M = x.shape[0]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..activations import Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
 
 
@@ -31,7 +32,8 @@ class Workspace:
         self.x = np.empty((M, net.n_params), dtype)  # the parameters, copied in: their views below stay valid
         self.W = [model(W) for W, _ in net.layers(self.x)]
         self.W_T = [W.mT for W in self.W]
-        self.b = [model(b) for _, b in net.layers(self.x)]
+        self.b3 = [b for _, b in net.layers(self.x)]
+        self.b = [model(b) for b in self.b3]
         self.z3 = [np.empty((M, n, S), dtype) for n in net.sizes[1:]]
         self.z = [model(z) for z in self.z3]
         self.a3 = [A0[None]] + [np.empty((M, n, S), dtype) for n in net.sizes[1:-1]]
@@ -54,11 +56,27 @@ class Workspace:
             self.dW0_rows = self.dW[0]
 
 
-class FusedEngine:
-    """The buffered NumPy kernel; see the module docstring."""
+# (z, b, a, dh, derivative) on stacks (M, n, S), b (M, n, 1): z += b (F1's bias), then a = h(z), dh = h′(z) (F2)
+Activate = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool], None]
 
-    def __init__(self, net: Network, batch: Batch) -> None:
+
+def bias_then(fill: Fill) -> Activate:
+    """The hidden layers' bias and activation as two NumPy steps: ``z += b``, then the activation's formula."""
+
+    def activate(z: np.ndarray, b: np.ndarray, a: np.ndarray, dh: np.ndarray, derivative: bool) -> None:
+        np.add(z, b, out=z)  # (F1) + b_l
+        fill(z, a, dh, derivative)  # (F2)
+
+    return activate
+
+
+class FusedEngine:
+    """The buffered NumPy kernel; see the module docstring. ``activate`` replaces :func:`bias_then` (the compiled
+    engine passes its fused softplus)."""
+
+    def __init__(self, net: Network, batch: Batch, activate: Activate | None = None) -> None:
         self.net, self.batch = net, batch
+        self.activate = activate or bias_then(net.activation.fill)
         self.S = batch.S
         self.Y_flat = batch.Y.reshape(-1)
         self._work: Workspace | None = None
@@ -82,16 +100,14 @@ class FusedEngine:
 
     def forward(self, work: Workspace, gradient: bool) -> None:
         """(F1, F2) z_{l+1} = W_l a_l + b_l and a_{l+1} = h(z_{l+1}) (with h′ when the gradient is wanted)."""
-        fill = self.net.activation.fill
-        z, a, dh = work.z, work.a, work.dh
+        z, a = work.z, work.a
         if work.M > 1:  # the first layer of every model as one matrix, for one GEMM over the shared data
             np.copyto(work.W0_rows.reshape(work.W[0].shape), work.W[0])
-        np.dot(work.W0_rows, a[0], out=work.z1_rows)  # (F1) z_1 = W_0 a_0 + b_0
-        np.add(z[0], work.b[0], out=z[0])
+        np.dot(work.W0_rows, a[0], out=work.z1_rows)  # (F1) z_1 = W_0 a_0 (+ b_0 below)
         for l in range(1, len(z)):  # noqa: E741 - the derivation's layer index
-            fill(z[l - 1], a[l], dh[l - 1], gradient)  # (F2) a_l = h(z_l)
-            work.product(work.W[l], a[l], out=z[l])  # (F1) z_{l+1} = W_l a_l + b_l
-            np.add(z[l], work.b[l], out=z[l])
+            self.activate(work.z3[l - 1], work.b3[l - 1], work.a3[l], work.dh3[l - 1], gradient)  # (F1, F2)
+            work.product(work.W[l], a[l], out=z[l])  # (F1) z_{l+1} = W_l a_l (+ b_l)
+        np.add(z[-1], work.b[-1], out=z[-1])
 
     def output(self, work: Workspace, want_correct: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """The loss (L1) and the correct counts from z_L; leaves e^{z_L − m} in ``z[-1]`` and Σ_j in ``column``."""
