@@ -177,7 +177,9 @@ def test_a_cluster_sweep_interrupted_with_ctrl_c_and_resumed_ends_identical(tmp_
     from descentlab.cli.main import main
 
     run, reference = tmp_path / "run", tmp_path / "reference"
-    options = ["--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "8", "--iterations", "100", "--hidden", "6",
+    # 1000 iterations: with 100, a loaded machine once let the whole sweep finish (exit 0) between the first
+    # cell's file and the Ctrl-C this test sends on seeing it
+    options = ["--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "8", "--iterations", "1000", "--hidden", "6",
                "--cell-size", "1", "--quiet"]
     client = subprocess.Popen([sys.executable, "-m", "descentlab", "sweep", *options, "--workers", "2", "--out",
                                str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
