@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,3 +203,26 @@ def test_a_module_of_the_users_in_the_working_directory_does_not_reach_the_drawe
     assert run.returncode == 0, run.stderr
     wait_for_drawer(tmp_path / "run")
     assert (tmp_path / "run" / "curves.png").read_bytes() == drawn_here
+
+
+@pytest.mark.parametrize("made_again", [False, True])
+def test_a_run_folder_removed_while_the_drawer_works_is_not_made_again(tmp_path, made_again):
+    folder = tmp_path / "run"
+    run = subprocess.run(_command("compare", *OPTIONS, "--out", folder), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    drawer = int(DRAWING.search(" ".join(run.stdout.split())).group(1))
+    os.kill(drawer, signal.SIGSTOP)  # still importing matplotlib (about a second)
+    try:
+        shutil.rmtree(folder)
+        if made_again:
+            folder.mkdir()  # another folder of the same name: the user's, not the run's
+    finally:
+        os.kill(drawer, signal.SIGCONT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            os.kill(drawer, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.02)
+    assert (sorted(p.name for p in folder.iterdir()) == []) if made_again else not folder.exists()

@@ -25,7 +25,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ class FigureJob:
         if self._job is None:
             raise RuntimeError("no figure was asked for")
         path = Path(self._job[1])
-        where = (str(path), lock_fd, None if lock_path is None else str(lock_path))
+        where = (str(path), lock_fd, None if lock_path is None else str(lock_path), _identity(path.parent))
         try:
             with tempfile.TemporaryFile() as job, _sigint_ignored():  # a pipe would block us until it is read
                 pickle.dump(where, job, protocol=pickle.HIGHEST_PROTOCOL)  # read first: a failure can be written
@@ -177,12 +177,23 @@ def _release(lock_fd: int | None, lock_path: str | None) -> None:
         os.close(lock_fd)
 
 
-def _make_views(job: tuple[Any, ...], page: tuple[str, Any] | None, making: list[str] | None = None) -> None:
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's device and inode (None: it is gone): a folder removed and made again is another one."""
+    try:
+        status = os.stat(folder)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _make_views(job: tuple[Any, ...], page: tuple[str, Any] | None, making: list[str] | None = None,
+                ours: Callable[[], bool] = lambda: True) -> None:
     """Write report.html (when one was asked for), then draw curves.png, even when report.html failed; then
-    raise the first failure. ``making`` gets what failed, for the error message."""
+    raise the first failure. ``making`` gets what failed, for the error message. Nothing is written once
+    ``ours()`` is false: the run folder was removed (or replaced) meanwhile, and writing would make it again."""
     making = [] if making is None else making
     failed: BaseException | None = None
-    if page is not None:
+    if page is not None and ours():
         try:
             from descentlab.reporting.report_html import write_page
 
@@ -196,7 +207,8 @@ def _make_views(job: tuple[Any, ...], page: tuple[str, Any] | None, making: list
     try:
         from descentlab.reporting.plots import plot_curves
 
-        plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
+        if ours():
+            plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
     except Exception:
         if failed is None:
             raise
@@ -209,14 +221,19 @@ def _drawer() -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited as ignored already (see _sigint_ignored)
-    path, lock_fd, lock_path = pickle.load(sys.stdin.buffer)  # from the command, through an unnamed file
+    path, lock_fd, lock_path, folder = pickle.load(sys.stdin.buffer)  # from the command, through an unnamed file
     making = ["curves.png could not be drawn"]
+
+    def ours() -> bool:
+        return _identity(Path(path).parent) == folder
+
     try:
         job = pickle.load(sys.stdin.buffer)  # a failure here is written down too
-        _make_views(job, pickle.load(sys.stdin.buffer), making)
+        _make_views(job, pickle.load(sys.stdin.buffer), making, ours)
         return 0
     except BaseException as error:  # noqa: BLE001 - whatever it was, it must not be silent
-        _write_error(Path(path), making[-1], error)
+        if ours():
+            _write_error(Path(path), making[-1], error)
         return 1
     finally:
         _release(lock_fd, lock_path)
