@@ -114,7 +114,10 @@ class FigureJob:
                     pass_fds=() if lock_fd is None else (lock_fd,), start_new_session=True)
             _STARTED.append(process)
         except OSError:  # no second process (a process limit, say): make the views here, as slowly as before
-            _make_views(self._job, self._page)
+            try:
+                _make_views(self._job, self._page)
+            except ViewError as error:
+                raise FigureError(str(error)) from error.__cause__
             return Drawer(None, path)
         return Drawer(process, path)
 
@@ -151,12 +154,13 @@ def missing_views(folder: Path) -> str:
     return " and ".join(name for name in VIEWS if not (folder / name).exists())
 
 
-def _write_error(path: Path, what: str, error: BaseException) -> None:
+def _write_error(path: Path, error: BaseException) -> None:
     """curves-error.txt, atomically: the reason on the first line, then the traceback."""
     import traceback
 
-    text = (f"{what}: {type(error).__name__}: {error}\n\n"
-            + "".join(traceback.format_exception(error)))
+    reason = str(error) if isinstance(error, ViewError) else _reason("curves.png could not be drawn", error)
+    cause = error.__cause__ if isinstance(error, ViewError) and error.__cause__ is not None else error
+    text = f"{reason}\n\n" + "".join(traceback.format_exception(cause))
     target = path.parent / ERROR_NAME
     temporary = path.parent / f".{ERROR_NAME}.{os.getpid()}.tmp"
     temporary.write_text(text, encoding="utf-8")
@@ -186,34 +190,37 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     return status.st_dev, status.st_ino
 
 
-def _make_views(job: tuple[Any, ...], page: tuple[str, Any] | None, making: list[str] | None = None,
-                ours: Callable[[], bool] = lambda: True) -> None:
+class ViewError(Exception):
+    """A view could not be made: the message says which and why, ``__cause__`` is the error itself."""
+
+
+def _make_views(job: tuple[Any, ...], page: tuple[str, Any] | None, ours: Callable[[], bool] = lambda: True) -> None:
     """Write report.html (when one was asked for), then draw curves.png, even when report.html failed; then
-    raise the first failure. ``making`` gets what failed, for the error message. Nothing is written once
-    ``ours()`` is false: the run folder was removed (or replaced) meanwhile, and writing would make it again."""
-    making = [] if making is None else making
-    failed: BaseException | None = None
+    raise :class:`ViewError` for the first failure. Nothing is written once ``ours()`` is false: the run folder
+    was removed (or replaced) meanwhile, and writing would make it again."""
+    failures: list[tuple[str, Exception]] = []
     if page is not None and ours():
         try:
             from descentlab.reporting.report_html import write_page
 
             write_page(*page)
-        except Exception as error:  # noqa: BLE001 - said once curves.png is drawn too
-            failed = error
-            making.append("report.html could not be written")
-    if failed is None:
-        making.append("curves.png could not be drawn")
+        except Exception as error:  # noqa: BLE001 - told once curves.png is drawn too
+            failures.append(("report.html could not be written", error))
     results, path, title, x_axis, labels = job
     try:
         from descentlab.reporting.plots import plot_curves
 
         if ours():
             plot_curves(results, path, title=title, x_axis=x_axis, labels=labels)
-    except Exception:
-        if failed is None:
-            raise
-    if failed is not None:  # the first failure is the one told (missing_views says what is missing)
-        raise failed
+    except Exception as error:  # noqa: BLE001 - told below
+        failures.append(("curves.png could not be drawn", error))
+    if failures:  # the first is told; missing_views says what is missing
+        what, first = failures[0]
+        raise ViewError(_reason(what, first)) from first
+
+
+def _reason(what: str, error: BaseException) -> str:
+    return f"{what}: {type(error).__name__}: {error}"
 
 
 def _drawer() -> int:
@@ -222,18 +229,17 @@ def _drawer() -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited as ignored already (see _sigint_ignored)
     path, lock_fd, lock_path, folder = pickle.load(sys.stdin.buffer)  # from the command, through an unnamed file
-    making = ["curves.png could not be drawn"]
 
     def ours() -> bool:
         return _identity(Path(path).parent) == folder
 
     try:
         job = pickle.load(sys.stdin.buffer)  # a failure here is written down too
-        _make_views(job, pickle.load(sys.stdin.buffer), making, ours)
+        _make_views(job, pickle.load(sys.stdin.buffer), ours)
         return 0
     except BaseException as error:  # noqa: BLE001 - whatever it was, it must not be silent
         if ours():
-            _write_error(Path(path), making[-1], error)
+            _write_error(Path(path), error)
         return 1
     finally:
         _release(lock_fd, lock_path)
