@@ -178,6 +178,29 @@ def test_an_interrupted_run_resumes_to_bit_identical_parameters(iris_split, spec
         np.testing.assert_array_equal(getattr(rest.history, name), values, err_msg=name)
 
 
+@pytest.mark.parametrize("stop_at", [2, 20])
+def test_a_stack_with_a_diverged_model_resumes_to_the_uninterrupted_run(iris_split, stop_at):
+    # model 1 goes non-finite within a few steps; the others carry on, and so must a resumed run
+    train, test = iris_split
+    net = dl.MLP([4, 6, 3])
+    p0 = dl.Params(np.stack([net.init(seed=s).flat for s in range(3)]), net.slots)
+
+    def run(**extra):
+        return dl.fit(net, p0, train, dl.GD(lr=np.array([[0.05], [1e300], [0.1]])), iterations=40, test=test,
+                      **extra)
+
+    whole = run()
+    assert "models [1]" in whole.stopped and np.isfinite(whole.params.flat).all()
+    calls = iter(range(10**6))
+    first = run(should_stop=lambda: next(calls) == stop_at)
+    assert first.interrupted and first.state is not None and np.isfinite(first.params.flat).all()
+    rest = run(resume=first)
+    assert rest.stopped == whole.stopped
+    assert np.array_equal(rest.params.flat, whole.params.flat)
+    for name, values in whole.history.as_dict().items():
+        np.testing.assert_array_equal(getattr(rest.history, name), values, err_msg=name)
+
+
 def test_only_interrupted_runs_can_be_resumed(iris_split):
     train, _ = iris_split
     net = dl.MLP([4, 3])

@@ -165,6 +165,13 @@ def hyper_parameters(optimizer: Any) -> dict[str, Any]:
     return {f.name: getattr(optimizer, f.name) for f in fields(optimizer)}
 
 
+def same_optimizer(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are the same method with the same hyper-parameters; a per-model ``(M, 1)`` learning
+    rate compares by value (a dataclass's ``==`` cannot tell two arrays apart)."""
+    mine, theirs = hyper_parameters(a), hyper_parameters(b)
+    return type(a) is type(b) and all(np.array_equal(mine[key], theirs[key]) for key in mine)
+
+
 @dataclass(frozen=True)
 class Variants:
     """A spec key that picks the class within a family: ``gd:line_search=armijo`` is ``gd-armijo``.

@@ -71,7 +71,7 @@ def fit(
     run = _Run(net, params, train, test, iterations, weight_decay, batch_size, seed, metrics, engine)
     state, first = optimizer.init(run.x0), 0
     if resume is not None:  # the parts take up the interrupted run's history, counts and batch position
-        state, first = restore(resume, optimizer, state, run.recorder, run.sampler)
+        state, first = restore(resume, optimizer, state, run.recorder, run.sampler, run.guard)
     after = after_each(callback, should_stop, iterations)  # before the loop's error state is set
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
     done, interrupted, start = first - 1, False, time.perf_counter()
@@ -137,7 +137,7 @@ class _Run:
             iterations=done,
             stopped=self.guard.stopped,
             seconds=seconds,
-            state=state if self.guard.stopped is None else None,
+            state=state if self.guard.ended is None else None,
             interrupted=interrupted,
             batches=self.sampler.state(),
             feature_names=tuple(self.train.feature_names),
