@@ -84,8 +84,7 @@ class MiniBatches:
 
 def sampler(net: MLP, train: Dataset, oracle: CountingOracle, batch_size: int | None, seed: int,
             **objective: Any) -> FullBatch | MiniBatches:
-    """Mini-batches of ``batch_size`` rows when that is fewer than the training set has, else the full batch."""
-    if batch_size is not None and batch_size < train.n_samples:
-        oracle.asks_at_exported = False  # the steps never ask the measuring oracle
+    """Mini-batches of ``batch_size`` rows (None: the full batch, whose steps ask ``oracle``)."""
+    if batch_size is not None:
         return MiniBatches(net, train, batch_size, seed, oracle.objective, **objective)
     return FullBatch(oracle)

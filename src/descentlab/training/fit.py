@@ -119,12 +119,15 @@ class _Run:
         settings: dict[str, Any] = {"dtype": x0.dtype, "engine": engine}
         objective = Objective(self.net, self.train.X, self.train.y, self.weight_decay, **settings)
         test = self.test
-        scored = test is not None and test.n_samples > 0
+        scored = self.metrics == "all" and test is not None and test.n_samples > 0
         test_objective = Objective(self.net, test.X, test.y, **settings) if test is not None and scored else None
         self.recorder = Recorder(objective.S, test_objective, self.metrics, self.iterations, len(x0), self.one_model)
-        self.oracle = CountingOracle(objective)  # measures the exported iterates (and serves full-batch steps)
+        minibatch = self.batch_size is not None and self.batch_size < self.train.n_samples
+        # measures the exported iterates, and serves the steps when they see the full batch
+        self.oracle = CountingOracle(objective, serves_steps=not minibatch)
         self.sampler: FullBatch | MiniBatches = sampler(
-            self.net, self.train, self.oracle, self.batch_size, self.seed, weight_decay=self.weight_decay, **settings
+            self.net, self.train, self.oracle, self.batch_size if minibatch else None, self.seed,
+            weight_decay=self.weight_decay, **settings
         )
         self.guard = DivergenceGuard(x0, self.one_model)
 

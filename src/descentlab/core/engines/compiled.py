@@ -13,7 +13,7 @@ user chose one.
 from __future__ import annotations
 
 import os
-from functools import partial
+from functools import cache, partial
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +28,7 @@ SOFTPLUS = ACTIVATIONS["softplus"]
 FUSED_MAX_MACS = 1 << 16  # multiply-adds of one forward pass of the stack up to which the kernels do everything
 
 
+@cache  # once per process: the cache check touches the disk, and mini-batch steps make engines often
 def kernels() -> ModuleType:
     """The numba kernels, their cache pointed at :func:`numba_cache_dir` first (ImportError without numba)."""
     problem = numba_cache_problem()
