@@ -50,8 +50,8 @@ class MLP:
             layout.append((f"W{layer}", (n_out, n_in)))
             layout.append((f"b{layer}", (n_out, 1)))
         self.slots: tuple[Slot, ...] = make_slots(layout)
-        self._n_params = self.slots[-1].stop  # read on every evaluation: computed once
-        # (start, stop, shape) of W_l and b_l, precomputed: the kernels take these views on every call.
+        self._n_params = self.slots[-1].stop
+        # (start, stop, shape) of W_l and b_l, precomputed for layers(), which the workspaces and the penalty call
         self._bounds = tuple(
             (W.start, W.stop, W.shape, b.start, b.stop, b.shape)
             for W, b in zip(self.slots[0::2], self.slots[1::2], strict=True)

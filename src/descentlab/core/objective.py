@@ -70,6 +70,8 @@ class Objective:
         self.y = self.batch.y
         self.S = self.batch.S
         self._engine = engine_factory(engine)(net, self.batch)
+        self._gradient_buffer: np.ndarray | None = None
+        self._gradient_views: list[tuple[np.ndarray, np.ndarray]] = []
 
     def evaluate(self, x: np.ndarray, want: Want = Want.LOSS) -> Evaluation:
         """Loss of every model of the stack ``x`` (M, P) and, as ``want`` asks, gradient and correct counts.
@@ -83,11 +85,17 @@ class Objective:
         result = self._engine.evaluate(x, want)
         return self._penalised(x, result) if self.weight_decay else result
 
+    def _gradient_layers(self, gradient: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Views (dW_l, db_l) into ``gradient``, made once per buffer: the engines hand back the same one."""
+        if gradient is not self._gradient_buffer:
+            self._gradient_buffer, self._gradient_views = gradient, self.net.layers(gradient)
+        return self._gradient_views
+
     def _penalised(self, x: np.ndarray, result: Evaluation) -> Evaluation:
         layers = self.net.layers(x)
         decay = self.weight_decay
         loss = result.loss + 0.5 * decay * sum(np.sum(W * W, axis=(-2, -1)) for W, _ in layers)  # (L2)
         if result.gradient is not None:
-            for (W, _), (dW, _) in zip(layers, self.net.layers(result.gradient), strict=True):
+            for (W, _), (dW, _) in zip(layers, self._gradient_layers(result.gradient), strict=True):
                 dW += decay * W  # (B6) the penalty's gradient λ W_l
         return Evaluation(loss, result.gradient, result.correct)

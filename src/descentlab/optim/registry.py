@@ -110,7 +110,7 @@ def settings(cls: type) -> dict[str, Rule]:
     return keys
 
 
-def _keys(name: str, keys: dict[str, Rule]) -> str:
+def _keys(keys: dict[str, Rule]) -> str:
     return "; ".join(f"{key} ({rule.text})" for key, rule in keys.items())
 
 
@@ -118,14 +118,14 @@ def _setting(spec: str, name: str, keys: dict[str, Rule], setting: str) -> tuple
     """One ``KEY=VALUE`` of a spec, parsed and checked; the message names the key, its rule and the keys."""
     key, sep, text = (part.strip() for part in setting.partition("="))
     if not sep or not key:
-        raise ValueError(f"{spec!r}: expected KEY=VALUE after ':', got {setting!r}; {name} takes {_keys(name, keys)}")
+        raise ValueError(f"{spec!r}: expected KEY=VALUE after ':', got {setting!r}; {name} takes {_keys(keys)}")
     if key not in keys:
-        raise ValueError(f"{spec!r}: {name} has no setting {key!r}; its settings are {_keys(name, keys)}")
+        raise ValueError(f"{spec!r}: {name} has no setting {key!r}; its settings are {_keys(keys)}")
     try:
         return key, keys[key].parse(text)
     except ValueError:
         raise ValueError(f"{spec!r}: {key} must be {keys[key].text}, got {text!r} ({name} takes "
-                         f"{_keys(name, keys)})") from None
+                         f"{_keys(keys)})") from None
 
 
 def _chosen(cls: OptimizerClass, given: dict[str, object]) -> OptimizerClass:

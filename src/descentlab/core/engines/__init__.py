@@ -41,9 +41,9 @@ def choose_engine(engine: str, evaluations: int = 0) -> str:
     return "numpy" if numba_cache_problem() is not None else "compiled"  # a kernel cache it cannot write: no gain
 
 
-def engine_factory(engine: str, evaluations: int = 0) -> EngineFactory:
-    """The class of the engine ``engine`` names (``"auto"`` resolved as by :func:`choose_engine`)."""
-    name = choose_engine(engine, evaluations)
+def engine_factory(engine: str) -> EngineFactory:
+    """The class of the engine ``engine`` names (``"auto"``, not told how long the run is, is NumPy's)."""
+    name = choose_engine(engine)
     if name == "compiled":
         from .compiled import CompiledEngine
 

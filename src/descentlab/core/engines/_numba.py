@@ -6,8 +6,9 @@ fifteen calls. Three kernels fuse those runs of calls into one compiled loop nes
 product plus bias (:func:`linear`), the whole output layer (:func:`output_layer`) and each hidden layer's backward
 pass (:func:`hidden_backward`); each is built from small jitted pieces that numba inlines. An activation's
 formula is :class:`descentlab.core.activations.Activation`'s, whose ``exp`` and ``log1p`` run in NumPy's SIMD
-loops, which no scalar loop matches; for softplus two more kernels fuse the elementwise lines around them
-(:func:`linear_softplus_parts`, :func:`softplus_join`, the same operations in the same order). Same equations,
+loops, which no scalar loop matches; for softplus, kernels fuse the elementwise lines around them (the same
+operations in the same order): :func:`linear_softplus_parts` or, after BLAS's products of a large stack,
+:func:`bias_softplus_parts` before them, :func:`softplus_join` after. Same equations,
 same labels as the reference engine; only the order of floating-point additions differs.
 
 Parameters are read straight from the stack ``x`` (M, P): model k's ``W`` (rows × cols) at ``x[k, w0:]``,

@@ -95,7 +95,7 @@ class CompiledEngine:
         except ImportError:
             raise ValueError("the compiled engine needs numba: pip install numba (in a clone of descentlab: "
                              "pip install -e '.[fast]')") from None
-        self.net, self.batch = net, batch
+        self.batch = batch
         softplus = net.activation.fill is SOFTPLUS.fill
         # larger stacks: BLAS's products, with softplus's elementwise lines fused around them
         self.fused = FusedEngine(net, batch, partial(bias_softplus, self.kernels) if softplus else None)
@@ -129,7 +129,7 @@ class CompiledEngine:
                                   correct)
         if gradient:
             self._backward_hidden(x, z, a, dh, work.gradient)
-        return Evaluation(loss, work.gradient if gradient else None, None if correct is self._correct else correct)
+        return Evaluation(loss, work.gradient if gradient else None, correct if correct_wanted else None)
 
     def _backward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, x_grad: np.ndarray) -> None:
         for l in range(self.L - 1, -1, -1):  # noqa: E741 - the derivation's layer index

@@ -48,12 +48,10 @@ class Workspace:
         self.z_L_rows = self.z3[-1].reshape(M, -1)  # each model's z_L as one row, for Σ_s z_{y_s s}
         # The first layer of all models as one (M·n_1, d) matrix: with one model, the parameters' own view.
         self.W0_rows = self.W[0] if one else np.empty((M * n1, d), dtype)
-        self.dW0_rows = np.empty((M * n1, d), dtype)
         self.gradient = np.empty((M, net.n_params), dtype)
         self.dW = [model(dW) for dW, _ in net.layers(self.gradient)]
         self.db = [model(db)[..., 0] for _, db in net.layers(self.gradient)]
-        if one:
-            self.dW0_rows = self.dW[0]
+        self.dW0_rows = self.dW[0] if one else np.empty((M * n1, d), dtype)  # like W0_rows
 
 
 # (z, b, a, dh, derivative) on stacks (M, n, S), b (M, n, 1): z += b (F1's bias), then a = h(z), dh = h′(z) (F2)
