@@ -98,7 +98,11 @@ def record(lines: list[str], rows: int) -> None:
     marker = "<!-- csv_load.py -->"
     results = HERE / "RESULTS.md"
     text = results.read_text() if results.exists() else ""
-    text = text.split(marker)[0].rstrip("\n")
+    before, _, after = text.partition(marker)
+    heading = after.find("## ")
+    following = after.find("\n## ", heading + 3) if heading >= 0 else -1
+    rest = after[following:] if following >= 0 else ""  # the sections after this one stay
+    text = before.rstrip("\n")
     section = "\n".join([
         "", "", marker, "## Reading a large CSV (`bench/csv_load.py`)", "",
         f"Measured {date.today()} on {platform.processor() or platform.machine()}, Python "
@@ -106,13 +110,12 @@ def record(lines: list[str], rows: int) -> None:
         f"while the 2-core machine was loaded by other work (load average {os.getloadavg()[0]:.0f}): the wall time "
         "is inflated by waiting for a core, the CPU time is what the load itself costs. Timings vary by machine "
         "and load. Peak memory is the child process's maximum resident set (interpreter and NumPy included, "
-        "about 40 MB). Issue 11 measured the reader before this one at 21.5 s and 2.67 GB on the good table. "
-        "(`bench/run.py --write` rewrites this file: run `csv_load.py --write` after it.)", "",
+        "about 40 MB). Issue 11 measured the reader before this one at 21.5 s and 2.67 GB on the good table.", "",
         "| file | rows | size | load_csv wall time | CPU time | peak memory | outcome |",
         "|---|---:|---:|---:|---:|---:|---|",
         *lines, "",
     ])
-    results.write_text(text + section)
+    results.write_text(text + section + rest)
 
 
 if __name__ == "__main__":

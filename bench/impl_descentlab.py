@@ -79,7 +79,7 @@ def fit_one_by_one(problem: Problem, method: str, engine: str = "numpy"):
     return np.stack(losses, axis=1), np.stack(finals), seconds
 
 
-def large_steps(problem: Problem, steps: int, engine: str = "auto") -> tuple[list[float], list[float]]:
+def large_steps(problem: Problem, steps: int, engine: str = "numpy") -> tuple[list[float], list[float]]:
     """``steps`` full-batch GD iterations (forward, backward, update) with ``dl.Objective`` in the data's
     dtype; returns the loss at each iterate and the time of each iteration."""
     objective = dl.Objective(problem.net, problem.X, problem.y, dtype=problem.X.dtype, engine=engine)
