@@ -113,6 +113,7 @@ def test_seed_minus_one_through_the_real_command(tmp_path):
     (["compare", "--init-mu", "1e300", "--out", "run"], "with --init-mu 1e+300"),
     (["compare", "--init-sigma", "1e300", "--out", "run"], "--init-sigma 1e+300"),
     (["sweep", "--init-sigma", "1e300", "--seeds", "2", "--out", "run"], "--init-sigma 1e+300"),
+    (["sweep", "--tune", "--init-sigma", "1e300", "--seeds", "2", "--out", "run"], "--init-sigma 1e+300"),
     (["train", "--weight-decay", "1e300", "--out", "m.safetensors"], "--weight-decay 1e+300"),
     (["gradcheck", "--init-sigma", "1e300"], "cannot check the gradient: --init-sigma 1e+300"),
 ])
@@ -310,6 +311,7 @@ def test_a_billion_iterations_start_at_once_in_little_memory_and_ctrl_c_saves_th
 
 @pytest.mark.parametrize("argv, says", [
     (["sweep", "--seeds", "100000000", "--out", "run"], "the results of 600,000,000 models"),
+    (["sweep", "--tune", "--hidden", "1000000000", "--out", "run"], "a 4 → 1000000000 → 3 network on 150 rows"),
     (["train", "--hidden", "1000000000", "--out", "m.safetensors"], "a 4 → 1000000000 → 3 network on 150 rows"),
     (["compare", "--hidden", "100000", "100000", "--out", "run"], "use fewer or narrower --hidden layers"),
     (["gradcheck", "--hidden", "100000", "100000"], "would need about"),

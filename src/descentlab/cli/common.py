@@ -139,6 +139,15 @@ def check_size(sizes: Sequence[int], n_samples: int, iterations: int = 0, models
         raise UserError(str(error)) from None
 
 
+def check_grid(data: Any, config: Any, models: int) -> None:
+    """A sweep's checks before its run folder is made: the network and the results of its ``models`` fit in
+    memory (:func:`check_size`), and the first initial point is finite (:func:`check_start`)."""
+    from ..experiments.compare import network_for
+
+    check_size(network_for(data, config).sizes, data.n_samples, config.iterations, models=models)
+    check_start(data, config)
+
+
 def check_start(data: Any, config: Any) -> None:
     """Refuse, before anything is written, a configuration whose first initial point (seed 0) already has a
     non-finite loss or gradient on the training split."""

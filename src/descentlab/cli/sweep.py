@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .common import (
     UserError,
-    check_size,
-    check_start,
+    check_grid,
     compare_config,
     escape,
     explained_start,
@@ -72,9 +71,7 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
 
         return run_tuned_command(args, out, err, started)
     data, config, run_dir, cell_size = _sweep_setup(args)
-    check_size(network_for(data, config.base).sizes, data.n_samples, config.base.iterations,
-               models=len(config.lrs) * config.seeds, methods=len(config.optimizers))
-    check_start(data, config.base)  # before the run folder is made
+    check_grid(data, config.base, models=len(config.lrs) * config.seeds * len(config.optimizers))
     if args.resume is not None:
         say(out, f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
     say(out, f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
