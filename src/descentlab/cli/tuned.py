@@ -92,7 +92,7 @@ def _chosen_table(summary: dict[str, Any]) -> Table:
 
 def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, started: float) -> int:
     """``sweep --tune``: both phases of the tuned comparison (see :mod:`~descentlab.experiments.tuning`)."""
-    from ..experiments.tuning import tune_groups
+    from ..experiments.tuning import tuned_models
     from ..reporting.tuned_report import tuned_summary, write_tuned
     from .cells import reported_errors, tuned_with_progress
     from .common import check_grid, explained_start
@@ -102,8 +102,7 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
         err.print(f"[red]error:[/red] {refusal}")
         return 2
     data, config, run_dir, cell_size = _tuned_setup(args)
-    finals = len(config.methods) * config.repetitions
-    check_grid(data, config.base, models=sum(len(g.lrs) * len(g.seeds) for g in tune_groups(config)) + finals)
+    check_grid(data, config.base, models=tuned_models(config))
     _describe_run(data, config, run_dir, cell_size, out)
     with reported_errors(), explained_start(config.base):
         tuned = tuned_with_progress(args, data, config, run_dir, cell_size, out, err)

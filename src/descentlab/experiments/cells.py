@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..core.engines import choose_engine
 from ..core.network import MLP
 from ..core.params import Params
 from ..data.dataset import Dataset
@@ -105,6 +106,12 @@ class CellResult:
         finite = np.isfinite(self.history.train_loss)
         last = len(self.history) - 1 - np.argmax(finite[::-1], axis=0)
         return np.where(finite.any(axis=0), last, 0)
+
+
+def engine_for_all(base: CompareConfig, models: int) -> CompareConfig:
+    """``base`` with ``engine="auto"`` decided once for all the cells of a run of ``models`` models: decided per
+    cell, the engine, and with it the last digits, would follow the cell size."""
+    return replace(base, engine=choose_engine(base.engine, models * base.iterations))
 
 
 def cell_problem(data: Dataset, base: CompareConfig, split: int) -> tuple[Dataset, Dataset, MLP]:

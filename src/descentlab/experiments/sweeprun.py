@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..core.engines import choose_engine
 from ..core.params import Params
 from ..data.dataset import Dataset, data_digest, load_iris
 from ..optim.optimizers import parse_optimizer
 from ..training.results import FitResult
-from .cells import Cell, CellResult, cell_problem, join_histories, layout
+from .cells import Cell, CellResult, cell_problem, engine_for_all, join_histories, layout
 from .cluster import DaskExecutor, InProcess
 from .config import DEFAULT_CELL_SIZE, CompareConfig, SweepConfig
 from .results import Sweep
@@ -111,10 +110,7 @@ def run_sweep(data: Dataset, config: SweepConfig, client: Any = None, out: str |
         folder = RunFolder(out)
         folder.start(manifest(config, data, cell_size, cells))
     executor = DaskExecutor(client) if client is not None else None
-    # "auto" decided once, for the whole sweep: decided per cell, the engine (and the last digits) would follow
-    # the cell size
-    models = sum(len(cell.seeds) for cell in cells)
-    base = dataclasses.replace(config.base, engine=choose_engine(config.base.engine, models * config.base.iterations))
+    base = engine_for_all(config.base, sum(len(cell.seeds) for cell in cells))
     return assemble(config, data, run_cells(cells, data, base, executor, folder, on_cell))
 
 

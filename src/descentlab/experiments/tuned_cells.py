@@ -132,6 +132,7 @@ class CellRunner:
                  cell_size: int = 64, on_cell: Callable[[int, bool], None] | None = None) -> None:
         self.data, self.config, self.folder, self.cell_size = data, config, folder, cell_size
         self.executor = executor or InProcess()
+        self.base = decided_base(config)
         self.on_cell = on_cell
         self.cells_done = self.cells_total = 0
         if folder is not None:
@@ -147,7 +148,7 @@ class CellRunner:
             if saved is not None:
                 self._finished(cell, saved, done, resumed=True)
         todo = [cell for cell in flat if cell_key(cell) not in done]
-        base, validation = decided_base(self.config), self.config.validation_size
+        base, validation = self.base, self.config.validation_size
         for cell, result in self.executor.map_tasks(train_group, todo, self.data, base, validation, data_first=True):
             if self.folder is not None:
                 save(self.folder, cell, result)

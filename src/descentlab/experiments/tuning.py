@@ -23,17 +23,16 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..core.engines import choose_engine
 from ..core.objective import Objective, Want
 from ..core.params import Params
 from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
 from ..optim.optimizers import optimizer_names, parse_optimizer
 from ..training.fit import fit
+from .cells import engine_for_all
 from .compare import network_for
 from .config import CompareConfig, MethodList, TuneConfig
 from .results import Group, GroupResult, Tuned, tuning_curve
@@ -277,10 +276,14 @@ Runner = Callable[[Sequence[Group]], list[GroupResult]]
 
 
 def decided_base(config: TuneConfig) -> CompareConfig:
-    """``config.base`` with ``engine="auto"`` decided once for the whole comparison (both phases' models ×
-    iterations), so that no group or cell decides for itself and the last digits never follow the cell size."""
-    models = sum(len(g.lrs) * len(g.seeds) for g in tune_groups(config)) + len(config.methods) * config.repetitions
-    return replace(config.base, engine=choose_engine(config.base.engine, models * config.base.iterations))
+    """``config.base`` with ``engine="auto"`` decided once for both phases (see
+    :func:`~descentlab.experiments.cells.engine_for_all`)."""
+    return engine_for_all(config.base, tuned_models(config))
+
+
+def tuned_models(config: TuneConfig) -> int:
+    """The models both phases train: every setting, learning rate and repetition, then each method's final runs."""
+    return sum(len(g.lrs) * len(g.seeds) for g in tune_groups(config)) + len(config.methods) * config.repetitions
 
 
 def run_tuned(data: Dataset, config: TuneConfig, runner: Runner | None = None,
