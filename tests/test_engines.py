@@ -4,6 +4,7 @@ numba's cache lands outside the package folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -110,21 +111,34 @@ def test_the_reference_engine_matches_the_per_sample_jacobian_chain():
 
 
 def test_a_wrong_engine_is_caught_by_the_comparison():
-    """The agreement test can fail: an engine that forgets (B5)'s h′ is far from the reference."""
+    """The agreement test can fail: an engine that forgets (B5)'s h′ (softplus forward, h′ = 1 backward) is far
+    from the reference, beyond the tolerances the agreement test allows."""
     net, X, y, x = _case([3, 6, 4], "softplus", 1, np.float64)
+    softplus = dl.ACTIVATIONS["softplus"]
+
+    def forgets_the_derivative(z, a, d, derivative):
+        softplus.fill(z, a, d, False)
+        if derivative:
+            d.fill(1.0)
 
     class ForgetsTheDerivative:
         def __init__(self, net, batch: Batch) -> None:
-            self.inner = engine_factory("numpy")(net, batch)
+            wrong = dl.MLP(net.sizes, dataclasses.replace(softplus, fill=forgets_the_derivative))
+            self.inner = engine_factory("numpy")(wrong, batch)
 
         def evaluate(self, x, want) -> Evaluation:
-            wrong = dl.MLP(net.sizes, "identity")  # h′ = 1 in the backward pass, h = identity forward
-            return engine_factory("numpy")(wrong, self.inner.batch).evaluate(x, want)
+            return self.inner.evaluate(x, want)
 
     batch = dl.Objective(net, X, y).batch
-    wrong = ForgetsTheDerivative(net, batch).evaluate(x, Want.GRADIENT).gradient
-    right = engine_factory("reference")(net, batch).evaluate(x, Want.GRADIENT).gradient
+    wrong_result = ForgetsTheDerivative(net, batch).evaluate(x, Want.GRADIENT)
+    wrong = wrong_result.gradient.copy()
+    right_result = engine_factory("reference")(net, batch).evaluate(x, Want.GRADIENT)
+    right = right_result.gradient
+    np.testing.assert_allclose(wrong_result.loss, right_result.loss, rtol=1e-13)  # the same forward pass
     assert np.abs(wrong - right).max() > 1e-3
+    rtol, atol = TOLERANCE[np.float64]
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(wrong, right, rtol=rtol, atol=atol)
 
 
 def test_a_stack_of_one_and_the_same_model_in_a_bigger_stack_agree():

@@ -35,9 +35,13 @@ def test_gradient_and_correct_come_with_the_shapes_of_the_stack(problem, models)
         assert result.correct[m] == np.sum(net.predict(net.init(seed=m), _rows(objective)[0]) == objective.y)
 
 
-def test_want_loss_is_always_computed_and_flags_combine():
+def test_want_loss_is_always_computed_and_flags_combine(problem):
     assert Want.LOSS | Want.GRADIENT == Want.GRADIENT
     assert Want.GRADIENT not in Want.CORRECT
+    _, objective, stack = problem
+    loss = objective.evaluate(stack).loss
+    for want in (Want.GRADIENT, Want.CORRECT, Want.GRADIENT | Want.CORRECT):
+        assert np.array_equal(objective.evaluate(stack, want).loss, loss)
 
 
 def test_an_evaluation_is_frozen(problem):

@@ -133,6 +133,7 @@ def test_the_command_line_resumes_it(tmp_path):
     assert main(argv) == 0
     whole = (out / "history.csv").read_text()
     cut = dl.compare(config=CompareConfig(optimizers=("gd", "sign"), iterations=30), should_stop=_stop_after(40))
+    assert cut.interrupted
     write_checkpoint(cut, tmp_path / "checkpoint", dl.load_iris(), {"command": "compare"})
     assert main(["compare", "--resume", str(tmp_path / "checkpoint"), "--quiet"]) == 0
     assert (tmp_path / "history.csv").read_text() == whole
@@ -211,6 +212,7 @@ def test_a_state_with_a_flag_is_interrupted_and_resumed_bit_for_bit(tmp_path):
     data = dl.load_iris()
     whole = dl.compare(data, config)
     cut = dl.compare(data, config, should_stop=_stop_after(11))
+    assert cut.interrupted
     write_checkpoint(cut, tmp_path / "checkpoint", data, {"command": "compare"})
     resumed = resume(tmp_path / "checkpoint", data)
     (name,) = whole.results
