@@ -70,8 +70,9 @@ class Drawer:
 
 
 class FigureJob:
-    """The figure a run asks for, recorded by ``__call__`` (with :func:`~descentlab.reporting.plots.plot_curves`'s
-    arguments) and drawn by the process :meth:`start` starts."""
+    """The views a run asks for: the figure, recorded by ``__call__`` (with
+    :func:`~descentlab.reporting.plots.plot_curves`'s arguments), and report.html, recorded by :meth:`page`;
+    both made by the process :meth:`start` starts."""
 
     def __init__(self) -> None:
         self._job: tuple[Any, ...] | None = None

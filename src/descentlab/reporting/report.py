@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.engines import DEFAULT_ENGINE
 from ..experiments.config import CompareConfig
+from ..experiments.statistics import BOOTSTRAP_RESAMPLES, STUCK_TOLERANCE
 from ..optim.registry import label as method_label
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def sweep_command_line(result: Sweep) -> str:
 def data_and_network_words(base: CompareConfig) -> list[str]:
     """The ``--data``/``--target`` and network options of a sweep's command line (tuned or not)."""
     words = []
-    if base.data != "iris (embedded)":
+    if base.data != _DEFAULT.data:
         words += ["--data", base.data]
         if base.target is not None:
             words += ["--target", base.target]
@@ -333,7 +334,8 @@ def _sweep_paired_lines(result: Sweep) -> list[str]:
              f"own best setting (`descentlab sweep --tune` compares that). Wins / ties / losses count the pairs "
              f"where the other method is better / equal / worse than {method_label(first)} (a diverged run is worse "
              "than any other); the median difference (other − first; test accuracy in percentage points) and its "
-             "95 % bootstrap interval (10000 resamples, seed 0) cover the pairs where both stayed finite.", "",
+             f"95 % bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples, seed 0) cover the pairs where both stayed "
+             "finite.", "",
              "| method | lr | metric | wins / ties / losses | median difference [95 % interval] | reading |",
              "|---|---|---|---|---|---|"]
     for other in names[1:]:
@@ -390,7 +392,8 @@ def render_sweep_report(result: Sweep) -> str:
         "point for every optimiser, so the comparisons below are paired.",
         "",
         "Status: `diverged` when the loss or gradient became non-finite; `stuck` when the final training loss is "
-        "above 0.99 × the loss of predicting the training-set class frequencies; `ok` otherwise. Values are "
+        f"above {1 - STUCK_TOLERANCE:g} × the loss of predicting the training-set class frequencies; `ok` otherwise. "
+        "Values are "
         "median [first quartile, third quartile] over seeds of the models that did not diverge.",
         "",
         "| method | lr | ok / stuck / diverged | final training loss | final test accuracy (%) |",

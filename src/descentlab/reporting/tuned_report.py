@@ -1,5 +1,6 @@
-"""The files of a tuned comparison: ``sweep.csv`` (one row per model), ``summary.json``, ``report.md`` and the
-figure ``sweep.png``. Every number in the report is computed from the rows that ``sweep.csv`` holds."""
+"""The files of a tuned comparison: ``sweep.csv`` (one row per model), ``summary.json``, ``report.md``,
+``report.html`` and the figure ``sweep.png``. Every number in the report is computed from the rows that
+``sweep.csv`` holds."""
 
 from __future__ import annotations
 
