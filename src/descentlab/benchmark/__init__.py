@@ -1,0 +1,1 @@
+"""Benchmark problems, suites and performance profiles (issue 23)."""
