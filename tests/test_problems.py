@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from descentlab.benchmark.problems import (
+from descentlab.benchmarking.problems import (
     Logistic,
     ProblemError,
     Quadratic,

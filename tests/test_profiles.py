@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from descentlab.benchmark.profiles import data_profile, performance_profile, profile_area, ratios
+from descentlab.benchmarking.profiles import data_profile, performance_profile, profile_area, ratios
 
 INF = math.inf
 # problems p1..p4; p1 a tie between A and C; p3 solved by no method; B never solves p4, A never p2

@@ -248,7 +248,7 @@ _F_STAR_FILE = "f_star.json"
 
 
 def _stored_f_star() -> dict[str, float]:
-    text = resources.files("descentlab.benchmark").joinpath(_F_STAR_FILE).read_text(encoding="utf-8")
+    text = resources.files("descentlab.benchmarking").joinpath(_F_STAR_FILE).read_text(encoding="utf-8")
     return {name: float(entry["f_star"]) for name, entry in json.loads(text).items()}
 
 
