@@ -60,7 +60,7 @@ def test_train_target_without_data_is_refused_and_writes_nothing(tmp_path):
     (["compare", "--target", "y", "--out", "run"], "--target"),
     (["sweep", "--target", "y", "--out", "run"], "--target"),
     (["train", "--resume", "m.checkpoint", "--lr", "0.5"], "--lr: not with --resume"),
-    (["compare", "--resume", "run/ck", "--iter", "5", "--seed", "3"], "--iterations, --seed: not with --resume"),
+    (["compare", "--resume", "run/ck", "--iterations", "5", "--seed", "3"], "--iterations, --seed: not with --resume"),
     (["train", "--resume", "m.checkpoint", "--out", "other.safetensors"], "--out: not with --resume"),
     (["compare", "--optimizers", "gd:lr=0.1,adam:lr=0.01", "--lr", "0.5", "--out", "run"], "--lr: every method"),
     (["sweep", "--optimizers", "gd,adam:lr=0.001", "--lr", "0.1,0.01", "--out", "run"], "'adam:lr=0.001': a sweep"),

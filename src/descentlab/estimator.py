@@ -50,8 +50,11 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
         λ of the L2 penalty ``(λ/2) Σ ‖W‖²`` on the weights.
     standardize : bool, default False
         Standardise features with the training mean and standard deviation (also applied at prediction).
+    init : {"normal", "glorot", "he", "lecun"}, default "normal"
+        Initialisation scheme (:meth:`descentlab.MLP.init`): ``normal`` draws every parameter from
+        N(0, init_sigma²); the others scale each layer's weights by its fan-in and fan-out, biases 0.
     init_sigma : float, default 1.0
-        Standard deviation of the normal initialisation (mean 0).
+        Standard deviation of the normal initialisation (mean 0); only with ``init="normal"``.
     random_state : int, numpy Generator or None, default 0
         Seed of the initial parameters (and of the mini-batch order).
     engine : {"auto", "numpy", "compiled", "reference"}, default "auto"
@@ -81,6 +84,7 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int | None = _DEFAULT.batch_size,
         weight_decay: float = _DEFAULT.weight_decay,
         standardize: bool = _DEFAULT.standardize,
+        init: str = _DEFAULT.init,
         init_sigma: float = _DEFAULT.init_sigma,
         random_state: Any = 0,
         engine: str = DEFAULT_ENGINE,
@@ -93,6 +97,7 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.standardize = standardize
+        self.init = init
         self.init_sigma = init_sigma
         self.random_state = random_state
         self.engine = engine
@@ -125,7 +130,7 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
         sizes = [X.shape[1], *(int(n) for n in self.hidden_layer_sizes), len(self.classes_)]
         self.net_ = MLP(sizes, activation=self.activation)
         seed = self._seed()
-        initial = self.net_.init(seed=seed, sigma=self.init_sigma)
+        initial = self.net_.init(seed=seed, sigma=self.init_sigma, scheme=self.init)
         optimizer = parse_optimizer(self.optimizer, lr=self.lr)
         shuffle_seed = seed if isinstance(seed, int) else int(seed.integers(2**31 - 1))
         train = Dataset(features, codes, class_names=[str(c) for c in self.classes_])

@@ -9,7 +9,6 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,7 +160,7 @@ def check_start(data: Any, config: Any) -> None:
     if config.batch_size is not None and config.batch_size > train.n_samples:  # it would silently be full batch
         raise UserError(f"--batch-size {config.batch_size}: the training split has {train.n_samples} rows; give at "
                         f"most {train.n_samples}, or leave --batch-size out for full batch")
-    start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma)
+    start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma, scheme=config.init)
     with np.errstate(all="ignore"):
         result = Objective(net, train.X, train.y, config.weight_decay).evaluate(start.flat[None], Want.GRADIENT)
         assert result.gradient is not None
@@ -236,7 +235,10 @@ class Interrupt:
 
 
 def compare_config(args: argparse.Namespace, source: str, **settings: Any) -> CompareConfig:
-    """The run's configuration: every field of :class:`CompareConfig` that the command has an option for, from
-    that option; ``settings`` (what the command's options mean differently) and the defaults for the rest."""
-    given = {f.name: getattr(args, f.name) for f in fields(CompareConfig) if hasattr(args, f.name)}
+    """The run's configuration: every field a run option sets (:func:`~descentlab.cli.parser.run_fields`: the same
+    options in every command, each named as its field), ``settings`` (what the command's own options mean: its
+    methods, learning rate, x-axis) and the defaults for the rest."""
+    from .parser import run_fields
+
+    given = {name: getattr(args, name) for name in run_fields()}
     return CompareConfig(**{**given, "hidden": tuple(args.hidden), "data": source, **settings})

@@ -107,7 +107,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Metho
         say(out, f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)")
     else:
         data, source = load_data(args)
-        config = compare_config(args, source, optimizers=optimizers.specs)
+        config = compare_config(args, source, optimizers=optimizers.specs, lr=args.lr,
+                                **({"x_axis": args.x_axis} if args.command == "compare" else {}))
     say(out, f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
              "classes")
     out.print(network_line(network_for(data, config)))

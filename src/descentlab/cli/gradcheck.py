@@ -24,13 +24,13 @@ def run_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
     n = train.n_samples if args.samples is None else min(args.samples, train.n_samples)
     net = MLP([data.n_features, *args.hidden, data.n_classes], args.activation)
     check_size(net.sizes, n)
-    params = net.init(seed=args.seed, sigma=args.init_sigma)
+    params = net.init(seed=args.seed, mu=args.init_mu, sigma=args.init_sigma, scheme=args.init)
     say(out, f"Data: {source}, first {n} of {train.n_samples} training samples")
     out.print(network_line(net))
     with np.errstate(all="ignore"):  # a non-finite start is reported below, not as NumPy warnings
         start_loss = net.loss(params, train.X[:n], train.y[:n])
     if not np.isfinite(start_loss):
-        start = argparse.Namespace(init_sigma=args.init_sigma, init_mu=0.0, weight_decay=0.0)
+        start = argparse.Namespace(init_sigma=args.init_sigma, init_mu=args.init_mu, weight_decay=0.0)
         raise UserError(f"cannot check the gradient: {start_cause(start)}")
     report = gradcheck(net, params, train.X[:n], train.y[:n], eps=args.eps, max_entries=args.max_entries,
                        seed=args.seed, threshold=args.threshold)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..experiments.config import MethodList
 from .common import SweepStopped, UserError, say
-from .parser import build_parser
+from .parser import build_parser, defaults
 
 # NumPy, rich and matplotlib are imported by the commands that use them, not here: ``descentlab --help`` and
 # argument errors then answer at once (bench/startup.py measures it).
@@ -35,25 +35,13 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, set[str]]:
-    """The parsed options, and those the user typed (abbreviations included) as argparse ``dest`` names: parsed
-    once with every default suppressed, the namespace holds exactly what was given; the defaults are filled in
-    after."""
-    parser = build_parser()
-    defaults: dict[str | None, dict[str, Any]] = {}
-    parsers: list[tuple[str | None, argparse.ArgumentParser]] = [(None, parser)]
-    while parsers:
-        command, current = parsers.pop()
-        for action in current._actions:
-            if action.default is not argparse.SUPPRESS:
-                defaults.setdefault(command, {})[action.dest] = action.default
-                action.default = argparse.SUPPRESS
-            if isinstance(action, argparse._SubParsersAction):
-                parsers.extend(action.choices.items())
-    args = parser.parse_args(argv)
+    """The parsed options, and those the user typed as ``dest`` names: parsed with every default left out, the
+    namespace holds exactly what was given; the command's defaults are filled in after."""
+    args = build_parser(with_defaults=False).parse_args(argv)
     given = set(vars(args)) - {"command", "handler"}
-    for dest, default in {**defaults.get(None, {}), **defaults.get(args.command, {})}.items():
-        if not hasattr(args, dest):
-            setattr(args, dest, default)
+    for name, default in defaults(args.command).items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
     return args, given
 
 
@@ -77,6 +65,9 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
     if "resume" in given and given - _RESUME_OPTIONS:
         names = ", ".join(sorted(_option(dest) for dest in given - _RESUME_OPTIONS))
         return f"{names}: not with --resume (the interrupted run continues with the options it was started with)"
+    if given & {"init_mu", "init_sigma"} and getattr(args, "init", "normal") != "normal":
+        names = " and ".join(_option(name) for name in sorted(given & {"init_mu", "init_sigma"}))
+        return f"{names}: only with --init normal (--init {args.init} scales each layer by its fan-in/fan-out)"
     if "target" in given and getattr(args, "data", None) is None:
         return "--target names the label column of --data; without --data (the embedded Iris) it does not apply"
     chosen = getattr(args, "optimizers", None) or getattr(args, "optimizer", None) or MethodList.plain(())

@@ -19,3 +19,5 @@ METHODS: dict[str, str] = {
 }
 
 ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "sigmoid", "identity")
+
+INIT_NAMES: tuple[str, ...] = ("normal", "glorot", "he", "lecun")  # core/network.py INIT_SCHEMES

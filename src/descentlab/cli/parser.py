@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..experiments.config import DEFAULT_CELL_SIZE, ONE_METHOD, CompareConfig, MethodList, SweepConfig, TuneConfig
-from .names import ACTIVATION_NAMES, METHODS
+from .names import ACTIVATION_NAMES, INIT_NAMES, METHODS
 
 ASSIGNMENT = ("'The assignment' (in some defaults) is the course exercise descentlab grew from: derive by hand "
               "the gradient of a 4 -> N_H (softplus) -> 3 (softmax) classifier of the Iris flowers, check it with "
@@ -28,10 +29,24 @@ SWEEP = SweepConfig()
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (``descentlab train: error: argument --seed: …``), exit 2."""
+    """argparse, but a usage error is one line naming the command's help (``descentlab train: error: argument
+    --seed: … (see descentlab train --help)``), exit 2, and no abbreviations (``--optimizer`` is not
+    ``--optimizers``)."""
 
-    def error(self, message: str) -> Any:
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(allow_abbrev=False, **settings)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """Unknown arguments are reported by the command they were given to, so the error names its help."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            where = self.commands.get(getattr(parsed, "command", None) or "", self)
+            where.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
     def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
         # CPython's argparse drops a value that is exactly "--" (--seed=--, --hidden=--) and stores [] without
@@ -128,14 +143,26 @@ def _lr_list(text: str) -> tuple[float, ...]:
     return values
 
 
-# -- the options, as tables: (flags, add_argument's settings), or a function that adds a group ------------------
-Option = tuple[tuple[str, ...], dict[str, Any]] | Callable[[argparse.ArgumentParser], None]
+# -- the options, as tables: (flags, add_argument's settings), or a group of which at most one may be given -------
+Flag = tuple[tuple[str, ...], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Exclusive:
+    """Options of which at most one may be given."""
+
+    options: tuple[Flag, ...]
+
+
+Option = Flag | Exclusive
 
 
 def _words(values: Sequence[Any], sep: str = ",") -> str:
     return sep.join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
+# What shapes a run: every one is a field of CompareConfig of the same name (tests/test_options.py checks it both
+# ways), accepted with the same meaning by compare, train, sweep and sweep --tune.
 MODEL: list[Option] = [
     (("--hidden",), dict(type=_int_at_least(1), nargs="+", default=list(DEFAULT.hidden), metavar="N",
                          help=f"hidden layer widths, input to output (default: {_words(DEFAULT.hidden, ' ')}, the "
@@ -143,11 +170,26 @@ MODEL: list[Option] = [
     (("--activation",), dict(choices=list(ACTIVATION_NAMES), default=DEFAULT.activation,
                              help=f"hidden activation (default: {DEFAULT.activation})")),
 ]
-SEED = (("--seed",), dict(type=_int_at_least(0, MAX_SEED), default=DEFAULT.seed,
-                          help=f"seed of the split and of the initial parameters (default: {DEFAULT.seed})"))
-TEST_SIZE = (("--test-size",), dict(type=_fraction, default=DEFAULT.test_size,
-                                    help="fraction of the samples held out for testing, stratified (default: "
-                                         f"{DEFAULT.test_size:g})"))
+INIT: list[Option] = [
+    (("--init",), dict(choices=list(INIT_NAMES), default=DEFAULT.init,
+                       help="initial weights: normal draws every parameter from N(--init-mu, --init-sigma²) (the "
+                            "assignment's); glorot, he and lecun scale each layer's weights to variance "
+                            "2/(fan-in + fan-out), 2/fan-in and 1/fan-in, biases 0 (default: "
+                            f"{DEFAULT.init})")),
+    (("--init-mu",), dict(type=_finite_float, default=DEFAULT.init_mu,
+                          help=f"mean of the normal initialisation (default: {DEFAULT.init_mu:g})")),
+    (("--init-sigma",), dict(type=_nonnegative_float, default=DEFAULT.init_sigma,
+                             help="standard deviation of the normal initialisation (default: "
+                                  f"{DEFAULT.init_sigma:g})")),
+]
+SPLIT: list[Option] = [
+    (("--seed",), dict(type=_int_at_least(0, MAX_SEED), default=DEFAULT.seed,
+                       help="seed of the train/test split, and in compare and train of the initial parameters and "
+                            f"the mini-batch order (a sweep starts from seeds 0..N-1) (default: {DEFAULT.seed})")),
+    (("--test-size",), dict(type=_fraction, default=DEFAULT.test_size,
+                            help="fraction of the samples held out for testing, stratified (default: "
+                                 f"{DEFAULT.test_size:g})")),
+]
 CSV: list[Option] = [
     (("--data",), dict(type=_path, default=None, help="a comma-separated file whose first line names the columns "
                                                      "(docs/data.md) (default: the embedded Iris data)")),
@@ -155,22 +197,18 @@ CSV: list[Option] = [
                                                       "column); labels that are all numbers are compared as numbers "
                                                       "(1, 01 and 1.0 are one class), others as text")),
 ]
-QUIET = (("--quiet",), dict(action="store_true", help="no progress display"))
-ENGINE = (("--engine",), dict(type=_engine, default=DEFAULT.engine,
-                              help="auto, numpy, compiled or reference. compiled: numba kernels for the "
-                                   "small-matrix path (needs numba: pip install numba); about twice as fast on long "
-                                   "runs of small networks, after ~0.3 s of loading (a few seconds the very first "
-                                   "time); auto takes it when numba is installed and the run is long enough, else "
-                                   f"numpy; results agree to rounding (default: {DEFAULT.engine})"))
-TRAINING: list[Option] = [
-    (("--lr",), dict(type=_positive_float, default=DEFAULT.lr, help=f"learning rate (default: {DEFAULT.lr:g})")),
+ENGINE: Flag = (("--engine",), dict(type=_engine, default=DEFAULT.engine,
+                                    help="auto, numpy, compiled or reference. compiled: numba kernels for the "
+                                         "small-matrix path (needs numba: pip install numba); about twice as fast on "
+                                         "long runs of small networks, after ~0.3 s of loading (a few seconds the "
+                                         "very first time); auto takes it when numba is installed and the run is "
+                                         "long enough, else numpy; results agree to rounding (default: "
+                                         f"{DEFAULT.engine})"))
+RUN: list[Option] = [
+    *MODEL, *SPLIT, *CSV,
     (("--iterations",), dict(type=_int_at_least(0), default=DEFAULT.iterations,
                              help=f"iterations per method (default: {DEFAULT.iterations})")),
-    (("--init-mu",), dict(type=_finite_float, default=DEFAULT.init_mu,
-                          help=f"mean of the normal initialisation (default: {DEFAULT.init_mu:g})")),
-    (("--init-sigma",), dict(type=_nonnegative_float, default=DEFAULT.init_sigma,
-                             help="standard deviation of the normal initialisation (default: "
-                                  f"{DEFAULT.init_sigma:g})")),
+    *INIT,
     (("--weight-decay",), dict(type=_nonnegative_float, default=DEFAULT.weight_decay,
                                help="λ of an L2 penalty (λ/2)·Σ‖W‖² on the weights, not the biases (default: "
                                     f"{DEFAULT.weight_decay:g})")),
@@ -179,10 +217,23 @@ TRAINING: list[Option] = [
     (("--standardize",), dict(action="store_true", help="standardise features with training-split mean and std; "
                                                         "stored in the model files and applied again by predict "
                                                         "(default: raw features)")),
-    QUIET,
     ENGINE,
 ]
-MODEL_FILE = (("--model",), dict(type=_path, required=True, help="a .safetensors model written by descentlab"))
+QUIET: Flag = (("--quiet",), dict(action="store_true", help="no progress display"))
+LR: Flag = (("--lr",), dict(type=_positive_float, default=DEFAULT.lr,
+                            help=f"learning rate (default: {DEFAULT.lr:g})"))
+MODEL_FILE: Flag = (("--model",), dict(type=_path, required=True, help="a .safetensors model written by descentlab"))
+
+
+def dest(option: Flag) -> str:
+    """The attribute an option is stored under, as argparse names it (the first long flag, or ``dest``)."""
+    flags, settings = option
+    return str(settings.get("dest", flags[0].lstrip("-").replace("-", "_")))
+
+
+def run_fields() -> tuple[str, ...]:
+    """The configuration fields the run options set (each option's name is its field's)."""
+    return tuple(dest(option) for option in RUN if not isinstance(option, Exclusive))
 
 
 def _resume(where: str) -> Option:
@@ -205,7 +256,7 @@ def _run_folder(default: str) -> Option:
 
 
 COMPARE: list[Option] = [
-    *MODEL, SEED, TEST_SIZE, *CSV, *TRAINING,
+    *RUN, LR, QUIET,
     (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(DEFAULT.optimizers),
                              help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
                                   f"{', '.join(METHODS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. --lr is "
@@ -218,13 +269,10 @@ COMPARE: list[Option] = [
     _resume("OUT/checkpoint"),
 ]
 GRADCHECK: list[Option] = [
-    *MODEL, SEED, TEST_SIZE, *CSV,
+    *MODEL, *SPLIT, *CSV, *INIT,
     (("--samples",), dict(type=_int_at_least(1), default=None,
                           help="check on the first N training samples (the assignment, the course exercise "
                                "descentlab grew from, used 1; default: all)")),
-    (("--init-sigma",), dict(type=_nonnegative_float, default=DEFAULT.init_sigma,
-                             help="standard deviation of the normal initialisation of the point checked (default: "
-                                  f"{DEFAULT.init_sigma:g})")),
     (("--eps",), dict(type=_positive_float, default=None,
                       help="relative finite-difference step η; entry i uses η·max(1, |θ_i|) (default: 3e-4)")),
     (("--max-entries",), dict(type=_int_at_least(1), default=None,
@@ -234,11 +282,10 @@ GRADCHECK: list[Option] = [
                             help="largest maximum relative error that passes (default: 1e-6)")),
 ]
 TRAIN: list[Option] = [
-    *MODEL, SEED, TEST_SIZE, *CSV,
+    *RUN, LR, QUIET,
     (("--optimizer",), dict(type=_optimizer_list, default=MethodList.plain((ONE_METHOD,)),
                             help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: "
                                  f"{ONE_METHOD})")),
-    *TRAINING,
     (("--out",), dict(type=_path, default=None, help="model file to write (.safetensors); required unless --resume")),
     _overwrite("OUT when OUT.checkpoint holds an interrupted run: that run is discarded"),
     _resume("OUT.checkpoint"),
@@ -250,7 +297,7 @@ PREDICT: list[Option] = [
     (("--out",), dict(type=_path, default=None, help="CSV file to write (default: standard output)")),
 ]
 SWEEP_OPTIONS: list[Option] = [
-    *MODEL, *CSV,
+    *RUN, QUIET,
     (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(SWEEP.optimizers),
                              help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)}; a "
                                   "VALUE may be a list that continues after commas until the next NAME: "
@@ -273,26 +320,15 @@ SWEEP_OPTIONS: list[Option] = [
                                        f"(default: {TuneConfig.validation_size:g})")),
     _overwrite("a folder that holds a previous run of another kind, or another sweep: its run files are replaced "
                "as a whole (the same sweep again finishes its missing cells)"),
-    (SEED[0], {**SEED[1], "help": f"seed of the train/test split (default: {DEFAULT.seed})"}),
-    TEST_SIZE,
-    (("--iterations",), dict(type=_int_at_least(0), default=DEFAULT.iterations,
-                             help=f"iterations (default: {DEFAULT.iterations})")),
-    (("--init-sigma",), dict(type=_nonnegative_float, default=DEFAULT.init_sigma,
-                             help="standard deviation of the normal initialisation (default: "
-                                  f"{DEFAULT.init_sigma:g})")),
-    (("--standardize",), dict(action="store_true",
-                              help="standardise features with training-split statistics (default: raw features)")),
-    QUIET,
-    ENGINE,
     _run_folder("folder to write"),
-    lambda p: _add_exclusive(p, [
+    Exclusive((
         (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
                               help="run the cells on a new local Dask cluster of N worker processes (needs Dask: pip "
                                    "install 'dask[distributed]' bokeh; default: in this process)")),
         (("--scheduler",), dict(default=None, metavar="ADDRESS",
                                 help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
                                      "tcp://host:8786 (needs Dask here and descentlab on every worker)")),
-    ]),
+    )),
     (("--cell-size",), dict(type=_int_at_least(1), default=DEFAULT_CELL_SIZE, metavar="M",
                             help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")),
     (("--resume",), dict(type=_path, default=None, metavar="DIR",
@@ -333,16 +369,26 @@ COMMANDS: list[tuple[str, str, str, list[Option], str]] = [
 ]
 
 
-def _add_exclusive(parser: argparse.ArgumentParser, options: list[tuple[tuple[str, ...], dict[str, Any]]]) -> None:
-    """``options`` as a group of which at most one may be given."""
-    group = parser.add_mutually_exclusive_group()
-    for flags, settings in options:
-        group.add_argument(*flags, **settings)
+def _flags(options: list[Option]) -> list[Flag]:
+    return [flag for option in options for flag in (option.options if isinstance(option, Exclusive) else (option,))]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of every command, built from the tables above."""
-    parser = _Parser(
+def defaults(command: str) -> dict[str, Any]:
+    """The default of every option of ``command``, by the name it is stored under."""
+    options = next(options for name, _, _, options, _ in COMMANDS if name == command)
+    return {dest(flag): flag[1].get("default", False if flag[1].get("action") == "store_true" else None)
+            for flag in _flags(options)}
+
+
+def _add(parser: argparse.ArgumentParser, flag: Flag, with_defaults: bool) -> None:
+    flags, settings = flag
+    parser.add_argument(*flags, **(settings if with_defaults else {**settings, "default": argparse.SUPPRESS}))
+
+
+def build_parser(with_defaults: bool = True) -> argparse.ArgumentParser:
+    """The parser of every command, built from the tables above. ``with_defaults=False``: an option that is not
+    given is left out of the namespace (what the user typed, and only that; :func:`defaults` has the rest)."""
+    parser: _Parser = _Parser(
         prog="descentlab",
         description="Train small neural networks with exact gradients and compare first-order optimisers.",
         epilog=ASSIGNMENT,
@@ -353,10 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name, summary, description, options, handler in COMMANDS:
         command = sub.add_parser(name, help=summary, description=description)
+        parser.commands[name] = command
         for option in options:
-            if callable(option):
-                option(command)
+            if isinstance(option, Exclusive):
+                group = command.add_mutually_exclusive_group()
+                for flag in option.options:
+                    _add(group, flag, with_defaults)  # type: ignore[arg-type]
             else:
-                command.add_argument(*option[0], **option[1])
+                _add(command, option, with_defaults)
         command.set_defaults(handler=handler)
     return parser

@@ -6,7 +6,7 @@ Users pass samples as rows ``X`` of shape ``(S, d)`` and one model's :class:`Par
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,14 @@ from .activations import Activation, get_activation
 from .engines.reference import forward, softmax
 from .objective import Objective, Want
 from .params import Params, Slot, make_slots
+
+# The variance of a layer's weights from its fan-in and fan-out, per scheme ("normal" takes --init-sigma instead)
+INIT_SCHEMES: dict[str, Callable[[int, int], float]] = {
+    "normal": lambda fan_in, fan_out: 1.0,
+    "glorot": lambda fan_in, fan_out: 2.0 / (fan_in + fan_out),
+    "he": lambda fan_in, fan_out: 2.0 / fan_in,
+    "lecun": lambda fan_in, fan_out: 1.0 / fan_in,
+}
 
 
 class MLP:
@@ -84,16 +92,34 @@ class MLP:
         return [(s.name, s.shape, s.size) for s in self.slots]
 
     # -- parameters ---------------------------------------------------------------------------------------
-    def init(self, seed: int | np.random.Generator = 0, mu: float = 0.0, sigma: float = 1.0) -> Params:
-        """Every parameter drawn independently from the normal distribution N(mu, sigma²).
+    def init(self, seed: int | np.random.Generator = 0, mu: float = 0.0, sigma: float = 1.0,
+             scheme: str = "normal") -> Params:
+        """Initial parameters drawn with ``numpy.random.default_rng(seed)``, so a seed fixes the point exactly.
 
-        The draw is ``numpy.random.default_rng(seed).normal(mu, sigma, n_params)`` laid out as
-        ``W0, b0, W1, b1, …``, so a seed fixes the initial point exactly.
+        Parameters
+        ----------
+        seed : int or numpy Generator
+        mu, sigma : float
+            ``scheme="normal"`` (the default, the assignment's): every parameter from N(mu, sigma²), drawn as
+            ``normal(mu, sigma, n_params)`` laid out ``W0, b0, W1, b1, …``.
+        scheme : {"normal", "glorot", "he", "lecun"}
+            The others scale each layer by its fan-in ``n_l`` and fan-out ``n_{l+1}``: ``W_l`` from N(0, v_l) with
+            v_l = 2 / (n_l + n_{l+1}) (Glorot and Bengio 2010), 2 / n_l (He et al. 2015) or 1 / n_l (LeCun et al.
+            1998), biases 0; ``mu`` and ``sigma`` do not apply to them.
         """
+        if scheme not in INIT_SCHEMES:
+            raise ValueError(f"init scheme must be one of {', '.join(INIT_SCHEMES)}, got {scheme!r}")
         if not sigma >= 0.0 or not np.isfinite(sigma) or not np.isfinite(mu):
             raise ValueError(f"init needs a finite mu and sigma >= 0, got mu={mu}, sigma={sigma}")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        return Params(rng.normal(mu, sigma, self.n_params), self.slots)
+        if scheme == "normal":
+            return Params(rng.normal(mu, sigma, self.n_params), self.slots)
+        flat = rng.standard_normal(self.n_params)
+        for W, b in zip(self.slots[0::2], self.slots[1::2], strict=True):
+            fan_out, fan_in = W.shape
+            flat[W.start : W.stop] *= np.sqrt(INIT_SCHEMES[scheme](fan_in, fan_out))
+            flat[b.start : b.stop] = 0.0
+        return Params(flat, self.slots)
 
     def params(self, arrays: Mapping[str, np.ndarray]) -> Params:
         """Parameters from plain arrays by name; every shape is checked and the values copied."""

@@ -127,12 +127,13 @@ def run_cell(cell: Cell, data: Dataset, base: CompareConfig) -> CellResult:
     start = time.perf_counter()
     train, test, net = cell_problem(data, base, cell.split)
     initial = Params(
-        np.stack([net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma).flat for seed in cell.seeds]),
+        np.stack([net.init(seed, mu=base.init_mu, sigma=base.init_sigma, scheme=base.init).flat
+                  for seed in cell.seeds]),
         net.slots,
     )
     optimizer = parse_optimizer(cell.method, lr=np.array(cell.lrs)[:, None])
     fitted = fit(net, initial, train, optimizer, iterations=base.iterations, test=test,
-                 weight_decay=base.weight_decay, engine=base.engine)
+                 weight_decay=base.weight_decay, batch_size=base.batch_size, seed=cell.split, engine=base.engine)
     return CellResult(cell, fitted.history, fitted.params.flat, time.perf_counter() - start)
 
 

@@ -48,7 +48,7 @@ def prepare(
         standardizer = Standardizer.fit(train.X)
         train, test = standardizer.apply(train), standardizer.apply(test)
     net = network_for(data, config)
-    initial = net.init(seed=config.seed, mu=config.init_mu, sigma=config.init_sigma)
+    initial = net.init(seed=config.seed, mu=config.init_mu, sigma=config.init_sigma, scheme=config.init)
     return train, test, standardizer, net, initial
 
 

@@ -20,6 +20,7 @@ class CompareConfig:
     activation: str = "softplus"
     seed: int = 0
     test_size: float = 0.25
+    init: str = "normal"  # core/network.py's INIT_SCHEMES; "normal" is N(init_mu, init_sigma²)
     init_mu: float = 0.0
     init_sigma: float = 1.0
     lr: float = 0.01

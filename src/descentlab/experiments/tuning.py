@@ -206,10 +206,10 @@ def train_group(data: Dataset, base: CompareConfig, validation_size: float, grou
     for seed in group.seeds:
         train, validation, test = repetition(data, base, validation_size, seed)
         net = network_for(data, base)
-        start = net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma).flat
+        start = net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma, scheme=base.init).flat
         initial = Params(np.repeat(start[None, :], len(group.lrs), axis=0), net.slots)
         result = fit(net, initial, train, optimizer, iterations=base.iterations, test=validation,
-                     weight_decay=base.weight_decay, engine=base.engine)
+                     weight_decay=base.weight_decay, batch_size=base.batch_size, seed=seed, engine=base.engine)
         chance = chance_loss(train.y, train.n_classes)
         parts = {"train": (train, base.weight_decay), "validation": (validation, 0.0), "test": (test, 0.0)}
         measured = {name: Objective(net, part.X, part.y, penalty).evaluate(result.params.flat, Want.CORRECT)

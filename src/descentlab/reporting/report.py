@@ -28,7 +28,8 @@ def command_line(config: CompareConfig, methods: list[str]) -> str:
     words += ["--hidden", *(str(n) for n in config.hidden)]
     words += ["--activation", config.activation, "--lr", f"{config.lr:g}", "--iterations", str(config.iterations)]
     words += ["--seed", str(config.seed), "--test-size", f"{config.test_size:g}"]
-    words += ["--init-mu", f"{config.init_mu:g}", "--init-sigma", f"{config.init_sigma:g}"]
+    words += init_words(config) if config.init != "normal" else ["--init-mu", f"{config.init_mu:g}", "--init-sigma",
+                                                                 f"{config.init_sigma:g}"]
     if config.standardize:
         words.append("--standardize")
     if config.weight_decay:
@@ -206,8 +207,9 @@ def _setup(comparison: Comparison) -> list[str]:
         + (f" (8·N_H + 3 with N_H = {net.sizes[1]})" if len(net.sizes) == 3 and net.sizes[0] == 4
            and net.sizes[2] == 3 else "")
         + ".",
-        f"- Initialisation: every parameter from N({config.init_mu:g}, {config.init_sigma:g}²), seed "
-        f"{config.seed}; all methods start from the same point.",
+        (f"- Initialisation: every parameter from N({config.init_mu:g}, {config.init_sigma:g}²), seed "
+         if config.init == "normal" else f"- Initialisation: {config.init} (each layer's weights scaled by its "
+         "fan-in and fan-out, biases 0), seed ") + f"{config.seed}; all methods start from the same point.",
         f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}"
         + (f", L2 penalty (λ/2)·Σ‖W‖² with λ = {config.weight_decay:g} on the weights" if config.weight_decay else "")
         + ". Every curve point is measured at the iterate the method would export: for NAG the iterate p_k, not "
@@ -222,7 +224,9 @@ def sweep_command_line(result: Sweep) -> str:
     c, base = result.config, result.config.base
     words = ["descentlab", "sweep", "--optimizers", ",".join(c.optimizers)]
     words += ["--lr", ",".join(f"{lr:g}" for lr in c.lrs), "--seeds", str(c.seeds), *data_and_network_words(base)]
-    words += ["--iterations", str(base.iterations), "--seed", str(base.seed), *features_and_engine_words(base)]
+    words += ["--iterations", str(base.iterations), "--seed", str(base.seed)]
+    words += ["--test-size", f"{base.test_size!r}"] if base.test_size != _DEFAULT.test_size else []
+    words += features_and_engine_words(base)
     return shlex.join(words)
 
 
@@ -236,9 +240,21 @@ def data_and_network_words(base: CompareConfig) -> list[str]:
     return [*words, "--hidden", *(str(n) for n in base.hidden), "--activation", base.activation]
 
 
+def init_words(base: CompareConfig) -> list[str]:
+    """The initialisation options, when not the defaults."""
+    if base.init != "normal":
+        return ["--init", base.init]
+    mu = ["--init-mu", f"{base.init_mu!r}"] if base.init_mu != _DEFAULT.init_mu else []
+    return mu + (["--init-sigma", f"{base.init_sigma!r}"] if base.init_sigma != _DEFAULT.init_sigma else [])
+
+
 def features_and_engine_words(base: CompareConfig) -> list[str]:
-    """The ``--standardize`` and ``--engine`` options of a sweep's command line, when not the defaults."""
-    words = ["--standardize"] if base.standardize else []
+    """The initialisation, ``--weight-decay``, ``--batch-size``, ``--standardize`` and ``--engine`` options of a
+    sweep's command line, when not the defaults."""
+    words = init_words(base)
+    words += ["--weight-decay", f"{base.weight_decay!r}"] if base.weight_decay else []
+    words += ["--batch-size", str(base.batch_size)] if base.batch_size is not None else []
+    words += ["--standardize"] if base.standardize else []
     return words + ["--engine", base.engine] if base.engine != DEFAULT_ENGINE else words
 
 

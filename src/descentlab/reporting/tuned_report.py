@@ -118,7 +118,7 @@ def tuned_command_line(tuned: Tuned) -> str:
     words = ["descentlab", "sweep", "--tune", "--optimizers", ",".join(c.methods)]
     words += ["--lr", ",".join(f"{lr!r}" for lr in c.lrs), "--seeds", str(c.repetitions), *data_and_network_words(base)]
     words += ["--iterations", str(base.iterations), "--validation-size", f"{c.validation_size!r}",
-              "--test-size", f"{base.test_size!r}", "--init-sigma", f"{base.init_sigma!r}",
+              "--test-size", f"{base.test_size!r}",
               *features_and_engine_words(base)]
     return shlex.join(words)
 

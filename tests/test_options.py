@@ -1,0 +1,168 @@
+"""Issue 21: initialisation is a choice, and every option that shapes a run is declared once and means the same in
+compare, train, sweep and sweep --tune (issue 19: no option silently dropped on its way to the configuration)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import descentlab as dl
+from descentlab.cli.common import compare_config
+from descentlab.cli.main import _parse, main
+from descentlab.cli.names import INIT_NAMES
+from descentlab.cli.parser import RUN, build_parser, dest, run_fields
+from descentlab.core.network import INIT_SCHEMES
+from descentlab.experiments.config import CompareConfig
+
+# the variance of a layer's weights, written out from the papers rather than read from INIT_SCHEMES
+VARIANCE = {"glorot": lambda n_in, n_out: 2 / (n_in + n_out), "he": lambda n_in, n_out: 2 / n_in,
+            "lecun": lambda n_in, n_out: 1 / n_in}
+
+
+def test_the_help_names_every_scheme_the_network_has():
+    assert INIT_NAMES == tuple(INIT_SCHEMES)
+
+
+@pytest.mark.parametrize("scheme", ["glorot", "he", "lecun"])
+def test_each_layer_has_the_variance_of_its_scheme_over_many_draws(scheme):
+    net = dl.MLP([30, 50, 8, 3], activation="relu")
+    draws = np.stack([net.init(seed, scheme=scheme).flat for seed in range(400)])  # 400 × 1,969 parameters
+    for W, b in zip(net.slots[0::2], net.slots[1::2], strict=True):
+        n_out, n_in = W.shape
+        weights = draws[:, W.start : W.stop].ravel()  # at least 400 × 24 draws
+        expected = VARIANCE[scheme](n_in, n_out)
+        # the sample variance of n normal draws has relative standard deviation sqrt(2/n) <= 1.5 %: 6 of them
+        assert abs(weights.var() / expected - 1) < 6 * np.sqrt(2 / weights.size), (W.name, weights.var(), expected)
+        assert abs(weights.mean()) < 6 * np.sqrt(expected / weights.size)
+        assert not draws[:, b.start : b.stop].any()  # biases start at 0
+    assert not np.array_equal(net.init(0, scheme=scheme).flat, net.init(1, scheme=scheme).flat)
+
+
+def test_the_normal_scheme_is_the_assignments_draw_bit_for_bit():
+    net = dl.MLP([4, 16, 3])
+    expected = np.random.default_rng(7).normal(0.5, 0.3, net.n_params)
+    assert np.array_equal(net.init(7, mu=0.5, sigma=0.3).flat, expected)
+    assert np.array_equal(net.init(7, mu=0.5, sigma=0.3, scheme="normal").flat, expected)
+    assert np.array_equal(net.init(3).flat, np.random.default_rng(3).normal(0.0, 1.0, net.n_params))
+
+
+def test_an_unknown_scheme_is_refused():
+    with pytest.raises(ValueError, match="glorot, he, lecun"):
+        dl.MLP([4, 3]).init(0, scheme="xavier")
+
+
+# -- one place decides a flag --------------------------------------------------------------------------------------
+def test_every_run_option_is_a_configuration_field_and_every_field_has_an_option():
+    options = set(run_fields())
+    assert options <= {f.name for f in fields(CompareConfig)}
+    # what each command sets itself: its methods and (compare, train) learning rate and x-axis
+    assert {f.name for f in fields(CompareConfig)} - options == {"lr", "optimizers", "x_axis"}
+
+
+# Every run option given a value that is not its default, with the configuration value it must become.
+NOT_DEFAULT = {
+    "hidden": (["--hidden", "5", "4"], (5, 4)), "activation": (["--activation", "tanh"], "tanh"),
+    "seed": (["--seed", "3"], 3), "test_size": (["--test-size", "0.3"], 0.3),
+    "data": (["--data", "{csv}"], "{csv}"), "target": (["--target", "label"], "label"),
+    "iterations": (["--iterations", "7"], 7), "init": (["--init", "he"], "he"),
+    "init_mu": (["--init-mu", "0.25"], 0.25), "init_sigma": (["--init-sigma", "0.5"], 0.5),
+    "weight_decay": (["--weight-decay", "0.01"], 0.01), "batch_size": (["--batch-size", "9"], 9),
+    "standardize": (["--standardize"], True), "engine": (["--engine", "reference"], "reference"),
+}
+
+
+@pytest.mark.parametrize("command", ["compare", "train", "sweep"])
+def test_each_run_option_reaches_its_field_in_every_command(command, tmp_path):
+    assert set(NOT_DEFAULT) == set(run_fields())
+    csv = str(tmp_path / "d.csv")
+    words = [word.format(csv=csv) for flags, _ in NOT_DEFAULT.values() for word in flags]
+    args, given = _parse([command, *words])
+    assert given >= set(run_fields())
+    config = compare_config(args, csv)
+    for name, (_, value) in NOT_DEFAULT.items():
+        expected = value.format(csv=csv) if isinstance(value, str) else value
+        assert getattr(config, name) == expected != getattr(CompareConfig(), name), name
+
+
+def test_the_run_options_are_declared_once_with_one_meaning():
+    parser = build_parser()
+    helps = {}
+    for command in ("compare", "train", "sweep"):
+        sub = parser.commands[command]  # type: ignore[attr-defined]
+        for option in RUN:
+            flag = option[0][0]  # type: ignore[index]
+            action = next(a for a in sub._actions if flag in a.option_strings)  # read, never changed
+            helps.setdefault(flag, set()).add(action.help)
+            assert action.dest == dest(option)  # type: ignore[arg-type]
+    assert all(len(texts) == 1 for texts in helps.values()), helps
+
+
+def _run(*words: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "descentlab", *words], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    (["compare", "--optimizer", "adam"], "descentlab compare: error: unrecognized arguments: --optimizer adam "
+                                         "(see descentlab compare --help)"),
+    (["train", "--optimizers", "adam"], "descentlab train: error: unrecognized arguments: --optimizers adam "
+                                        "(see descentlab train --help)"),
+    (["compare", "--iter", "5"], "(see descentlab compare --help)"),
+    (["sweep", "--init", "he", "--init-sigma", "0.5"], "--init-sigma: only with --init normal"),
+])
+def test_abbreviations_are_refused_and_errors_name_the_commands_help(words, said, tmp_path):
+    run = _run(*words, cwd=tmp_path)
+    assert run.returncode == 2 and said in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_compare_records_the_scheme_and_starts_from_it(tmp_path):
+    run = _run("compare", "--init", "he", "--iterations", "3", "--optimizers", "gd", "--out", "r", "--quiet",
+               cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["config"]["init"] == "he"
+    _, _, metadata = dl.load_model(tmp_path / "r" / "models" / "gd.safetensors")
+    assert metadata["training"]["init"] == "he"
+    data = dl.load_iris()
+    train, _ = dl.train_test_split(data, test_size=0.25, seed=0)
+    net = dl.MLP([4, 16, 3])
+    first = float((tmp_path / "r" / "history.csv").read_text().splitlines()[1].split(",")[2])
+    assert first == net.loss(net.init(0, scheme="he"), train.X, train.y)
+    assert "--init he" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_sweep_takes_the_run_options_with_compares_meaning(tmp_path):
+    shared = ["--optimizers", "nag", "--iterations", "20", "--init", "lecun", "--weight-decay", "0.01",
+              "--batch-size", "16", "--standardize", "--hidden", "6", "--engine", "numpy", "--quiet"]
+    assert main(["compare", *shared, "--lr", "0.05", "--out", str(tmp_path / "c")]) == 0
+    assert main(["sweep", *shared, "--lr", "0.05", "--seeds", "1", "--out", str(tmp_path / "s")]) == 0
+    history = (tmp_path / "c" / "history.csv").read_text().splitlines()
+    header, last = history[0].split(","), history[-1].split(",")
+    swept = (tmp_path / "s" / "sweep.csv").read_text().splitlines()
+    row = dict(zip(swept[0].split(","), swept[1].split(","), strict=True))
+    assert float(row["final_train_loss"]) == float(last[header.index("train_loss")])
+    assert float(row["final_test_accuracy"]) == float(last[header.index("test_accuracy")])
+    report = (tmp_path / "s" / "report.md").read_text()
+    assert "--init lecun --weight-decay 0.01 --batch-size 16 --standardize" in report
+
+
+def test_sweep_tune_takes_the_run_options(tmp_path):
+    assert main(["sweep", "--tune", "--optimizers", "gd", "--lr", "0.1", "--seeds", "2", "--iterations", "5",
+                 "--init", "glorot", "--batch-size", "20", "--weight-decay", "0.001", "--quiet", "--out",
+                 str(tmp_path / "t")]) == 0
+    report = (tmp_path / "t" / "report.md").read_text()
+    assert "--init glorot --weight-decay 0.001 --batch-size 20" in report
+
+
+def test_the_estimator_starts_from_its_scheme():
+    pytest.importorskip("sklearn")
+    X, y = dl.load_iris().X, dl.load_iris().y
+    fitted = dl.DescentClassifier(init="glorot", iterations=0, random_state=5).fit(X, y)
+    assert np.array_equal(fitted.params_.flat, dl.MLP([4, 16, 3]).init(5, scheme="glorot").flat)
