@@ -20,10 +20,7 @@ from descentlab.experiments.tuning import (
     Group,
     TuneConfig,
     choose,
-    expand_method,
-    expand_methods,
     run_tuned,
-    split_methods,
     split_three_ways,
     train_group,
 )
@@ -40,18 +37,6 @@ def test_three_way_split_is_stratified_disjoint_and_of_the_stated_sizes():
     assert np.bincount(validation.y).tolist() == [10, 10, 10]
     assert split_three_ways(data, 0.2, 0.25, seed=4)[1].X.tolist() == validation.X.tolist()
     assert split_three_ways(data, 0.2, 0.25, seed=5)[1].X.tolist() != validation.X.tolist()
-
-
-def test_list_values_continue_after_commas_until_the_next_method():
-    assert split_methods("gd,momentum:mu=0.5,0.9,adam") == ["gd", "momentum:mu=0.5,0.9", "adam"]
-    assert split_methods("nag:restart=gradient,function,gd") == ["nag:restart=gradient,function", "gd"]
-    assert split_methods("momentum:mu=0.5,sgd") == ["momentum:mu=0.5", "sgd"]  # a misspelt name stays a name
-    assert expand_method("momentum:mu=0.5,0.9", [0.01, 0.1]) == [
-        ("momentum:mu=0.5", 0.01), ("momentum:mu=0.5", 0.1), ("momentum:mu=0.9", 0.01), ("momentum:mu=0.9", 0.1)]
-    assert expand_method("adam:lr=0.001,0.003", [0.01, 0.1]) == [("adam", 0.001), ("adam", 0.003)]
-    assert expand_methods(["gd", "momentum:mu=0.5,0.9"]) == ("gd", "momentum:mu=0.5", "momentum:mu=0.9")
-    with pytest.raises(ValueError, match="mu"):
-        expand_method("momentum:mu=0.5,1.5", [0.01])
 
 
 def _row(method, setting, lr, seed, validation_loss, status="ok"):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from ..experiments.config import MethodList
+    from ..optim.spec import MethodList
 
 
 def _results_table(summary: dict[str, Any]) -> Table:

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from importlib import import_module
 from typing import Any
 
-from ..experiments.config import MethodList
 from .common import SweepStopped, UserError, say
 from .parser import build_parser, defaults
 
@@ -70,12 +69,27 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
         return f"{names}: only with --init normal (--init {args.init} scales each layer by its fan-in/fan-out)"
     if "target" in given and getattr(args, "data", None) is None:
         return "--target names the label column of --data; without --data (the embedded Iris) it does not apply"
-    chosen = getattr(args, "optimizers", None) or getattr(args, "optimizer", None) or MethodList.plain(())
-    own_lr, specs = chosen.own_lr, chosen.methods
+    chosen = getattr(args, "optimizers", None) or getattr(args, "optimizer", None)
+    own_lr, specs = (chosen.own_lr, chosen.methods) if chosen is not None else ((), ())
     if args.command == "sweep" and own_lr:
         return f"{own_lr[0]!r}: a sweep takes its learning rates from --lr, not from the method"
     if "lr" in given and specs and len(own_lr) == len(specs):
         return "--lr: every method sets its own lr, so --lr would not be used"
+    return None
+
+
+def _read_methods(args: argparse.Namespace) -> str | None:
+    """``--optimizers`` (``--optimizer``) read once into a :class:`~descentlab.optim.spec.MethodList`, in place:
+    what is wrong with it, or None."""
+    for dest in ("optimizers", "optimizer"):
+        text = getattr(args, dest, None)
+        if isinstance(text, str):
+            from ..optim.spec import parse_methods
+
+            try:
+                setattr(args, dest, parse_methods(text))
+            except ValueError as error:
+                return f"argument {_option(dest)}: {error}"
     return None
 
 
@@ -88,7 +102,7 @@ def main(argv: Sequence[str] | None = None, *, detach_figure: bool = False) -> i
     try:
         args, given = _parse(argv)
         args.detach_figure = detach_figure
-        problem = _inapplicable(args, given)
+        problem = _read_methods(args) or _inapplicable(args, given)
         from rich.console import Console
     except SystemExit as exit_:
         return int(exit_.code or 0)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import __version__
-from ..experiments.config import DEFAULT_CELL_SIZE, ONE_METHOD, CompareConfig, MethodList, SweepConfig, TuneConfig
+from ..experiments.config import DEFAULT_CELL_SIZE, ONE_METHOD, CompareConfig, SweepConfig, TuneConfig
 from .names import ACTIVATION_NAMES, INIT_NAMES, METHODS
 
 ASSIGNMENT = ("'The assignment' (in some defaults) is the course exercise descentlab grew from: derive by hand "
@@ -106,15 +106,6 @@ def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], i
 
     parse.__name__ = f"integer >= {minimum}"
     return parse
-
-
-def _optimizer_list(text: str) -> MethodList:
-    from ..experiments.tuning import parse_methods
-
-    try:
-        return parse_methods(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _engine(text: str) -> str:
@@ -257,7 +248,7 @@ def _run_folder(default: str) -> Option:
 
 COMPARE: list[Option] = [
     *RUN, LR, QUIET,
-    (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(DEFAULT.optimizers),
+    (("--optimizers",), dict(default=",".join(DEFAULT.optimizers),
                              help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
                                   f"{', '.join(METHODS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. --lr is "
                                   f"the default learning rate of each (default: {_words(DEFAULT.optimizers)})")),
@@ -283,7 +274,7 @@ GRADCHECK: list[Option] = [
 ]
 TRAIN: list[Option] = [
     *RUN, LR, QUIET,
-    (("--optimizer",), dict(type=_optimizer_list, default=MethodList.plain((ONE_METHOD,)),
+    (("--optimizer",), dict(default=ONE_METHOD,
                             help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: "
                                  f"{ONE_METHOD})")),
     (("--out",), dict(type=_path, default=None, help="model file to write (.safetensors); required unless --resume")),
@@ -298,7 +289,7 @@ PREDICT: list[Option] = [
 ]
 SWEEP_OPTIONS: list[Option] = [
     *RUN, QUIET,
-    (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(SWEEP.optimizers),
+    (("--optimizers",), dict(default=",".join(SWEEP.optimizers),
                              help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)}; a "
                                   "VALUE may be a list that continues after commas until the next NAME: "
                                   "'gd,momentum:mu=0.5,0.9,adam' is gd, momentum at mu 0.5 and at mu 0.9, and adam; "

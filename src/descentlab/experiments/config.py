@@ -58,19 +58,3 @@ class TuneConfig:
     lrs: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
     repetitions: int = 10
     validation_size: float = 0.2
-
-
-@dataclass(frozen=True)
-class MethodList:
-    """An ``--optimizers`` value read once (:func:`~descentlab.experiments.tuning.parse_methods`): the methods as
-    typed (list values kept: what a tuned sweep tunes), their single specs (one per setting: what a comparison or
-    an untuned sweep runs) and the methods that set their own learning rate."""
-
-    methods: tuple[str, ...]
-    specs: tuple[str, ...]
-    own_lr: tuple[str, ...] = ()
-
-    @classmethod
-    def plain(cls, specs: tuple[str, ...]) -> MethodList:
-        """Methods without lists or learning rates of their own, such as the defaults."""
-        return cls(specs, specs)

@@ -19,7 +19,6 @@ groups of a phase in any order or place; only :func:`choose` couples the phases.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -30,119 +29,18 @@ import numpy as np
 from ..core.objective import Objective, Want
 from ..core.params import Params
 from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
-from ..optim.optimizers import optimizer_names, parse_optimizer
+from ..optim.spec import expand_method, parse_optimizer
 from ..training.fit import fit
 from .cells import engine_for_all
 from .compare import network_for
-from .config import CompareConfig, MethodList, TuneConfig
+from .config import CompareConfig, TuneConfig
 from .results import Group, GroupResult, Tuned, tuning_curve
 from .statistics import chance_loss, run_status
 
 PHASES = ("tune", "final")
 
 
-# -- method grids -----------------------------------------------------------------------------------------------
-def split_methods(text: str) -> list[str]:
-    """Cut a comma-separated ``--optimizers`` value into methods, keeping list values whole.
-
-    A comma is followed either by the next method (its text starts with an optimiser's name) or by one more
-    value of the list being given: ``gd,momentum:mu=0.5,0.9,adam`` is ``gd``, ``momentum:mu=0.5,0.9`` and
-    ``adam``. Optimiser names are never numbers, so numeric lists are never ambiguous.
-    """
-    methods: list[str] = []
-    for part in text.split(","):
-        part = part.strip()
-        if part and methods and _continues(methods[-1], part.split(":")[0].strip()):
-            methods[-1] += "," + part
-        elif part:
-            methods.append(part)
-    return methods
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _continues(method: str, head: str) -> bool:
-    """Is ``head`` one more value of the list that ``method`` ends with? A number after a numeric list is; a word
-    that names no optimiser after a list of words is (``nag:restart=gradient,function``); anything else starts
-    the next method, so that a misspelt name is reported as one."""
-    last = method.rsplit(":", 1)[-1]
-    if "=" not in last or head in optimizer_names() or "=" in head:
-        return False
-    previous = last.rsplit(",", 1)[-1].partition("=")[2].strip()
-    return _is_number(head) == _is_number(previous)
-
-
-def _settings_of(method: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """``name`` and every combination of the listed values, as ``(key, value)`` pairs in the order given."""
-    name, *parts = method.split(":")
-    keys, choices = [], []
-    for part in parts:
-        key, sep, values = part.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{method!r}: expected KEY=VALUE after ':', got {part!r}")
-        listed = [v.strip() for v in values.split(",")]
-        if any(not v for v in listed) or len(set(listed)) != len(listed):
-            raise ValueError(f"{method!r}: the values of {key.strip()} must be distinct and not empty")
-        keys.append(key.strip())
-        choices.append(listed)
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"{method!r}: a hyper-parameter is set twice")
-    return [(name.strip(), list(zip(keys, combo, strict=True))) for combo in itertools.product(*choices)]
-
-
-def expand_method(method: str, lrs: Sequence[float]) -> list[tuple[str, float]]:
-    """Every ``(setting, lr)`` of a method's grid: ``setting`` is the spec without its learning rate, ``lr`` from
-    the method's own ``lr=`` values when it names some, else from ``lrs``.
-
-    >>> expand_method("momentum:mu=0.5,0.9", [0.01, 0.1])
-    [('momentum:mu=0.5', 0.01), ('momentum:mu=0.5', 0.1), ('momentum:mu=0.9', 0.01), ('momentum:mu=0.9', 0.1)]
-    """
-    grid: list[tuple[str, float]] = []
-    for name, pairs in _settings_of(method):
-        for key, value in pairs:
-            if key == "lr":
-                parse_optimizer(f"{name}:lr={value}")  # names the method, the key and its rule for 'lr=abc'
-        own = [float(v) for k, v in pairs if k == "lr"]
-        setting = ":".join([name, *(f"{k}={v}" for k, v in pairs if k != "lr")])
-        for lr in own or lrs:
-            parse_optimizer(setting, lr=lr)  # raises ValueError naming the spec when a value does not fit
-            grid.append((setting, float(lr)))
-    return grid
-
-
-def expand_methods(methods: Sequence[str]) -> tuple[str, ...]:
-    """The single specs of methods that may hold lists (``momentum:mu=0.5,0.9`` → ``momentum:mu=0.5``,
-    ``momentum:mu=0.9``); a listed ``lr`` stays part of each spec. What ``compare`` and an untuned sweep run."""
-    specs: list[str] = []
-    for method in methods:
-        for name, pairs in _settings_of(method):
-            specs.append(":".join([name, *(f"{k}={v}" for k, v in pairs)]))
-    return tuple(specs)
-
-
-def parse_methods(text: str) -> MethodList:
-    """Read an ``--optimizers`` value (methods, list values allowed; see :func:`split_methods`) once: every method
-    and setting checked, none named twice. Raises ValueError with a message that names what is wrong."""
-    methods = tuple(split_methods(text))
-    if not methods:
-        raise ValueError("name at least one optimiser")
-    if len(set(methods)) != len(methods):
-        raise ValueError(f"a method is named twice in {text!r}")
-    for method in methods:
-        expand_method(method, (0.01,))
-    specs = expand_methods(methods)
-    if len(set(specs)) != len(specs):
-        raise ValueError(f"a setting is named twice in {text!r}")
-    own_lr = tuple(m for m in methods if any(key == "lr" for _, pairs in _settings_of(m) for key, _ in pairs))
-    return MethodList(methods, specs, own_lr)
-
-
+# -- method grids ---------------------------------------------------------------------------------------------
 def full_setting(setting: str, lr: float) -> str:
     """The spec that reproduces one model's optimiser, learning rate included: ``momentum:mu=0.5:lr=0.02``."""
     return f"{setting}:lr={lr!r}"

@@ -1,6 +1,6 @@
 """The optimisers' public names in one place: the classes (one module per family: :mod:`.gd`, :mod:`.nag`,
-:mod:`.momentum`, :mod:`.adam`), their protocols (:mod:`.base`) and the registry that knows them by name
-(:mod:`.registry`)."""
+:mod:`.momentum`, :mod:`.adam`), their protocols (:mod:`.base`) the registry that knows them by name
+(:mod:`.registry`) and the grammar of their specs (:mod:`.spec`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from .base import Optimizer, Oracle, State, hyper, hyper_parameters
 from .gd import GD, ArmijoGD, ArmijoGDState, GDState
 from .momentum import Momentum, MomentumState, SutskeverNAG, SutskeverState
 from .nag import NAG, NAGState, RestartedNAG, RestartedNAGState, nag_momentum, next_t
-from .registry import describe, label, optimizer_class, optimizer_names, parse_optimizer, register_optimizer
+from .registry import describe, label, optimizer_class, optimizer_names, register_optimizer
+from .spec import parse_optimizer
 
 __all__ = [
     "GD", "NAG", "Adam", "AdamState", "ArmijoGD", "ArmijoGDState", "GDState", "Momentum", "MomentumState",

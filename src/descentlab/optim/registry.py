@@ -12,10 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, is_dataclass
 from typing import Any, TypeVar, cast
 
-import numpy as np
-
 from .adam import Adam
-from .base import Optimizer, Rule, Variants, rules, words
+from .base import Optimizer
 from .gd import GD, ArmijoGD
 from .momentum import Momentum, SutskeverNAG
 from .nag import NAG, RestartedNAG
@@ -31,7 +29,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 def register_optimizer(cls: type[T]) -> type[T]:
-    """Make an optimiser class known by its ``name`` everywhere a built-in one is: :func:`parse_optimizer`,
+    """Make an optimiser class known by its ``name`` everywhere a built-in one is: :func:`~.spec.parse_optimizer`,
     ``descentlab compare --optimizers``, sweeps, figures and reports (its ``label``), checkpoints and resume.
 
     ``cls`` is a frozen dataclass of hyper-parameters with class attributes ``name`` (the command-line name)
@@ -63,8 +61,13 @@ def register_optimizer(cls: type[T]) -> type[T]:
 
 
 def optimizer_names() -> list[str]:
-    """The names :func:`parse_optimizer` knows: the built-in ones, then those registered."""
+    """The names :func:`~.spec.parse_optimizer` knows: the built-in ones, then those registered."""
     return list(_REGISTRY)
+
+
+def known_classes() -> tuple[OptimizerClass, ...]:
+    """Every class known by name, in order (what a spec read earlier depends on)."""
+    return tuple(_REGISTRY.values())
 
 
 def optimizer_class(name: str) -> OptimizerClass:
@@ -87,102 +90,6 @@ def label(spec: str) -> str:
     momentum)"``."""
     description = describe(spec)
     return f"{spec} ({description})" if description else spec
-
-
-# -- specs ---------------------------------------------------------------------------------------------------------
-def _variants(cls: type) -> Variants | None:
-    variants = getattr(cls, "variants", None)
-    return variants if isinstance(variants, Variants) else None
-
-
-def settings(cls: type) -> dict[str, Rule]:
-    """The keys a spec of ``cls`` takes, with their rules: its fields and, when a key picks the class within a
-    family (:class:`~.base.Variants`), that key (after the first field) and the other members' fields."""
-    own = rules(cls)
-    variants = _variants(cls)
-    if variants is None:
-        return own
-    keys = dict(list(own.items())[:1])
-    keys[variants.key] = words(*variants.names)
-    for member in (cls, *(_REGISTRY[n] for n in variants.names.values())):
-        for key, rule in rules(member).items():
-            keys.setdefault(key, rule)
-    return keys
-
-
-def _keys(keys: dict[str, Rule]) -> str:
-    return "; ".join(f"{key} ({rule.text})" for key, rule in keys.items())
-
-
-def _setting(spec: str, name: str, keys: dict[str, Rule], setting: str) -> tuple[str, object]:
-    """One ``KEY=VALUE`` of a spec, parsed and checked; the message names the key, its rule and the keys."""
-    key, sep, text = (part.strip() for part in setting.partition("="))
-    if not sep or not key:
-        raise ValueError(f"{spec!r}: expected KEY=VALUE after ':', got {setting!r}; {name} takes {_keys(keys)}")
-    if key not in keys:
-        raise ValueError(f"{spec!r}: {name} has no setting {key!r}; its settings are {_keys(keys)}")
-    try:
-        return key, keys[key].parse(text)
-    except ValueError:
-        raise ValueError(f"{spec!r}: {key} must be {keys[key].text}, got {text!r} ({name} takes "
-                         f"{_keys(keys)})") from None
-
-
-def _chosen(cls: OptimizerClass, given: dict[str, object]) -> OptimizerClass:
-    """The class a spec's settings pick: ``cls``, or the family member its variant key names."""
-    variants = _variants(cls)
-    if variants is None or variants.key not in given:
-        return cls
-    value = given[variants.key]  # one of the names' keys, read by their rule (None for "none")
-    return _REGISTRY[variants.names["none" if value is None else str(value)]]
-
-
-def _refuse_unused(spec: str, cls: OptimizerClass, chosen: OptimizerClass, given: dict[str, object]) -> None:
-    """Settings that the picked class would ignore (the Armijo constants without a line search) are refused."""
-    variants = _variants(cls)
-    fields = rules(chosen)
-    unused = sorted(key for key in given if key not in fields and (variants is None or key != variants.key))
-    if not unused or variants is None:
-        return
-    holders = [(value, name) for value, name in variants.names.items()
-               if all(key in rules(_REGISTRY[name]) for key in unused)]
-    base = variants.names.get("none", cls.name)
-    where = ", ".join(f"{name}, or {base}:{variants.key}={value}" for value, name in holders)
-    raise ValueError(f"{spec!r}: {', '.join(unused)} only appl{'ies' if len(unused) == 1 else 'y'} with "
-                     f"{variants.needs or f'another {variants.key}'} ({where})")
-
-
-def parse_optimizer(spec: str, lr: float | np.ndarray = 0.01) -> Optimizer[Any]:
-    """An optimiser from a command-line spec ``NAME[:KEY=VALUE[:KEY=VALUE…]]``.
-
-    ``NAME`` is one of :func:`optimizer_names` (``gd, nag, nag-restart, momentum, sutskever, adam, gd-armijo``
-    and any registered); ``lr`` is the default learning rate (a number, or an ``(M, 1)`` column for stacked
-    models) unless the spec sets its own. Each key and value is checked against the class's hyper-parameter
-    rules; a key given twice, or one that does not apply (the Armijo constants without a line search), is
-    refused. The spec itself is the method's name in results and files (the caller keeps it).
-
-    Examples: ``nag``, ``nag:restart=function``, ``momentum:mu=0.8``, ``adam:lr=0.001:beta1=0.8``.
-
-    Raises
-    ------
-    ValueError
-        naming the spec, the key, what it must be and the keys the method has.
-    """
-    name, *texts = spec.strip().split(":")
-    cls = optimizer_class(name)
-    keys = settings(cls)
-    given: dict[str, object] = {}
-    for text in texts:
-        key, value = _setting(spec, name, keys, text)
-        if key in given:
-            raise ValueError(f"{spec!r}: {key} is set twice")
-        given[key] = value
-    chosen = _chosen(cls, given)
-    _refuse_unused(spec, cls, chosen, given)
-    fields = rules(chosen)
-    hyper = {key: value for key, value in given.items() if key in fields}
-    optimizer: Optimizer[Any] = chosen(**{**({"lr": lr} if "lr" in fields else {}), **hyper})
-    return optimizer
 
 
 # -- other processes -----------------------------------------------------------------------------------------------
