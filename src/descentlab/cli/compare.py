@@ -96,6 +96,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Metho
     comparison, the data and the checkpoint's information (empty without ``--resume``)."""
     from ..experiments.checkpoint import checkpoint_config, resume
     from ..experiments.compare import compare, network_for
+    from .hints import say_scale_hint, say_status_hints
 
     info: dict[str, Any] = {}
     if args.resume is not None:
@@ -112,6 +113,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Metho
     say(out, f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
              "classes")
     out.print(network_line(network_for(data, config)))
+    say_scale_hint(err, data, config)
     check_start(data, config)  # size and a finite start, before the output is claimed
     claim(config, info)
     progress, on_step = _progress_bars(err, config.iterations, args.quiet)
@@ -130,6 +132,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Metho
     for name, result in comparison.results.items():
         if result.stopped:
             say(err, ("warning:", "yellow"), f" {name}: {result.stopped}")
+    if not comparison.interrupted:
+        say_status_hints(err, comparison)
     return comparison, data, info
 
 

@@ -64,6 +64,7 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     from ..reporting.report import sweep_summary
     from ..reporting.write import write_sweep
     from .cells import reported_errors, run_with_progress
+    from .hints import say_scale_hint
 
     started = time.perf_counter()
     if args.tune or args.validation_size is not None or _is_tuned_run(args.resume):
@@ -77,6 +78,7 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     say(out, f"Data: {config.base.data}, {data.n_samples} samples, {data.n_features} features, "
              f"{data.n_classes} classes")
     out.print(network_line(network_for(data, config.base)))
+    say_scale_hint(err, data, config.base)
     say(out, f"{len(config.lrs) * config.seeds} models per method ({len(config.lrs)} learning rates × "
              f"{config.seeds} seeds), trained in cells of up to {cell_size} stacked models, each saved in "
              f"{run_dir}/cells/ as it finishes")

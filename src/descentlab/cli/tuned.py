@@ -96,6 +96,7 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
     from ..reporting.tuned_report import tuned_summary, write_tuned
     from .cells import reported_errors, tuned_with_progress
     from .common import check_grid, explained_start
+    from .hints import say_scale_hint
 
     refusal = _refusal(args)
     if refusal is not None:
@@ -104,6 +105,7 @@ def run_tuned_command(args: argparse.Namespace, out: Console, err: Console, star
     data, config, run_dir, cell_size = _tuned_setup(args)
     check_grid(data, config.base, models=tuned_models(config))
     _describe_run(data, config, run_dir, cell_size, out)
+    say_scale_hint(err, data, config.base)
     with reported_errors(), explained_start(config.base):
         tuned = tuned_with_progress(args, data, config, run_dir, cell_size, out, err)
     write_tuned(tuned, run_dir)

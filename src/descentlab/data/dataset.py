@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 
@@ -171,7 +171,7 @@ def load_csv(
     if table.X.shape[0] == 0:
         raise DataError(f"{path}: no data rows after the header")
     _check_range(path, table, names)
-    class_names, code = _classes(table.labels)
+    class_names, code = _classes(path, table, target_name)
     if len(class_names) < 2:
         raise DataError(f"{path}: column {target_name!r} holds fewer than two classes ({_listed(class_names)})")
     return Dataset(table.X, code[table.label_codes], names, class_names, source=str(path), target=target_name)
@@ -247,10 +247,15 @@ def _check_range(path: Path, table: Table, names: Sequence[str]) -> None:
         )
 
 
-def _classes(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+def _classes(path: Path, table: Table, target: str) -> tuple[list[str], np.ndarray]:
     """Class names in order and the class of each distinct label (see :func:`load_csv` for the rule)."""
+    labels = table.labels
     if labels and all(_DECIMAL.fullmatch(label) for label in labels):
-        values = [Decimal(label) for label in labels]
+        values = [_label_number(label) for label in labels]
+        if None in values:  # an exponent beyond what decimal can hold: 1e9999999999999999999
+            at = values.index(None)
+            raise DataError(f"{path}:{table.label_lines[at]}: the label {labels[at]!r} of column {target!r} is a "
+                            "number too large to compare; write the classes as smaller numbers or as names")
         distinct = sorted(set(values))
         index = {value: c for c, value in enumerate(distinct)}
         return [_number_name(value) for value in distinct], np.array([index[v] for v in values], dtype=np.int64)
@@ -259,9 +264,17 @@ def _classes(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
     return distinct_text, np.array([index_text[label] for label in labels], dtype=np.int64)
 
 
+def _label_number(label: str) -> Decimal | None:
+    try:
+        return Decimal(label)
+    except InvalidOperation:
+        return None
+
+
 def _number_name(value: Decimal) -> str:
-    """The shortest plain form of a number: 1 for 01 and 1.0, 2.5 for 2.50, 1E+40 for 1e40."""
-    exact = Context(prec=max(28, len(value.as_tuple().digits)))
+    """The shortest plain form of a number: 1 for 01 and 1.0, 2.5 for 2.50, 1E+40 for 1e40 (and 1E+9999999: the
+    exponent may be as large as decimal allows)."""
+    exact = Context(prec=max(28, len(value.as_tuple().digits)), Emax=MAX_EMAX, Emin=MIN_EMIN)
     short = value.normalize(exact)
     if short == 0:
         return "0"

@@ -1,0 +1,69 @@
+"""One line of advice when a run will not (or did not) train: before it, features on very different scales; after
+it, a method that ended stuck at the class-frequency loss or diverged. docs/own-data.md explains each."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..experiments.config import CompareConfig
+from .common import say
+
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.console import Console
+
+    from ..data.dataset import Dataset
+    from ..experiments.results import Comparison
+
+SPREAD = 100.0  # features whose largest magnitudes differ more than this, or reach it, want standardising
+
+
+def scale_hint(X: np.ndarray, names: list[str], config: CompareConfig) -> str | None:
+    """``features span 0.66 … 1,680 ('proline'): add --standardize`` when the largest magnitudes of the
+    features (columns that are not all zero) differ by more than :data:`SPREAD` times or reach it."""
+    import numpy as np
+
+    if config.standardize or X.size == 0:
+        return None
+    scale = np.abs(X).max(axis=0)
+    used = np.flatnonzero(scale > 0)
+    if not used.size:
+        return None
+    small, large = float(scale[used].min()), float(scale[used].max())
+    if large < SPREAD and large <= SPREAD * small:
+        return None
+    column = names[int(used[np.argmax(scale[used])])]
+    return f"features span {small:,.3g} … {large:,.0f} ({column!r}): add --standardize"
+
+
+def say_scale_hint(err: Console, data: Dataset, config: CompareConfig) -> None:
+    """Print :func:`scale_hint` for the data of a run (before any training)."""
+    hint = scale_hint(data.X, list(data.feature_names), config)
+    if hint is not None:
+        say(err, ("hint:", "cyan"), f" {hint}")
+
+
+def status_hint(name: str, status: str, rose: bool, config: CompareConfig, scaled: bool = True) -> str | None:
+    """What to try for a method that ended ``stuck`` (``rose``: above its starting loss, a step too large) or
+    ``diverged``; None when it is ``ok``. ``scaled``: the features need no ``--standardize``."""
+    standardize = "" if scaled else "--standardize, "
+    if status == "diverged" or (status == "stuck" and rose):
+        how = "diverged" if status == "diverged" else "ended stuck above its starting loss"
+        return f"{name} {how}: try {standardize}a smaller --lr than {config.lr:g} (or the method's own lr=)"
+    if status == "stuck":
+        return (f"{name} ended stuck at the loss of guessing the class frequencies: try {standardize}--init he, a "
+                f"larger --lr than {config.lr:g} or more --iterations")
+    return None
+
+
+def say_status_hints(err: Console, comparison: Comparison) -> None:
+    """One line per method of a finished comparison that did not train (:func:`status_hint`)."""
+    from ..experiments.summary import method_statuses
+
+    train = comparison.train
+    scaled = scale_hint(train.X, list(train.feature_names), comparison.config) is None
+    for name, status in method_statuses(comparison).items():
+        losses = comparison.results[name].history.train_loss
+        hint = status_hint(name, status, bool(losses[-1] > losses[0]), comparison.config, scaled)
+        if hint is not None:
+            say(err, ("hint:", "cyan"), f" {hint}")
