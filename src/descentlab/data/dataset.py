@@ -251,9 +251,10 @@ def _classes(path: Path, table: Table, target: str) -> tuple[list[str], np.ndarr
     """Class names in order and the class of each distinct label (see :func:`load_csv` for the rule)."""
     labels = table.labels
     if labels and all(_DECIMAL.fullmatch(label) for label in labels):
-        values = [_label_number(label) for label in labels]
-        if None in values:  # an exponent beyond what decimal can hold: 1e9999999999999999999
-            at = values.index(None)
+        numbers = [_label_number(label) for label in labels]
+        values = [number for number in numbers if number is not None]
+        if len(values) < len(numbers):  # an exponent beyond what decimal can hold: 1e9999999999999999999
+            at = numbers.index(None)
             raise DataError(f"{path}:{table.label_lines[at]}: the label {labels[at]!r} of column {target!r} is a "
                             "number too large to compare; write the classes as smaller numbers or as names")
         distinct = sorted(set(values))
