@@ -46,3 +46,46 @@ def reference_loss_and_grad(net: MLP, params: Params, X: np.ndarray, y: np.ndarr
                 jac_act = np.diag(net.activation.derivative(z[l - 1])[:, 0])  # (18) diag(h′(z))
                 e = jac_act @ W[l].T @ e  # (17), (19): e1 e2 = diag(σ(z1)) W1ᵀ e2
     return total_loss / S, {name: g / S for name, g in total.items()}  # (22)
+
+
+def reference_lbfgs(loss_and_grad, x0, steps, lr=1.0, m=10, c=1e-4, shrink=0.5, max_backtracks=30):
+    """L-BFGS with Armijo backtracking for one model, written from Nocedal & Wright's Algorithm 7.4 with plain
+    lists (no stacks, no masks), to check descentlab.optim.lbfgs. Inner products are ``dot`` (a sum of
+    products, as the stacked code forms them), so that the two round alike: L-BFGS's line search amplifies a last
+    digit into a different accepted step within 100 iterations. Returns the iterates and the number of
+    function-only evaluations of the line search."""
+
+    def dot(a, b):
+        return float(np.sum(a * b))
+
+    x = np.array(x0, dtype=np.float64)
+    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []  # (s, y, rho), oldest first
+    gamma, previous, evaluations, iterates = 1.0, None, 0, [x]
+    for k in range(steps):
+        f, g = loss_and_grad(x)
+        g = np.array(g)
+        if previous is not None:
+            s, y = previous[0], g - previous[1]
+            if dot(y, s) > 1e-10:
+                pairs = (pairs + [(s, y, 1.0 / (dot(y, s)))])[-m:]
+                gamma = (dot(y, s)) / (dot(y, y))
+        q, alphas = -g, []
+        for s, y, rho in reversed(pairs):
+            alpha = rho * (dot(s, q))
+            q = q - alpha * y
+            alphas.append(alpha)
+        d = gamma * q
+        for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
+            d = d + (alpha - rho * (dot(y, d))) * s
+        if not dot(g, d) < 0:
+            d = -g
+        t = lr * min(1.0, 1.0 / np.abs(g).sum()) if k == 0 else lr
+        for _ in range(max_backtracks):
+            evaluations += 1
+            if loss_and_grad(x + t * d)[0] <= f + c * t * (dot(g, d)):
+                break
+            t *= shrink
+        previous = (t * d, g)
+        x = x + t * d
+        iterates.append(x)
+    return iterates, evaluations

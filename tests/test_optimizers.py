@@ -301,7 +301,8 @@ def test_armijo_rejects_a_trial_step_whose_loss_is_nan():
 
 
 @pytest.mark.parametrize("spec", ["gd", "gd-armijo:lr=1", "nag", "nag-restart", "nag:restart=function", "momentum",
-                                  "sutskever", "sutskever:mu=nesterov", "adam"])
+                                  "sutskever", "sutskever:mu=nesterov", "adam", "adagrad", "rmsprop", "adamw",
+                                  "lbfgs:m=2", "polyak:f_star=0"])
 def test_every_state_goes_to_arrays_and_back_and_then_steps_as_before(spec):
     from descentlab.optim.optimizers import parse_optimizer
     from descentlab.optim.state import state_from_arrays, state_to_arrays
@@ -314,7 +315,7 @@ def test_every_state_goes_to_arrays_and_back_and_then_steps_as_before(spec):
     assert type(back) is type(states[-1]) and back.k == 3
     oracle = quadratic_oracle()
     assert np.array_equal(optimizer.step(back, oracle).x, optimizer.step(states[-1], oracle).x)
-    other = dl.Adam() if not isinstance(optimizer, dl.Adam) else dl.GD()
+    other = dl.GD() if isinstance(optimizer, dl.Adam | dl.AdamW) else dl.Adam()
     with pytest.raises(ValueError, match="is not a state of"):
         state_from_arrays(other, json_only, arrays)
 

@@ -16,6 +16,11 @@ METHODS: dict[str, str] = {
     "sutskever": "Sutskever form of NAG, constant momentum",
     "adam": "adaptive moments, Kingma & Ba",
     "gd-armijo": "steepest descent, Armijo line search",
+    "adagrad": "AdaGrad, Duchi, Hazan & Singer",
+    "rmsprop": "RMSProp, Tieleman & Hinton",
+    "adamw": "Adam with decoupled weight decay, Loshchilov & Hutter",
+    "lbfgs": "limited-memory BFGS, Armijo line search",
+    "polyak": "steepest descent, Polyak's step",
 }
 
 ACTIVATION_NAMES: tuple[str, ...] = ("softplus", "relu", "tanh", "sigmoid", "identity")

@@ -127,6 +127,7 @@ OPEN_UNIT = number("a number in (0, 1)", lambda v: 0.0 < v < 1.0)
 WHOLE = Rule("a whole number >= 0", _whole,
              lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool) and bool(v >= 0))
 NUMBER = number("a number", lambda v: True)
+NONNEGATIVE = number("a number >= 0", lambda v: v >= 0.0)
 
 
 def hyper(default: Any, rule: Rule) -> Any:

@@ -1,4 +1,5 @@
-"""Steepest descent: with a constant step (:class:`GD`) and with Armijo backtracking (:class:`ArmijoGD`)."""
+"""Steepest descent: with a constant step (:class:`GD`), with Armijo backtracking (:class:`ArmijoGD`) and with
+Polyak's step (:class:`Polyak`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import OPEN_UNIT, POSITIVE, WHOLE, Oracle, Variants, check, hyper, per_model, start
+from .base import NUMBER, OPEN_UNIT, POSITIVE, WHOLE, Oracle, Variants, check, hyper, per_model, start
 
 # ``gd:line_search=armijo`` is gd-armijo and ``gd-armijo:line_search=none`` is gd (the spec key of one class)
 LINE_SEARCH = Variants("line_search", {"none": "gd", "armijo": "gd-armijo"}, needs="a line search")
@@ -113,3 +114,36 @@ class ArmijoGD:
             s = np.where(failed, s * self.shrink, s)
             trial = state.x - s * g  # (G3)
         return ArmijoGDState(x=trial, step_size=s, k=state.k + 1)
+
+
+@dataclass(frozen=True)
+class Polyak:
+    r"""Steepest descent with Polyak's step (Polyak 1987; docs/derivation.md, Y1), for problems whose optimal
+    loss ``f_star`` is known (0 for a network that can fit its training data exactly):
+
+    .. math:: \theta_{k+1} = \theta_k - \frac{\max(L(\theta_k) - f^\star, 0)}{\|\nabla L(\theta_k)\|^2}\,
+        \nabla L(\theta_k)
+
+    A model whose gradient is exactly zero stays where it is; a loss below ``f_star`` takes no step.
+    """
+
+    name: ClassVar[str] = "polyak"
+    label: ClassVar[str] = "steepest descent, Polyak's step"
+
+    f_star: float | None = hyper(None, NUMBER)
+
+    def __post_init__(self) -> None:
+        if self.f_star is None:
+            raise ValueError("polyak needs the optimal loss f*: give it as polyak:f_star=VALUE (f_star=0 when the "
+                             "network can fit its training data)")
+        check(self)
+
+    def init(self, x0: np.ndarray) -> GDState:
+        return GDState(x=start(x0))
+
+    def step(self, state: GDState, oracle: Oracle) -> GDState:
+        loss, gradient = oracle(state.x)
+        squared = np.sum(gradient * gradient, axis=-1, keepdims=True)
+        gap = np.maximum(np.asarray(loss)[..., None] - self.f_star, 0.0)
+        size = np.divide(gap, squared, out=np.zeros_like(squared), where=squared > 0.0)  # (Y1)
+        return GDState(x=state.x - size * gradient, k=state.k + 1)  # (Y1)

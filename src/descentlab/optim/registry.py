@@ -1,4 +1,4 @@
-"""The optimisers known by name: the seven built-in ones and any registered with :func:`register_optimizer`.
+"""The optimisers known by name: the built-in ones and any registered with :func:`register_optimizer`.
 
 A method's command-line spec (``gd``, ``momentum:mu=0.8``, ``gd-armijo:lr=1``) is its one name everywhere:
 terminal table, figure legends, report.md, history.csv, file names. Its class says what it is (``label``)
@@ -12,16 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, is_dataclass
 from typing import Any, TypeVar, cast
 
-from .adam import Adam
+from .adam import Adam, AdamW
 from .base import Optimizer
-from .gd import GD, ArmijoGD
+from .gd import GD, ArmijoGD, Polyak
+from .lbfgs import LBFGS
 from .momentum import Momentum, SutskeverNAG
 from .nag import NAG, RestartedNAG
+from .scaled import AdaGrad, RMSProp
 
 T = TypeVar("T")
 
 OptimizerClass = type[Optimizer[Any]]
-BUILT_IN: tuple[OptimizerClass, ...] = (GD, NAG, RestartedNAG, Momentum, SutskeverNAG, Adam, ArmijoGD)
+BUILT_IN: tuple[OptimizerClass, ...] = (GD, NAG, RestartedNAG, Momentum, SutskeverNAG, Adam, ArmijoGD, AdaGrad, RMSProp,
+                                         AdamW, LBFGS, Polyak)
 _REGISTRY: dict[str, OptimizerClass] = {cls.name: cls for cls in BUILT_IN}
 
 
