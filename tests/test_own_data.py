@@ -3,11 +3,13 @@ large to compare as numbers (issue 25), and predict on labelled and unnamed tabl
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import descentlab as dl
@@ -83,3 +85,53 @@ def test_a_label_too_large_for_a_number_is_one_line(command, tmp_path):
     run = _run(*command, "--data", "big.csv", "--overwrite" if command[0] != "gradcheck" else "--samples", *(
         ["--iterations", "1"] if command[0] != "gradcheck" else ["3"]), cwd=tmp_path)
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+
+
+def test_predict_scores_a_labelled_file_in_the_terminal_and_in_metrics_json(tmp_path):
+    rows = ["a,b,kind"] + [f"{x},{y},{'left' if x < 0 else 'right'}" for x, y in
+                           [(-2, 1), (-1, 0), (-3, 2), (-1, -1), (2, 0), (1, 1), (3, -2), (1, 0)]]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    # a logistic model by hand: class 'right' iff 10·a + 0.5 > 0 (no row is near the border)
+    net = dl.MLP([2, 2])
+    params = net.params({"W0": np.array([[-5.0, 0.0], [5.0, 0.0]]), "b0": np.array([[0.0], [0.5]])})
+    dl.save_model(tmp_path / "m.safetensors", net, params,
+                  metadata={"feature_names": ["a", "b"], "class_names": ["left", "right"]})
+    (tmp_path / "d2.csv").write_text("\n".join(rows[:1] + [r.replace("left", "right") if r.startswith("-1,0")
+                                                           else r for r in rows[1:]]) + "\n")  # one label wrong
+    run = _run("predict", "--model", "m.safetensors", "--data", "d2.csv", "--target", "kind", "--out", "p.csv",
+               cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    metrics = json.loads((tmp_path / "p.csv.metrics.json").read_text())
+    assert metrics == {"rows": 8, "accuracy": 7 / 8, "classes": ["left", "right"],
+                       "per_class": {"left": {"precision": 0.75, "recall": 1.0, "support": 3},
+                                     "right": {"precision": 1.0, "recall": 0.8, "support": 5}},
+                       "confusion_matrix": [[3, 0], [1, 4]]}
+    assert "Accuracy 87.5 % on 8 rows" in run.stdout and "80.0" in run.stdout
+    assert (tmp_path / "p.csv").read_text().count("\n") == 9  # the predictions are written as without --target
+    to_stdout = _run("predict", "--model", "m.safetensors", "--data", "d2.csv", "--target", "kind", cwd=tmp_path)
+    assert to_stdout.stdout.startswith("row,predicted,proba_left,proba_right\n") and "Accuracy" in to_stdout.stderr
+    for target, said in (("nope", "d.csv:1: no column named 'nope' (--target)"),
+                         ("b", "column 'b' holds class(es) '-2', '-1', '0', '1', '2' that m.safetensors does not "
+                               "know")):
+        bad = _run("predict", "--model", "m.safetensors", "--data", "d.csv", "--target", target, cwd=tmp_path)
+        assert bad.returncode == 1 and said in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_a_model_saved_from_bare_parameters_predicts_by_position(tmp_path):
+    net = dl.MLP([4, 8, 3])
+    params = net.init(0)
+    dl.save_model(tmp_path / "bare.safetensors", net, params)
+    data = dl.load_iris()
+    header = "length,width,petal length,petal width"
+    lines = [",".join(repr(float(v)) for v in row) for row in data.X]
+    (tmp_path / "four.csv").write_text(header + "\n" + "\n".join(lines) + "\n")
+    run = _run("predict", "--model", "bare.safetensors", "--data", "four.csv", "--out", "p.csv", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert ("note: bare.safetensors stores no feature names: its 4 inputs are the columns length, width, petal "
+            "length, petal width of four.csv, in this order") in " ".join(run.stderr.split())
+    predicted = [line.split(",")[1] for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    assert predicted == [str(c) for c in net.predict(params, data.X)]
+    (tmp_path / "five.csv").write_text("a,b,c,d,e\n1,2,3,4,5\n")
+    run = _run("predict", "--model", "bare.safetensors", "--data", "five.csv", cwd=tmp_path)
+    assert run.returncode == 1 and run.stderr == ("error: five.csv:1: the model stores no feature names, so it reads "
+                                                  "its 4 features by position; the file has 5 columns\n")

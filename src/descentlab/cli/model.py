@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .common import UserError, network_line, reading_progress, say
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 
 def run_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -18,24 +19,77 @@ def run_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..formats.atomic import atomic_write_text
     from ..formats.model_io import load_model
     from ..formats.predict import finite_probabilities, predictions_csv
-    from .outputs import check_file_output, check_not_input
 
-    if args.out is not None:
-        check_file_output(args.out, "--out")
-        check_not_input(args.out, "--out", {"--model": args.model, "--data": args.data})
+    metrics = None if args.out is None or args.target is None else Path(f"{args.out}.metrics.json")
+    _check_outputs(args, metrics)
     net, params, meta = load_model(args.model)
-    features = meta.get("feature_names") or [f"x{j}" for j in range(net.sizes[0])]
+    stored = meta.get("feature_names")
     classes = meta.get("class_names") or [str(c) for c in range(net.sizes[-1])]
     with reading_progress(False) as progress:
-        X, lines = load_features(args.data, features, progress=progress)
-    proba = finite_probabilities(net, params, X, meta.get("standardization"), (args.data, lines, features))
+        read = load_features(args.data, stored or net.sizes[0], progress=progress, target=args.target)
+    if not stored:
+        say(err, ("note:", "cyan"), f" {args.model} stores no feature names: its {net.sizes[0]} inputs are the "
+                                    f"columns {', '.join(read.names)} of {args.data}, in this order")
+    proba = finite_probabilities(net, params, read.X, meta.get("standardization"), (args.data, read.lines, read.names))
     text, rows = predictions_csv(proba, classes)
     if args.out is None:
         sys.stdout.write(text)
     else:
         atomic_write_text(args.out, text)
         say(err, f"Wrote {rows} predictions to {args.out}")
+    if args.target is not None:
+        _score(args, read, proba.argmax(axis=1), classes, metrics, out if args.out is not None else err)
     return 0
+
+
+def _check_outputs(args: argparse.Namespace, metrics: Path | None) -> None:
+    from .outputs import check_file_output, check_not_input
+
+    for path in (args.out, metrics):
+        if path is not None:
+            check_file_output(path, "--out")
+            check_not_input(path, "--out", {"--model": args.model, "--data": args.data})
+
+
+def _score(args: argparse.Namespace, read: Any, predicted: Any, classes: list[str], metrics: Path | None,
+           console: Console) -> None:
+    """Accuracy, per-class precision and recall and the confusion matrix of the predictions against the
+    ``--target`` column: printed (on stderr when the predictions went to standard output) and, with ``--out``,
+    written to ``OUT.metrics.json``."""
+    import json
+
+    import numpy as np
+
+    from ..formats.atomic import atomic_write_text
+    from ..formats.predict import scores
+
+    unknown = [name for name in read.classes if name not in classes]
+    if unknown:
+        raise UserError(f"{args.data}: column {args.target!r} holds class(es) {', '.join(map(repr, unknown))} that "
+                        f"{args.model} does not know (its classes: {', '.join(classes)})")
+    truth = np.array([classes.index(name) for name in read.classes], dtype=np.int64)[read.y]
+    result = scores(truth, predicted, classes)
+    console.print(_scores_table(result))
+    if metrics is not None:
+        atomic_write_text(metrics, json.dumps(result, indent=2) + "\n")
+        say(console, f"Wrote the scores to {metrics}")
+
+
+def _scores_table(result: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    from .common import escape
+
+    classes = result["classes"]
+    table = Table(title=f"Accuracy {100 * result['accuracy']:.1f} % on {result['rows']} rows; confusion matrix: "
+                        "rows true, columns predicted")
+    for column in ("class", "precision %", "recall %", "rows", *classes):
+        table.add_column(escape(column), justify="left" if column == "class" else "right")
+    for name, row in zip(classes, result["confusion_matrix"], strict=True):
+        m = result["per_class"][name]
+        shown = ["–" if m[k] is None else f"{100 * m[k]:.1f}" for k in ("precision", "recall")]
+        table.add_row(escape(name), *shown, str(m["support"]), *map(str, row))
+    return table
 
 
 def _onnxruntime_available() -> bool:

@@ -286,6 +286,10 @@ PREDICT: list[Option] = [
     (("--data",), dict(type=_path, required=True,
                        help="a comma-separated file whose first line names the columns (docs/data.md)")),
     (("--out",), dict(type=_path, default=None, help="CSV file to write (default: standard output)")),
+    (("--target",), dict(default=None, metavar="COLUMN",
+                         help="the label column of --data: score the predictions against it (accuracy, per-class "
+                              "precision and recall, confusion matrix), printed and, with --out, written to "
+                              "OUT.metrics.json")),
 ]
 SWEEP_OPTIONS: list[Option] = [
     *RUN, QUIET,

@@ -282,21 +282,48 @@ def _number_name(value: Decimal) -> str:
     return format(short, "f") if -30 < short.adjusted() < 30 else str(short)
 
 
-def load_features(
-    path: str | Path, features: Sequence[str], progress: Progress | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The named feature columns of a CSV file, for prediction.
+@dataclass(frozen=True)
+class Features:
+    """What :func:`load_features` reads: ``X`` (S, d) in the model's order, the file ``lines`` of the rows, the
+    ``names`` of the columns read, and with a label column the ``classes`` (as :func:`load_csv` names them) and
+    each row's index into them, ``y``."""
 
-    Returns ``X`` of shape ``(S, len(features))`` in the order given and the line of the file each row comes
-    from. Raises :class:`DataError` naming the missing columns, or the line and column of a bad value (the
-    rules of :func:`load_csv`, including :data:`FEATURE_LIMIT`).
+    X: np.ndarray
+    lines: np.ndarray
+    names: list[str]
+    classes: list[str] | None = None
+    y: np.ndarray | None = None
+
+
+def load_features(
+    path: str | Path, features: Sequence[str] | int, progress: Progress | None = None, target: str | None = None
+) -> Features:
+    """The feature columns of a CSV file, for prediction, and the label column ``target`` if one is named.
+
+    ``features``: the model's feature names (read by name, any order, other columns ignored), or their number
+    when the model stores no names: then every column but ``target`` is a feature, in order, and there must be
+    exactly that many. Raises :class:`DataError` naming the missing columns, or the line and column of a bad value
+    (the rules of :func:`load_csv`, including :data:`FEATURE_LIMIT`).
     """
     path = Path(path)
+    names: list[str] = []
 
-    def choose(header: tuple[str, ...]) -> tuple[list[int], None]:
+    def choose(header: tuple[str, ...]) -> tuple[list[int], int | None]:
         duplicated = sorted({name for name in header if header.count(name) > 1})
         if duplicated:
             raise DataError(f"{path}:1: duplicated column name(s): {_listed(duplicated)}")
+        if target is not None and target not in header:
+            _check_header(path, header)
+            raise DataError(f"{path}:1: no column named {target!r} (--target); the columns are {_listed(header)}")
+        label = None if target is None else header.index(target)
+        if isinstance(features, int):
+            names.extend(name for i, name in enumerate(header) if i != label)
+            if len(names) != features:
+                besides = " besides the --target column" if target is not None else ""
+                raise DataError(f"{path}:1: the model stores no feature names, so it reads its {features} features "
+                                f"by position; the file has {len(names)} columns{besides}")
+            return [i for i in range(len(header)) if i != label], label
+        names.extend(features)
         missing = [name for name in features if name not in header]
         if missing:
             _check_header(path, header)  # a first line of data or another delimiter explains it better
@@ -304,13 +331,16 @@ def load_features(
                 f"{path}:1: missing feature column(s) {_listed(missing)}; the model needs "
                 f"{_listed(features)}"
             )
-        return [header.index(name) for name in features], None
+        return [header.index(name) for name in features], label
 
     table = read_table(path, choose, progress)
     if table.X.shape[0] == 0:
         raise DataError(f"{path}: no data rows after the header")
-    _check_range(path, table, features)
-    return table.X, table.lines
+    _check_range(path, table, names)
+    if target is None:
+        return Features(table.X, table.lines, names)
+    classes, code = _classes(path, table, target)
+    return Features(table.X, table.lines, names, classes, code[table.label_codes])
 
 
 def data_digest(data: Dataset) -> str:

@@ -46,3 +46,19 @@ def predictions_csv(proba: np.ndarray, classes: Sequence[str]) -> tuple[str, int
     for i, (label, row) in enumerate(zip(labels, proba, strict=True), start=1):
         writer.writerow([i, classes[label], *(repr(float(p)) for p in row)])
     return buffer.getvalue(), len(labels)
+
+
+def scores(truth: np.ndarray, predicted: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, per-class precision and recall (None where undefined: a class never predicted, or absent) and
+    the confusion matrix (row: the true class, column: the predicted one) of class indices into ``classes``."""
+    k = len(classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    hits, predicted_as, support = np.diag(confusion), confusion.sum(axis=0), confusion.sum(axis=1)
+    per_class = {
+        name: {"precision": float(hits[c] / predicted_as[c]) if predicted_as[c] else None,
+               "recall": float(hits[c] / support[c]) if support[c] else None, "support": int(support[c])}
+        for c, name in enumerate(classes)
+    }
+    return {"rows": int(truth.size), "accuracy": float(hits.sum() / truth.size), "classes": list(classes),
+            "per_class": per_class, "confusion_matrix": confusion.tolist()}
