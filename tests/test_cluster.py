@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import descentlab as dl
-from descentlab.experiments.cells import Cell, layout, run_cell
+from descentlab.experiments.cells import Cell, cut, run_cell
 from descentlab.experiments.cluster import ClusterError, check_workers
 from descentlab.experiments.config import CompareConfig, SweepConfig
 from descentlab.experiments.runfolder import RunFolder, read_cell
 from descentlab.experiments.summary import sweep_csv
-from descentlab.experiments.sweeprun import sweep, sweep_layout
+from descentlab.experiments.sweeprun import CellRunner, sweep, sweep_layout
 from descentlab.experiments.sweeprun import sweep as run_sweep
 from descentlab.reporting.write import write_sweep
 from descentlab.training.results import HISTORY_FIELDS
@@ -67,22 +67,26 @@ def _same_histories(a, b) -> None:
 
 def test_a_stacked_model_does_not_depend_on_the_other_models_of_its_cell(iris):
     base = CompareConfig(iterations=60)
-    alone = [run_cell(Cell("sweep", "nag", 0, (0.05,), (seed,)), iris, base) for seed in (0, 9, 30)]
-    together = run_cell(Cell("sweep", "nag", 0, (0.05,) * 31, tuple(range(31))), iris, base)
+    alone = [run_cell(Cell("sweep", "nag", "nag", (0.05,), (seed,)), iris, base) for seed in (0, 9, 30)]
+    together = run_cell(Cell("sweep", "nag", "nag", (0.05,), tuple(range(31))), iris, base)
     for result, seed in zip(alone, (0, 9, 30), strict=True):
         for field in HISTORY_FIELDS:
             assert np.array_equal(getattr(result.history, field)[:, 0], getattr(together.history, field)[:, seed])
         assert np.array_equal(result.params[0], together.params[seed])
+        assert result.rows[0] == together.rows[seed]
 
 
-def test_the_layout_cuts_each_methods_grid_into_fixed_cells():
-    cells = sweep_layout(CONFIG, cell_size=4)
-    assert [c.size for c in cells] == [4, 4, 4, 3] * 3
-    assert [(lr, s) for c in cells[:4] for lr, s in zip(c.lrs, c.seeds, strict=True)] == \
-        [(lr, s) for lr in CONFIG.lrs for s in range(5)]
-    assert len({c.key for c in cells}) == len(cells)
-    assert layout("nag", [(0.1, 0)], 4) == layout("nag", [(0.1, 0)], 4)  # a cell's key is its content
-    assert layout("nag", [(0.1, 0)], 4)[0].key != layout("nag", [(0.1, 1)], 4)[0].key
+def test_the_layout_cuts_each_methods_grid_into_blocks_of_seeds():
+    cells = sweep_layout(CONFIG, cell_size=7)  # 3 learning rates: two seeds a cell
+    assert [c.size for c in cells] == [6, 6, 3] * 3
+    assert [(lr, s) for c in cells[:3] for s in c.seeds for lr in c.lrs] == \
+        [(lr, s) for s in range(5) for lr in CONFIG.lrs]
+    assert [c.seeds for c in sweep_layout(CONFIG, cell_size=1)[:5]] == [(s,) for s in range(5)]  # one seed at least
+    assert len({c.key() for c in cells}) == len(cells)
+    assert cut("sweep", "nag", "nag", [0.1], [0], 0, 4) == cut("sweep", "nag", "nag", [0.1], [0], 0, 4)
+    one, other = cut("sweep", "nag", "nag", [0.1], [0], 0, 4), cut("sweep", "nag", "nag", [0.1], [1], 0, 4)
+    assert one[0].key() != other[0].key()
+    assert cells[0].key("one configuration") != cells[0].key("another")  # a cell of another sweep never matches
 
 
 def test_cells_give_the_sweep_of_one_stack_per_method(in_process, iris):
@@ -200,19 +204,24 @@ def test_a_cluster_sweep_interrupted_with_ctrl_c_and_resumed_ends_identical(tmp_
     assert _files(run) == _files(reference)
 
 
-def test_resume_runs_only_missing_or_damaged_cells(in_process, tmp_path):
+def test_resume_runs_only_missing_or_damaged_cells(in_process, tmp_path, iris):
     result, folder = in_process
     for path in (folder / "cells").glob("*.parquet"):
         (tmp_path / "cells").mkdir(exist_ok=True)
         (tmp_path / "cells" / path.name).write_bytes(path.read_bytes())
     (tmp_path / "manifest.json").write_bytes((folder / "manifest.json").read_bytes())
     cells = sweep_layout(CONFIG, 4)
-    RunFolder(tmp_path).cell_path(cells[0]).unlink()
-    RunFolder(tmp_path).cell_path(cells[5]).write_bytes(b"PAR1 damaged")
+    digest = CellRunner(iris, CONFIG, 45).digest
+    RunFolder(tmp_path).cell_path(cells[0], digest).unlink()
+    RunFolder(tmp_path).cell_path(cells[5], digest).write_bytes(b"PAR1 damaged")
+    flipped = RunFolder(tmp_path).cell_path(cells[7], digest)
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 3] ^= 0x10  # one bit, inside the column data
+    flipped.write_bytes(bytes(data))
     ran = []
     resumed = run_sweep(config=CONFIG, out=tmp_path, cell_size=4,
-                                   on_cell=lambda r, saved: None if saved else ran.append(r.cell))
-    assert ran == [cells[0], cells[5]]
+                        on_cell=lambda r, saved: None if saved else ran.append(r.cell))
+    assert ran == [cells[0], cells[5], cells[7]]
     _same_histories(result, resumed)
 
 
@@ -224,28 +233,27 @@ def test_a_run_folder_of_another_sweep_is_refused(in_process):
 
 
 def test_the_tuned_sweep_on_the_cluster_and_resumed_equals_the_tuned_sweep_in_process(cluster, iris, tmp_path):
-    from descentlab.experiments.cluster import DaskExecutor
     from descentlab.experiments.config import TuneConfig
-    from descentlab.experiments.tuned_cells import CellRunner
-    from descentlab.experiments.tuning import run_tuned
+    from descentlab.experiments.tuning import run_tuned, tuned_models
 
     _, client = cluster
     config = TuneConfig(base=CompareConfig(iterations=30, hidden=(5,)), methods=("gd", "momentum:mu=0.5,0.9"),
                         lrs=(0.01, 0.2), repetitions=3)
-    plain = run_tuned(iris, config)  # train_group on whole groups, no cells, nothing written
-    remote = run_tuned(iris, config, runner=CellRunner(iris, config, DaskExecutor(client), RunFolder(tmp_path), 4))
+    plain = run_tuned(iris, config)  # default cells, in this process, nothing written
+    remote = run_tuned(iris, config, runner=CellRunner(iris, config, tuned_models(config), client, tmp_path, 4))
     assert remote.rows == plain.rows and remote.choice == plain.choice
-    for (_, a), (_, b) in zip(plain.groups, remote.groups, strict=True):
-        assert np.array_equal(a.train_loss, b.train_loss, equal_nan=True)
-        assert np.array_equal(a.validation_loss, b.validation_loss, equal_nan=True)
+    for a, b in zip(plain.groups, remote.groups, strict=True):
+        assert a.cell == b.cell
+        for field in HISTORY_FIELDS:
+            assert np.array_equal(getattr(a.history, field), getattr(b.history, field), equal_nan=True)
     tune = sorted((tmp_path / "cells").glob("tune-*.parquet"))
     final = sorted((tmp_path / "cells").glob("final-*.parquet"))
     assert (len(tune), len(final)) == (3 * 2, 2)  # 3 settings × 2 cells of 2 lrs × ≤ 2 repetitions; 2 methods × 1
     tune[0].unlink()
     final[1].write_bytes(b"damaged")
     fresh: list[int] = []
-    runner = CellRunner(iris, config, None, RunFolder(tmp_path), 4,
-                        on_cell=lambda models, resumed: None if resumed else fresh.append(models))
+    runner = CellRunner(iris, config, tuned_models(config), None, tmp_path, 4,
+                        on_cell=lambda result, resumed: None if resumed else fresh.append(result.cell.size))
     resumed = run_tuned(iris, config, runner=runner)
     assert len(fresh) == 2 and resumed.rows == plain.rows
 

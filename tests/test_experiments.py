@@ -63,7 +63,7 @@ def test_sweep_files_and_report_agree_with_the_results(tmp_path):
     pooled = f"| all pooled | training loss | {wins} / 0 / {9 - wins} | {p.median:+.4f} [{p.low:+.4f}, {p.high:+.4f}] |"
     assert pooled in report
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["methods"]["nag"]["status"] == status_counts(r["status"] for r in result.rows()
+    assert summary["methods"]["nag"]["status"] == status_counts(r["status"] for r in result.rows
                                                                  if r["optimizer"] == "nag")
     assert summary["paired_all_lrs"]["nag"][0]["wins"] == wins
     assert "at the same learning rate" in report

@@ -143,7 +143,7 @@ def test_a_sweep_runs_it_per_learning_rate():
     config = SweepConfig(base=CompareConfig(iterations=20, hidden=(6,)), optimizers=("sign", "gd"),
                          lrs=(0.01, 0.05), seeds=2)
     result = sweep(config=config)
-    rows = [row for row in result.rows() if row["optimizer"] == "sign"]
+    rows = [row for row in result.rows if row["optimizer"] == "sign"]
     assert [(row["lr"], row["seed"]) for row in rows] == [(0.01, 0), (0.01, 1), (0.05, 0), (0.05, 1)]
     single = dl.compare(config=CompareConfig(iterations=20, hidden=(6,), lr=0.05, seed=0, optimizers=("sign",)))
     assert rows[2]["final_train_loss"] == pytest.approx(single.results["sign"].final["train_loss"], rel=1e-12)

@@ -5,38 +5,36 @@ import csv
 import json
 import math
 import shlex
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import descentlab.experiments.cells as cells
 import descentlab.experiments.tuning as tuning
 from descentlab.cli.main import main
 from descentlab.data.dataset import load_iris
+from descentlab.experiments.cells import Cell, repetition_rows, run_cell
 from descentlab.experiments.config import CompareConfig
 from descentlab.experiments.statistics import paired_comparison, run_status, status_counts
 from descentlab.experiments.tuning import (
-    Group,
     TuneConfig,
     choose,
     run_tuned,
-    split_three_ways,
-    train_group,
 )
 
 SMALL = CompareConfig(hidden=(4,), iterations=40)
 
 
-def test_three_way_split_is_stratified_disjoint_and_of_the_stated_sizes():
+def test_the_test_rows_are_drawn_once_and_each_repetition_splits_the_rest():
     data = load_iris()
-    train, validation, test = split_three_ways(data, 0.2, 0.25, seed=4)
-    assert (train.n_samples, validation.n_samples, test.n_samples) == (82, 30, 38)
-    rows = [Counter(map(tuple, np.column_stack([part.X, part.y]))) for part in (data, train, validation, test)]
-    assert rows[1] + rows[2] + rows[3] == rows[0]  # every row in exactly one part (as a multiset: Iris repeats one)
-    assert np.bincount(validation.y).tolist() == [10, 10, 10]
-    assert split_three_ways(data, 0.2, 0.25, seed=4)[1].X.tolist() == validation.X.tolist()
-    assert split_three_ways(data, 0.2, 0.25, seed=5)[1].X.tolist() != validation.X.tolist()
+    train, validation, test = repetition_rows(data, 0.2, 0.25, split=0, seed=4)
+    assert (train.size, validation.size, test.size) == (82, 30, 38)
+    assert sorted([*train, *validation, *test]) == list(range(150))  # every row in exactly one part
+    assert np.bincount(data.y[validation]).tolist() == [10, 10, 10]
+    other = repetition_rows(data, 0.2, 0.25, split=0, seed=5)
+    assert other[2].tolist() == test.tolist() and other[1].tolist() != validation.tolist()
+    assert repetition_rows(data, 0.2, 0.25, split=1, seed=4)[2].tolist() != test.tolist()
 
 
 def _row(method, setting, lr, seed, validation_loss, status="ok"):
@@ -55,28 +53,28 @@ def test_choice_is_the_smallest_median_validation_loss_ties_to_the_smaller_lr_di
     assert choose(rows)["gd"]["lr"] == 0.1 and choose(rows)["gd"]["edge"] is None
 
 
-def test_stacked_learning_rates_of_a_group_equal_the_model_trained_alone():
+def test_stacked_learning_rates_of_a_cell_equal_the_model_trained_alone():
     data = load_iris()
-    both = train_group(data, SMALL, 0.2, Group("nag", "nag", (0.01, 0.1), (3,), "tune"))
-    alone = train_group(data, SMALL, 0.2, Group("nag", "nag", (0.1,), (3,), "tune"))
+    both = run_cell(Cell("tune", "nag", "nag", (0.01, 0.1), (3,)), data, SMALL, 0.2)
+    alone = run_cell(Cell("tune", "nag", "nag", (0.1,), (3,)), data, SMALL, 0.2)
     for key in ("train_loss", "validation_loss", "test_loss", "test_accuracy"):
         assert both.rows[1][key] == pytest.approx(alone.rows[0][key], rel=1e-12)
-    assert both.train_loss.shape == (41, 2)
-    np.testing.assert_allclose(both.validation_loss[:, 1], alone.validation_loss[:, 0], rtol=1e-12)
+    assert both.history.train_loss.shape == (41, 2)
+    np.testing.assert_allclose(both.history.test_loss[:, 1], alone.history.test_loss[:, 0], rtol=1e-12)
 
 
 def test_changing_only_test_labels_never_changes_the_choice(monkeypatch):
     data = load_iris()
     config = TuneConfig(base=SMALL, methods=("gd", "momentum:mu=0.5,0.9"), lrs=(0.01, 0.1, 0.5), repetitions=3)
     honest = run_tuned(data, config)
-    original = tuning.repetition
+    original = cells.problem
 
     def wrong_test_labels(*args, **kwargs):
         train, validation, test = original(*args, **kwargs)
         shifted = (test.y + 1) % test.n_classes
         return train, validation, type(test)(test.X, shifted, test.feature_names, test.class_names)
 
-    monkeypatch.setattr(tuning, "repetition", wrong_test_labels)
+    monkeypatch.setattr(cells, "problem", wrong_test_labels)
     relabelled = run_tuned(data, config)
     assert relabelled.choice == honest.choice
     pairs = list(zip(honest.rows, relabelled.rows, strict=True))
@@ -157,6 +155,7 @@ def test_tuned_report_command_reproduces_the_csv(tuned_run, tmp_path):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--validation-size", "0.2"], "--validation-size needs --tune"),
+    (["--split-seed", "3"], "--split-seed needs --tune"),
     (["--tune", "--seed", "3"], "--seed does not apply"),
     (["--tune", "--validation-size", "0.5", "--test-size", "0.5"], "leave no training data"),
     (["--tune", "--optimizers", "momentum:mu=0.5,1.5"], "mu"),
@@ -199,14 +198,48 @@ def test_readme_tuned_result_is_what_its_command_reports(tmp_path):
 def test_auto_picks_one_engine_for_the_whole_tuned_comparison_whatever_the_cell_size(monkeypatch):
     from descentlab.core import engines
     from descentlab.experiments.config import TuneConfig
-    from descentlab.experiments.tuned_cells import CellRunner
+    from descentlab.experiments.sweeprun import CellRunner
 
     config = TuneConfig(base=CompareConfig(iterations=30, hidden=(4,)), methods=("gd",), lrs=(0.05, 0.1),
                         repetitions=2)
     monkeypatch.setattr(engines, "AUTO_COMPILED_FROM", 100)  # the comparison's 180 model-iterations pass; a cell's not
     data = load_iris()
-    rows = [tuning.run_tuned(data, config, runner=CellRunner(data, config, cell_size=size)).rows for size in (1, 64)]
+    rows = [tuning.run_tuned(data, config, runner=CellRunner(data, config, 180, cell_size=size)).rows
+            for size in (1, 64)]
     assert rows[0] == rows[1] == tuning.run_tuned(data, config).rows
     numpy = TuneConfig(base=CompareConfig(iterations=30, hidden=(4,), engine="numpy"), methods=("gd",),
                        lrs=(0.05, 0.1), repetitions=2)
     assert tuning.run_tuned(data, numpy).rows != rows[0]  # the compiled engine ran (its last digits differ)
+
+
+def test_no_test_row_is_ever_trained_or_validated_on_and_split_json_says_which_rows_were(monkeypatch):
+    iris = load_iris()
+    numbered = type(iris)(np.column_stack([iris.X, np.arange(150)]), iris.y)  # the last feature names the row
+    config = TuneConfig(base=SMALL, methods=("gd", "nag"), lrs=(0.05, 0.5), repetitions=3, split_seed=7)
+    seen: list[tuple[set[int], set[int]]] = []
+    original = cells.fit
+
+    def recording_fit(net, initial, train, optimizer, test, **kwargs):
+        seen.append(({int(r) for r in train.X[:, -1]}, {int(r) for r in test.X[:, -1]}))
+        return original(net, initial, train, optimizer, test=test, **kwargs)
+
+    monkeypatch.setattr(cells, "fit", recording_fit)
+    tuned = run_tuned(numbered, config)
+    held_out = set(tuned.split["test"])
+    assert len(held_out) == 38 and len(seen) == 2 * 3 + 2 * 3  # one stack per setting and repetition, both phases
+    for train, validation in seen:
+        assert not held_out & (train | validation) and not train & validation
+        assert train | validation | held_out == set(range(150))
+    parts = [({*p["train"]}, {*p["validation"]}) for p in tuned.split["repetitions"].values()]
+    assert sorted(tuned.split["repetitions"]) == [str(s) for s in range(6)] and all(p in parts for p in seen)
+
+
+def test_split_json_lists_every_part_of_every_repetition(tuned_run):
+    split = json.loads((tuned_run / "split.json").read_text())
+    test = set(split["test"])
+    assert len(test) == 38 and sorted(split["repetitions"], key=int) == [str(s) for s in range(10)]
+    for parts in split["repetitions"].values():
+        train, validation = set(parts["train"]), set(parts["validation"])
+        assert not test & (train | validation) and not train & validation and len(validation) == 30
+        assert train | validation | test == set(range(150))
+    assert "no repetition's training or validation part holds a test row" in (tuned_run / "report.md").read_text()

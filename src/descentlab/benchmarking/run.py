@@ -1,7 +1,7 @@
 """Running a suite: every problem by the tuned protocol, then targets, times to target and profiles.
 
 An ``mlp`` problem runs through the tuned sweep's own machinery (:func:`~descentlab.experiments.tuning.run_tuned`
-with a :class:`~descentlab.experiments.tuned_cells.CellRunner`: its held-out test set, repetitions, statuses,
+with a :class:`~descentlab.experiments.sweeprun.CellRunner`: its held-out test set, repetitions, statuses,
 choice on validation, cells saved in ``OUT/problems/<name>/`` for ``--resume``). A convex problem runs the same two
 phases on its fixed objective: the repetitions vary the initial point, the chosen setting has the smallest median
 final f − f* over the tune repetitions (a diverged run counting as +∞; ties to the smaller learning rate), and the
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..data.dataset import Dataset
+from ..experiments.cells import Cell
 from ..experiments.config import CompareConfig, TuneConfig
-from ..experiments.results import Group
 from ..experiments.statistics import time_to_target
 from ..optim.optimizers import parse_optimizer
 from .problems import Problem, convex_objective, load_problem_data, newton_f_star
@@ -121,17 +121,17 @@ def tune_config(problem: Problem, methods: Sequence[str], lrs: Sequence[float], 
     return TuneConfig(base=base, methods=tuple(methods), lrs=tuple(problem.lrs or lrs), repetitions=seeds)
 
 
-def run_mlp(problem: Problem, data: Dataset, config: TuneConfig, runner: Callable[..., Any] | None
+def run_mlp(problem: Problem, data: Dataset, config: TuneConfig, runner: Any
             ) -> ProblemResult:
     """Both phases of the tuned sweep on an ``mlp`` problem (``runner``: a CellRunner, or None for in order)."""
     from ..experiments.tuning import run_tuned
 
     tuned = run_tuned(data, config, runner=runner)
     runs = []
-    for _, group_result in tuned.groups:
-        for m, row in enumerate(group_result.rows):
-            runs.append(Run({"problem": problem.name, **row}, group_result.validation_loss[:, m],
-                            group_result.train_loss[:, m]))
+    for result in tuned.groups:  # the history's test fields hold the validation part
+        for m, row in enumerate(result.rows):
+            runs.append(Run({"problem": problem.name, **row}, result.history.test_loss[:, m],
+                            result.history.train_loss[:, m]))
     return ProblemResult(problem, runs, tuned.choice, seconds=tuned.seconds)
 
 
@@ -172,8 +172,8 @@ def descend(objective: Any, setting: str, lr: float, x0: np.ndarray, iterations:
     return values, counts[0], counts[1], counts[2], last[0]
 
 
-def run_convex_group(problem: Problem, group: Group) -> list[Run]:
-    """Every run of one convex group: each learning rate on each repetition seed, one model at a time."""
+def run_convex_group(problem: Problem, group: Cell) -> list[Run]:
+    """Every run of one convex cell: each learning rate on each repetition seed, one model at a time."""
     objective, test = convex_objective(problem)
     assert problem.f_star is not None, "run_problem computes f* first"
     f_star = problem.f_star
@@ -224,16 +224,15 @@ def convex_choice(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
     return choice
 
 
-def run_convex(problem: Problem, config: TuneConfig, executor: Any) -> ProblemResult:
-    """Both phases on a convex problem, its groups run by ``executor`` (``map_tasks``)."""
-    from ..experiments.tuning import final_groups, tune_groups
+def run_convex(problem: Problem, config: TuneConfig) -> ProblemResult:
+    """Both phases on a convex problem, in this process."""
+    from ..experiments.tuning import final_cells, tune_cells
 
     start = time.perf_counter()
     runs: list[Run] = []
     for _ in PHASES:
-        groups = tune_groups(config) if not runs else final_groups(config, convex_choice(runs))
-        done = dict(executor.map_tasks(run_convex_group, groups, problem, data_first=True))
-        runs += [run for group in groups for run in done[group]]
+        cells = tune_cells(config) if not runs else final_cells(config, convex_choice(runs))
+        runs += [run for cell in cells for run in run_convex_group(problem, cell)]
     return ProblemResult(problem, runs, convex_choice(runs), problem.epsilon, time.perf_counter() - start)
 
 
@@ -252,22 +251,19 @@ def aggregate(methods: Sequence[str], problems: list[ProblemResult]) -> Benchmar
     return result
 
 
-def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], seeds: int, executor: Any = None,
+def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], seeds: int, client: Any = None,
                 folder: Path | None = None, cell_size: int = 64, engine: str = "numpy",
-                on_cell: Callable[[int, bool], None] | None = None) -> ProblemResult:
-    """One problem by the tuned protocol (module docstring), its cells run by ``executor`` (default: here) and,
-    for an ``mlp`` problem, saved in ``folder`` when given."""
-    from ..experiments.cluster import InProcess
-    from ..experiments.runfolder import RunFolder
-    from ..experiments.tuned_cells import CellRunner
+                on_cell: Callable[[Any, bool], None] | None = None) -> ProblemResult:
+    """One problem by the tuned protocol (module docstring); an ``mlp`` problem's cells run on ``client`` (a Dask
+    client; default: here) and are saved in ``folder`` when given."""
+    from ..experiments.sweeprun import CellRunner
+    from ..experiments.tuning import tuned_models
 
     config = tune_config(problem, methods, lrs, seeds, engine)
-    executor = executor or InProcess()
     if problem.convex:
         if problem.f_star is None:
             problem = replace(problem, f_star=newton_f_star(problem))
-        return run_convex(problem, config, executor)
+        return run_convex(problem, config)
     data = load_problem_data(problem)
-    runner = CellRunner(data, config, executor, RunFolder(folder) if folder is not None else None, cell_size,
-                        on_cell=on_cell)
+    runner = CellRunner(data, config, tuned_models(config), client, folder, cell_size, on_cell)
     return run_mlp(problem, data, config, runner)

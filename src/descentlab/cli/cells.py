@@ -18,8 +18,6 @@ if TYPE_CHECKING:  # the command line builds its parser from this module: rich a
     from rich.progress import Progress
 
     from ..experiments.cells import CellResult
-    from ..experiments.config import SweepConfig
-    from ..experiments.results import Sweep
 
 
 @contextmanager
@@ -72,6 +70,14 @@ def _claim(run_dir: Path, args: argparse.Namespace) -> Any:
     return lock
 
 
+class Layout:
+    """How many cells and models a sweep has (the final phase's cells are counted before its settings are
+    chosen)."""
+
+    def __init__(self, cells: int, models: int) -> None:
+        self.cells, self.models = cells, models
+
+
 class _Meter:
     """Cells done / total, models per second and the time left, across all workers."""
 
@@ -82,10 +88,8 @@ class _Meter:
         self.fresh = self.models_done = 0
 
     def __call__(self, result: CellResult, resumed: bool) -> None:
-        self.count(result.cell.size, resumed)
-
-    def count(self, models: int, resumed: bool) -> None:
-        """One more cell of ``models`` models done (``resumed``: read back from the run folder)."""
+        """One more cell done (``resumed``: read back from the run folder)."""
+        models = result.cell.size
         self.models_done += models
         if not resumed:
             self.fresh += models
@@ -130,44 +134,22 @@ def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Pa
     return result
 
 
-def tuned_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int,
-                        out: Console, err: Console) -> Any:
-    """Run (or, with ``--resume``, finish) the tuned sweep in ``run_dir`` in cells, here or on a cluster.
-    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
-    from ..experiments.cluster import DaskExecutor
-    from ..experiments.runfolder import RunFolder
-    from ..experiments.tuned_cells import CellRunner, cut
-    from ..experiments.tuning import Group, run_tuned, tune_groups
+def run_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int, layout: Any,
+                      out: Console, err: Console) -> Any:
+    """Run (or, with ``--resume``, finish) the sweep, plain or tuned, in ``run_dir`` here or on a cluster, showing
+    progress. Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    from ..experiments.sweeprun import CellRunner, assemble, sweep_layout
+    from ..experiments.tuning import run_tuned
 
-    final = [Group(m, m, (0.0,), tuple(range(config.repetitions, 2 * config.repetitions)), "final")
-             for m in config.methods]  # the chosen settings are not known yet; the counts are
-    groups = [*tune_groups(config), *final]
-    cells = sum(len(cut(g, cell_size)) for g in groups)
-    meter = _Meter(_progress(args.quiet, err), cells, sum(len(g.lrs) * len(g.seeds) for g in groups))
+    meter = _Meter(_progress(args.quiet, err), layout.cells, layout.models)
 
     def work(client: Any) -> Any:
-        runner = CellRunner(data, config, DaskExecutor(client) if client is not None else None, RunFolder(run_dir),
-                            cell_size, on_cell=meter.count)
-        return run_tuned(data, config, runner=runner)
+        runner = CellRunner(data, config, layout.models, client, run_dir, cell_size, on_cell=meter)
+        if hasattr(config, "methods"):
+            return run_tuned(data, config, runner)
+        return assemble(runner.config, data, runner(sweep_layout(config, cell_size)))  # type: ignore[arg-type]
 
-    return _stoppable(args, out, err, run_dir, meter, cells, work)
-
-
-def run_with_progress(args: argparse.Namespace, data: Any, config: SweepConfig, run_dir: Path, cell_size: int,
-                      out: Console, err: Console) -> Sweep:
-    """Run (or, with ``--resume``, finish) the sweep in ``run_dir`` here or on a cluster, showing progress.
-    Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
-    from ..experiments.sweeprun import resume_sweep, run_sweep, sweep_layout
-
-    cells = sweep_layout(config, cell_size)
-    meter = _Meter(_progress(args.quiet, err), len(cells), sum(c.size for c in cells))
-
-    def work(client: Any) -> Sweep:
-        if args.resume is not None:
-            return resume_sweep(run_dir, data, client, on_cell=meter)
-        return run_sweep(data, config, client, run_dir, cell_size, on_cell=meter)
-
-    return _stoppable(args, out, err, run_dir, meter, len(cells), work)
+    return _stoppable(args, out, err, run_dir, meter, layout.cells, work)
 
 
 def _lost_cluster(error: Exception) -> bool:

@@ -305,11 +305,15 @@ SWEEP_OPTIONS: list[Option] = [
                         help="initial points per learning rate: init seeds 0..N-1; with --tune the R repetitions of "
                              f"each phase (default: {SWEEP.seeds})")),
     (("--tune",), dict(action="store_true",
-                       help="tuned comparison: repetition r draws its own train/validation/test split and initial "
-                            "point from seed r; every method runs at every setting of its grid on repetitions "
-                            "0..R-1 and keeps the one with the smallest median final validation loss (ties: smaller "
-                            "lr), then runs at that setting on fresh repetitions R..2R-1, which the report compares; "
+                       help="tuned comparison: the test rows are drawn once (--split-seed) and held out; repetition r "
+                            "draws its own train/validation split of the other rows and initial point from seed r; "
+                            "every method runs at every setting of its grid on repetitions 0..R-1 and keeps the one "
+                            "with the smallest median final validation loss (ties: smaller lr), then runs at that "
+                            "setting on fresh repetitions R..2R-1, which the report compares; "
                             "test data never influence the choice")),
+    (("--split-seed",), dict(type=_int_at_least(0, MAX_SEED), default=None,
+                             help="with --tune: seed of the test rows, drawn once and held out of every repetition's "
+                                  f"training and validation (default: {TuneConfig.split_seed})")),
     (("--validation-size",), dict(type=_fraction, default=None,
                                   help="with --tune: fraction of the data held out for validation, stratified "
                                        f"(default: {TuneConfig.validation_size:g})")),

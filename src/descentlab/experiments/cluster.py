@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,16 +31,10 @@ class ClusterError(RuntimeError):
 class InProcess:
     """Train the cells here, one after the other, in the order given."""
 
-    def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
-        for _, result in self.map_tasks(run_cell, cells, data, base):
-            yield result
-
-    def map_tasks(self, function: Callable[..., Any], items: Sequence[Any], data: Dataset, *args: Any,
-                  data_first: bool = False) -> Iterator[tuple[Any, Any]]:
-        """``(item, function(item, data, *args))`` for every item, in order (``function(data, *args, item)`` with
-        ``data_first``)."""
-        for item in items:
-            yield item, (function(data, *args, item) if data_first else function(item, data, *args))
+    def map(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig,
+            validation_size: float | None = None) -> Iterator[CellResult]:
+        for cell in cells:
+            yield run_cell(cell, data, base, validation_size)
 
 
 class DaskExecutor:
@@ -54,32 +48,23 @@ class DaskExecutor:
         self.client = client
         check_workers(client)
 
-    def map_cells(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig) -> Iterator[CellResult]:
-        for _, result in self.map_tasks(run_cell, cells, data, base):
-            yield result
-
-    def map_tasks(self, function: Callable[..., Any], items: Sequence[Any], data: Dataset, *args: Any,
-                  data_first: bool = False) -> Iterator[tuple[Any, Any]]:
-        """``(item, function(item, data, *args))`` as each task finishes, one task per item, ``data`` scattered
-        to every worker once (``function(data, *args, item)`` with ``data_first``)."""
+    def map(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig,
+            validation_size: float | None = None) -> Iterator[CellResult]:
+        """The results of ``cells`` as each task finishes, ``data`` scattered to every worker once."""
         from distributed import as_completed
 
-        if not items:
+        if not cells:
             return
         shared = self.client.scatter(data, broadcast=True, hash=False)
         run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
-        task = with_registered(function)  # the workers learn the optimisers registered here
-        futures = {}
-        for index, item in enumerate(items):
-            call = (shared, *args, item) if data_first else (item, shared, *args)
-            name = getattr(item, "key", None) or f"{function.__name__}-{index}"
-            futures[self.client.submit(task, *call, key=f"descentlab-{name}-{run}", pure=False,
-                                       retries=1)] = item
+        task = with_registered(run_cell)  # the workers learn the optimisers registered here
+        futures = [self.client.submit(task, cell, shared, base, validation_size, key=f"descentlab-{cell.key()}-{run}",
+                                      pure=False, retries=1) for cell in cells]
         try:
-            for future in as_completed(list(futures), loop=self.client.loop):
+            for future in as_completed(futures, loop=self.client.loop):
                 result = future.result()
                 future.release()
-                yield futures[future], result
+                yield result
         finally:  # interrupted or failed: the tasks not yet finished are not wanted any more
             self.client.cancel([f for f in futures if not f.done()])
             shared.release()

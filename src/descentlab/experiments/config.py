@@ -58,3 +58,4 @@ class TuneConfig:
     lrs: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
     repetitions: int = 10
     validation_size: float = 0.2
+    split_seed: int = 0  # the held-out test rows are drawn once, from this seed

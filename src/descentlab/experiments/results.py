@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import CompareConfig, SweepConfig, TuneConfig
-from .statistics import chance_loss, run_status
 
 if TYPE_CHECKING:
     from ..core.network import MLP
     from ..core.params import Params
     from ..data.dataset import Dataset, Standardizer
     from ..training.results import FitResult
+    from .cells import CellResult
 
 
 @dataclass
@@ -60,28 +60,8 @@ class Sweep:
     test: Dataset
     grid: list[tuple[float, int]]  # (lr, seed) of model m, in stacking order
     results: dict[str, FitResult]
+    rows: list[dict[str, Any]]  # one per optimiser and model (sweep.csv): its grid point, status, final metrics
     seconds: float = 0.0
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per optimiser and model: its grid point, its status
-        (:func:`~descentlab.experiments.statistics.run_status`) and the metrics of its last finite iterate (a
-        model that diverged is flagged, with the iteration it reached)."""
-        chance = chance_loss(self.train.y, self.train.n_classes)
-        out = []
-        for name, result in self.results.items():
-            h = result.history
-            for m, (lr, seed) in enumerate(self.grid):
-                loss = h.train_loss[:, m]
-                finite = np.flatnonzero(np.isfinite(loss))
-                last = int(finite[-1]) if finite.size else 0
-                diverged = last < len(loss) - 1
-                out.append({
-                    "optimizer": name, "lr": lr, "seed": seed, "diverged": diverged,
-                    "status": run_status(float(loss[last]), diverged, chance), "iterations_done": last,
-                    **{f"final_{f}": float(getattr(h, f)[last, m]) for f in
-                       ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
-                })
-        return out
 
 
 def file_stem(name: str) -> str:
@@ -90,35 +70,6 @@ def file_stem(name: str) -> str:
 
 
 # -- tuned sweeps (experiments/tuning.py) -----------------------------------------------------------------------
-ROW_FIELDS = (
-    "method", "setting", "lr", "seed", "phase", "status", "iterations_done", "chance_loss", "train_loss",
-    "train_accuracy", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy",
-)
-
-
-@dataclass(frozen=True)
-class Group:
-    """Models trained by one call of :func:`~descentlab.experiments.tuning.train_group`: ``setting`` (a spec
-    without ``lr``) of ``method`` at every learning rate of ``lrs`` on every repetition of ``seeds``, recorded as
-    ``phase``."""
-
-    method: str
-    setting: str
-    lrs: tuple[float, ...]
-    seeds: tuple[int, ...]
-    phase: str
-
-
-@dataclass
-class GroupResult:
-    """One row per model (seed-major, then lr; fields ``ROW_FIELDS``) and the models' training and validation
-    loss curves, arrays ``(K + 1, models)`` in the rows' order (NaN after a model diverged)."""
-
-    rows: list[dict[str, Any]]
-    train_loss: np.ndarray
-    validation_loss: np.ndarray
-
-
 def median_validation_loss(rows: Sequence[dict[str, Any]]) -> float:
     """Median final validation loss of some runs, a diverged run counted as +∞."""
     values = [math.inf if r["status"] == "diverged" else r["validation_loss"] for r in rows]
@@ -145,7 +96,8 @@ class Tuned:
     config: TuneConfig
     rows: list[dict[str, Any]]
     choice: dict[str, dict[str, Any]]
-    groups: list[tuple[Group, GroupResult]]
+    groups: list[CellResult]  # per phase and setting, its models joined (for the figures)
+    split: dict[str, Any]  # the rows of every part (split.json)
     seconds: float = 0.0
 
     def phase_rows(self, phase: str) -> list[dict[str, Any]]:

@@ -155,7 +155,7 @@ def run_title(comparison: Comparison) -> str:
 
 def sweep_csv(result: Sweep) -> str:
     """``sweep.csv``: one row per optimiser and model."""
-    rows = result.rows()
+    rows = result.rows
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()

@@ -3,152 +3,57 @@ repetitions and the untouched test set.
 
 Protocol (``descentlab sweep --tune``), R repetitions:
 
-1. Repetition r draws its own stratified three-way split (train / validation / test) and its own initial point,
-   both from seed r, so that the claims cover the variability of the data as well as of the initialisation.
+1. The test rows are drawn once, from ``--split-seed`` (stratified), and held out of everything until the final
+   evaluation. Repetition r draws its own stratified train/validation split of the other rows and its own initial
+   point, both from seed r, so that the claims cover the variability of the data as well as of the
+   initialisation; ``split.json`` lists every part's rows.
 2. Phase ``tune``: every method at every setting of its grid (the learning rates, and every hyper-parameter given
    as a list) on repetitions 0 … R−1. A method's chosen setting minimises the median final *validation* loss
    over those repetitions (a diverged run counts as +∞); ties go to the smaller learning rate, then to the
    setting named first. Test data never enter the choice: training only ever sees the validation set.
 3. Phase ``final``: every method at its chosen setting on the fresh repetitions R … 2R−1; these are the runs
-   the comparison reports.
+   the comparison reports, each measured once on the test rows.
 
-The unit of work is a :class:`Group`: one setting of one method at some learning rates on some repetitions, all
-trained by :func:`train_group`, which returns one row per model and the models' curves. A scheduler may run the
-groups of a phase in any order or place; only :func:`choose` couples the phases.
+Each phase is a sweep of cells (:mod:`descentlab.experiments.cells`) run by one
+:class:`~descentlab.experiments.sweeprun.CellRunner`; only :func:`choose` couples the phases.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from ..data.dataset import Dataset
+from ..optim.spec import expand_method
+from .cells import Cell, CellResult, cut, join, repetition_rows
+from .config import DEFAULT_CELL_SIZE, TuneConfig
+from .results import Tuned, tuning_curve
 
-from ..core.objective import Objective, Want
-from ..core.params import Params
-from ..data.dataset import DataError, Dataset, Standardizer, train_test_split
-from ..optim.spec import expand_method, parse_optimizer
-from ..training.fit import fit
-from .cells import engine_for_all
-from .compare import network_for
-from .config import CompareConfig, TuneConfig
-from .results import Group, GroupResult, Tuned, tuning_curve
-from .statistics import chance_loss, run_status
-
-PHASES = ("tune", "final")
-
-
-# -- method grids ---------------------------------------------------------------------------------------------
-def full_setting(setting: str, lr: float) -> str:
-    """The spec that reproduces one model's optimiser, learning rate included: ``momentum:mu=0.5:lr=0.02``."""
-    return f"{setting}:lr={lr!r}"
-
-
-# -- one repetition ---------------------------------------------------------------------------------------------
-def split_three_ways(
-    data: Dataset, validation_size: float, test_size: float, seed: int
-) -> tuple[Dataset, Dataset, Dataset]:
-    """Stratified train / validation / test split from ``seed``.
-
-    The test part is ``train_test_split(data, test_size, seed)``'s; the validation part, ``ceil(validation_size
-    · S)`` rows of the whole data, is then drawn (stratified, same seed) from the rest.
-    """
-    if not 0.0 < validation_size < 1.0 or validation_size + test_size >= 1.0:
-        raise DataError(f"validation size {validation_size} and test size {test_size} leave no training data")
-    rest, test = train_test_split(data, test_size=test_size, seed=seed)
-    n_validation = math.ceil(validation_size * data.n_samples)
-    if n_validation >= rest.n_samples:
-        raise DataError(f"validation size {validation_size} leaves no training rows")
-    # train_test_split takes ceil(fraction · S); half a row below the count makes that exact despite rounding.
-    train, validation = train_test_split(rest, test_size=(n_validation - 0.5) / rest.n_samples, seed=seed)
-    return train, validation, test
-
-
-def repetition(
-    data: Dataset, base: CompareConfig, validation_size: float, seed: int
-) -> tuple[Dataset, Dataset, Dataset]:
-    """Repetition ``seed``'s three parts, standardised with its training statistics when ``base.standardize``."""
-    train, validation, test = split_three_ways(data, validation_size, base.test_size, seed)
-    if base.standardize:
-        standardizer = Standardizer.fit(train.X)
-        train, validation, test = (standardizer.apply(part) for part in (train, validation, test))
-    return train, validation, test
-
-
-# -- groups of models -------------------------------------------------------------------------------------------
-
-
-def train_group(data: Dataset, base: CompareConfig, validation_size: float, group: Group) -> GroupResult:
-    """Train every model of ``group``; for each repetition the learning rates are stacked into one batch.
-
-    Parameters
-    ----------
-    data : the whole data set (each repetition splits it with its own seed)
-    base : network, initialisation, iterations, test size, standardisation, weight decay and engine
-    validation_size : fraction of the data in the validation part
-    group : the setting, learning rates, repetitions and phase
-
-    Returns
-    -------
-    GroupResult
-        A row's metrics are those of the parameters the model ends with (its last finite iterate when it
-        diverged); ``status`` follows :func:`descentlab.experiments.statistics.run_status`. Training sees the
-        training and validation parts only; the test part is evaluated once, after the last step.
-    """
-    rows: list[dict[str, Any]] = []
-    curves: list[tuple[np.ndarray, np.ndarray]] = []
-    lr_column = np.array(group.lrs, dtype=np.float64)[:, None]
-    optimizer = parse_optimizer(group.setting, lr=lr_column)
-    for seed in group.seeds:
-        train, validation, test = repetition(data, base, validation_size, seed)
-        net = network_for(data, base)
-        start = net.init(seed=seed, mu=base.init_mu, sigma=base.init_sigma, scheme=base.init).flat
-        initial = Params(np.repeat(start[None, :], len(group.lrs), axis=0), net.slots)
-        result = fit(net, initial, train, optimizer, iterations=base.iterations, test=validation,
-                     weight_decay=base.weight_decay, batch_size=base.batch_size, seed=seed, engine=base.engine)
-        chance = chance_loss(train.y, train.n_classes)
-        parts = {"train": (train, base.weight_decay), "validation": (validation, 0.0), "test": (test, 0.0)}
-        measured = {name: Objective(net, part.X, part.y, penalty).evaluate(result.params.flat, Want.CORRECT)
-                    for name, (part, penalty) in parts.items()}
-        sizes = {"train": train.n_samples, "validation": validation.n_samples, "test": test.n_samples}
-        history = result.history
-        for m, lr in enumerate(group.lrs):
-            diverged = bool(np.isnan(history.train_loss[-1, m]))
-            finite = np.flatnonzero(np.isfinite(history.train_loss[:, m]))
-            row: dict[str, Any] = {
-                "method": group.method, "setting": full_setting(group.setting, lr), "lr": float(lr), "seed": seed,
-                "phase": group.phase, "status": "", "iterations_done": int(finite[-1]), "chance_loss": chance,
-            }
-            for part, evaluation in measured.items():
-                assert evaluation.correct is not None
-                row[f"{part}_loss"] = float(evaluation.loss[m])
-                row[f"{part}_accuracy"] = float(evaluation.correct[m]) / sizes[part]
-            row["status"] = run_status(row["train_loss"], diverged, chance)
-            rows.append(row)
-            curves.append((history.train_loss[:, m], history.test_loss[:, m]))
-    return GroupResult(rows, np.stack([c[0] for c in curves], axis=1), np.stack([c[1] for c in curves], axis=1))
+if TYPE_CHECKING:
+    from .sweeprun import CellRunner
 
 
 # -- the protocol -----------------------------------------------------------------------------------------------
-def tune_groups(config: TuneConfig) -> list[Group]:
-    """The groups of phase ``tune``: one per method and setting, all its learning rates, seeds 0 … R−1."""
-    groups = []
+def tune_cells(config: TuneConfig, cell_size: int = DEFAULT_CELL_SIZE) -> list[Cell]:
+    """The cells of phase ``tune``: every method at every setting, all its learning rates, repetitions 0 … R−1."""
+    cells = []
     for method in config.methods:
         settings: dict[str, list[float]] = {}
         for setting, lr in expand_method(method, config.lrs):
             settings.setdefault(setting, []).append(lr)
         for setting, lrs in settings.items():
-            groups.append(Group(method, setting, tuple(lrs), tuple(range(config.repetitions)), "tune"))
-    return groups
+            cells += cut("tune", method, setting, lrs, range(config.repetitions), config.split_seed, cell_size)
+    return cells
 
 
-def final_groups(config: TuneConfig, choice: dict[str, dict[str, Any]]) -> list[Group]:
-    """The groups of phase ``final``: each method at its chosen setting on the fresh seeds R … 2R−1."""
-    seeds = tuple(range(config.repetitions, 2 * config.repetitions))
-    return [Group(method, choice[method]["base_setting"], (choice[method]["lr"],), seeds, "final")
-            for method in config.methods]
+def final_cells(config: TuneConfig, choice: dict[str, dict[str, Any]], cell_size: int = DEFAULT_CELL_SIZE
+                ) -> list[Cell]:
+    """The cells of phase ``final``: each method at its chosen setting on the fresh repetitions R … 2R−1."""
+    seeds = range(config.repetitions, 2 * config.repetitions)
+    return [cell for method in config.methods for cell in
+            cut("final", method, choice[method]["base_setting"], (choice[method]["lr"],), seeds, config.split_seed,
+                cell_size)]
 
 
 def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -170,47 +75,46 @@ def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return choice
 
 
-Runner = Callable[[Sequence[Group]], list[GroupResult]]
-
-
-def decided_base(config: TuneConfig) -> CompareConfig:
-    """``config.base`` with ``engine="auto"`` decided once for both phases (see
-    :func:`~descentlab.experiments.cells.engine_for_all`)."""
-    return engine_for_all(config.base, tuned_models(config))
-
-
 def tuned_models(config: TuneConfig) -> int:
     """The models both phases train: every setting, learning rate and repetition, then each method's final runs."""
-    return sum(len(g.lrs) * len(g.seeds) for g in tune_groups(config)) + len(config.methods) * config.repetitions
+    grid = sum(len(expand_method(method, config.lrs)) for method in config.methods)
+    return (grid + len(config.methods)) * config.repetitions
 
 
-def run_tuned(data: Dataset, config: TuneConfig, runner: Runner | None = None,
-              on_group: Callable[[Group], None] | None = None) -> Tuned:
-    """Run both phases of the protocol (module docstring).
+def split_record(data: Dataset, config: TuneConfig) -> dict[str, Any]:
+    """The rows (0-based) of every part of every repetition of both phases: ``split.json``. The test rows are
+    drawn once, from ``config.split_seed``; no repetition's training or validation part holds one of them."""
+    record: dict[str, Any] = {"test": None, "repetitions": {}}
+    for seed in range(2 * config.repetitions):
+        train, validation, test = repetition_rows(data, config.validation_size, config.base.test_size,
+                                                  config.split_seed, seed)
+        record["test"] = test.tolist()
+        record["repetitions"][str(seed)] = {"train": train.tolist(), "validation": validation.tolist()}
+    return record
 
-    ``runner`` trains a list of groups and returns their results in order (default: :func:`train_group` one
-    after the other, calling ``on_group`` after each); a parallel scheduler can stand in for it.
-    """
+
+def _by_setting(results: Sequence[CellResult]) -> list[CellResult]:
+    """The results of one phase joined per setting, in order."""
+    settings: dict[tuple[str, str], list[CellResult]] = {}
+    for result in results:
+        settings.setdefault((result.cell.method, result.cell.setting), []).append(result)
+    return [join(mine) for mine in settings.values()]
+
+
+def run_tuned(data: Dataset, config: TuneConfig, runner: CellRunner | None = None) -> Tuned:
+    """Run both phases of the protocol (module docstring): two calls of ``runner`` (default: a
+    :class:`~descentlab.experiments.sweeprun.CellRunner` in this process, cells of the default size)."""
     if config.repetitions < 1 or not config.methods or not config.lrs:
         raise ValueError("a tuned comparison needs at least one method, one learning rate and one repetition")
+    from .sweeprun import CellRunner
 
-    base = decided_base(config)
-
-    def in_order(groups: Sequence[Group]) -> list[GroupResult]:
-        results = []
-        for group in groups:
-            results.append(train_group(data, base, config.validation_size, group))
-            if on_group is not None:
-                on_group(group)
-        return results
-
-    run = runner or in_order
     start = time.perf_counter()
-    tune = tune_groups(config)
-    tuned = list(zip(tune, run(tune), strict=True))
-    tune_rows = [row for _, result in tuned for row in result.rows]
+    split = split_record(data, config)
+    run = runner or CellRunner(data, config, tuned_models(config))
+    cell_size = run.cell_size
+    tuned = _by_setting(run(tune_cells(config, cell_size)))
+    tune_rows = [row for result in tuned for row in result.rows]
     choice = choose(tune_rows)
-    final = final_groups(config, choice)
-    finals = list(zip(final, run(final), strict=True))
-    rows = tune_rows + [row for _, result in finals for row in result.rows]
-    return Tuned(config, rows, choice, tuned + finals, time.perf_counter() - start)
+    finals = _by_setting(run(final_cells(config, choice, cell_size)))
+    rows = tune_rows + [row for result in finals for row in result.rows]
+    return Tuned(run.config, rows, choice, tuned + finals, split, time.perf_counter() - start)  # type: ignore[arg-type]

@@ -383,14 +383,15 @@ def tuned_series(tuned: Tuned) -> list[SweepSeries]:
     """Per phase, method, setting and learning rate, the training and validation loss curves of the runs (the
     repetitions). A tune series is selected by its learning rate, a final one by ``"final"``."""
     series = []
-    for group, result in tuned.groups:
-        settings = list(dict.fromkeys(g.setting for g, _ in tuned.groups if g.method == group.method))
+    for result in tuned.groups:
+        group = result.cell
+        settings = list(dict.fromkeys(r.cell.setting for r in tuned.groups if r.cell.method == group.method))
         for lr in group.lrs:
             columns = [i for i, row in enumerate(result.rows) if row["lr"] == lr]
             key, label = (f"{lr:g}", f"lr {lr:g}") if group.phase == "tune" else ("final", "chosen settings")
             series.append(SweepSeries(
                 group.phase, group.method, key, label, [f"repetition {result.rows[i]['seed']}" for i in columns],
-                result.train_loss[:, columns], result.validation_loss[:, columns],
+                result.history.train_loss[:, columns], result.history.test_loss[:, columns],
                 f"{method_label(group.setting)}, lr {lr:g}", settings.index(group.setting)))
     return series
 

@@ -175,10 +175,11 @@ def plot_tuned(tuned: Tuned, path: str | Path) -> Path:
         if chosen["setting"].rsplit(":lr=", 1)[0] == base:
             tune_ax.plot([chosen["lr"]], [chosen["median_validation_loss"]], marker="o", markersize=10,
                          markerfacecolor="none", color=colours[method])
-    for group, result in tuned.groups:
+    for result in tuned.groups:
+        group = result.cell
         if group.phase != "final":
             continue
-        values = result.train_loss
+        values = result.history.train_loss
         if np.isnan(values).all():
             continue
         with np.errstate(invalid="ignore"):

@@ -271,7 +271,7 @@ def sweep_summary(result: Sweep) -> list[tuple[str, float, dict[str, int], int, 
     loss and test accuracy (%) of the models that did not diverge (what report.md and the terminal table show)."""
     from ..experiments.statistics import status_counts
 
-    rows = result.rows()
+    rows = result.rows
     summary = []
     for name in result.results:
         for lr in sorted({lr for lr, _ in result.grid}):
@@ -308,7 +308,7 @@ def _reach_times(result: Sweep, first: str, other: str) -> tuple[list[float | No
     """Per pair of (lr, seed) where ``first``'s run is ok: the first iteration at which ``other``'s run reaches
     ``first``'s final training loss (None: never, or ``other``'s run is not ok); and how many pairs were left
     out because ``first``'s run is stuck or diverged (its loss is no target worth reaching)."""
-    rows = result.rows()
+    rows = result.rows
     status = {(r["optimizer"], r["lr"], r["seed"]): r["status"] for r in rows}
     a = result.results[first].history.train_loss
     b = result.results[other].history.train_loss
@@ -342,7 +342,7 @@ def _sweep_paired_lines(result: Sweep) -> list[str]:
     names = list(result.results)
     first = names[0]
     lrs = sorted({lr for lr, _ in result.grid})
-    rows = result.rows()
+    rows = result.rows
     K = result.config.base.iterations
     lines = ["", f"## Paired comparison with {method_label(first)}, at shared learning rates", "",
              f"Each pair is one learning rate and one seed: both methods from the same initial point **at the same "
@@ -378,7 +378,7 @@ def sweep_json(result: Sweep) -> dict[str, Any]:
     paired comparisons with the first method."""
     from ..experiments.statistics import chance_loss, status_counts
 
-    rows = result.rows()
+    rows = result.rows
     names = list(result.results)
     methods = {
         name: {"status": status_counts(r["status"] for r in rows if r["optimizer"] == name),
@@ -389,7 +389,8 @@ def sweep_json(result: Sweep) -> dict[str, Any]:
                        "median_difference": None if p.n_finite == 0 else p.median,
                        "interval_95": None if p.n_finite == 0 else [p.low, p.high]}
                       for p in _paired_at(rows, names[0], other, None)] for other in names[1:]}
-    return {"command": sweep_command_line(result), "chance_loss": chance_loss(result.train.y, result.train.n_classes),
+    return {"command": sweep_command_line(result), "engine": result.config.base.engine,
+            "chance_loss": chance_loss(result.train.y, result.train.n_classes),
             "methods": methods, "paired_with": names[0], "paired_all_lrs": paired}
 
 

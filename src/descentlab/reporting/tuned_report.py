@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..experiments.results import ROW_FIELDS, Tuned
+from ..experiments.cells import ROW_FIELDS
+from ..experiments.results import Tuned
 from ..experiments.statistics import (
     BOOTSTRAP_RESAMPLES,
     STUCK_TOLERANCE,
@@ -102,7 +103,8 @@ def tuned_summary(tuned: Tuned) -> dict[str, Any]:
         "command": tuned_command_line(tuned),
         "protocol": {"repetitions": c.repetitions, "tune_seeds": [0, c.repetitions - 1],
                      "final_seeds": [c.repetitions, 2 * c.repetitions - 1], "validation_size": c.validation_size,
-                     "test_size": c.base.test_size, "iterations": c.base.iterations, "lrs": list(c.lrs),
+                     "test_size": c.base.test_size, "split_seed": c.split_seed, "engine": c.base.engine,
+                     "iterations": c.base.iterations, "lrs": list(c.lrs),
                      "stuck_tolerance": STUCK_TOLERANCE, "bootstrap_seed": BOOTSTRAP_SEED,
                      "bootstrap_resamples": BOOTSTRAP_RESAMPLES},
         "seconds": tuned.seconds,
@@ -118,7 +120,7 @@ def tuned_command_line(tuned: Tuned) -> str:
     words = ["descentlab", "sweep", "--tune", "--optimizers", ",".join(c.methods)]
     words += ["--lr", ",".join(f"{lr!r}" for lr in c.lrs), "--seeds", str(c.repetitions), *data_and_network_words(base)]
     words += ["--iterations", str(base.iterations), "--validation-size", f"{c.validation_size!r}",
-              "--test-size", f"{base.test_size!r}",
+              "--test-size", f"{base.test_size!r}", *(["--split-seed", str(c.split_seed)] if c.split_seed else []),
               *features_and_engine_words(base)]
     return shlex.join(words)
 
@@ -145,8 +147,11 @@ def _protocol_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
         "",
         "## Protocol",
         "",
-        f"- Repetition r draws its own stratified split (validation {c.validation_size:g} and test "
-        f"{c.base.test_size:g} of the data, the rest for training) and its own initial point from seed r.",
+        f"- The test rows ({c.base.test_size:g} of the data, stratified) are drawn once, from split seed "
+        f"{c.split_seed}, and held out of everything: `split.json` lists every part's rows, and no repetition's "
+        "training or validation part holds a test row.",
+        f"- Repetition r draws its own stratified train/validation split of the other rows (validation "
+        f"{c.validation_size:g} of the data) and its own initial point from seed r.",
         f"- **Tune**: every method at every setting of its grid on repetitions 0–{R - 1}; the chosen setting has "
         "the smallest median final *validation* loss (a diverged run counts as +∞; ties go to the smaller learning "
         "rate). The test data play no part in the choice.",
@@ -230,8 +235,8 @@ def render_tuned_report(tuned: Tuned, summary: dict[str, Any]) -> str:
 
 
 def write_tuned(tuned: Tuned, out: str | Path) -> list[Path]:
-    """Write ``sweep.csv``, ``summary.json``, ``report.md``, ``sweep.png`` and ``report.html`` into ``out`` (each
-    atomically)."""
+    """Write ``sweep.csv``, ``split.json``, ``summary.json``, ``report.md``, ``sweep.png`` and ``report.html``
+    into ``out`` (each atomically)."""
     from .interactive import write_tuned_html
     from .plots import plot_tuned
 
@@ -239,9 +244,11 @@ def write_tuned(tuned: Tuned, out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     summary = tuned_summary(tuned)
     atomic_write_text(out / "sweep.csv", tuned_csv(tuned))
+    atomic_write_text(out / "split.json", json.dumps(tuned.split) + "\n")
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot_tuned(tuned, out / "sweep.png")
     report = render_tuned_report(tuned, summary)
     atomic_write_text(out / "report.md", report)
     write_tuned_html(tuned, report, out / "report.html")
-    return [out / "sweep.csv", out / "summary.json", out / "sweep.png", out / "report.md", out / "report.html"]
+    return [out / name for name in ("sweep.csv", "split.json", "summary.json", "sweep.png", "report.md",
+                                    "report.html")]
