@@ -12,6 +12,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+"""The installed version of descentlab (also ``descentlab --version`` and every model file's metadata)."""
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "core.activations": ("ACTIVATIONS", "Activation", "get_activation", "sigmoid", "softplus"),

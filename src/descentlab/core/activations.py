@@ -124,6 +124,8 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("identity", "z", _identity_fill),
     )
 }
+"""The hidden activations by name (``--activation``, ``MLP(..., activation=NAME)``): softplus, relu, tanh, sigmoid,
+identity, each an `Activation` with its derivative beside it."""
 
 
 def softplus(z: np.ndarray) -> np.ndarray:
