@@ -1,4 +1,5 @@
-"""Every ``bash`` and ``python`` block of README.md runs as written, in order, in one folder.
+"""Every ``bash`` and ``python`` block of README.md runs as written, in order, in one folder (tests/test_docs_site.py
+runs the site's tutorials with the same runner, ``run_blocks``).
 
 The rule (README.md states it too): a block runs unless the line before its fence is a marker
 ``<!-- readme-test: not run: REASON -->`` (installs, long sweeps, clusters), in which case each ``descentlab``
@@ -34,8 +35,8 @@ class Block:
     line: int
 
 
-def blocks() -> list[Block]:
-    text = README.read_text()
+def blocks(path: Path = README) -> list[Block]:
+    text = path.read_text()
     return [Block(m["lang"], m["body"], m["marker"] or "", text[: m.start()].count("\n") + 1)
             for m in FENCE.finditer(text)]
 
@@ -51,13 +52,11 @@ def _commands(body: str) -> list[list[str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def readme_run(tmp_path_factory) -> dict:
-    """Run every runnable block in order in one folder; what each printed, by block."""
-    folder = tmp_path_factory.mktemp("readme")
+def run_blocks(path: Path, folder: Path) -> dict[int, str]:
+    """Run every runnable block of ``path`` in order in ``folder``; what each printed, by the block's line."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     outputs: dict[int, str] = {}
-    for block in blocks():
+    for block in blocks(path):
         if block.lang not in ("bash", "python") or block.marker.startswith("not run"):
             continue
         needs = re.fullmatch(r"needs (\w+)", block.marker)
@@ -66,9 +65,28 @@ def readme_run(tmp_path_factory) -> dict:
         argv = ["bash", "-euo", "pipefail", "-c", block.body] if block.lang == "bash" else \
             [sys.executable, "-c", block.body]
         run = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
-        assert run.returncode == 0, f"README.md block at line {block.line} failed:\n{run.stdout}\n{run.stderr}"
+        assert run.returncode == 0, f"{path.name} block at line {block.line} failed:\n{run.stdout}\n{run.stderr}"
         outputs[block.line] = run.stdout
-    return {"folder": folder, "outputs": outputs}
+    return outputs
+
+
+def check_blocks_not_run_parse(path: Path) -> int:
+    """Parse the ``descentlab`` commands of ``path``'s bash blocks marked not run; how many there were."""
+    parser = build_parser()
+    checked = 0
+    for block in blocks(path):
+        if block.lang == "bash" and block.marker.startswith("not run"):
+            for words in _commands(block.body):
+                parser.parse_args(words)  # a bad flag exits 2: SystemExit fails the test
+                checked += 1
+    return checked
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory) -> dict:
+    """Run every runnable block in order in one folder; what each printed, by block."""
+    folder = tmp_path_factory.mktemp("readme")
+    return {"folder": folder, "outputs": run_blocks(README, folder)}
 
 
 def test_every_block_is_python_bash_or_quoted_output_and_every_marker_is_known():
@@ -79,14 +97,7 @@ def test_every_block_is_python_bash_or_quoted_output_and_every_marker_is_known()
 
 
 def test_the_descentlab_commands_of_blocks_that_are_not_run_parse():
-    parser = build_parser()
-    checked = 0
-    for block in blocks():
-        if block.lang == "bash" and block.marker.startswith("not run"):
-            for words in _commands(block.body):
-                parser.parse_args(words)  # a bad flag exits 2: SystemExit fails the test
-                checked += 1
-    assert checked >= 4
+    assert check_blocks_not_run_parse(README) >= 4
 
 
 def test_every_runnable_block_runs(readme_run):
