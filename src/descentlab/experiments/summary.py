@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..optim.optimizers import hyper_parameters
+from ..optim.schedule import step_size
 from ..training.results import HISTORY_FIELDS, FitResult
 from .results import Comparison, Sweep
 from .statistics import chance_loss, run_status
@@ -115,15 +116,18 @@ def method_statuses(comparison: Comparison) -> dict[str, str]:
 
 
 def history_csv(results: dict[str, FitResult], statuses: dict[str, str]) -> str:
-    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm, status`` (the method's
-    final status, on each of its rows, so that a filter on the file keeps it)."""
+    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm, status, step_size`` (the
+    method's final status, on each of its rows, so that a filter on the file keeps it; the learning rate of the
+    iteration that led to the row, its schedule applied, empty on row 0 and for a method without one)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", "iteration", *HISTORY_FIELDS, "status"])
+    writer.writerow(["method", "iteration", *HISTORY_FIELDS, "status", "step_size"])
     for name, result in results.items():
         columns = [getattr(result.history, f) for f in HISTORY_FIELDS]
         for k in range(len(result.history)):
-            writer.writerow([name, k, *(repr(float(c[k])) for c in columns), statuses[name]])
+            size = step_size(result.optimizer, k - 1) if k else None
+            writer.writerow([name, k, *(repr(float(c[k])) for c in columns), statuses[name],
+                             "" if size is None else repr(size)])
     return buffer.getvalue()
 
 

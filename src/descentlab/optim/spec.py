@@ -18,6 +18,7 @@ import numpy as np
 
 from .base import Optimizer, Rule, Variants, rules, words
 from .registry import OptimizerClass, known_classes, optimizer_class, optimizer_names
+from .schedule import SCHEDULE_KEYS, scheduled
 
 
 # -- one method ----------------------------------------------------------------------------------------------------
@@ -50,12 +51,14 @@ def _setting(spec: str, name: str, keys: dict[str, Rule], setting: str) -> tuple
     key, sep, text = (part.strip() for part in setting.partition("="))
     if not sep or not key:
         raise ValueError(f"{spec!r}: expected KEY=VALUE after ':', got {setting!r}; {name} takes {_keys(keys)}")
-    if key not in keys:
-        raise ValueError(f"{spec!r}: {name} has no setting {key!r}; its settings are {_keys(keys)}")
+    rule = keys.get(key) or SCHEDULE_KEYS.get(key)
+    if rule is None:
+        raise ValueError(f"{spec!r}: {name} has no setting {key!r}; its settings are {_keys(keys)}, and a schedule's "
+                         f"{_keys(SCHEDULE_KEYS)}")
     try:
-        return key, keys[key].parse(text)
+        return key, rule.parse(text)
     except ValueError:
-        raise ValueError(f"{spec!r}: {key} must be {keys[key].text}, got {text!r} ({name} takes "
+        raise ValueError(f"{spec!r}: {key} must be {rule.text}, got {text!r} ({name} takes "
                          f"{_keys(keys)})") from None
 
 
@@ -116,10 +119,21 @@ def _read(spec: str, known: tuple[OptimizerClass, ...]) -> Spec:
             raise ValueError(f"{spec!r}: {key} is set twice")
         given[key] = value
     chosen = _chosen(cls, given)
+    if "schedule" in given:
+        try:
+            chosen = scheduled(chosen)
+        except ValueError as error:
+            raise ValueError(f"{spec!r}: {error}") from None
+    elif given.keys() & SCHEDULE_KEYS.keys():
+        raise ValueError(f"{spec!r}: {', '.join(sorted(given.keys() & SCHEDULE_KEYS.keys()))} only with a schedule "
+                         f"(schedule=step, cosine or warmup-cosine)")
     _refuse_unused(spec, cls, chosen, given)
     fields = rules(chosen)
     read = Spec(chosen, tuple((key, value) for key, value in given.items() if key in fields))
-    read.build()  # the class's own checks (its __post_init__) speak now, not when the run starts
+    try:
+        read.build()  # the class's own checks (its __post_init__) speak now, not when the run starts
+    except ValueError as error:
+        raise ValueError(f"{spec!r}: {error}") from None
     return read
 
 
