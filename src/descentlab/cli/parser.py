@@ -109,14 +109,14 @@ def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], i
 
 
 def _engine(text: str) -> str:
-    from ..core.engines import ENGINES, compiled_available
+    from ..core.engines import ENGINES, NUMBA_ENGINES, compiled_available
 
     if text not in ENGINES:
         raise argparse.ArgumentTypeError(f"choose one of {', '.join(ENGINES)}, got {text!r}")
-    if text == "compiled" and not compiled_available():
-        raise argparse.ArgumentTypeError("the compiled engine needs numba: pip install numba (in a clone of "
+    if text in NUMBA_ENGINES and not compiled_available():
+        raise argparse.ArgumentTypeError(f"the {text} engine needs numba: pip install numba (in a clone of "
                                          "descentlab: pip install -e '.[fast]')")
-    if text == "compiled":
+    if text in NUMBA_ENGINES:
         from ..core.engines.cache import numba_cache_problem
 
         problem = numba_cache_problem()

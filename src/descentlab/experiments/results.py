@@ -45,7 +45,7 @@ class Comparison:
     def engine(self) -> str:
         """The engine that ran (``config.engine`` may be ``"auto"``): compiled when its load was timed."""
         if self.engine_load_seconds is not None:
-            return "compiled"
+            return "simd" if self.config.engine == "simd" else "compiled"
         return "reference" if self.config.engine == "reference" else "numpy"
 
 

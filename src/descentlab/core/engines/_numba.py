@@ -25,11 +25,17 @@ import math
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 # reassoc lets the compiler vectorise the sums (a different but equally valid order of additions); NaN and
-# infinity keep their IEEE meaning, so divergence is still detected.
+# infinity keep their IEEE meaning, so divergence is still detected. error_model="numpy": a division by zero
+# gives inf or NaN as in NumPy instead of a check per division, which kept loops from being vectorised.
 _FLAGS = {"reassoc", "contract"}
-_jit = numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True)
+_jit = numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True, error_model="numpy")
+# the simd engine's scalar pieces, inlined by numba itself: left to LLVM, the calls stayed and no loop vectorised
+_inline = numba.njit(cache=True, fastmath=_FLAGS, boundscheck=False, nogil=True, error_model="numpy",
+                     inline="always")
 
 
 @_jit
@@ -212,3 +218,89 @@ def hidden_backward(
         _weight_gradient(x_grad, k, w0, dZ[k], A[k if A.shape[0] > 1 else 0])
         if dA.shape[1]:
             _back_product(x, k, w0, dZ[k], dA[k])
+
+
+# -- the simd engine's softplus: exp and log1p as polynomials the compiler vectorises ----------------------------
+# NumPy's exp and log1p are scalar libm calls on processors without AVX-512 (3-10 ns each); these are a few
+# fused multiply-adds per lane, within 3 ulp of them (tests/test_engines.py), and not bit for bit: the simd
+# engine is its own engine, the compiled engine keeps NumPy's formula.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts (Cody & Waite): k · _LN2_HI is exact for |k| < 2^11
+_LN2_LO = 1.90821492927058770002e-10
+_ROUND = 6755399441055744.0  # 1.5 · 2^52: x + _ROUND − _ROUND rounds x to an integer, kept in the low bits
+
+
+@intrinsic
+def _bits(typingctx, value):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The IEEE bits of a float64, as an int64 (an LLVM bitcast, which vectorises)."""
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, bits):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """The float64 whose IEEE bits are ``bits``."""
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+    return types.float64(types.int64), codegen
+
+
+@_inline
+def _exp_nonpositive(x: float) -> float:  # pragma: no cover - compiled
+    """e^x for x ≤ 0: x = k ln 2 + r, |r| ≤ ln 2 / 2, e^r by its Taylor series to r^13 (error < 2^-56), times
+    2^k built from its bits. Below −708 (e^x < 2^-1021) it gives 0, and so for NaN."""
+    clamped = x if x > -708.0 else -708.0
+    k = (clamped * _LOG2E + _ROUND) - _ROUND
+    r = (clamped - k * _LN2_HI) - k * _LN2_LO
+    # Horner's rule written out: a loop here would keep the compiler from vectorising the callers' loops
+    p = ((((1 / 6227020800 * r + 1 / 479001600) * r + 1 / 39916800) * r + 1 / 3628800) * r + 1 / 362880) * r
+    p = (((((p + 1 / 40320) * r + 1 / 5040) * r + 1 / 720) * r + 1 / 120) * r + 1 / 24) * r
+    p = (((p + 1 / 6) * r + 0.5) * r + 1.0) * r + 1.0
+    scale: float = _from_bits((_bits(k + _ROUND) + 1023) << 52)  # type: ignore[call-arg]  # 2^k: k in the low bits
+    return p * scale if x > -708.0 else 0.0
+
+
+@_inline
+def _log1p_unit(u: float) -> float:  # pragma: no cover - compiled
+    """ln(1 + u) for 0 ≤ u ≤ 1, as 2 atanh(s) = 2 (s + s³/3 + s⁵/5 + …) with s = u / (2 + u) ≤ 1/3 (to s^35)."""
+    s = u / (2.0 + u)
+    t = s * s
+    p = (((((1 / 35 * t + 1 / 33) * t + 1 / 31) * t + 1 / 29) * t + 1 / 27) * t + 1 / 25) * t
+    p = (((((p + 1 / 23) * t + 1 / 21) * t + 1 / 19) * t + 1 / 17) * t + 1 / 15) * t
+    p = (((((p + 1 / 13) * t + 1 / 11) * t + 1 / 9) * t + 1 / 7) * t + 1 / 5) * t + 1 / 3
+    return 2.0 * s + 2.0 * s * (t * p)
+
+
+@_inline
+def _softplus_simd(z: float) -> tuple[float, float]:  # pragma: no cover - compiled
+    """h(z) = max(z, 0) + ln(1 + e^{−|z|}) and σ(z) = h′(z) = (1 or e^{−|z|}) / (1 + e^{−|z|}); NaN gives NaN."""
+    high, low, minus_abs = _softplus_parts(z)
+    u = _exp_nonpositive(minus_abs)
+    sigma = (1.0 if z >= 0.0 else u) / (1.0 + u)
+    return high + _log1p_unit(u), sigma if z == z else z
+
+
+@_jit
+def _softplus_row_simd(z: np.ndarray, bias: float, a: np.ndarray, d: np.ndarray,
+                       derivative: bool) -> None:  # pragma: no cover - compiled
+    """``a = h(z + bias)`` and, with ``derivative``, ``d = h′(z + bias)`` along one row: a branch-free loop
+    body, which the compiler vectorises (the test of ``derivative`` stays outside it)."""
+    if derivative:
+        for s in range(z.shape[0]):
+            a[s], d[s] = _softplus_simd(z[s] + bias)
+    else:
+        for s in range(z.shape[0]):
+            a[s] = _softplus_simd(z[s] + bias)[0]
+
+
+@_jit
+def bias_softplus_simd(Z: np.ndarray, B: np.ndarray, A: np.ndarray, D: np.ndarray,
+                       derivative: bool) -> None:  # pragma: no cover - compiled
+    """``A = h(Z + B)`` and, with ``derivative``, ``D = h′(Z + B)`` for stacks (M, n, S), biases ``B`` (M, n, 1)
+    (the products BLAS made have no bias yet) or (M, n, 0) (they have it)."""
+    M, n, S = Z.shape
+    biased = B.shape[2] > 0
+    for k in range(M):
+        for i in range(n):
+            _softplus_row_simd(Z[k, i], B[k, i, 0] if biased else 0.0, A[k, i], D[k, i], derivative)

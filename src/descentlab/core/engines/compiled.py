@@ -66,6 +66,13 @@ def softplus_layer(kernels: ModuleType, x: np.ndarray, w0: int, a_in: np.ndarray
     _softplus_rest(kernels, z, a, dh, gradient)
 
 
+def simd_softplus_layer(kernels: ModuleType, x: np.ndarray, w0: int, a_in: np.ndarray, z: np.ndarray,
+                        a: np.ndarray, dh: np.ndarray, gradient: bool) -> None:
+    """:func:`softplus_layer` with the simd engine's softplus (vectorised exp and log1p, within a few ulp)."""
+    kernels.linear(x, w0, a_in, z)
+    kernels.bias_softplus_simd(z, z[:, :, :0], a, dh, gradient)  # the bias is in z already: an empty one
+
+
 def bias_softplus(kernels: ModuleType, z: np.ndarray, b: np.ndarray, a: np.ndarray, dh: np.ndarray,
                   gradient: bool) -> None:
     """The NumPy engine's ``activate`` step for softplus on large stacks, whose products BLAS makes: the bias
@@ -89,7 +96,7 @@ class CacheError(ValueError):
 class CompiledEngine:
     """The numba kernels for small stacks, the NumPy engine for large ones; see the module docstring."""
 
-    def __init__(self, net: Network, batch: Batch) -> None:
+    def __init__(self, net: Network, batch: Batch, simd: bool = False) -> None:
         try:
             self.kernels = kernels()
         except ImportError:
@@ -97,8 +104,10 @@ class CompiledEngine:
                              "pip install -e '.[fast]')") from None
         self.batch = batch
         softplus = net.activation.fill is SOFTPLUS.fill
+        simd = simd and softplus
         # larger stacks: BLAS's products, with softplus's elementwise lines fused around them
-        self.fused = FusedEngine(net, batch, partial(bias_softplus, self.kernels) if softplus else None)
+        activate = self.kernels.bias_softplus_simd if simd else partial(bias_softplus, self.kernels)
+        self.fused = FusedEngine(net, batch, activate if softplus else None)
         self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
         self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one
         self.offsets = [W.start for W in net.slots[0::2]]
@@ -107,7 +116,8 @@ class CompiledEngine:
         self._a: list[np.ndarray] = []
         self._correct = np.empty(0, np.int64)
         self.L = net.n_layers - 1
-        self._hidden_layer = (partial(softplus_layer, self.kernels) if softplus
+        self._hidden_layer = (partial(simd_softplus_layer, self.kernels) if simd
+                              else partial(softplus_layer, self.kernels) if softplus
                               else partial(hidden_layer, self.kernels, net.activation.fill))
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
