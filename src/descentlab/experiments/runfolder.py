@@ -166,7 +166,7 @@ def _difference(stored: dict[str, Any], new: dict[str, Any]) -> str:
     pairs = [*((k, old.get("base", {}).get(k), v) for k, v in now["base"].items()),
              *((k, old.get(k), v) for k, v in now.items() if k != "base")]
     if stored.get("kind") != new["kind"]:
-        return f"made {'with' if stored.get('kind') == 'tuned' else 'without'} --tune"
+        return f"this folder's sweep was made {'with' if stored.get('kind') == 'tuned' else 'without'} --tune"
     for name, was, value in pairs:
         if was != value:
             flag = {"lrs": "lr", "optimizers": "optimizers", "methods": "optimizers", "repetitions": "seeds"}.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,19 @@ def curves_figure(results: Mapping[str, FitResult], title: str = "", x_axis: str
     return fig
 
 
+def _quartiles(values: np.ndarray) -> np.ndarray:
+    """Per row (iteration), the quartiles of the models still finite there; NaN where none is."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "All-NaN slice": every model diverged by then
+        return np.nanpercentile(values, [25, 50, 75], axis=1)
+
+
+def _log_y(ax: Any) -> None:
+    """A log-scaled y axis, when it holds a positive value (a grid where every run diverged leaves it empty)."""
+    if np.isfinite(ax.dataLim.y0) and ax.dataLim.y0 > 0:
+        ax.set_yscale("log")
+
+
 def plot_sweep(result: Sweep, path: str | Path) -> Path:
     """Median and interquartile band over seeds of the training loss and the test accuracy, per optimiser
     (line style) and learning rate (colour). Diverged models count as missing from the point they diverged."""
@@ -123,8 +137,7 @@ def sweep_figure(result: Sweep) -> Figure:
             ):
                 if np.isnan(values).all():
                     continue
-                with np.errstate(invalid="ignore"):
-                    q1, median, q3 = np.nanpercentile(values * scale, [25, 50, 75], axis=1)
+                q1, median, q3 = _quartiles(values * scale)
                 ax.plot(k, median, color=colour, linestyle=style, linewidth=1.6,
                         label=f"{method_label(name)}, lr {lr:g}")
                 ax.fill_between(k, q1, q3, color=colour, alpha=0.15, linewidth=0)
@@ -182,19 +195,18 @@ def plot_tuned(tuned: Tuned, path: str | Path) -> Path:
         values = result.history.train_loss
         if np.isnan(values).all():
             continue
-        with np.errstate(invalid="ignore"):
-            q1, median, q3 = np.nanpercentile(values, [25, 50, 75], axis=1)
+        q1, median, q3 = _quartiles(values)
         k = np.arange(values.shape[0])
         final_ax.plot(k, median, color=colours[group.method], linewidth=1.6,
                       label=f"{method_label(group.setting)}, lr {group.lrs[0]:g}")
         final_ax.fill_between(k, q1, q3, color=colours[group.method], alpha=0.15, linewidth=0)
     R = tuned.config.repetitions
     tune_ax.set_xscale("log")
-    tune_ax.set_yscale("log")
+    _log_y(tune_ax)
     tune_ax.set_xlabel("learning rate")
     tune_ax.set_ylabel("median final validation loss")
     tune_ax.set_title(f"Tune: repetitions 0–{R - 1} (chosen setting circled)")
-    final_ax.set_yscale("log")
+    _log_y(final_ax)
     final_ax.set_xlabel("iteration k")
     final_ax.set_ylabel("training loss (mean cross-entropy)")
     final_ax.set_title(f"Final: chosen settings, repetitions {R}–{2 * R - 1}")
