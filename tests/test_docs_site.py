@@ -59,6 +59,9 @@ def test_every_public_name_has_its_entry_in_the_api_page(site):
     entries = set(re.findall(r'id="descentlab\.(\w+)"', page))
     assert set(descentlab.__all__) <= entries, set(descentlab.__all__) - entries
     assert '<div class="doc doc-contents' in page  # the entries hold their docstrings, not just a heading
+    # the docstrings' reStructuredText is Markdown by then (docs/sphinx_markup.py): math drawn, roles as code
+    assert ".. math::" not in page and not re.search(r":(func|class|mod|meth):", page)
+    assert page.count("<math") >= 10
 
 
 def test_the_cli_page_is_the_help_of_every_command(site):
