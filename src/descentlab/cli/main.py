@@ -56,7 +56,7 @@ def _option(dest: str) -> str:
 
 
 # Options that still mean something when a run is resumed (the checkpoint's options decide everything else).
-_RESUME_OPTIONS = {"resume", "quiet", "workers", "scheduler"}
+_RESUME_OPTIONS = {"resume", "quiet", "workers", "scheduler", "plugin"}
 
 
 def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
@@ -80,7 +80,14 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
 
 def _read_methods(args: argparse.Namespace) -> str | None:
     """``--optimizers`` (``--optimizer``) read once into a :class:`~descentlab.optim.spec.MethodList`, in place:
-    what is wrong with it, or None."""
+    what is wrong with it, or None. The ``--plugin`` files and modules are loaded first, so their names count."""
+    for source in getattr(args, "plugin", None) or ():
+        from ..optim.plugins import load_plugin
+
+        try:
+            load_plugin(source)
+        except ValueError as error:
+            return f"argument --plugin: {error}"
     for dest in ("optimizers", "optimizer"):
         text = getattr(args, dest, None)
         if isinstance(text, str):

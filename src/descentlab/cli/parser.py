@@ -213,6 +213,10 @@ RUN: list[Option] = [
 QUIET: Flag = (("--quiet",), dict(action="store_true", help="no progress display"))
 LR: Flag = (("--lr",), dict(type=_positive_float, default=DEFAULT.lr,
                             help=f"learning rate (default: {DEFAULT.lr:g})"))
+PLUGIN: Flag = (("--plugin",), dict(action="append", metavar="FILE.py|MODULE",
+                                    help="load optimisers from a Python file or an importable module (repeatable); "
+                                         "their names then work in --optimizers, on --workers too "
+                                         "(docs/optimizers.md)"))
 MODEL_FILE: Flag = (("--model",), dict(type=_path, required=True, help="a .safetensors model written by descentlab"))
 
 
@@ -247,7 +251,7 @@ def _run_folder(default: str) -> Option:
 
 
 COMPARE: list[Option] = [
-    *RUN, LR, QUIET,
+    *RUN, LR, QUIET, PLUGIN,
     (("--optimizers",), dict(default=",".join(DEFAULT.optimizers),
                              help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
                                   f"{', '.join(METHODS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. --lr is "
@@ -273,7 +277,7 @@ GRADCHECK: list[Option] = [
                             help="largest maximum relative error that passes (default: 1e-6)")),
 ]
 TRAIN: list[Option] = [
-    *RUN, LR, QUIET,
+    *RUN, LR, QUIET, PLUGIN,
     (("--optimizer",), dict(default=ONE_METHOD,
                             help=f"one method NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)} (default: "
                                  f"{ONE_METHOD})")),
@@ -292,7 +296,7 @@ PREDICT: list[Option] = [
                               "OUT.metrics.json")),
 ]
 SWEEP_OPTIONS: list[Option] = [
-    *RUN, QUIET,
+    *RUN, QUIET, PLUGIN,
     (("--optimizers",), dict(default=",".join(SWEEP.optimizers),
                              help=f"comma-separated methods NAME[:KEY=VALUE…], NAME one of {', '.join(METHODS)}; a "
                                   "VALUE may be a list that continues after commas until the next NAME: "

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..data.dataset import Dataset
-from ..optim.registry import with_registered
+from ..optim.plugins import with_registered
 from .cells import Cell, CellResult, run_cell
 from .config import CompareConfig
 
@@ -57,7 +57,7 @@ class DaskExecutor:
             return
         shared = self.client.scatter(data, broadcast=True, hash=False)
         run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
-        task = with_registered(run_cell)  # the workers learn the optimisers registered here
+        task = with_registered(run_cell)  # the workers learn the plugins and optimisers known here
         futures = [self.client.submit(task, cell, shared, base, validation_size, key=f"descentlab-{cell.key()}-{run}",
                                       pure=False, retries=1) for cell in cells]
         try:

@@ -8,8 +8,7 @@ and which ``KEY=VALUE`` settings it takes (its hyper-parameter fields and their 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, is_dataclass
+from dataclasses import is_dataclass
 from typing import Any, TypeVar, cast
 
 from .adam import Adam, AdamW
@@ -93,30 +92,3 @@ def label(spec: str) -> str:
     momentum)"``."""
     description = describe(spec)
     return f"{spec} ({description})" if description else spec
-
-
-# -- other processes -----------------------------------------------------------------------------------------------
-def registered_classes() -> tuple[OptimizerClass, ...]:
-    """The classes registered beyond the built-in ones (what another process has to learn)."""
-    return tuple(cls for cls in _REGISTRY.values() if cls not in BUILT_IN)
-
-
-@dataclass(frozen=True)
-class WithRegistered:
-    """``function`` wrapped to run in another process (a Dask worker) that knows the optimisers registered here:
-    it registers ``classes`` (shipped with the task by pickling) before calling ``function``."""
-
-    function: Callable[..., Any]
-    classes: tuple[OptimizerClass, ...]
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for cls in self.classes:
-            register_optimizer(cls)
-        return self.function(*args, **kwargs)
-
-
-def with_registered(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` as a task for another process: unchanged when nothing was registered, else
-    :class:`WithRegistered`."""
-    classes = registered_classes()
-    return WithRegistered(function, classes) if classes else function

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .base import Optimizer, Rule, Variants, rules, words
+from .plugins import from_entry_point
 from .registry import OptimizerClass, known_classes, optimizer_class, optimizer_names
 from .schedule import SCHEDULE_KEYS, scheduled
 
@@ -103,7 +104,11 @@ class Spec:
 
 def read_spec(spec: str) -> Spec:
     """The class and settings of ``NAME[:KEY=VALUE…]``, each key and value checked against the class's rules
-    (see :func:`parse_optimizer`); remembered per text while the known optimisers stay the same."""
+    (see :func:`parse_optimizer`); remembered per text while the known optimisers stay the same. A name nothing
+    registered is looked up among the installed packages' entry points (:mod:`.plugins`)."""
+    name = spec.strip().split(":")[0].strip()
+    if name not in optimizer_names():
+        from_entry_point(name)
     return _read(spec, known_classes())
 
 

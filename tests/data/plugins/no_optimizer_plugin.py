@@ -1,0 +1,1 @@
+ANSWER = 42  # a module with no optimiser in it
