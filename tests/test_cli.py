@@ -10,7 +10,6 @@ import pytest
 
 import descentlab as dl
 from descentlab.cli.main import main
-from descentlab.experiments.results import file_stem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,7 +120,7 @@ def test_one_diverging_method_stops_alone_and_keeps_its_last_finite_parameters(t
         assert f"{name}: {stopped}" in " ".join(err.split()) and stopped in report
         k = summary["methods"][name]["iterations_done"]
         assert k < 30
-        net, params, _ = dl.load_model(tmp_path / "models" / f"{file_stem(name)}.safetensors")
+        net, params, _ = dl.load_model(tmp_path / "models" / f"{name}.safetensors")  # the spec as typed
         assert np.all(np.isfinite(params.flat))
         train, _ = dl.train_test_split(iris, test_size=0.25, seed=0)
         replay = dl.fit(net, net.init(seed=0), train, dl.parse_optimizer(name), iterations=k)
@@ -172,7 +171,8 @@ def test_compare_runs_all_seven_optimisers_and_draws_them(tmp_path):
     models = sorted(p.name for p in (tmp_path / "models").iterdir())
     assert models == sorted(["gd.safetensors", "nag.safetensors", "nag-restart.safetensors",
                              "momentum.safetensors", "sutskever.safetensors", "adam.safetensors",
-                             "gd-armijo_lr-0.5.safetensors"])
+                             "gd-armijo:lr=0.5.safetensors"])  # each file named by its spec as typed
+    assert summary["model_files"]["gd-armijo:lr=0.5"] == "models/gd-armijo:lr=0.5.safetensors"
     armijo = summary["methods"]["gd-armijo:lr=0.5"]
     assert armijo["gradient_evaluations"] == 40 and armijo["function_evaluations"] >= 40
     assert summary["methods"]["nag"]["function_evaluations"] == 0

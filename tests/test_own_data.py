@@ -66,8 +66,10 @@ def test_sweeps_hint_before_training_too(tmp_path):
 def test_a_step_too_large_is_told_to_shrink(tmp_path):
     run = _run("train", "--lr", "1e6", "--iterations", "30", "--out", "m.safetensors", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert _hints(run.stderr) == ["hint: nag ended stuck above its starting loss: try a smaller --lr than 1e+06 (or "
-                                  "the method's own lr=)"]
+    assert _hints(run.stderr) == ["hint: nag ended stuck above its starting loss: try a smaller --lr than 1e+06"]
+    run = _run("train", "--optimizer", "adam:lr=1e-9", "--iterations", "3", "--out", "a.safetensors", cwd=tmp_path)
+    assert _hints(run.stderr) == ["hint: adam:lr=1e-9 ended stuck at the loss of guessing the class frequencies: "
+                                  "try --init he, a larger lr= in its spec or more --iterations"]
 
 
 @pytest.mark.parametrize("command", [["train", "--out", "m.safetensors"], ["compare", "--out", "r"],
@@ -179,3 +181,21 @@ def test_the_hinted_command_is_within_a_point_of_mlpclassifier(name, tmp_path):
         summary = json.loads((tmp_path / "r" / "summary.json").read_text())
         assert run.returncode == 0 and _hints(run.stderr) == [], run.stderr
         assert summary["methods"]["nag"]["final"]["test_accuracy"] == _descentlab_accuracy(data, 3, [])
+
+
+def test_model_files_are_named_by_the_spec_as_typed_and_info_takes_the_spec(tmp_path):
+    long_lr = "0.1" + "0" * 260  # a spec longer than a file name may be: mapped, said and recorded
+    run = _run("compare", "--optimizers", f"adagrad:lr=0.1,gd:lr={long_lr}", "--iterations", "2", "--out", "r",
+               "--quiet", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    stem = f"gd_lr-{long_lr}"[: 200 - len(".safetensors")]
+    assert summary["model_files"] == {"adagrad:lr=0.1": "models/adagrad:lr=0.1.safetensors",
+                                      f"gd:lr={long_lr}": f"models/{stem}.safetensors"}
+    assert sorted(p.name for p in (tmp_path / "r" / "models").iterdir()) == sorted(
+        ["adagrad:lr=0.1.safetensors", f"{stem}.safetensors"])
+    assert (f"The model of gd:lr={long_lr} is models/{stem}.safetensors (a file name cannot hold the spec)"
+            in "".join(run.stdout.split("\n")))
+    for model in ("r/models/adagrad:lr=0.1.safetensors", "r/models/adagrad:lr=0.1"):
+        info = _run("info", "--model", model, cwd=tmp_path)
+        assert info.returncode == 0 and "method=adagrad:lr=0.1" in info.stdout, info.stderr

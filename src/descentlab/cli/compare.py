@@ -213,11 +213,22 @@ def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
             remove_tree(checkpoint)
             drawer = _draw_figure(figure, locks[0])
             out.print(_results_table(_summarize(comparison)))
+            _say_renamed(out, comparison.results)
             if args.detach_figure:  # said before a Ctrl-C can end the command, which has nothing left to stop
                 finishing.ignore_after()
                 return _say_written(out, folder, drawer, started)
     drawer.wait()  # from Python: every file is there on return (a failure raises)
     return _say_written(out, folder, drawer, started)
+
+
+def _say_renamed(out: Console, methods: dict[str, Any]) -> None:
+    """Name the model file of each method whose spec the file system does not allow as a file name (also in
+    summary.json's ``model_files``)."""
+    from ..formats.model_io import MODEL_SUFFIX, model_file_name
+
+    for name in methods:
+        if model_file_name(name) != name + MODEL_SUFFIX:
+            say(out, f"The model of {name} is models/{model_file_name(name)} (a file name cannot hold the spec)")
 
 
 def _summarize(comparison: Any) -> dict[str, Any]:

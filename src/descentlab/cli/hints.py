@@ -47,12 +47,13 @@ def status_hint(name: str, status: str, rose: bool, config: CompareConfig, scale
     """What to try for a method that ended ``stuck`` (``rose``: above its starting loss, a step too large) or
     ``diverged``; None when it is ``ok``. ``scaled``: the features need no ``--standardize``."""
     standardize = "" if scaled else "--standardize, "
+    lr = "lr= in its spec" if "lr=" in name.partition(":")[2] else f"--lr than {config.lr:g}"
     if status == "diverged" or (status == "stuck" and rose):
         how = "diverged" if status == "diverged" else "ended stuck above its starting loss"
-        return f"{name} {how}: try {standardize}a smaller --lr than {config.lr:g} (or the method's own lr=)"
+        return f"{name} {how}: try {standardize}a smaller {lr}"
     if status == "stuck":
         return (f"{name} ended stuck at the loss of guessing the class frequencies: try {standardize}--init he, a "
-                f"larger --lr than {config.lr:g} or more --iterations")
+                f"larger {lr} or more --iterations")
     return None
 
 

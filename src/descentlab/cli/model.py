@@ -143,11 +143,20 @@ def _run_figure_failure(model: Path, err: Console) -> None:
         say(err, ("warning:", "yellow"), f" {models.parent}/ has no {lacking} ({ERROR_NAME}: {reason})")
 
 
+def _with_suffix(model: Path) -> Path:
+    """``runs/x/models/adagrad:lr=0.1`` (the spec, as compare names it) is ``…/adagrad:lr=0.1.safetensors``."""
+    from ..formats.model_io import MODEL_SUFFIX
+
+    given = Path(f"{model}{MODEL_SUFFIX}")
+    return given if not model.exists() and given.is_file() else model
+
+
 def run_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.table import Table
 
     from ..formats.model_io import file_layout, load_model
 
+    args.model = _with_suffix(args.model)
     net, params, meta = load_model(args.model)
     say(out, f"Model {args.model} (format {meta['format_version']}, descentlab "
              f"{meta.get('descentlab_version')})")

@@ -64,6 +64,22 @@ def _version() -> str:
     return __version__
 
 
+MODEL_SUFFIX = ".safetensors"
+NAME_MAX = 200  # bytes: file systems allow 255 per name, less the atomic writer's '.NAME.XXXXXXXX.tmp'
+
+
+def model_file_name(method: str) -> str:
+    """The file name of a method's model: the spec as typed (``adagrad:lr=0.1.safetensors``) wherever a file
+    system allows it, else the spec made safe (``/`` and the like to ``_``, ``=`` to ``-``), cut to fit."""
+    import re
+
+    name = method + MODEL_SUFFIX
+    if method not in ("", ".", "..") and not set(method) & set('/\\\0') and len(name.encode()) <= NAME_MAX:
+        return name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", method.replace("=", "-")).strip(".") or "model"
+    return stem[: NAME_MAX - len(MODEL_SUFFIX)] + MODEL_SUFFIX
+
+
 def save_model(
     path: str | Path, net: MLP, params: Params | Fitted, metadata: dict[str, Any] | None = None
 ) -> None:

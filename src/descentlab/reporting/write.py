@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..experiments.results import Comparison, Sweep, file_stem
+from ..experiments.results import Comparison, Sweep
 from ..experiments.summary import history_csv, method_statuses, model_metadata, run_title, summarize, sweep_csv
 from ..formats.atomic import atomic_write_text
-from ..formats.model_io import save_model
+from ..formats.model_io import model_file_name, save_model
 
 if TYPE_CHECKING:
     from .report_html import Page
@@ -36,12 +36,13 @@ def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] 
     (out / "models").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, result in comparison.results.items():
-        path = out / "models" / f"{file_stem(name)}.safetensors"
+        path = out / "models" / model_file_name(name)
         save_model(path, comparison.net, result.params, metadata=model_metadata(comparison, name))
         written.append(path)
     atomic_write_text(out / "history.csv", history_csv(comparison.results, method_statuses(comparison)))
     written.append(out / "history.csv")
     summary = summarize(comparison)
+    summary["model_files"] = {name: f"models/{model_file_name(name)}" for name in comparison.results}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     written.append(out / "summary.json")
     report = render_report(comparison, summary)
