@@ -25,3 +25,20 @@ def iris() -> dl.Dataset:
 @pytest.fixture(scope="session")
 def iris_split(iris):
     return dl.train_test_split(iris, test_size=0.25, seed=0)
+
+
+@pytest.fixture(scope="session")
+def wine_csv(tmp_path_factory):
+    """scikit-learn's wine data exported to CSV the way a user would: raw features (proline up to 1,680)."""
+    import csv
+
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    path = tmp_path_factory.mktemp("wine") / "wine.csv"
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([*wine.feature_names, "target"])
+        for x, y in zip(wine.data, wine.target, strict=True):
+            writer.writerow([*map(repr, x.tolist()), wine.target_names[y]])
+    return path

@@ -196,9 +196,10 @@ def test_a_wrong_relu_gradient_still_fails(iris_split, seed):
     assert not flipped.ok and flipped["b0"].max_rel_error == pytest.approx(2.0, rel=1e-6)
 
 
-def test_an_entry_exactly_at_the_kink_is_reported_and_left_out():
+def test_an_entry_exactly_at_the_kink_is_reported_and_the_check_is_incomplete():
     # Sample 0 is the origin and b0[1] = 0: z_1 of sample 0 is 0 for any W0, and b0[1] moves it across the kink
-    # however small the step. relu has no derivative there; every other entry is judged as usual.
+    # however small the step. relu has no derivative there; every other entry is judged as usual, but a check
+    # that left an entry unjudged is not a pass (issue 20).
     rng = np.random.default_rng(0)
     X = np.vstack([np.zeros(3), rng.normal(size=(9, 3))])
     y = rng.integers(0, 3, size=10)
@@ -207,7 +208,8 @@ def test_an_entry_exactly_at_the_kink_is_reported_and_left_out():
     params["b0"][1, 0] = 0.0
     report = gradcheck(net, params, X, y)
     assert report.kink_skipped == 1 and report["b0"].kink_skipped == 1 and report["b0"].checked == 4
-    assert report.ok and report["W0"].checked == 15
+    assert report.max_rel_error < 1e-7 and report["W0"].checked == 15
+    assert report.verdict == "INCOMPLETE" and not report.ok
 
 
 def test_cli_relu_gradcheck_passes_and_says_which_entries_crossed_the_kink(monkeypatch, capsys):
@@ -222,3 +224,113 @@ def test_cli_relu_gradcheck_passes_and_says_which_entries_crossed_the_kink(monke
     monkeypatch.setitem(dl.ACTIVATIONS, "relu", _relu_forgetting_its_mask())
     assert main(["gradcheck", "--activation", "relu", "--hidden", "64"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+# -- issue 20: a check that cannot be fooled either way -----------------------------------------------------------
+def test_large_parameters_and_raw_features_no_longer_fail_a_correct_gradient(wine_csv, capsys):
+    # Both FAILed with a fixed step (3.8e-6 and 6.2e-5): truncation error, not the gradient (torch agrees)
+    assert main(["gradcheck", "--activation", "tanh", "--hidden", "16", "16", "--init-sigma", "5"]) == 0
+    assert main(["gradcheck", "--data", str(wine_csv), "--hidden", "16", "--seed", "5"]) == 0
+    assert capsys.readouterr().out.count("PASS") == 2
+
+
+# Seeds the fixed step of 3e-4 FAILed (correct gradients): tanh σ = 3 / 5: 2/10 and 6/10 seeds, softplus 1/10 and
+# 4/10, relu [8, 8, 8] σ = 3: 2/15; a few of each here.
+@pytest.mark.parametrize("activation, hidden, sigma, seed", [
+    ("tanh", [16, 16], 3.0, 3), ("tanh", [16, 16], 5.0, 0), ("tanh", [16, 16], 5.0, 3), ("softplus", [16, 16], 3.0, 1),
+    ("softplus", [16, 16], 5.0, 0), ("softplus", [16, 16], 5.0, 4), ("relu", [8, 8, 8], 3.0, 2),
+    ("relu", [8, 8, 8], 3.0, 5),
+])
+def test_no_false_fail_at_large_initial_scales(iris_split, activation, hidden, sigma, seed):
+    train, _ = iris_split
+    net = dl.MLP([4, *hidden, 3], activation)
+    report = gradcheck(net, net.init(seed=seed, sigma=sigma), train.X, train.y)
+    assert report.verdict == "PASS" and report.max_rel_error < 1e-7, report
+
+
+class Broken(dl.MLP):
+    """A backward pass with one planted mistake."""
+
+    def __init__(self, sizes, activation, mistake):
+        super().__init__(sizes, activation)
+        self.mistake = mistake
+
+    def loss_and_grad(self, params, X, y):
+        loss, grads = super().loss_and_grad(params, X, y)
+        if self.mistake == "summed":  # the gradient of Σ_s, not of the mean
+            return loss, dl.Params(grads.flat * np.shape(y)[0], grads.slots)
+        if self.mistake == "transposed":  # rows of W1's gradient swapped
+            grads["W1"][...] = grads["W1"][::-1].copy()
+        elif self.mistake == "relative-1e-5":
+            grads["W0"][...] *= 1 + 1e-5
+        elif self.mistake == "doubled-W0":
+            grads["W0"][...] *= 2.0
+        elif self.mistake == "flipped-b0":
+            grads["b0"][...] *= -1.0
+        return loss, grads
+
+
+@pytest.mark.parametrize("mistake", ["summed", "transposed", "relative-1e-5", "doubled-W0", "flipped-b0"])
+def test_planted_mistakes_fail_where_the_step_adapts(wine_csv, iris_split, mistake):
+    train, _ = iris_split
+    hard = Broken([4, 16, 16, 3], "tanh", mistake)
+    assert gradcheck(hard, hard.init(seed=1, sigma=5.0), train.X, train.y).verdict == "FAIL"
+    wine = dl.load_csv(wine_csv)
+    raw = Broken([13, 16, 3], "softplus", mistake)
+    assert gradcheck(raw, raw.init(seed=5), wine.X, wine.y).verdict == "FAIL"
+    rng = np.random.default_rng(0)  # integer features: many pre-activations at whole numbers
+    X = rng.integers(-3, 4, size=(40, 5)).astype(float)
+    relu = Broken([5, 8, 3], "relu", mistake)
+    assert gradcheck(relu, relu.init(seed=2), X, rng.integers(0, 3, size=40)).verdict == "FAIL"
+
+
+def test_a_tensor_with_unjudged_entries_is_never_a_pass(monkeypatch, tmp_path, capsys):
+    # Integer data and b0 = −W0·x0: every hidden pre-activation of sample 0 sits on relu's kink, so no entry of W0
+    # or b0 can be judged. A doubled dW0 and a sign-flipped db0 both PASSed with "checked 0".
+    rng = np.random.default_rng(1)
+    X = rng.integers(1, 4, size=(12, 3)).astype(float)
+    y = rng.integers(0, 3, size=12)
+    net = dl.MLP([3, 4, 3], "relu")
+    params = net.init(seed=0)
+    params["b0"][...] = -(params["W0"] @ X[0])[:, None]
+    for model in (net, Broken([3, 4, 3], "relu", "doubled-W0"), Broken([3, 4, 3], "relu", "flipped-b0")):
+        report = gradcheck(model, params, X, y)
+        assert report.verdict == "INCOMPLETE" and not report.ok
+        assert report["W0"].checked == 0 and report["W0"].kink_skipped == 12 and report["b0"].unjudged == 4
+    path = tmp_path / "ints.csv"
+    lines = [f"{int(a)},{int(b)},{int(c)},{k}\n" for (a, b, c), k in zip(X, y, strict=True)]
+    path.write_text("a,b,c,label\n" + "".join(lines))
+    original = dl.MLP.init
+
+    def on_the_kink(self, *args, **kwargs):  # the point above, for the command line's first training sample
+        p = original(self, *args, **kwargs)
+        x0 = dl.train_test_split(dl.load_csv(path), test_size=0.25, seed=0)[0].X[0]
+        p["b0"][...] = -(p["W0"] @ x0)[:, None]
+        return p
+
+    monkeypatch.setattr(dl.MLP, "init", on_the_kink)
+    assert main(["gradcheck", "--data", str(path), "--activation", "relu", "--hidden", "4"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "INCOMPLETE" in out and "PASS" not in out
+    assert "16 entries were not judged (12 of W0, 4 of b0)" in out and "within the smallest step of a kink" in out
+
+
+def test_a_fail_says_what_to_try(capsys):
+    assert main(["gradcheck", "--hidden", "4", "--threshold", "1e-30"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "FAIL" in out and "look at its formula" in out and "--samples 1" in out
+
+
+@pytest.mark.parametrize("eps", ["1e-25", "1e-300", "1e308", "1e-9", "0.5"])
+def test_a_step_the_difference_quotient_cannot_use_is_refused(eps):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "descentlab", "gradcheck", "--eps", eps], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1 and "PASS" not in run.stdout, run.stdout
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--eps" in lines[0] and "Warning" not in run.stderr, run.stderr
+    assert ("cannot resolve the gradient" if float(eps) < 1e-8 else "not local") in lines[0]
+    assert main(["gradcheck", "--hidden", "4", "--eps", "1e-8"]) in (0, 1)  # the ends of the range are allowed
+    assert main(["gradcheck", "--hidden", "4", "--eps", "0.1"]) in (0, 1)

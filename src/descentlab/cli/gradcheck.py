@@ -15,10 +15,14 @@ def run_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
     import numpy as np
     from rich.table import Table
 
-    from ..core.gradcheck import gradcheck
+    from ..core.gradcheck import check_eta, gradcheck
     from ..core.network import MLP
     from ..data.dataset import train_test_split
 
+    try:
+        check_eta(args.eps)
+    except ValueError as error:
+        raise UserError(f"--{error}") from None
     data, source = load_data(args)
     train, _ = train_test_split(data, test_size=args.test_size, seed=args.seed)
     n = train.n_samples if args.samples is None else min(args.samples, train.n_samples)
@@ -35,27 +39,43 @@ def run_gradcheck(args: argparse.Namespace, out: Console, err: Console) -> int:
     report = gradcheck(net, params, train.X[:n], train.y[:n], eps=args.eps, max_entries=args.max_entries,
                        seed=args.seed, threshold=args.threshold)
     table = Table(title=f"Analytic vs. finite-difference gradient (loss {report.loss:.6g})")
-    for column in ("tensor", "shape", "checked", "max abs. error", "max rel. error", "worst entry",
-                   "analytic", "numeric"):
+    for column in ("tensor", "shape", "judged", "max abs. error", "max rel. error", "worst entry", "analytic",
+                   "numeric"):
         table.add_column(column, justify="left" if column == "tensor" else "right")
     for t in report.tensors:
         colour = "green" if t.max_rel_error < report.threshold else "red"
-        table.add_row(t.name, "×".join(map(str, t.shape)), str(t.checked), f"{t.max_abs_error:.2e}",
+        table.add_row(t.name, "×".join(map(str, t.shape)), f"{t.checked} of {t.checked + t.unjudged}",
+                      f"{t.max_abs_error:.2e}",
                       f"[{colour}]{t.max_rel_error:.2e}[/{colour}]", str(list(t.worst_index)),
                       f"{t.analytic_at_worst:.10e}", f"{t.numeric_at_worst:.10e}")
     out.print(table)
-    if report.kink_rechecked or report.kink_skipped:
-        out.print(_kink_note(report, net.activation.name))
-    verdict = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
-    out.print(f"{verdict}: max relative error {report.max_rel_error:.2e} "
-              f"(threshold {report.threshold:.0e})")
+    if report.kink_rechecked:
+        out.print(f"{report.kink_rechecked} entries' finite-difference stencils crossed a kink of "
+                  f"{net.activation.name} (a pre-activation changed sign within the stencil): checked with a step "
+                  "small enough not to cross it.")
+    say(out, (report.verdict, "green" if report.ok else "red"), f": {_verdict_text(report, net.activation.name)}")
     return 0 if report.ok else 1
 
 
-def _kink_note(report: Any, activation: str) -> str:
-    note = (f"{report.kink_rechecked} entries' finite-difference stencils crossed a kink of {activation} (a "
-            "pre-activation changed sign within the stencil): checked with a step small enough not to cross it")
-    if report.kink_skipped:
-        note += (f"; {report.kink_skipped} entries lie within the smallest step of a kink, where the loss has no "
-                 "derivative, and are not judged")
-    return note + "."
+def _verdict_text(report: Any, activation: str) -> str:
+    """Why the check passed or not, and for a FAIL or INCOMPLETE what to try."""
+    worst = max(report.tensors, key=lambda t: t.max_rel_error)
+    errors = f"max relative error {report.max_rel_error:.2e} (threshold {report.threshold:.0e})"
+    if report.verdict == "FAIL":
+        return (f"{errors} at {worst.name}{list(worst.worst_index)}: analytic {worst.analytic_at_worst:.6g}, "
+                f"numeric {worst.numeric_at_worst:.6g}. The finite differences agreed with each other across "
+                f"steps, so the analytic gradient of {worst.name} is off: look at its formula (a sign, a factor "
+                "1/S, a mask, a transpose). To tell a bug from a scale effect, try --samples 1, a smaller "
+                "--init-sigma or --standardize; --max-entries N checks fewer entries faster.")
+    if report.verdict == "INCOMPLETE":
+        reasons = []
+        if report.kink_skipped:
+            reasons.append(f"{report.kink_skipped} lie within the smallest step of a kink of {activation}, where the "
+                           "loss has no derivative (try another --seed, or features that are not whole numbers)")
+        if report.unsettled:
+            reasons.append(f"{report.unsettled} have difference quotients that never agreed across the steps tried "
+                           "(try --standardize, a smaller --init-sigma, or another --eps)")
+        where = ", ".join(f"{t.unjudged} of {t.name}" for t in report.tensors if t.unjudged)
+        return (f"{errors} over the entries judged, but {sum(t.unjudged for t in report.tensors)} entries were not "
+                f"judged ({where}): {'; '.join(reasons)}. A check that did not judge every entry is not a pass.")
+    return f"{errors}."

@@ -269,7 +269,8 @@ GRADCHECK: list[Option] = [
                           help="check on the first N training samples (the assignment, the course exercise "
                                "descentlab grew from, used 1; default: all)")),
     (("--eps",), dict(type=_positive_float, default=None,
-                      help="relative finite-difference step η; entry i uses η·max(1, |θ_i|) (default: 3e-4)")),
+                      help="first relative finite-difference step η, 1e-8 … 0.1: entry i starts at η·max(1, |θ_i|) "
+                           "and quarters it until two estimates agree (default: 3e-4)")),
     (("--max-entries",), dict(type=_int_at_least(1), default=None,
                               help="check at most N entries per tensor: the largest gradients plus a seeded random "
                                    "draw (default: every entry)")),

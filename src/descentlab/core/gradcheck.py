@@ -6,16 +6,23 @@ Every checked entry θ_i gets a fourth-order central difference in float64,
           \\qquad h_i = η \\max(1, |θ_i|),\\ η = 3·10^{-4},
 
 whose truncation error is O(h⁴) and whose rounding error is about ε·|L|/h_i (ε = 2.2·10⁻¹⁶, times a small
-factor for the summation inside L). Both are ≈ 10⁻¹² relative to the scale of L, so an exact gradient
-agrees with it to ~10⁻¹⁰ relative, while a real mistake (a wrong sign, a missing factor, a transposed index)
-is off by order 1.
+factor for the summation inside L). On standardised data with parameters of order 1 both are ≈ 10⁻¹²
+relative to the scale of L, so an exact gradient agrees with it to ~10⁻¹⁰ relative, while a real mistake (a
+wrong sign, a missing factor, a transposed index) is off by order 1.
+
+**The step adapts to each entry.** A fixed step cannot suit every scale: with large parameters (``--init-sigma
+5``) or large features (raw data in the thousands) the loss is so curved along θ_i that the truncation error at
+h_i reaches 10⁻⁶ while the gradient is right. So every entry is estimated at h_i and h_i/4, then h_i/16, … (at
+most ``STEP_ROUNDS`` times) until two consecutive estimates agree to half the threshold; the finer of the two
+is kept (its truncation error is 256 times smaller than their difference). An entry whose estimates never
+agree is *not judged*: no float64 difference quotient resolves its derivative.
 
 Relative error of an entry: ``|a − n| / max(|a|, |n|, floor_i)`` with the noise floor
-``floor_i = 100·ε·max(1, |L|) / (h_i · 10⁻⁶)``: an entry so small that the rounding error of the
-difference quotient (bounded generously by 100·ε·|L|/h_i) would exceed 10⁻⁶ of it is judged by its
-absolute error instead (≈ 10⁻¹⁰·|L|), because no float64 difference quotient resolves it better.
-The check passes when every tensor's maximum relative error is below ``threshold`` (default 10⁻⁶: about
-three orders of magnitude above what rounding gives, six below what a bug gives).
+``floor_i = 100·ε·max(1, |L|) / (h_i · 10⁻⁶)`` at the step kept: an entry so small that the rounding error of
+the difference quotient (bounded generously by 100·ε·|L|/h_i) would exceed 10⁻⁶ of it is judged by its
+absolute error instead, because no float64 difference quotient resolves it better. The step η is refused
+outside [``MIN_ETA``, ``MAX_ETA``]: below, rounding alone (≈ ε·|L|/h) swamps any gradient; above, the
+stencil is not local (and overflows).
 
 **Kinks.** Where the hidden activation is not differentiable (relu at 0), a stencil whose points lie on both
 sides of a kink measures neither one-sided slope, and a correct gradient fails by ~10⁻³. Such a stencil is
@@ -24,7 +31,12 @@ at one of the stencil's points than at θ. Those entries are checked again with 
 ``KINK_ROUNDS`` times, until their stencil stays on one side; the noise floor above grows with 1/h_i, so the
 verdict stays honest at the smaller step. An entry whose stencil still crosses at the smallest step (θ within
 ~10⁻⁷ of a kink along that coordinate, where the loss has no derivative to speak of) is reported as such and
-left out of the verdict. Smooth activations have no kinks and are checked exactly as before.
+not judged. Smooth activations have no kinks.
+
+**Verdict.** ``FAIL`` when a judged entry's relative error reaches ``threshold`` (default 10⁻⁶: about three
+orders of magnitude above what rounding gives, six below what a bug gives); otherwise ``INCOMPLETE`` when some
+entry could not be judged (a kink, or estimates that never settle): a check that did not look at every entry
+it was asked to is never a pass; otherwise ``PASS``.
 
 All perturbed copies of θ are evaluated together as one stack of models (the network's kernels broadcast
 over a leading model axis), so a full check costs a few batched forward passes.
@@ -47,6 +59,8 @@ DEFAULT_ETA = 3e-4
 NOISE_FACTOR = 100.0
 RESOLUTION = 1e-6
 THRESHOLD = 1e-6
+STEP_ROUNDS = 4  # steps h, h/4, …, h/4⁴ until two consecutive estimates agree
+MIN_ETA, MAX_ETA = 1e-8, 0.1
 _CHUNK_ROWS = 2048  # perturbed models evaluated per batched forward pass
 _SIDES_BUDGET = 1 << 23  # pre-activations (models × hidden units × samples) held at once by the kink test
 KINK_ROUNDS = 6  # a stencil crossing a kink is retried with h/4, h/16, …, h/4⁶
@@ -56,7 +70,8 @@ _WEIGHTS = np.array([-1.0, 8.0, -8.0, 1.0])
 
 @dataclass(frozen=True)
 class TensorCheck:
-    """Outcome for one parameter tensor."""
+    """Outcome for one parameter tensor: ``checked`` entries judged, ``kink_skipped`` left unjudged at a kink and
+    ``unsettled`` left unjudged because their difference quotients never agreed across steps."""
 
     name: str
     shape: tuple[int, ...]
@@ -68,6 +83,11 @@ class TensorCheck:
     numeric_at_worst: float
     kink_rechecked: int = 0
     kink_skipped: int = 0
+    unsettled: int = 0
+
+    @property
+    def unjudged(self) -> int:
+        return self.kink_skipped + self.unsettled
 
 
 @dataclass(frozen=True)
@@ -90,12 +110,25 @@ class GradcheckReport:
 
     @property
     def kink_skipped(self) -> int:
-        """Entries within the smallest step of a kink: not differentiable there, left out of the verdict."""
+        """Entries within the smallest step of a kink: not differentiable there, not judged."""
         return sum(t.kink_skipped for t in self.tensors)
 
     @property
+    def unsettled(self) -> int:
+        """Entries whose difference quotients never agreed across the steps tried: not judged."""
+        return sum(t.unsettled for t in self.tensors)
+
+    @property
+    def verdict(self) -> str:
+        """``"FAIL"`` (a judged entry is off), ``"INCOMPLETE"`` (none is, but some entry was not judged) or
+        ``"PASS"``."""
+        if self.max_rel_error >= self.threshold:
+            return "FAIL"
+        return "INCOMPLETE" if any(t.unjudged for t in self.tensors) else "PASS"
+
+    @property
     def ok(self) -> bool:
-        return self.max_rel_error < self.threshold
+        return self.verdict == "PASS"
 
     def __getitem__(self, name: str) -> TensorCheck:
         for tensor in self.tensors:
@@ -207,6 +240,21 @@ def _finite_loss_and_grad(net: MLP, params: Params, X: np.ndarray, y: np.ndarray
     return loss, grads
 
 
+def check_eta(eps: float | None) -> float:
+    """The relative step η for ``eps`` (None: the default), or ValueError when no float64 difference quotient
+    could resolve a gradient at it (below ``MIN_ETA``) or its stencil is not local (above ``MAX_ETA``)."""
+    eta = DEFAULT_ETA if eps is None else float(eps)
+    if not MIN_ETA <= eta <= MAX_ETA:
+        raise ValueError(
+            f"eps {eps:g} is outside [{MIN_ETA:g}, {MAX_ETA:g}]: "
+            + ("at so small a step the float64 difference quotient cannot resolve the gradient (rounding in the "
+               "loss alone is about 2e-16·|L| / step)" if eta < MIN_ETA else
+               "so large a step is not local: the difference quotient measures the loss far from the point checked")
+            + f"; the default is {DEFAULT_ETA:g}"
+        )
+    return eta
+
+
 def gradcheck(
     net: MLP,
     params: Params,
@@ -224,15 +272,14 @@ def gradcheck(
     ----------
     net, params : the network and the point to check at (not modified)
     X : (S, d) array, y : (S,) int array — the batch whose mean loss is differentiated
-    eps : relative step η (default 3·10⁻⁴; the step of entry i is ``η·max(1, |θ_i|)``)
+    eps : relative first step η in [``MIN_ETA``, ``MAX_ETA``] (default 3·10⁻⁴; the first step of entry i is
+        ``η·max(1, |θ_i|)``, smaller ones follow until the estimates agree, see the module doc)
     max_entries : check at most this many entries per tensor: its largest analytic gradients plus a
         seeded random draw of the rest (default: every entry)
     seed : seed of that draw
     threshold : maximum relative error that passes (default 10⁻⁶)
     """
-    eta = DEFAULT_ETA if eps is None else float(eps)
-    if not eta > 0.0:
-        raise ValueError(f"eps must be positive, got {eps}")
+    eta = check_eta(eps)
     if max_entries is not None and max_entries < 1:
         raise ValueError(f"max_entries must be at least 1, got {max_entries}")
     loss, grads = _finite_loss_and_grad(net, params, X, y)
@@ -241,31 +288,65 @@ def gradcheck(
     chosen = [_entries(analytic, s.start, s.size, max_entries, rng) for s in net.slots]
     indices = np.concatenate(chosen)
     default_steps = eta * np.maximum(1.0, np.abs(theta[indices]))
-    steps, skipped = kink_free_steps(net, theta, X, indices, default_steps)
-    numeric = _difference_quotients(net.objective(X, y), theta, indices, steps)
-    floor = NOISE_FACTOR * np.finfo(np.float64).eps * max(1.0, abs(loss)) / (steps * RESOLUTION)
+    kink_steps, skipped = kink_free_steps(net, theta, X, indices, default_steps)
+    numeric, steps, unsettled = settled_quotients(net.objective(X, y), theta, indices, kink_steps, loss,
+                                                  threshold / 2)
+    floor = _noise_floor(loss, steps)
     checks = []
     offset = 0
     for slot, idx in zip(net.slots, chosen, strict=True):
         part = slice(offset, offset + idx.size)
         offset += idx.size
         checks.append(_tensor_check(slot.name, slot.shape, idx - slot.start, analytic[idx], numeric[part],
-                                    floor[part], steps[part] < default_steps[part], skipped[part]))
+                                    floor[part], kink_steps[part] < default_steps[part], skipped[part],
+                                    unsettled[part] & ~skipped[part]))
     return GradcheckReport(tuple(checks), threshold, float(loss), int(np.shape(y)[0]))
+
+
+def _noise_floor(loss: float, steps: np.ndarray) -> np.ndarray:
+    return NOISE_FACTOR * np.finfo(np.float64).eps * max(1.0, abs(loss)) / (steps * RESOLUTION)
+
+
+def settled_quotients(
+    objective: Any, theta: np.ndarray, indices: np.ndarray, steps: np.ndarray, loss: float, agreement: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference quotients at ``steps``, ``steps``/4, … (``STEP_ROUNDS`` times at most) until two consecutive
+    ones agree to ``agreement`` relative (of the finer one, or of the noise floor at its step).
+
+    Returns the finer estimate of the first agreeing pair (the last one computed for an entry that never
+    agreed), the step it was taken at, and a mask of the entries that never agreed.
+    """
+    previous = _difference_quotients(objective, theta, indices, steps)
+    numeric, used = previous.copy(), np.array(steps, dtype=np.float64)
+    pending = np.arange(indices.size)
+    for _ in range(STEP_ROUNDS):
+        h = used[pending] / 4.0
+        finer = _difference_quotients(objective, theta, indices[pending], h)
+        scale = np.maximum(np.abs(finer), _noise_floor(loss, h))
+        agree = np.abs(finer - previous[pending]) <= agreement * scale
+        numeric[pending], used[pending], previous[pending] = finer, h, finer
+        pending = pending[~agree]
+        if pending.size == 0:
+            break
+    unsettled = np.zeros(indices.size, dtype=bool)
+    unsettled[pending] = True
+    return numeric, used, unsettled
 
 
 def _tensor_check(
     name: str, shape: tuple[int, ...], local: np.ndarray, a: np.ndarray, n: np.ndarray, floor: np.ndarray,
-    rechecked: np.ndarray, skipped: np.ndarray,
+    rechecked: np.ndarray, skipped: np.ndarray, unsettled: np.ndarray,
 ) -> TensorCheck:
-    """One tensor's row: errors of the entries judged (an entry at a kink is not), worst entry by relative error."""
-    abs_err = np.where(skipped, 0.0, np.abs(a - n))
+    """One tensor's row: errors of the entries judged (an entry at a kink, or whose estimates never settled, is
+    not), worst entry by relative error."""
+    unjudged = skipped | unsettled
+    abs_err = np.where(unjudged, 0.0, np.abs(a - n))
     rel_err = abs_err / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
     worst = int(np.argmax(rel_err))
     return TensorCheck(
         name=name,
         shape=shape,
-        checked=int(local.size - skipped.sum()),
+        checked=int(local.size - unjudged.sum()),
         max_abs_error=float(abs_err.max()),
         max_rel_error=float(rel_err.max()),
         worst_index=tuple(int(i) for i in np.unravel_index(local[worst], shape)),
@@ -273,4 +354,5 @@ def _tensor_check(
         numeric_at_worst=float(n[worst]),
         kink_rechecked=int(np.sum(rechecked & ~skipped)),
         kink_skipped=int(skipped.sum()),
+        unsettled=int(unsettled.sum()),
     )
