@@ -38,8 +38,9 @@ class Oracle(Protocol):
         """``(loss (M,), gradient (M, P))`` at ``x`` of shape ``(M, P)``; the gradient may be a reused buffer."""
         ...
 
-    def loss(self, x: np.ndarray) -> np.ndarray:
-        """The loss alone, ``(M,)``, at ``x`` of shape ``(M, P)``."""
+    def loss(self, x: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
+        """The loss alone, ``(M,)``, at ``x`` of shape ``(M, P)``; ``models`` (``(M,)`` booleans, default all)
+        marks the models that need it, the only ones whose function evaluations it counts."""
         ...
 
 

@@ -68,8 +68,8 @@ class ArmijoGD:
 
     .. math:: L(\theta_k - s\,g) \le L(\theta_k) - c\, s\, \|g\|^2, \qquad g = \nabla L(\theta_k)
 
-    Each trial is a function evaluation, ``oracle.loss``, which the training loop counts. A NaN trial loss
-    is no decrease.
+    Each trial is a function evaluation, ``oracle.loss``, which the training loop counts for the models still
+    searching (in a stack, a model's count is what it would be alone). A NaN trial loss is no decrease.
 
     Parameters
     ----------
@@ -106,11 +106,13 @@ class ArmijoGD:
         decrease = self.c * np.sum(g * g, axis=-1, keepdims=True)  # c ‖g‖² of (G2)
         s = per_model(state.x, self.lr)
         trial = state.x - s * g  # (G3)
+        searching = None  # every model needs the first trial; later ones only the models still searching
         for _ in range(self.max_backtracks):
             # "not <=" rather than ">": a NaN trial loss is no decrease, so it fails too
-            failed = ~(np.asarray(oracle.loss(trial))[..., None] <= L - s * decrease)  # (G2)
+            failed = ~(np.asarray(oracle.loss(trial, searching))[..., None] <= L - s * decrease)  # (G2)
             if not failed.any():
                 break
+            searching = failed[..., 0]
             s = np.where(failed, s * self.shrink, s)
             trial = state.x - s * g  # (G3)
         return ArmijoGDState(x=trial, step_size=s, k=state.k + 1)

@@ -143,13 +143,14 @@ class RestartedNAG:
                                  restarts=np.zeros(p0.shape[:-1] + (1,), dtype=np.int64))
 
     def step(self, state: RestartedNAGState, oracle: Oracle) -> RestartedNAGState:
-        _, gradient = oracle(state.q)
+        loss_q, gradient = oracle(state.q)
         p_new, q_new, t_new = nesterov_step(state.x, state.q, state.t, gradient, self.lr)
         loss_new = None
         if self.restart == "gradient":
             reset = np.sum(gradient * (p_new - state.x), axis=-1, keepdims=True) > 0.0  # (R1)
         else:
-            loss_old = oracle.loss(state.x) if state.loss is None else state.loss
+            # no stored loss means the first step, where q_0 = p_0: the gradient call gave L(p_0) already
+            loss_old = np.array(loss_q) if state.loss is None else state.loss
             loss_new = np.asarray(oracle.loss(p_new))
             reset = (loss_new > np.asarray(loss_old))[..., None]  # (R2)
         return RestartedNAGState(

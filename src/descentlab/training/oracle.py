@@ -15,7 +15,8 @@ class CountingOracle:
     """The oracle given to the optimiser: counts its calls and remembers the last point evaluated.
 
     ``oracle(x) -> (loss (M,), gradient (M, P))`` counts a gradient evaluation, ``oracle.loss(x) -> (M,)`` a
-    function-only one (the ``Oracle`` protocol of :mod:`descentlab.optim`). The training loop measures the
+    function-only one (the ``Oracle`` protocol of :mod:`descentlab.optim`); ``func_evals`` is a number, or an
+    ``(M,)`` array once a call counted some models only (their counts then differ). The training loop measures the
     loss (and, with all metrics, gradient and accuracy) at every exported iterate through :meth:`measure`,
     which is not counted; when the optimiser then asks for the gradient at that same array (GD always does), the
     stored result is handed back instead of being computed twice, and the other way round. Points are matched
@@ -36,7 +37,7 @@ class CountingOracle:
         self.grad: np.ndarray | None = None
         self.correct: Any = None
         self.grad_evals = 0
-        self.func_evals = 0
+        self.func_evals: Any = 0
         self.asks_at_exported = serves_steps  # did the last step take its gradient at the exported iterate?
 
     def retarget(self, objective: Objective) -> None:
@@ -57,8 +58,10 @@ class CountingOracle:
         assert self.grad is not None
         return self.value, self.grad
 
-    def loss(self, x: np.ndarray) -> np.ndarray:
-        self.func_evals += 1
+    def loss(self, x: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
+        """The loss at ``x``, counted for every model, or for those ``models`` marks (``(M,)`` booleans) when
+        only they need it: a line search whose other models are done asks for the whole stack anyway."""
+        self.func_evals = self.func_evals + (1 if models is None else np.asarray(models, dtype=np.int64))
         if x is self.point:
             return self.value  # type: ignore[no-any-return]
         return self.objective.evaluate(x, LOSS).loss

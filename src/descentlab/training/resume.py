@@ -24,7 +24,7 @@ def restore(resume: FitResult, optimizer: Optimizer, fresh_state: Any, recorder:
         raise ValueError("only an interrupted run (FitResult.interrupted) can be resumed")
     first = recorder.restore(resume.history)
     sampler.oracle.grad_evals = int(recorder.history.grad_evals[first - 1, 0])  # one count for all models
-    sampler.oracle.func_evals = int(recorder.history.func_evals[first - 1, 0])
+    sampler.oracle.func_evals = recorder.history.func_evals[first - 1].astype(np.int64)  # one per model
     sampler.restore(resume.batches)
     last_finite = resume.params.flat.reshape(len(recorder.history.train_loss[0]), -1)  # a stack, as inside fit
     guard.restore(last_finite, np.isfinite(recorder.history.train_loss[first - 1]))
