@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from test_browser import browser  # noqa: F401  (the fixture: Debian's chromium through playwright)
-from test_readme import blocks, check_blocks_not_run_parse, run_blocks
+from test_readme import blocks, check_blocks_not_run_parse, check_quoted_gradcheck, run_blocks
 
 import descentlab
 from descentlab.cli.parser import build_parser
@@ -90,6 +90,10 @@ def test_every_code_block_of_the_getting_started_page_and_the_tutorials_runs(pag
     assert [b for b in blocks(page) if b.lang in ("bash", "python")], f"{page.name} has no code to run"
     check_blocks_not_run_parse(page)
     run_blocks(page, tmp_path)
+
+
+def test_the_gradcheck_output_getting_started_quotes_is_what_the_command_prints():
+    check_quoted_gradcheck((DOCS / "index.md").read_text())
 
 
 def open_page(browser, path: Path):  # noqa: F811  (browser is the fixture imported above)

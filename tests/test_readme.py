@@ -122,7 +122,11 @@ def test_the_default_run_has_the_numbers_readme_quotes(readme_run):
 
 
 def test_the_quoted_gradcheck_output_is_what_the_command_prints(readme_run):
-    text = README.read_text()
+    check_quoted_gradcheck(README.read_text())
+
+
+def check_quoted_gradcheck(text: str) -> None:
+    """The gradcheck output ``text`` quotes is what ``descentlab gradcheck --hidden 1 --samples 8`` prints."""
     quoted = re.search(r"```\n(Data: iris \(embedded\), first 8.*?)```", text, re.S)[1]
     run = subprocess.run([sys.executable, "-m", "descentlab", "gradcheck", "--hidden", "1", "--samples", "8"],
                          capture_output=True, text=True, timeout=300)
