@@ -140,7 +140,8 @@ def test_one_ctrl_c_during_training_writes_what_is_done_with_its_report(tmp_path
     assert run.returncode == 130, err
     # no drawer starts for an interrupted run: report.html is written by the command itself, curves.png not drawn
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint", "history.csv", "models",
-                                                                    "report.html", "report.md", "summary.json"]
+                                                                    "report.html", "report.md", "split.json",
+                                                                    "summary.json"]
 
 
 @pytest.mark.parametrize("gap", [0.0, 0.1, 0.4])
@@ -216,7 +217,7 @@ def test_a_folder_with_a_finished_run_is_refused_or_replaced_as_a_whole(tmp_path
     assert main(["compare", *SMALL, "--iterations", "5", "--out", str(run), "--overwrite"]) == 0
     assert sorted(_models(run)) == ["gd", "nag"]  # no stale models/adam.safetensors beside the new summary
     assert sorted(p.name for p in run.iterdir()) == ["curves.png", "history.csv", "models", "report.html",
-                                                      "report.md", "summary.json"]
+                                                      "report.md", "split.json", "summary.json"]
 
 
 def test_a_sweep_into_a_folder_with_another_kind_of_run_is_refused_or_replaced_as_a_whole(tmp_path, capsys):
@@ -231,6 +232,7 @@ def test_a_sweep_into_a_folder_with_another_kind_of_run_is_refused_or_replaced_a
     assert main([*sweep, "--overwrite"]) == 0
     left = sorted(p.name for p in run.iterdir() if not p.name.startswith("."))
     assert "models" not in left and "history.csv" not in left and "curves.png" not in left, left
+    assert "split.json" not in left, left
     assert "sweep.csv" in left
 
 

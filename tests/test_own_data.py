@@ -199,3 +199,24 @@ def test_model_files_are_named_by_the_spec_as_typed_and_info_takes_the_spec(tmp_
     for model in ("r/models/adagrad:lr=0.1.safetensors", "r/models/adagrad:lr=0.1"):
         info = _run("info", "--model", model, cwd=tmp_path)
         assert info.returncode == 0 and "method=adagrad:lr=0.1" in info.stdout, info.stderr
+
+
+def test_compare_writes_the_rows_of_its_split_and_predict_scores_the_test_rows_as_compare_did(tmp_path):
+    wine = DATASETS / "wine.csv"
+    run = _run("compare", "--data", str(wine), "--standardize", "--init", "he", "--seed", "4", "--iterations", "50",
+               "--out", "r", "--quiet", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    split = json.loads((tmp_path / "r" / "split.json").read_text())
+    assert sorted(split["train"] + split["test"]) == list(range(178)) and len(split["test"]) == 45
+    data = dl.load_csv(wine)
+    train, test = dl.train_test_split(data, 0.25, 4)
+    assert np.array_equal(data.X[split["test"]], test.X) and np.array_equal(data.X[split["train"]], train.X)
+    lines = wine.read_text().splitlines()
+    (tmp_path / "test.csv").write_text("\n".join([lines[0], *(lines[1 + row] for row in split["test"])]) + "\n")
+    scored = _run("predict", "--model", "r/models/nag.safetensors", "--data", "test.csv", "--target", "cultivar",
+                  "--out", "p.csv", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    metrics = json.loads((tmp_path / "p.csv.metrics.json").read_text())
+    assert metrics["accuracy"] == summary["methods"]["nag"]["final"]["test_accuracy"]
+    assert sum(map(sum, metrics["confusion_matrix"])) == 45

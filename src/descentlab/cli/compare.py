@@ -269,7 +269,7 @@ def _say_written(out: Console, folder: Path, drawer: Any, started: float) -> int
     (the command returns meanwhile; a call of ``main`` from Python has waited for them)."""
     from ..reporting.figure_process import ERROR_NAME
 
-    files = "history.csv, summary.json, report.md, models/"
+    files = "history.csv, summary.json, split.json, report.md, models/"
     if drawer.done():
         drawer.wait()  # raises FigureError if it failed
         say(out, f"Wrote {folder}/ (report.html, curves.png, {files}) in {time.perf_counter() - started:.2f} s")

@@ -25,8 +25,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-RUN_FILES = ("curves.png", "history.csv", "summary.json", "report.md", "report.html", "sweep.csv", "sweep.png",
-             "manifest.json", "timings.json", "curves-error.txt")  # the last: reporting.figure_process.ERROR_NAME
+RUN_FILES = ("curves.png", "history.csv", "summary.json", "split.json", "report.md", "report.html", "sweep.csv",
+             "sweep.png", "manifest.json", "timings.json",
+             "curves-error.txt")  # the last: reporting.figure_process.ERROR_NAME
 RUN_FOLDERS = ("models", "checkpoint", "cells")
 LOCK_NAME = ".descentlab.lock"
 _REMOVING = ".removing-"

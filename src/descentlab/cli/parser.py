@@ -344,7 +344,8 @@ COMMANDS: list[tuple[str, str, str, list[Option], str]] = [
     ("compare", "train one network with GD and NAG from the same start; write plots, report, models",
      "Train the network with steepest descent (GD) and Nesterov's accelerated gradient (NAG) — or the methods named "
      "by --optimizers — from the same initial parameters on --data (default: the embedded Iris), and write "
-     "curves.png, history.csv, summary.json, report.md, report.html (interactive, works offline) and "
+     "curves.png, history.csv, summary.json, split.json (the rows of each part), report.md, report.html "
+     "(interactive, works offline) and "
      "models/<method>.safetensors into --out.", COMPARE, "compare.run_compare"),
     ("gradcheck", "verify the analytic gradient against finite differences",
      "Compare the analytic gradient of the mean cross-entropy with fourth-order central finite differences, entry "

@@ -38,9 +38,14 @@ class Dataset:
         Default ``x0, x1, …`` and the sorted distinct labels.
     source, target : str, optional
         The file the data came from and its label column, named by the messages about the data.
+
+    Notes
+    -----
+    ``rows``: for a part made by :meth:`subset` (a split), the rows (0-based, the header not counted) of the data
+    it was taken from; None for data read whole.
     """
 
-    __slots__ = ("X", "y", "feature_names", "class_names", "source", "target")
+    __slots__ = ("X", "y", "feature_names", "class_names", "source", "target", "rows")
 
     def __init__(
         self,
@@ -82,6 +87,7 @@ class Dataset:
         self.class_names: tuple[str, ...] = tuple(class_names)
         self.source = source
         self.target = target
+        self.rows: np.ndarray | None = None  # of a subset: the rows (0-based) of the data it was taken from
 
     @property
     def n_samples(self) -> int:
@@ -97,11 +103,15 @@ class Dataset:
 
     def subset(self, index: np.ndarray) -> Dataset:
         """The rows ``index``, keeping every class name (a class may be absent from the subset)."""
-        return Dataset(self.X[index], self.y[index], self.feature_names, self.class_names, self.source, self.target)
+        subset = Dataset(self.X[index], self.y[index], self.feature_names, self.class_names, self.source, self.target)
+        subset.rows = (np.arange(self.n_samples) if self.rows is None else self.rows)[index]
+        return subset
 
     def with_features(self, X: np.ndarray) -> Dataset:
         """The same labels and names with other feature values (e.g. standardised)."""
-        return Dataset(X, self.y, self.feature_names, self.class_names, self.source, self.target)
+        data = Dataset(X, self.y, self.feature_names, self.class_names, self.source, self.target)
+        data.rows = self.rows
+        return data
 
     def __len__(self) -> int:
         return self.n_samples

@@ -18,10 +18,17 @@ if TYPE_CHECKING:
     from .report_html import Page
 
 
+def split_rows(comparison: Comparison) -> dict[str, list[int]]:
+    """split.json of a comparison: the data's rows (0-based, the header not counted) in its training and test
+    parts, as a tuned sweep's split.json lists its parts."""
+    parts = {"train": comparison.train, "test": comparison.test}
+    return {name: [] if part.rows is None else part.rows.tolist() for name, part in parts.items()}
+
+
 def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] | None = None,
               write_html: Callable[[Path, Page], Any] | None = None) -> list[Path]:
     """Write the run folder: curves.png, history.csv, summary.json, report.md, report.html (interactive, see
-    :mod:`descentlab.reporting.interactive`), models/<method>.safetensors.
+    :mod:`descentlab.reporting.interactive`), split.json, models/<method>.safetensors.
 
     Every file is written atomically, the views last (the numbers are safe before the slowest part). ``draw``
     writes curves.png with :func:`~descentlab.reporting.plots.plot_curves`'s arguments and ``write_html``
@@ -45,6 +52,8 @@ def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] 
     summary["model_files"] = {name: f"models/{model_file_name(name)}" for name in comparison.results}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     written.append(out / "summary.json")
+    atomic_write_text(out / "split.json", json.dumps(split_rows(comparison)) + "\n")
+    written.append(out / "split.json")
     report = render_report(comparison, summary)
     atomic_write_text(out / "report.md", report)
     written.append(out / "report.md")
