@@ -166,3 +166,24 @@ def test_the_estimator_starts_from_its_scheme():
     X, y = dl.load_iris().X, dl.load_iris().y
     fitted = dl.DescentClassifier(init="glorot", iterations=0, random_state=5).fit(X, y)
     assert np.array_equal(fitted.params_.flat, dl.MLP([4, 16, 3]).init(5, scheme="glorot").flat)
+
+
+def test_compare_seeds_is_the_sweep_of_its_one_learning_rate_and_seed_0_is_compares_run(tmp_path, capsys):
+    shared = ["--iterations", "25", "--engine", "numpy", "--quiet", "--optimizers", "gd,adam", "--lr", "0.02"]
+    assert main(["compare", *shared, "--seeds", "3", "--out", str(tmp_path / "c")]) == 0
+    assert main(["sweep", *shared, "--seeds", "3", "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "c" / "sweep.csv").read_text() == (tmp_path / "s" / "sweep.csv").read_text()
+    assert "paired" in (tmp_path / "c" / "report.md").read_text().lower()
+    rows = (tmp_path / "c" / "sweep.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 3 and {row.split(",")[0] for row in rows[1:]} == {"gd", "adam"}
+    assert main(["compare", *shared, "--out", str(tmp_path / "one")]) == 0  # --seeds 1: today's run
+    history = (tmp_path / "one" / "history.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    for method in ("gd", "adam"):
+        seed0 = next(dict(zip(header, r.split(","), strict=True)) for r in rows[1:]
+                     if r.startswith(f"{method},") and r.split(",")[header.index("seed")] == "0")
+        last = [line.split(",") for line in history if line.startswith(f"{method},")][-1]
+        assert float(seed0["final_train_loss"]) == float(last[2])
+    capsys.readouterr()
+    assert main(["compare", "--seeds", "2", "--optimizers", "adam:lr=0.1", "--out", str(tmp_path / "x")]) == 1
+    assert "'adam:lr=0.1' sets its own lr" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -174,6 +174,8 @@ def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..reporting.write import write_run
     from .outputs import check_folder_keeps_inputs, claim_run_folder, clear_previous_run, new_run_folder, remove_tree
 
+    if args.seeds > 1:
+        return _compare_seeds(args, out, err)
     started = time.perf_counter()
     folder = _compare_folder(args)
     figure = FigureJob()  # write_run only records the views; a drawer makes them once everything else is written
@@ -229,6 +231,25 @@ def _say_renamed(out: Console, methods: dict[str, Any]) -> None:
     for name in methods:
         if model_file_name(name) != name + MODEL_SUFFIX:
             say(out, f"The model of {name} is models/{model_file_name(name)} (a file name cannot hold the spec)")
+
+
+def _compare_seeds(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """``compare --seeds N``: the sweep of one learning rate over N initial points (``sweep --lr LR --seeds N``),
+    which writes per-seed statuses, the median with its interquartile band and the paired comparisons."""
+    from .parser import defaults
+    from .sweep import run_sweep_command
+
+    if args.optimizers.own_lr:
+        raise UserError(f"--seeds {args.seeds}: {args.optimizers.own_lr[0]!r} sets its own lr; with several seeds "
+                        "every method runs at --lr (or use 'descentlab sweep', one learning rate grid for all)")
+    if args.x_axis != "iterations":
+        raise UserError(f"--x-axis {args.x_axis}: with --seeds the curves are medians per iteration")
+    shared = defaults("sweep")
+    sweep = argparse.Namespace(**{**shared, **{name: value for name, value in vars(args).items() if name in shared}})
+    sweep.command, sweep.lr = "sweep", (args.lr,)
+    say(out, f"{args.seeds} initial points per method: the run of 'descentlab sweep --lr {args.lr:g} --seeds "
+             f"{args.seeds}'")
+    return int(run_sweep_command(sweep, out, err))
 
 
 def _summarize(comparison: Any) -> dict[str, Any]:

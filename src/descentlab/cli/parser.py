@@ -256,6 +256,11 @@ COMPARE: list[Option] = [
                              help="comma-separated methods, each NAME[:KEY=VALUE…]; NAME is one of "
                                   f"{', '.join(METHODS)}; e.g. 'gd,nag,momentum:mu=0.8,adam:lr=0.001'. --lr is "
                                   f"the default learning rate of each (default: {_words(DEFAULT.optimizers)})")),
+    (("--seeds",), dict(type=_int_at_least(1), default=1, metavar="N",
+                        help="initial points per method (default: 1, the one of --seed). N > 1: every method trains "
+                             "from init seeds 0..N-1 on the split of --seed, exactly as 'descentlab sweep --lr LR "
+                             "--seeds N' does and writing its files: sweep.csv (each seed's status and final "
+                             "metrics), sweep.png (median and interquartile band), report.md (paired comparisons)")),
     (("--x-axis",), dict(choices=["iterations", "evaluations"], default=DEFAULT.x_axis,
                          help="x-axis of curves.png: iterations, or gradient + function evaluations (default: "
                               f"{DEFAULT.x_axis})")),
