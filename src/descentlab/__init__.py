@@ -22,6 +22,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "experiments.results": ("Comparison", "Sweep"),
     "experiments.sweeprun": ("sweep",),
     "reporting.write": ("write_run", "write_sweep"),
+    "reporting.benchmark_report": ("benchmark",),
+    "benchmarking.problems": ("Problem", "suite"),
     "core.gradcheck": ("GradcheckReport", "gradcheck"),
     "formats.model_io": ("ModelFileError", "export_onnx", "load_model", "save_model"),
     "core.network": ("MLP", "lipschitz_bound"),
@@ -35,6 +37,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported eagerly
+    from .benchmarking.problems import Problem, suite
     from .core.activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
     from .core.gradcheck import GradcheckReport, gradcheck
     from .core.network import MLP, lipschitz_bound
@@ -64,6 +67,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
         parse_optimizer,
         register_optimizer,
     )
+    from .reporting.benchmark_report import benchmark
     from .reporting.write import write_run, write_sweep
     from .training.fit import fit
     from .training.results import FitResult, History
@@ -99,6 +103,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "ArmijoGD",
+    "benchmark",
     "compare",
     "CompareConfig",
     "Comparison",
@@ -129,6 +134,7 @@ __all__ = [
     "Params",
     "parse_optimizer",
     "Polyak",
+    "Problem",
     "register_optimizer",
     "RestartedNAG",
     "RMSProp",
@@ -136,6 +142,7 @@ __all__ = [
     "sigmoid",
     "softplus",
     "Standardizer",
+    "suite",
     "SutskeverNAG",
     "sweep",
     "Sweep",

@@ -261,7 +261,7 @@ SMALL = (
             lrs=(0.1, 0.2, 0.5, 1.0, 2.0), epsilon=1e-6),
     Problem("breast_cancer-logistic", kind="logistic", data="breast_cancer", weight_decay=1e-2, init_sigma=0.1,
             iterations=500, lrs=(0.1, 0.2, 0.5, 1.0, 2.0), epsilon=1e-6),
-    Problem("quadratic-k1e3", kind="quadratic", dimension=50, condition=1e3, iterations=1000,
+    Problem("quadratic-k1e3", kind="quadratic", data="", dimension=50, condition=1e3, iterations=2000,
             lrs=(2.5e-4, 5e-4, 1e-3, 1.5e-3), epsilon=1e-6),
 )
 
@@ -328,7 +328,9 @@ def _problem_from(path: Path, index: int, table: dict[str, Any]) -> Problem:
     problem = Problem(**values)
     if problem.kind not in KINDS:
         raise ProblemError(f"{where}: key 'kind' must be one of {', '.join(KINDS)}, got {problem.kind!r}")
-    if problem.kind != "quadratic" and problem.data not in BUILT_IN_DATA:
+    if problem.kind == "quadratic":
+        problem = replace(problem, data="")
+    elif problem.data not in BUILT_IN_DATA:
         data = Path(problem.data)
         problem = replace(problem, data=str(data if data.is_absolute() else path.parent / data))
     return _with_computed_f_star(problem, where)

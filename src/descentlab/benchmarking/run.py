@@ -267,3 +267,17 @@ def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], 
     data = load_problem_data(problem)
     runner = CellRunner(data, config, tuned_models(config), client, folder, cell_size, on_cell)
     return run_mlp(problem, data, config, runner)
+
+
+def run_benchmark(problems: Sequence[Problem], methods: Sequence[str], lrs: Sequence[float], seeds: int,
+                  executor: Any = None, folder: Path | None = None, cell_size: int = 64, engine: str = "numpy",
+                  on_problem: Callable[[ProblemResult], None] | None = None) -> BenchmarkResult:
+    """Every problem by :func:`run_problem` (an ``mlp`` problem's cells saved in ``folder/problems/<name>/`` when
+    ``folder`` is given, so that the same call again finishes only what is missing), then :func:`aggregate`."""
+    results = []
+    for problem in problems:
+        where = folder / "problems" / problem.name if folder is not None else None
+        results.append(run_problem(problem, methods, lrs, seeds, executor, where, cell_size, engine))
+        if on_problem is not None:
+            on_problem(results[-1])
+    return aggregate(methods, results)

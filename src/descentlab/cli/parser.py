@@ -344,6 +344,38 @@ SWEEP_OPTIONS: list[Option] = [
                          help="finish the interrupted sweep in DIR: only its missing cells run (its options apply)")),
 ]
 
+BENCHMARK_OPTIONS: list[Option] = [
+    (("--suite",), dict(default="small", metavar="small|FILE.toml",
+                        help="the problems: the built-in suite 'small' (iris, wine, breast-cancer and digits MLPs, "
+                             "logistic regression on wine and breast-cancer, a quadratic with condition number 1e3) "
+                             "or a TOML file of [[problem]] tables (docs/benchmark.md) (default: small)")),
+    (("--problems",), dict(default=None, metavar="NAME,…", help="run only these problems of the suite")),
+    (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(TuneConfig.methods),
+                             help="methods as for sweep --tune, list values allowed (default: "
+                                  f"{_words(TuneConfig.methods)})")),
+    (("--lr",), dict(type=_lr_list, default=TuneConfig.lrs,
+                     help="the learning-rate grid of problems that set none of their own (default: "
+                          f"{_words(TuneConfig.lrs)})")),
+    (("--seeds",), dict(type=_int_at_least(1), default=5,
+                        help="repetitions R of each phase: tune on 0..R-1, final on R..2R-1 (default: 5)")),
+    (("--iterations",), dict(type=_int_at_least(1), default=None,
+                             help="iterations of every problem (default: each problem's own)")),
+    (("--engine",), {**ENGINE[1], "default": "numpy", "help": "auto, numpy, compiled or reference (default: numpy, "
+                                                               "whose digits are the same on every machine)"}),
+    QUIET,
+    (("--out",), dict(type=_path, default=None, help="a new or empty folder to write")),
+    lambda p: _add_exclusive(p, [
+        (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
+                              help="run the cells on a new local Dask cluster of N worker processes")),
+        (("--scheduler",), dict(default=None, metavar="ADDRESS",
+                                help="run the cells on the existing Dask cluster at ADDRESS (tcp://host:8786)")),
+    ]),
+    (("--cell-size",), dict(type=_int_at_least(1), default=DEFAULT_CELL_SIZE, metavar="M",
+                            help=f"models stacked in one cell of an MLP problem (default: {DEFAULT_CELL_SIZE})")),
+    (("--resume",), dict(type=_path, default=None, metavar="DIR",
+                         help="finish the benchmark in DIR with its stored options: saved cells are read back")),
+]
+
 # (name, help, description, options, handler: MODULE.FUNCTION in descentlab.cli, imported when the command runs)
 COMMANDS: list[tuple[str, str, str, list[Option], str]] = [
     ("compare", "train one network with GD and NAG from the same start; write plots, report, models",
@@ -369,6 +401,12 @@ COMMANDS: list[tuple[str, str, str, list[Option], str]] = [
      "metrics), sweep.png (median and interquartile band), report.md (which method is better, by how much, with "
      "the spread over seeds) and report.html (the same, interactive) into --out.",
      SWEEP_OPTIONS, "sweep.run_sweep_command"),
+    ("benchmark", "tune every method on every problem of a suite; performance and data profiles",
+     "Run the tuned protocol of sweep --tune on every problem of --suite (held-out test set, repetitions, choice on "
+     "validation; convex problems against their optimal value f*), then compare the methods across problems by "
+     "Dolan-More performance profiles and More-Wild data profiles of the gradient evaluations to each problem's "
+     "target. Writes summary.json, results.parquet, report.md, report.html and profiles.png into --out.",
+     BENCHMARK_OPTIONS, "benchmark.run_benchmark_command"),
     ("info", "describe a saved model file",
      "Print a model file's architecture, parameter counts and training record.", [MODEL_FILE], "model.run_info"),
     ("export", "export a saved model as an ONNX graph",

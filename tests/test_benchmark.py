@@ -1,0 +1,187 @@
+"""descentlab benchmark end to end: a reduced suite through the real command, in process and on a two-worker
+LocalCluster with identical Parquet results; the convex runs against the theory's bounds; the Python API; a TOML
+suite with a user CSV through the installed command; bad input in one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import test_browser
+
+import descentlab
+from descentlab.benchmarking.problems import Logistic, Quadratic, convex_objective, suite
+from descentlab.benchmarking.run import descend
+from descentlab.cli.main import main
+
+browser = test_browser.browser  # the fixture, shared
+REDUCED = ["benchmark", "--problems", "iris-mlp,wine-logistic", "--optimizers", "gd,nag", "--lr", "0.1,0.5",
+           "--seeds", "3", "--iterations", "30", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("benchmark") / "out"
+    assert main([*REDUCED, "--out", str(out)]) == 0
+    return out
+
+
+def test_reduced_suite_writes_every_file(in_process: Path) -> None:
+    for name in ("summary.json", "results.parquet", "report.md", "report.html", "profiles.png",
+                 "figures/iris-mlp.png", "figures/wine-logistic.png", "benchmark.json"):
+        assert (in_process / name).is_file(), name
+    summary = json.loads((in_process / "summary.json").read_text())
+    assert set(summary["methods"]) == {"gd", "nag"}
+    for method in summary["methods"].values():
+        profile = method["profile"]
+        assert profile[0][0] == 1.0 and all(0 <= rho <= 1 for _, rho in profile)
+        assert 0 <= method["profile_area"] <= 1
+    assert set(summary["problems"]) == {"iris-mlp", "wine-logistic"}
+    logistic = summary["problems"]["wine-logistic"]
+    assert logistic["f_star"] == next(p.f_star for p in suite("small") if p.name == "wine-logistic")
+    for method, entry in logistic["methods"].items():
+        assert entry["setting"].startswith(f"{method}:lr=")
+        assert sum(entry["status"]["final"].values()) == 3 and sum(entry["status"]["tune"].values()) == 3 * 5
+    report = (in_process / "report.md").read_text()
+    assert report.index("## Performance profiles") < report.index("## iris-mlp") < report.index("## wine-logistic")
+
+
+def test_parquet_results_open_in_pandas_and_agree_with_the_summary(in_process: Path) -> None:
+    frame = pd.read_parquet(in_process / "results.parquet")
+    for column in ("problem", "method", "setting", "lr", "seed", "phase", "status", "train_loss", "test_loss",
+                   "curve"):
+        assert column in frame.columns
+    # iris-mlp: 2 methods x 2 lrs x 3 tune repetitions + 2 x 3 final; wine-logistic: its own 5-lr grid
+    assert (frame.problem == "iris-mlp").sum() == 2 * 2 * 3 + 2 * 3
+    assert (frame.problem == "wine-logistic").sum() == 2 * 5 * 3 + 2 * 3
+    assert set(frame.loc[frame.phase == "final", "seed"]) == {3, 4, 5}
+    summary = json.loads((in_process / "summary.json").read_text())
+    logistic = frame[(frame.problem == "wine-logistic") & (frame.phase == "final")]
+    for method, entry in summary["problems"]["wine-logistic"]["methods"].items():
+        mine = logistic[logistic.method == method]
+        assert set(mine.setting) == {entry["setting"]}
+        assert entry["results"]["median_suboptimality"] == pytest.approx(float(np.median(mine.suboptimality)))
+        assert all(len(curve) == 31 for curve in mine.curve)
+        f_star = summary["problems"]["wine-logistic"]["f_star"]
+        assert np.allclose([c[-1] for c in mine.curve], mine.train_loss - f_star, rtol=1e-12, atol=1e-15)
+
+
+def test_a_two_worker_cluster_gives_identical_results(in_process: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cluster"
+    assert main([*REDUCED, "--workers", "2", "--out", str(out)]) == 0
+    here, there = (pd.read_parquet(p / "results.parquet") for p in (in_process, out))
+    pd.testing.assert_frame_equal(here, there, check_exact=True)
+    assert (in_process / "results.parquet").read_bytes() == (out / "results.parquet").read_bytes()
+
+
+def test_resume_reads_the_saved_cells_back(in_process: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(in_process, copy)
+    cells = sorted((copy / "problems" / "iris-mlp" / "cells").iterdir())
+    cells[0].unlink()  # as if interrupted before this cell was saved
+    assert main(["benchmark", "--resume", str(copy), "--quiet"]) == 0
+    assert (copy / "results.parquet").read_bytes() == (in_process / "results.parquet").read_bytes()
+
+
+def test_report_html_opens_in_the_browser(browser, in_process: Path) -> None:
+    page, errors = test_browser.open_report(browser, in_process / "report.html")
+    assert errors == []
+    headings = page.locator("h2").all_inner_texts()
+    assert headings[:3] == ["Performance profiles", "iris-mlp", "wine-logistic"]
+    for figure in ("profiles", "problem-0", "problem-1"):
+        test_browser.assert_drawn(page, f"#{figure}")
+    page.close()
+
+
+def test_gd_and_nag_follow_the_theory_on_the_convex_problems() -> None:
+    """At step 1/L: GD's f − f* ≤ L‖x₀ − x*‖²/(2k) and NAG's ≤ 2L‖x₀ − x*‖²/(k + 1)² on both convex kinds, and on
+    the quadratic GD's exact linear rate (1 − 1/κ)^{2k} (f(x₀) − f*)."""
+    problems = {p.name: p for p in suite("small")}
+    for name in ("quadratic-k1e3", "wine-logistic"):
+        objective, _ = convex_objective(problems[name])
+        x0 = objective.start(3)
+        distance = np.linalg.norm(x0 - objective.nearest_solution(x0))
+        f_star = problems[name].f_star
+        k = np.arange(1, 201)
+        gd = descend(objective, "gd", 1 / objective.L, x0, 200)[0] - f_star
+        nag = descend(objective, "nag", 1 / objective.L, x0, 200)[0] - f_star
+        assert np.all(gd[1:] <= objective.L * distance**2 / (2 * k) * (1 + 1e-9))
+        assert np.all(nag[1:] <= 2 * objective.L * distance**2 / (k + 1) ** 2 * (1 + 1e-9))
+        if isinstance(objective, Quadratic):
+            assert np.all(gd[1:] <= (1 - 1 / 1e3) ** (2 * k) * gd[0] * (1 + 1e-9))
+            # the bound is attained by the slowest component: within a factor 1e3 after 200 steps, not loose
+            assert gd[-1] >= (1 - 1 / 1e3) ** 400 * gd[0] / 1e3
+        else:
+            assert isinstance(objective, Logistic)
+
+
+def test_descend_counts_what_the_method_asks(tmp_path: Path) -> None:
+    objective = Quadratic(5, 10.0, 0)
+    values, grads, funcs, seconds, _ = descend(objective, "gd-armijo", 1.0, objective.start(0), 20)
+    assert grads[-1] == 20 and funcs[-1] >= 20  # one gradient per step, at least one trial value per step
+    assert np.all(np.diff(seconds) >= 0) and np.all(np.diff(values) <= 1e-12)
+    values, grads, funcs, _, _ = descend(objective, "nag", 0.1, objective.start(0), 20)
+    assert grads[-1] == 20 and funcs[-1] == 0
+
+
+def test_python_api(tmp_path: Path) -> None:
+    problems = descentlab.suite("small")
+    assert [p.name for p in problems][:2] == ["iris-mlp", "wine-mlp"]
+    assert {p.name: p.f_star for p in problems if p.f_star is not None}.keys() == {
+        "wine-logistic", "breast_cancer-logistic", "quadratic-k1e3"}
+    result = descentlab.benchmark(problems=["quadratic-k1e3"], optimizers=["gd", "nag"], seeds=2, iterations=400)
+    (quadratic,) = result.problems
+    assert quadratic.target == 1e-6 and set(quadratic.choice) == {"gd", "nag"}
+    # GD needs about kappa/2 * ln(gap/eps) ~ 1e4 steps; NAG reaches the target in 400 at its chosen step or not:
+    assert result.costs["gd"] == [math.inf]
+    assert result.areas["nag"] in (0.0, 1.0) and result.areas["gd"] == 0.0
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("descentlab")), *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_toml_suite_with_a_user_csv_through_the_command(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 7 + (i % 2) * 3.5},{(i * 37) % 11},{'yes' if i % 2 else 'no'}\n" for i in range(60))
+    (tmp_path / "mine.csv").write_text("a,b,label\n" + rows)
+    (tmp_path / "suite.toml").write_text(
+        '[[problem]]\nname = "mine"\ndata = "mine.csv"\ntarget = "label"\nhidden = [4]\niterations = 15\n'
+        '[[problem]]\nname = "bowl"\nkind = "quadratic"\ndimension = 4\ncondition = 10.0\nlrs = [0.05, 0.1]\n'
+        'iterations = 60\nepsilon = 1e-3\n')
+    done = _run("benchmark", "--suite", "suite.toml", "--optimizers", "gd,nag", "--lr", "0.5", "--seeds", "2",
+                "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(summary["problems"]) == ["mine", "bowl"]
+    assert summary["problems"]["bowl"]["f_star"] == pytest.approx(Quadratic(4, 10.0, 0).f_star, rel=1e-15)
+    assert summary["problems"]["mine"]["methods"]["gd"]["setting"] == "gd:lr=0.5"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--suite", "bad.toml"], "bad.toml: problem 'p': unknown key 'hiden'"),
+    (["--problems", "iris-mlp,nope"], "--problems: no problem 'nope' in the suite"),
+    (["--suite", "missing.toml"], "missing.toml: cannot read the suite"),
+])
+def test_bad_input_is_one_line_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "bad.toml").write_text('[[problem]]\nname = "p"\nhiden = [3]\n')
+    done = _run("benchmark", *args, "--out", "out", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_with_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    done = _run("benchmark", "--problems", "quadratic-k1e3", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 1 and "--resume out" in done.stderr
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
