@@ -47,7 +47,7 @@ def test_reduced_suite_writes_every_file(in_process: Path) -> None:
     assert logistic["f_star"] == next(p.f_star for p in suite("small") if p.name == "wine-logistic")
     for method, entry in logistic["methods"].items():
         assert entry["setting"].startswith(f"{method}:lr=")
-        assert sum(entry["status"]["final"].values()) == 3 and sum(entry["status"]["tune"].values()) == 3 * 5
+        assert sum(entry["status"]["final"].values()) == 3 and sum(entry["status"]["tune"].values()) == 3 * 6
     report = (in_process / "report.md").read_text()
     assert report.index("## Performance profiles") < report.index("## iris-mlp") < report.index("## wine-logistic")
 
@@ -57,9 +57,9 @@ def test_parquet_results_open_in_pandas_and_agree_with_the_summary(in_process: P
     for column in ("problem", "method", "setting", "lr", "seed", "phase", "status", "train_loss", "test_loss",
                    "curve"):
         assert column in frame.columns
-    # iris-mlp: 2 methods x 2 lrs x 3 tune repetitions + 2 x 3 final; wine-logistic: its own 5-lr grid
+    # iris-mlp: 2 methods x 2 lrs x 3 tune repetitions + 2 x 3 final; wine-logistic: its own 6-lr grid
     assert (frame.problem == "iris-mlp").sum() == 2 * 2 * 3 + 2 * 3
-    assert (frame.problem == "wine-logistic").sum() == 2 * 5 * 3 + 2 * 3
+    assert (frame.problem == "wine-logistic").sum() == 2 * 6 * 3 + 2 * 3
     assert set(frame.loc[frame.phase == "final", "seed"]) == {3, 4, 5}
     summary = json.loads((in_process / "summary.json").read_text())
     logistic = frame[(frame.problem == "wine-logistic") & (frame.phase == "final")]

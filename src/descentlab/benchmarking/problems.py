@@ -258,9 +258,9 @@ SMALL = (
     Problem("breast_cancer-mlp", data="breast_cancer", hidden=(16,), iterations=350),
     Problem("digits-mlp", data="digits", hidden=(32,), iterations=350),
     Problem("wine-logistic", kind="logistic", data="wine", weight_decay=1e-2, init_sigma=0.1, iterations=500,
-            lrs=(0.1, 0.2, 0.5, 1.0, 2.0), epsilon=1e-6),
+            lrs=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0), epsilon=1e-6),
     Problem("breast_cancer-logistic", kind="logistic", data="breast_cancer", weight_decay=1e-2, init_sigma=0.1,
-            iterations=500, lrs=(0.1, 0.2, 0.5, 1.0, 2.0), epsilon=1e-6),
+            iterations=500, lrs=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0), epsilon=1e-6),
     Problem("quadratic-k1e3", kind="quadratic", data="", dimension=50, condition=1e3, iterations=2000,
             lrs=(2.5e-4, 5e-4, 1e-3, 1.5e-3), epsilon=1e-6),
 )

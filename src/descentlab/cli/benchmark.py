@@ -119,7 +119,8 @@ def run_benchmark_command(args: argparse.Namespace, out: Console, err: Console) 
               f"repetitions per phase; writing {escape(str(folder))}/")
 
     def done(result: Any) -> None:
-        out.print(f"  {escape(result.problem.name)}: done in {result.seconds:.1f} s")
+        if not args.quiet:
+            out.print(f"  {escape(result.problem.name)}: done in {result.seconds:.1f} s")
 
     remote = args.workers is not None or args.scheduler is not None
     with reported_errors(), (dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=False)
