@@ -350,7 +350,7 @@ BENCHMARK_OPTIONS: list[Option] = [
                              "logistic regression on wine and breast-cancer, a quadratic with condition number 1e3) "
                              "or a TOML file of [[problem]] tables (docs/benchmark.md) (default: small)")),
     (("--problems",), dict(default=None, metavar="NAME,…", help="run only these problems of the suite")),
-    (("--optimizers",), dict(type=_optimizer_list, default=MethodList.plain(TuneConfig.methods),
+    (("--optimizers",), dict(default=",".join(TuneConfig.methods),
                              help="methods as for sweep --tune, list values allowed (default: "
                                   f"{_words(TuneConfig.methods)})")),
     (("--lr",), dict(type=_lr_list, default=TuneConfig.lrs,
@@ -364,12 +364,12 @@ BENCHMARK_OPTIONS: list[Option] = [
                                                                "whose digits are the same on every machine)"}),
     QUIET,
     (("--out",), dict(type=_path, default=None, help="a new or empty folder to write")),
-    lambda p: _add_exclusive(p, [
+    Exclusive((
         (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
                               help="run the cells on a new local Dask cluster of N worker processes")),
         (("--scheduler",), dict(default=None, metavar="ADDRESS",
                                 help="run the cells on the existing Dask cluster at ADDRESS (tcp://host:8786)")),
-    ]),
+    )),
     (("--cell-size",), dict(type=_int_at_least(1), default=DEFAULT_CELL_SIZE, metavar="M",
                             help=f"models stacked in one cell of an MLP problem (default: {DEFAULT_CELL_SIZE})")),
     (("--resume",), dict(type=_path, default=None, metavar="DIR",

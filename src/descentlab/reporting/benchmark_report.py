@@ -372,7 +372,7 @@ def benchmark(suite: str | Sequence[Problem] = "small", optimizers: Sequence[str
     from ..benchmarking.problems import with_options
     from ..benchmarking.run import run_benchmark
     from ..experiments.cluster import DaskExecutor, dask_client
-    from ..experiments.tuning import parse_methods
+    from ..optim.spec import parse_methods
 
     chosen = read_suite(suite) if isinstance(suite, str) else list(suite)
     if problems is not None:
