@@ -22,17 +22,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data.dataset import Dataset
 from ..experiments.cells import Cell
-from ..experiments.config import CompareConfig, TuneConfig
+from ..experiments.config import DEFAULT_CELL_SIZE, CompareConfig, TuneConfig
 from ..experiments.statistics import time_to_target
 from ..optim.optimizers import parse_optimizer
-from .problems import Problem, convex_objective, load_problem_data, newton_f_star
+from .problems import SPLIT_SEED, Problem, convex_objective, load_problem_data, newton_f_star
 from .profiles import data_profile, performance_profile, profile_area
+
+if TYPE_CHECKING:
+    from ..experiments.sweeprun import CellRunner, OnCell
 
 PHASES = ("tune", "final")
 
@@ -118,20 +121,21 @@ def tune_config(problem: Problem, methods: Sequence[str], lrs: Sequence[float], 
                          init_sigma=problem.init_sigma, iterations=problem.iterations, test_size=problem.test_size,
                          standardize=problem.standardize, weight_decay=problem.weight_decay, data=problem.data,
                          target=problem.target, engine=engine)
-    return TuneConfig(base=base, methods=tuple(methods), lrs=tuple(problem.lrs or lrs), repetitions=seeds)
+    return TuneConfig(base=base, methods=tuple(methods), lrs=tuple(problem.lrs or lrs), repetitions=seeds,
+                      split_seed=SPLIT_SEED)
 
 
-def run_mlp(problem: Problem, data: Dataset, config: TuneConfig, runner: Any
-            ) -> ProblemResult:
-    """Both phases of the tuned sweep on an ``mlp`` problem (``runner``: a CellRunner, or None for in order)."""
+def run_mlp(problem: Problem, data: Dataset, config: TuneConfig, runner: CellRunner) -> ProblemResult:
+    """Both phases of the tuned sweep on an ``mlp`` problem, its cells run by ``runner``."""
     from ..experiments.tuning import run_tuned
 
     tuned = run_tuned(data, config, runner=runner)
     runs = []
-    for result in tuned.groups:  # the history's test fields hold the validation part
+    for result in tuned.groups:
+        history = result.history
         for m, row in enumerate(result.rows):
-            runs.append(Run({"problem": problem.name, **row}, result.history.test_loss[:, m],
-                            result.history.train_loss[:, m]))
+            runs.append(Run({"problem": problem.name, **row}, history.test_loss[:, m], history.train_loss[:, m],
+                            history.grad_evals[:, m], history.func_evals[:, m]))
     return ProblemResult(problem, runs, tuned.choice, seconds=tuned.seconds)
 
 
@@ -224,16 +228,30 @@ def convex_choice(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
     return choice
 
 
-def run_convex(problem: Problem, config: TuneConfig) -> ProblemResult:
-    """Both phases on a convex problem, in this process."""
+def run_convex(problem: Problem, config: TuneConfig, client: Any = None) -> ProblemResult:
+    """Both phases on a convex problem: one cell per setting, here or on the Dask ``client``'s workers."""
     from ..experiments.tuning import final_cells, tune_cells
 
     start = time.perf_counter()
     runs: list[Run] = []
     for _ in PHASES:
-        cells = tune_cells(config) if not runs else final_cells(config, convex_choice(runs))
-        runs += [run for cell in cells for run in run_convex_group(problem, cell)]
+        cells = tune_cells(config, ONE_CELL) if not runs else final_cells(config, convex_choice(runs), ONE_CELL)
+        runs += [run for done in _map(run_convex_group, problem, cells, client) for run in done]
     return ProblemResult(problem, runs, convex_choice(runs), problem.epsilon, time.perf_counter() - start)
+
+
+ONE_CELL = 1 << 30  # a convex setting is one cell: its runs take milliseconds
+
+
+def _map(function: Callable[[Problem, Cell], Any], problem: Problem, cells: Sequence[Cell], client: Any
+         ) -> list[Any]:
+    """``function(problem, cell)`` for every cell, in order: here, or one task each on ``client``'s workers."""
+    if client is None:
+        return [function(problem, cell) for cell in cells]
+    from ..optim.registry import with_registered
+
+    task = with_registered(function)  # the workers learn the optimisers registered here
+    return list(client.gather([client.submit(task, problem, cell, pure=False) for cell in cells]))
 
 
 # -- the suite --------------------------------------------------------------------------------------------------
@@ -252,10 +270,10 @@ def aggregate(methods: Sequence[str], problems: list[ProblemResult]) -> Benchmar
 
 
 def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], seeds: int, client: Any = None,
-                folder: Path | None = None, cell_size: int = 64, engine: str = "numpy",
-                on_cell: Callable[[Any, bool], None] | None = None) -> ProblemResult:
-    """One problem by the tuned protocol (module docstring); an ``mlp`` problem's cells run on ``client`` (a Dask
-    client; default: here) and are saved in ``folder`` when given."""
+                folder: Path | None = None, cell_size: int = DEFAULT_CELL_SIZE, engine: str = "numpy",
+                on_cell: OnCell | None = None) -> ProblemResult:
+    """One problem by the tuned protocol (module docstring), here or on the Dask ``client``'s workers; an ``mlp``
+    problem's cells are saved in ``folder`` when given (and read back from it by the same call again)."""
     from ..experiments.sweeprun import CellRunner
     from ..experiments.tuning import tuned_models
 
@@ -263,21 +281,22 @@ def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], 
     if problem.convex:
         if problem.f_star is None:
             problem = replace(problem, f_star=newton_f_star(problem))
-        return run_convex(problem, config)
+        return run_convex(problem, config, client)
     data = load_problem_data(problem)
     runner = CellRunner(data, config, tuned_models(config), client, folder, cell_size, on_cell)
     return run_mlp(problem, data, config, runner)
 
 
 def run_benchmark(problems: Sequence[Problem], methods: Sequence[str], lrs: Sequence[float], seeds: int,
-                  executor: Any = None, folder: Path | None = None, cell_size: int = 64, engine: str = "numpy",
-                  on_problem: Callable[[ProblemResult], None] | None = None) -> BenchmarkResult:
+                  client: Any = None, folder: Path | None = None, cell_size: int = DEFAULT_CELL_SIZE,
+                  engine: str = "numpy", on_problem: Callable[[ProblemResult], None] | None = None
+                  ) -> BenchmarkResult:
     """Every problem by :func:`run_problem` (an ``mlp`` problem's cells saved in ``folder/problems/<name>/`` when
     ``folder`` is given, so that the same call again finishes only what is missing), then :func:`aggregate`."""
     results = []
     for problem in problems:
         where = folder / "problems" / problem.name if folder is not None else None
-        results.append(run_problem(problem, methods, lrs, seeds, executor, where, cell_size, engine))
+        results.append(run_problem(problem, methods, lrs, seeds, client, where, cell_size, engine))
         if on_problem is not None:
             on_problem(results[-1])
     return aggregate(methods, results)

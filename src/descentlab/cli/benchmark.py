@@ -108,7 +108,7 @@ def _areas_table(summary: dict[str, Any]) -> Table:
 def run_benchmark_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """``descentlab benchmark``: every problem of the suite by the tuned protocol, then the profiles."""
     from ..benchmarking.run import run_benchmark
-    from ..experiments.cluster import DaskExecutor, dask_client
+    from ..experiments.cluster import dask_client
     from ..reporting.benchmark_report import write_benchmark
     from .cells import reported_errors
 
@@ -126,7 +126,7 @@ def run_benchmark_command(args: argparse.Namespace, out: Console, err: Console) 
     with reported_errors(), (dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=False)
                              if remote else nullcontext()) as client:
         result = run_benchmark(problems, manifest["methods"], manifest["lrs"], manifest["seeds"],
-                               DaskExecutor(client) if client is not None else None, folder, manifest["cell_size"],
+                               client, folder, manifest["cell_size"],
                                manifest["engine"], on_problem=done)
     summary = write_benchmark(result, folder, manifest["command"])
     out.print(_areas_table(summary))

@@ -371,7 +371,7 @@ def benchmark(suite: str | Sequence[Problem] = "small", optimizers: Sequence[str
     from ..benchmarking.problems import suite as read_suite
     from ..benchmarking.problems import with_options
     from ..benchmarking.run import run_benchmark
-    from ..experiments.cluster import DaskExecutor, dask_client
+    from ..experiments.cluster import dask_client
     from ..optim.spec import parse_methods
 
     chosen = read_suite(suite) if isinstance(suite, str) else list(suite)
@@ -382,8 +382,7 @@ def benchmark(suite: str | Sequence[Problem] = "small", optimizers: Sequence[str
     folder = Path(out) if out is not None else None
     remote = workers is not None or scheduler is not None
     with dask_client(workers=workers, scheduler=scheduler, dashboard=False) if remote else nullcontext() as client:
-        result = run_benchmark(chosen, methods, lrs, seeds, DaskExecutor(client) if client is not None else None,
-                               folder, cell_size, engine)
+        result = run_benchmark(chosen, methods, lrs, seeds, client, folder, cell_size, engine)
     if folder is not None:
         write_benchmark(result, folder, "descentlab.benchmark(...)")
     return result
