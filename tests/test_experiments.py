@@ -59,13 +59,18 @@ def test_sweep_files_and_report_agree_with_the_results(tmp_path):
     report = (tmp_path / "report.md").read_text()
     gd, nag = result.results["gd"].history.train_loss[-1], result.results["nag"].history.train_loss[-1]
     wins = int(np.sum(nag < gd))
-    p = paired_comparison(gd, nag, "training loss", seed=0)
+    p = paired_comparison(gd, nag, "training loss", seed=0, clusters=[seed for _, seed in result.grid])
     pooled = f"| all pooled | training loss | {wins} / 0 / {9 - wins} | {p.median:+.4f} [{p.low:+.4f}, {p.high:+.4f}] |"
     assert pooled in report
+    # the 9 pairs share 3 seeds: resampled as 3 clusters, one sign-test vote per seed (p = 2/8 at best); the
+    # report's 12 comparisons (3 learning rates and the pooled row, 3 metrics each) form one Holm family
+    assert p.p_value >= 0.25 and "Holm (1979)" in report and "cluster bootstrap" in report
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["methods"]["nag"]["status"] == status_counts(r["status"] for r in result.rows
                                                                  if r["optimizer"] == "nag")
     assert summary["paired_all_lrs"]["nag"][0]["wins"] == wins
+    assert summary["paired_all_lrs"]["nag"][0]["p_value"] == p.p_value
+    assert summary["paired_all_lrs"]["nag"][0]["p_adjusted"] >= p.p_value
     assert "at the same learning rate" in report
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -105,4 +110,4 @@ def test_time_to_target_counts_the_runs_that_never_reach_it(tmp_path):
     reach = time_to_target(times)
     assert reach.runs == 4 and reach.reached < 4  # GD at lr 0.01 does not catch up with NAG in 80 iterations
     assert f"final training loss after {reach}." in (tmp_path / "report.md").read_text()
-    assert "never" in str(reach)
+    assert "not reached" in str(reach) and "Kaplan–Meier" in (tmp_path / "report.md").read_text()

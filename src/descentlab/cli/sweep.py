@@ -160,15 +160,16 @@ def _finish(result: Any, run_dir: Path, out: Console, err: Console) -> str:
     """Write the plain sweep's files and print its table."""
     from rich.table import Table
 
+    from ..experiments.statistics import STATUSES
     from ..reporting.report import sweep_summary
     from ..reporting.write import write_sweep
 
     write_sweep(result, run_dir)
     table = Table(title="Final metrics: median \\[quartiles] over seeds")
-    for column in ("method", "lr", "ok/stuck/diverged", "train loss", "test acc. (%)"):
+    for column in ("method", "lr", "/".join(STATUSES), "train loss", "test acc. (%)"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, lr, counts, _, loss, acc in sweep_summary(result):
-        table.add_row(escape(name), f"{lr:g}", "/".join(str(n) for n in counts.values()), loss, acc)
+        table.add_row(escape(name), f"{lr:g}", "/".join(str(counts[s]) for s in STATUSES), loss, acc)
     out.print(table)
     for name, fitted in result.results.items():
         if fitted.stopped:

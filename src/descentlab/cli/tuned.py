@@ -60,8 +60,11 @@ def describe(data: Any, config: Any, run_dir: Path, cell_size: int) -> tuple[Tex
 
 
 def _chosen_table(summary: dict[str, Any]) -> Table:
+    from ..experiments.statistics import STATUSES
+
     table = Table(title="Chosen settings; final phase: medians over repetitions (report.md: quartiles)")
-    for column in ("method", "chosen setting", "tune ok/stuck/diverged", "final ok/stuck/diverged", "train loss",
+    statuses = "/".join(STATUSES)
+    for column in ("method", "chosen setting", f"tune {statuses}", f"final {statuses}", "train loss",
                    "test loss", "test acc."):
         table.add_column(column, justify="left" if column in ("method", "chosen setting") else "right")
     for method, m in summary["methods"].items():
@@ -85,6 +88,8 @@ def finish(tuned: Any, run_dir: Path, out: Console, err: Console) -> str:
         if m["edge_of_grid"]:
             err.print(f"[yellow]note:[/yellow] {escape(method)}: the chosen learning rate is the grid's "
                       f"{m['edge_of_grid']}; extend the grid that way")
+        if m["warning"]:
+            err.print(f"[yellow]warning:[/yellow] {escape(m['warning'])}")
     for other, comparisons in summary["paired"].items():
         out.print(f"{escape(other)} vs {escape(summary['paired_with'])}: "
                   + "; ".join(escape(p["verdict"]) for p in comparisons))

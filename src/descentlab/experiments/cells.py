@@ -31,12 +31,13 @@ from ..training.results import HISTORY_FIELDS, History
 from .compare import network_for
 from .config import CompareConfig
 from .results import file_stem
-from .statistics import chance_loss, run_status
+from .statistics import chance_accuracy, chance_loss, run_status
 
 SWEEP = "sweep"  # the phase of a plain sweep's cells; a tuned sweep's are "tune" and "final"
 ROW_FIELDS = (
-    "method", "setting", "lr", "seed", "phase", "status", "iterations_done", "chance_loss", "train_loss",
-    "train_accuracy", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy",
+    "method", "setting", "lr", "seed", "phase", "status", "iterations_done", "chance_loss", "chance_accuracy",
+    "start_train_loss", "train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "test_loss",
+    "test_accuracy",
 )
 
 
@@ -164,7 +165,8 @@ def _train_block(cell: Cell, data: Dataset, base: CompareConfig, validation_size
     fitted = fit(net, initial, train, parse_optimizer(cell.setting, lr=lrs[:, None]), iterations=base.iterations,
                  test=monitored, weight_decay=base.weight_decay, batch_size=base.batch_size,
                  seed=cell.split if cell.phase == SWEEP else seeds[0], engine=base.engine)
-    rows = _rows(cell, fitted.history, lrs, np.repeat(seeds, len(cell.lrs)), chance_loss(train.y, train.n_classes))
+    chance = (chance_loss(train.y, train.n_classes), chance_accuracy(train.y, train.n_classes))
+    rows = _rows(cell, fitted.history, lrs, np.repeat(seeds, len(cell.lrs)), chance)
     if test is not None:
         measured = Objective(net, test.X, test.y).evaluate(fitted.params.flat, Want.CORRECT)
         assert measured.correct is not None
@@ -173,8 +175,10 @@ def _train_block(cell: Cell, data: Dataset, base: CompareConfig, validation_size
     return rows, fitted.history, fitted.params.flat
 
 
-def _rows(cell: Cell, history: History, lrs: np.ndarray, seeds: np.ndarray, chance: float) -> list[dict[str, Any]]:
-    """Per model, the metrics of its last finite iterate (the parameters it ends with) and its status."""
+def _rows(cell: Cell, history: History, lrs: np.ndarray, seeds: np.ndarray, chance: tuple[float, float]
+          ) -> list[dict[str, Any]]:
+    """Per model, the metrics of its last finite iterate (the parameters it ends with) and its status, from the
+    training set's chance loss and accuracy ``chance``."""
     finite = np.isfinite(history.train_loss)
     last = np.where(finite.any(axis=0), len(history) - 1 - np.argmax(finite[::-1], axis=0), 0)
     monitored = "test" if cell.phase == SWEEP else "validation"
@@ -185,8 +189,11 @@ def _rows(cell: Cell, history: History, lrs: np.ndarray, seeds: np.ndarray, chan
                                                             "test_accuracy")}
         row: dict[str, Any] = {
             "method": cell.method, "setting": f"{cell.setting}:lr={lr!r}", "lr": lr, "seed": seed,
-            "phase": cell.phase, "iterations_done": k, "chance_loss": chance,
-            "status": run_status(at["train_loss"], k < len(history) - 1, chance),
+            "phase": cell.phase, "iterations_done": k, "chance_loss": chance[0], "chance_accuracy": chance[1],
+            "start_train_loss": float(history.train_loss[0, m]),
+            "status": run_status(at["train_loss"], start_loss=float(history.train_loss[0, m]),
+                                 train_accuracy=at["train_accuracy"], chance=chance[0], chance_acc=chance[1],
+                                 diverged=k < len(history) - 1),
             "train_loss": at["train_loss"], "train_accuracy": at["train_accuracy"],
             "validation_loss": math.nan, "validation_accuracy": math.nan,
             f"{monitored}_loss": at["test_loss"], f"{monitored}_accuracy": at["test_accuracy"],

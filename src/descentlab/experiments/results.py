@@ -70,9 +70,13 @@ def file_stem(name: str) -> str:
 
 
 # -- tuned sweeps (experiments/tuning.py) -----------------------------------------------------------------------
+FAILED = ("stuck", "diverged")
+"""The statuses of runs that did not train; tuning counts them against their setting."""
+
+
 def median_validation_loss(rows: Sequence[dict[str, Any]]) -> float:
-    """Median final validation loss of some runs, a diverged run counted as +∞."""
-    values = [math.inf if r["status"] == "diverged" else r["validation_loss"] for r in rows]
+    """Median final validation loss of some runs, a run that failed (stuck or diverged) counted as +∞."""
+    values = [math.inf if r["status"] in FAILED else r["validation_loss"] for r in rows]
     return float(np.median(values))
 
 

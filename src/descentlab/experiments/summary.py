@@ -16,7 +16,7 @@ from ..optim.optimizers import hyper_parameters
 from ..optim.schedule import step_size
 from ..training.results import HISTORY_FIELDS, FitResult
 from .results import Comparison, Sweep
-from .statistics import chance_loss, run_status
+from .statistics import chance_accuracy, chance_loss, run_status
 
 ACCURACY_LEVELS = (0.90, 0.95)
 
@@ -94,6 +94,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             "n_train": comparison.train.n_samples,
             "n_test": comparison.test.n_samples,
             "chance_loss": chance,
+            "chance_accuracy": chance_accuracy(comparison.train.y, comparison.train.n_classes),
             "feature_names": list(comparison.train.feature_names),
             "class_names": list(comparison.train.class_names),
         },
@@ -108,10 +109,13 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
 
 
 def method_statuses(comparison: Comparison) -> dict[str, str]:
-    """Each method's status (:func:`~descentlab.experiments.statistics.run_status`: ``ok``, ``stuck`` or
-    ``diverged``) from its final training loss against the training set's ``chance_loss``."""
+    """Each method's status (:func:`~descentlab.experiments.statistics.run_status`) from its starting and final
+    training loss and final training accuracy against the training set's chance levels."""
     chance = chance_loss(comparison.train.y, comparison.train.n_classes)
-    return {name: run_status(result.final["train_loss"], result.stopped is not None, chance)
+    chance_acc = chance_accuracy(comparison.train.y, comparison.train.n_classes)
+    return {name: run_status(result.final["train_loss"], start_loss=float(result.history.train_loss[0]),
+                             train_accuracy=result.final["train_accuracy"], chance=chance, chance_acc=chance_acc,
+                             diverged=result.stopped is not None)
             for name, result in comparison.results.items()}
 
 

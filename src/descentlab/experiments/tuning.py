@@ -8,9 +8,10 @@ Protocol (``descentlab sweep --tune``), R repetitions:
    point, both from seed r, so that the claims cover the variability of the data as well as of the
    initialisation; ``split.json`` lists every part's rows.
 2. Phase ``tune``: every method at every setting of its grid (the learning rates, and every hyper-parameter given
-   as a list) on repetitions 0 … R−1. A method's chosen setting minimises the median final *validation* loss
-   over those repetitions (a diverged run counts as +∞); ties go to the smaller learning rate, then to the
-   setting named first. Test data never enter the choice: training only ever sees the validation set.
+   as a list) on repetitions 0 … R−1. A method's chosen setting has the fewest stuck or diverged runs, then the
+   smallest median final *validation* loss over those repetitions (a failed run counts as +∞); ties go to the
+   smaller learning rate, then to the setting named first. Test data never enter the choice: training only ever
+   sees the validation set.
 3. Phase ``final``: every method at its chosen setting on the fresh repetitions R … 2R−1; these are the runs
    the comparison reports, each measured once on the test rows.
 
@@ -20,6 +21,7 @@ Each phase is a sweep of cells (:mod:`descentlab.experiments.cells`) run by one
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,7 @@ from ..data.dataset import Dataset
 from ..optim.spec import expand_method
 from .cells import Cell, CellResult, cut, join, repetition_rows
 from .config import DEFAULT_CELL_SIZE, TuneConfig
-from .results import Tuned, tuning_curve
+from .results import FAILED, Tuned, tuning_curve
 
 if TYPE_CHECKING:
     from .sweeprun import CellRunner
@@ -57,13 +59,19 @@ def final_cells(config: TuneConfig, choice: dict[str, dict[str, Any]], cell_size
 
 
 def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each method's chosen setting from the ``tune`` rows alone: the smallest median validation loss; ties go to
-    the smaller learning rate, then to the setting met first. ``edge`` is ``"smallest"``/``"largest"`` when the
-    chosen learning rate is at that end of the method's grid (which then should be extended that way)."""
+    """Each method's chosen setting from the ``tune`` rows alone: the fewest failed (stuck or diverged) runs, then
+    the smallest median validation loss (a failed run counted as +∞), then the smaller learning rate, then the
+    setting met first; so a setting with 6 ok and 4 diverged runs never beats one with 10 ok. ``edge`` is
+    ``"smallest"``/``"largest"`` when the chosen learning rate is at that end of the method's grid (which then
+    should be extended that way). ``failed`` counts the chosen setting's tune runs that are not ``ok``, and
+    ``warning`` says in words when the choice cannot be trusted (None when every run of it is ok)."""
     choice: dict[str, dict[str, Any]] = {}
     for method, points in tuning_curve(rows).items():
+        runs = {setting: [r for r in rows if r["phase"] == "tune" and r["method"] == method
+                          and r["setting"] == setting] for setting, _, _ in points}
+        failures = {setting: sum(r["status"] in FAILED for r in mine) for setting, mine in runs.items()}
         order = {setting: i for i, (setting, _, _) in enumerate(points)}
-        setting, lr, loss = min(points, key=lambda p: (p[2], p[1], order[p[0]]))
+        setting, lr, loss = min(points, key=lambda p: (failures[p[0]], p[2], p[1], order[p[0]]))
         lrs = sorted({p[1] for p in points})
         edge = None
         if len(lrs) > 1 and lr == lrs[0]:
@@ -71,8 +79,23 @@ def choose(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         elif len(lrs) > 1 and lr == lrs[-1]:
             edge = "largest"
         choice[method] = {"setting": setting, "base_setting": setting.rsplit(":lr=", 1)[0], "lr": lr,
-                          "median_validation_loss": loss, "edge": edge}
+                          "median_validation_loss": loss, "edge": edge,
+                          "failed": sum(r["status"] != "ok" for r in runs[setting]),
+                          "warning": choice_warning(method, runs[setting], math.isfinite(loss))}
     return choice
+
+
+def choice_warning(method: str, runs: Sequence[dict[str, Any]], trains: bool) -> str | None:
+    """Why a method's chosen setting cannot be trusted, or None: no setting of the grid trains (every one has
+    at least half its runs stuck or diverged), or some runs of the chosen one are not ``ok``."""
+    if not trains:
+        return (f"no setting of {method} in this grid trains: at least half the tune runs of every setting are stuck "
+                "or diverged; the setting shown is the grid's smallest learning rate, not a choice")
+    bad = [r["status"] for r in runs if r["status"] != "ok"]
+    if not bad:
+        return None
+    counts = ", ".join(f"{bad.count(s)} {s}" for s in sorted(set(bad)))
+    return f"the chosen setting of {method} is not ok on every tune run ({counts} of {len(runs)})"
 
 
 def tuned_models(config: TuneConfig) -> int:

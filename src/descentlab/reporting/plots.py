@@ -185,7 +185,7 @@ def plot_tuned(tuned: Tuned, path: str | Path) -> Path:
         tune_ax.plot(lr, np.where(np.isfinite(loss), loss, np.nan), marker="o", markersize=3,
                      color=colours[method], linestyle=("-", "--", "-.", ":")[index % 4], label=method_label(base))
         chosen = tuned.choice[method]
-        if chosen["setting"].rsplit(":lr=", 1)[0] == base:
+        if chosen["setting"].rsplit(":lr=", 1)[0] == base and np.isfinite(chosen["median_validation_loss"]):
             tune_ax.plot([chosen["lr"]], [chosen["median_validation_loss"]], marker="o", markersize=10,
                          markerfacecolor="none", color=colours[method])
     for result in tuned.groups:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core.engines import DEFAULT_ENGINE
 from ..experiments.config import CompareConfig
-from ..experiments.statistics import BOOTSTRAP_RESAMPLES, STUCK_TOLERANCE
+from ..experiments.statistics import BOOTSTRAP_RESAMPLES, DIVERGED_FACTOR, STATUSES, STUCK_TOLERANCE, status_rule
 from ..optim.registry import label as method_label
 
 if TYPE_CHECKING:
@@ -114,22 +114,16 @@ def _test_lines(finished: dict[str, Any], n_test: int) -> list[str]:
 
 
 def _discussion(comparison: Comparison, summary: dict[str, Any]) -> list[str]:
-    from ..experiments.statistics import STUCK_TOLERANCE
-
     results = comparison.results
     finished = {name: r for name, r in results.items() if r.stopped is None and not r.interrupted}
     status = {name: summary["methods"][name]["status"] for name in results}
-    chance = summary["data"]["chance_loss"]
     lines: list[str] = []
     for name, result in results.items():
         if result.stopped:
             lines.append(f"- **{method_label(name)} stopped early**: {result.stopped}.")
     for name in finished:
-        if status[name] == "stuck":
-            lines.append(f"- **{method_label(name)} is stuck**: its final training loss "
-                         f"{finished[name].final['train_loss']:.4g} is not below {(1 - STUCK_TOLERANCE) * chance:.4g} "
-                         f"({1 - STUCK_TOLERANCE:g} × {chance:.4g}, the loss of predicting the training-set class "
-                         "frequencies); it learned nothing beyond the class sizes.")
+        if status[name] != "ok":
+            lines.append(_status_line(name, status[name], finished[name].final, summary["data"]))
     if len(finished) < 2:
         return lines
     lines += _training_lines(finished, status)
@@ -152,6 +146,32 @@ def _discussion(comparison: Comparison, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _status_line(name: str, status: str, final: dict[str, float], data: dict[str, float]) -> str:
+    """Why a finished run is not ``ok``, in numbers (see :func:`~descentlab.experiments.statistics.run_status`)."""
+    chance, share = data["chance_loss"], data["chance_accuracy"]
+    loss, accuracy = final["train_loss"], final["train_accuracy"]
+    if status == "diverged":
+        return (f"- **{method_label(name)} diverged**: its final training loss {loss:.4g} ended far above where it "
+                f"started (more than {DIVERGED_FACTOR:g} × its starting loss and the chance loss {chance:.4g}).")
+    level = (f"its final training loss {loss:.4g} is not below {(1 - STUCK_TOLERANCE) * chance:.4g} "
+             f"({1 - STUCK_TOLERANCE:g} × {chance:.4g}, the loss of predicting the training-set class frequencies)")
+    if status == "stuck":
+        return (f"- **{method_label(name)} is stuck**: {level} and its training accuracy {100 * accuracy:.1f} % is "
+                f"at the level of the largest class ({100 * share:.1f} %); it learned nothing beyond the class "
+                "sizes.")
+    return (f"- **{method_label(name)} has a high loss**: {level}, yet its training accuracy {100 * accuracy:.1f} % "
+            f"is above the largest class's share ({100 * share:.1f} %): it learned something, but its confident "
+            "wrong predictions cost more than predicting the class frequencies would.")
+
+
+def _figure_link(comparison: Comparison) -> list[str]:
+    """curves.png's link; an interrupted run has no curves.png (it is drawn when the resumed run completes)."""
+    if comparison.interrupted:
+        return ["curves.png is drawn when the run is completed with `--resume`; history.csv holds the curves so "
+                "far.", ""]
+    return ["![Training loss and test accuracy over the iterations](curves.png)", ""]
+
+
 def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     """Markdown text of report.md for one comparison (numbers taken from ``summary`` and the histories)."""
     methods = list(comparison.results)
@@ -167,8 +187,7 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         "",
         "## Results",
         "",
-        "![Training loss and test accuracy over the iterations](curves.png)",
-        "",
+        *_figure_link(comparison),
         "| method | status | train loss | train acc. | test loss | test acc. | iter. to 90 % test "
         "| iter. to 95 % test | gradient / function evaluations | time (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -191,6 +210,16 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def iterations_kind(config: CompareConfig, n_train: int | None = None) -> str:
+    """What one iteration saw: the whole training set, or a mini-batch (the history is measured on the whole set).
+    ``n_train``: the training rows, when one split has them all (a tuned sweep's repetitions differ)."""
+    if config.batch_size is None or (n_train is not None and config.batch_size >= n_train):
+        return "full-batch iterations"
+    rows = f"{config.batch_size} of the {n_train} training rows" if n_train else f"{config.batch_size} training rows"
+    return (f"iterations on mini-batches of {rows} (drawn without replacement, reshuffled each epoch; every curve "
+            "point is measured on the whole training set)")
+
+
 def _setup(comparison: Comparison) -> list[str]:
     """The set-up section's items: data, network, parameters, initialisation, training."""
     config = comparison.config
@@ -210,7 +239,8 @@ def _setup(comparison: Comparison) -> list[str]:
         (f"- Initialisation: every parameter from N({config.init_mu:g}, {config.init_sigma:g}²), seed "
          if config.init == "normal" else f"- Initialisation: {config.init} (each layer's weights scaled by its "
          "fan-in and fan-out, biases 0), seed ") + f"{config.seed}; all methods start from the same point.",
-        f"- Training: {config.iterations} full-batch iterations, learning rate {config.lr:g}"
+        f"- Training: {config.iterations} {iterations_kind(config, comparison.train.n_samples)}, learning rate "
+        f"{config.lr:g}"
         + (f", L2 penalty (λ/2)·Σ‖W‖² with λ = {config.weight_decay:g} on the weights" if config.weight_decay else "")
         + ". Every curve point is measured at the iterate the method would export: for NAG the iterate p_k, not "
         "the look-ahead point q_k = p_k + μ_k (p_k − p_{k−1}) where it takes its gradient (docs/derivation.md, "
@@ -288,8 +318,8 @@ SWEEP_METRICS = (("final_train_loss", "training loss", False), ("final_test_loss
 
 
 def _paired_at(rows: list[dict[str, Any]], first: str, other: str, lr: float | None) -> list[Any]:
-    """Paired comparisons of ``other`` with ``first`` at learning rate ``lr`` (None: every lr pooled), pairs
-    matched by (lr, seed); bootstrap seed 0."""
+    """Paired comparisons of ``other`` with ``first`` at learning rate ``lr`` (None: every lr pooled, the pairs
+    of one seed a cluster), pairs matched by (lr, seed); bootstrap seed 0."""
     from ..experiments.statistics import paired_comparison
 
     def values(name: str, key: str) -> dict[tuple[float, int], float]:
@@ -300,27 +330,45 @@ def _paired_at(rows: list[dict[str, Any]], first: str, other: str, lr: float | N
     for key, words, higher in SWEEP_METRICS:
         a, b = values(first, key), values(other, key)
         pairs = sorted(set(a) & set(b))
-        out.append(paired_comparison([a[p] for p in pairs], [b[p] for p in pairs], words, higher, seed=0))
+        clusters = [seed for _, seed in pairs] if lr is None else None
+        out.append(paired_comparison([a[p] for p in pairs], [b[p] for p in pairs], words, higher, seed=0,
+                                     clusters=clusters))
     return out
 
 
-def _reach_times(result: Sweep, first: str, other: str) -> tuple[list[float | None], int]:
+def sweep_comparisons(result: Sweep) -> list[tuple[str, float | None, list[Any]]]:
+    """Every paired comparison of a sweep's report: ``(other method, lr or None for all pooled, one Paired per
+    metric)``, each later method against the first, p-values adjusted by Holm over all of them (one family)."""
+    from ..experiments.statistics import adjust_family
+
+    names = list(result.results)
+    lrs = sorted({lr for lr, _ in result.grid})
+    rows = result.rows
+    plan = [(other, lr) for other in names[1:] for lr in [*lrs, *([None] if len(lrs) > 1 else [])]]
+    raw = [_paired_at(rows, names[0], other, lr) for other, lr in plan]
+    family = iter(adjust_family([p for ps in raw for p in ps]))
+    return [(other, lr, [next(family) for _ in ps]) for (other, lr), ps in zip(plan, raw, strict=True)]
+
+
+def _reach_times(result: Sweep, first: str, other: str) -> tuple[list[float | None], list[float], int]:
     """Per pair of (lr, seed) where ``first``'s run is ok: the first iteration at which ``other``'s run reaches
-    ``first``'s final training loss (None: never, or ``other``'s run is not ok); and how many pairs were left
-    out because ``first``'s run is stuck or diverged (its loss is no target worth reaching)."""
+    ``first``'s final training loss (None: never) and the iteration a run that never does is censored at (its
+    last finite one); and how many pairs were left out because ``first``'s run is not ok (its loss is no target
+    worth reaching)."""
     rows = result.rows
     status = {(r["optimizer"], r["lr"], r["seed"]): r["status"] for r in rows}
+    done = {(r["lr"], r["seed"]): r["iterations_done"] for r in rows if r["optimizer"] == other}
     a = result.results[first].history.train_loss
     b = result.results[other].history.train_loss
     times: list[float | None] = []
+    censored: list[float] = []
     for m, (lr, seed) in enumerate(result.grid):
         if status[(first, lr, seed)] != "ok":
             continue
-        target = a[-1, m]
-        hits = np.flatnonzero(b[:, m] <= target)
-        ok = status[(other, lr, seed)] == "ok"
-        times.append(float(hits[0]) if ok and hits.size else None)
-    return times, len(result.grid) - len(times)
+        hits = np.flatnonzero(b[:, m] <= a[-1, m])
+        times.append(float(hits[0]) if hits.size else None)
+        censored.append(float(done[(lr, seed)]))
+    return times, censored, len(result.grid) - len(times)
 
 
 def _paired_rows(label: str, lr_text: str, comparisons: list[Any], first: str, other: str) -> list[str]:
@@ -332,17 +380,15 @@ def _paired_rows(label: str, lr_text: str, comparisons: list[Any], first: str, o
         cell = ("–" if p.n_finite == 0 else
                 f"{scale * p.median:{fmt}}{unit} [{scale * p.low:{fmt}}, {scale * p.high:{fmt}}]")
         lines.append(f"| {label} | {lr_text} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | {cell} | "
-                     f"{verdict(p, method_label(first), method_label(other))} |")
+                     f"{p.p_value:.3g} | {p.p_adjusted:.3g} | {verdict(p, method_label(first), method_label(other))} |")
     return lines
 
 
 def _sweep_paired_lines(result: Sweep) -> list[str]:
-    from ..experiments.statistics import time_to_target
+    from ..experiments.statistics import KAPLAN_MEIER, MULTIPLICITY, time_to_target
 
     names = list(result.results)
     first = names[0]
-    lrs = sorted({lr for lr, _ in result.grid})
-    rows = result.rows
     K = result.config.base.iterations
     lines = ["", f"## Paired comparison with {method_label(first)}, at shared learning rates", "",
              f"Each pair is one learning rate and one seed: both methods from the same initial point **at the same "
@@ -351,22 +397,20 @@ def _sweep_paired_lines(result: Sweep) -> list[str]:
              f"where the other method is better / equal / worse than {method_label(first)} (a diverged run is worse "
              "than any other); the median difference (other − first; test accuracy in percentage points) and its "
              f"95 % bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples, seed 0) cover the pairs where both stayed "
-             "finite.", "",
-             "| method | lr | metric | wins / ties / losses | median difference [95 % interval] | reading |",
-             "|---|---|---|---|---|---|"]
-    for other in names[1:]:
-        for lr in lrs:
-            lines += _paired_rows(method_label(other), f"{lr:g}", _paired_at(rows, first, other, lr), first, other)
-        if len(lrs) > 1:
-            lines += _paired_rows(method_label(other), "all pooled", _paired_at(rows, first, other, None), first,
-                                  other)
+             "finite. The pooled rows share each seed's initial point across learning rates, so they resample "
+             f"whole seeds (cluster bootstrap) and their sign test counts one vote per seed. {MULTIPLICITY}.", "",
+             "| method | lr | metric | wins / ties / losses | median difference [95 % interval] | p (sign test) "
+             "| p (Holm) | reading |",
+             "|---|---|---|---|---|---:|---:|---|"]
+    for other, lr, comparisons in sweep_comparisons(result):
+        lr_text = "all pooled" if lr is None else f"{lr:g}"
+        lines += _paired_rows(method_label(other), lr_text, comparisons, first, other)
     lines += ["", "Time to reach the other's final training loss (same learning rate and seed), median [quartiles] "
-              f"in iterations of {K}; a run that never reaches it, or is itself stuck or diverged, counts as later "
-              "than any iteration (\"never\"):", ""]
+              f"in iterations of {K}, by {KAPLAN_MEIER}:", ""]
     for other in names[1:]:
-        times, left_out = _reach_times(result, first, other)
-        reach = time_to_target(times)
-        note = (f"; {_count(left_out, 'pair')} left out because {method_label(first)}'s run is stuck or diverged"
+        times, censored, left_out = _reach_times(result, first, other)
+        reach = time_to_target(times, censored)
+        note = (f"; {_count(left_out, 'pair')} left out because {method_label(first)}'s run is not ok"
                 if left_out else "")
         lines.append(f"- **{method_label(other)}** reaches {method_label(first)}'s final training loss after "
                      f"{reach}{note}.")
@@ -380,6 +424,7 @@ def sweep_json(result: Sweep) -> dict[str, Any]:
 
     rows = result.rows
     names = list(result.results)
+    lrs = {lr for lr, _ in result.grid}
     methods = {
         name: {"status": status_counts(r["status"] for r in rows if r["optimizer"] == name),
                "status_per_lr": {repr(lr): counts for n, lr, counts, *_ in sweep_summary(result) if n == name}}
@@ -387,10 +432,12 @@ def sweep_json(result: Sweep) -> dict[str, Any]:
     }
     paired = {other: [{"metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,
                        "median_difference": None if p.n_finite == 0 else p.median,
-                       "interval_95": None if p.n_finite == 0 else [p.low, p.high]}
-                      for p in _paired_at(rows, names[0], other, None)] for other in names[1:]}
+                       "interval_95": None if p.n_finite == 0 else [p.low, p.high], "p_value": p.p_value,
+                       "p_adjusted": p.p_adjusted}
+                      for p in ps] for other, lr, ps in sweep_comparisons(result) if lr is None or len(lrs) == 1}
     return {"command": sweep_command_line(result), "engine": result.config.base.engine,
             "chance_loss": chance_loss(result.train.y, result.train.n_classes),
+            "multiplicity": "exact sign test, Holm (1979) over every paired comparison of report.md",
             "methods": methods, "paired_with": names[0], "paired_all_lrs": paired}
 
 
@@ -404,20 +451,18 @@ def render_sweep_report(result: Sweep) -> str:
         f"Reproduce: `{sweep_command_line(result)}`",
         "",
         f"{len(result.grid)} models per optimiser ({len(lrs)} learning rates × {result.config.seeds} initial seeds), "
-        f"{result.config.base.iterations} iterations, trained as cells of stacked models (timings: "
-        "timings.json). Every model of a learning rate starts from `init(seed)` for its seed, the same "
-        "point for every optimiser, so the comparisons below are paired.",
+        f"{result.config.base.iterations} {iterations_kind(result.config.base, result.train.n_samples)}, trained "
+        "as cells of stacked models (timings: timings.json). Every model of a learning rate starts from "
+        "`init(seed)` for its seed, the same point for every optimiser, so the comparisons below are paired.",
         "",
-        "Status: `diverged` when the loss or gradient became non-finite; `stuck` when the final training loss is "
-        f"above {1 - STUCK_TOLERANCE:g} × the loss of predicting the training-set class frequencies; `ok` otherwise. "
-        "Values are "
-        "median [first quartile, third quartile] over seeds of the models that did not diverge.",
+        status_rule() + " Values are median [first quartile, third quartile] over seeds of the models that did "
+        "not diverge.",
         "",
-        "| method | lr | ok / stuck / diverged | final training loss | final test accuracy (%) |",
+        f"| method | lr | {' / '.join(STATUSES)} | final training loss | final test accuracy (%) |",
         "|---|---|---|---|---|",
     ]
     for name, lr, counts, _, loss, acc in sweep_summary(result):
-        lines.append(f"| {method_label(name)} | {lr:g} | {counts['ok']} / {counts['stuck']} / {counts['diverged']} "
+        lines.append(f"| {method_label(name)} | {lr:g} | {' / '.join(str(counts[s]) for s in STATUSES)} "
                      f"| {loss} | {acc} |")
     if len(names) >= 2:
         lines += _sweep_paired_lines(result)

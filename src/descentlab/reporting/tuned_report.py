@@ -18,16 +18,21 @@ from ..experiments.cells import ROW_FIELDS
 from ..experiments.results import Tuned
 from ..experiments.statistics import (
     BOOTSTRAP_RESAMPLES,
+    DIVERGED_FACTOR,
+    LEVEL,
+    MULTIPLICITY,
     STUCK_TOLERANCE,
     Paired,
+    adjust_family,
     counts_text,
     paired_comparison,
     status_counts,
+    status_rule,
     verdict,
 )
 from ..formats.atomic import atomic_write_text
 from ..optim.registry import label as method_label
-from .report import data_and_network_words, features_and_engine_words
+from .report import data_and_network_words, features_and_engine_words, iterations_kind
 
 PAIRED_METRICS = (("train_loss", "training loss", False), ("test_loss", "test loss", False),
                   ("test_accuracy", "test accuracy", True))
@@ -51,7 +56,8 @@ def paired_values(rows: list[dict[str, Any]], method: str, metric: str) -> dict[
 
 def final_comparisons(tuned: Tuned) -> dict[str, list[Paired]]:
     """Every later method against the first, on the final phase's shared repetitions, one :class:`Paired` per
-    metric of ``PAIRED_METRICS`` (bootstrap seed ``BOOTSTRAP_SEED``)."""
+    metric of ``PAIRED_METRICS`` (bootstrap seed ``BOOTSTRAP_SEED``); all of them form one family for Holm's
+    correction (:func:`~descentlab.experiments.statistics.adjust_family`)."""
     rows = tuned.phase_rows("final")
     methods = list(tuned.config.methods)
     out: dict[str, list[Paired]] = {}
@@ -62,7 +68,8 @@ def final_comparisons(tuned: Tuned) -> dict[str, list[Paired]]:
             seeds = sorted(set(a) & set(b))
             out[other].append(paired_comparison([a[s] for s in seeds], [b[s] for s in seeds], words, higher,
                                                 seed=BOOTSTRAP_SEED))
-    return out
+    family = iter(adjust_family([p for ps in out.values() for p in ps]))
+    return {other: [next(family) for _ in ps] for other, ps in out.items()}
 
 
 def _spread(values: list[float]) -> dict[str, float] | None:
@@ -74,8 +81,8 @@ def _spread(values: list[float]) -> dict[str, float] | None:
 
 
 def _number(value: float) -> float | None:
-    """JSON has no NaN: an estimate that does not exist is null."""
-    return None if math.isnan(value) else value
+    """JSON has no NaN or infinity: an estimate that does not exist (or a median of failed runs) is null."""
+    return value if math.isfinite(value) else None
 
 
 def tuned_summary(tuned: Tuned) -> dict[str, Any]:
@@ -89,15 +96,16 @@ def tuned_summary(tuned: Tuned) -> dict[str, Any]:
         ok = [r for r in final if r["status"] != "diverged"]
         methods[method] = {
             "setting": chosen["setting"], "lr": chosen["lr"],
-            "median_validation_loss": chosen["median_validation_loss"], "edge_of_grid": chosen["edge"],
+            "median_validation_loss": _number(chosen["median_validation_loss"]), "edge_of_grid": chosen["edge"],
+            "failed_tune_runs": chosen["failed"], "warning": chosen["warning"],
             "status": {phase: status_counts(r["status"] for r in tuned.phase_rows(phase) if r["method"] == method)
                        for phase in ("tune", "final")},
             "final": {m: _spread([r[m] for r in ok]) for m in ("train_loss", "test_loss", "test_accuracy")},
         }
     paired = {other: [{"metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,
                        "finite_pairs": p.n_finite, "median_difference": _number(p.median),
-                       "interval_95": [_number(p.low), _number(p.high)],
-                       "verdict": verdict(p, c.methods[0], other)} for p in ps]
+                       "interval_95": [_number(p.low), _number(p.high)], "p_value": p.p_value,
+                       "p_adjusted": p.p_adjusted, "verdict": verdict(p, c.methods[0], other)} for p in ps]
               for other, ps in final_comparisons(tuned).items()}
     return {
         "command": tuned_command_line(tuned),
@@ -105,8 +113,11 @@ def tuned_summary(tuned: Tuned) -> dict[str, Any]:
                      "final_seeds": [c.repetitions, 2 * c.repetitions - 1], "validation_size": c.validation_size,
                      "test_size": c.base.test_size, "split_seed": c.split_seed, "engine": c.base.engine,
                      "iterations": c.base.iterations, "lrs": list(c.lrs),
-                     "stuck_tolerance": STUCK_TOLERANCE, "bootstrap_seed": BOOTSTRAP_SEED,
-                     "bootstrap_resamples": BOOTSTRAP_RESAMPLES},
+                     "stuck_tolerance": STUCK_TOLERANCE, "diverged_factor": DIVERGED_FACTOR,
+                     "bootstrap_seed": BOOTSTRAP_SEED,
+                     "bootstrap_resamples": BOOTSTRAP_RESAMPLES, "test": "exact two-sided sign test",
+                     "multiplicity": "Holm (1979) over every paired comparison of the report",
+                     "family_error_rate": LEVEL},
         "seconds": tuned.seconds,
         "methods": methods,
         "paired_with": c.methods[0],
@@ -153,14 +164,12 @@ def _protocol_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
         f"- Repetition r draws its own stratified train/validation split of the other rows (validation "
         f"{c.validation_size:g} of the data) and its own initial point from seed r.",
         f"- **Tune**: every method at every setting of its grid on repetitions 0–{R - 1}; the chosen setting has "
-        "the smallest median final *validation* loss (a diverged run counts as +∞; ties go to the smaller learning "
-        "rate). The test data play no part in the choice.",
+        "the fewest stuck or diverged runs, then the smallest median final *validation* loss (a failed run counts "
+        "as +∞; ties go to the smaller learning rate); a chosen setting whose runs are not all `ok` is flagged. The "
+        "test data play no part in the choice.",
         f"- **Final**: each method at its chosen setting on the fresh repetitions {R}–{2 * R - 1}; the methods share "
         "each repetition's split and initial point, so their results are paired.",
-        f"- {c.base.iterations} full-batch iterations per run. Status: `diverged` when the loss or gradient became "
-        f"non-finite; `stuck` when the final training loss is above {1 - STUCK_TOLERANCE:g} × the loss of "
-        "predicting the training-set class frequencies (within 1 % of a network that learned nothing but the "
-        "class sizes); `ok` otherwise.",
+        f"- {c.base.iterations} {iterations_kind(c.base)} per run. {status_rule()}",
         f"- Trained in {tuned.seconds:.1f} s (machine-dependent).",
         "",
     ]
@@ -186,6 +195,8 @@ def _tuning_lines(tuned: Tuned) -> list[str]:
             direction = "smaller" if chosen["edge"] == "smallest" else "larger"
             note = (f" This is the {chosen['edge']} learning rate of the grid: extend the grid to {direction} "
                     "values, the best one may lie beyond it.")
+        if chosen["warning"] is not None:
+            note += f" **Warning: {chosen['warning']}.**"
         lines.append(f"- **{method_label(method)}**: `{chosen['setting']}` (median validation loss "
                      f"{chosen['median_validation_loss']:.4f}).{note}")
     return lines
@@ -215,13 +226,15 @@ def _paired_lines(tuned: Tuned) -> list[str]:
              "the repetitions where the other method is better / equal / worse (a diverged run is worse than any "
              "other); the median difference and its 95 % bootstrap interval (percentile, "
              f"{BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}) cover the pairs where both runs stayed "
-             "finite. Test accuracy differences are in percentage points.", "",
-             "| method | metric | wins / ties / losses | median difference [95 % interval] | reading |",
-             "|---|---|---|---|---|"]
+             f"finite. Test accuracy differences are in percentage points. {MULTIPLICITY}.", "",
+             "| method | metric | wins / ties / losses | median difference [95 % interval] | p (sign test) | "
+             "p (Holm) | reading |",
+             "|---|---|---|---|---:|---:|---|"]
     for other, ps in comparisons.items():
         for p in ps:
             lines.append(f"| {method_label(other)} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | "
-                         f"{_paired_cell(p)} | {verdict(p, method_label(first), method_label(other))} |")
+                         f"{_paired_cell(p)} | {p.p_value:.3g} | {p.p_adjusted:.3g} | "
+                         f"{verdict(p, method_label(first), method_label(other))} |")
     return lines
 
 
