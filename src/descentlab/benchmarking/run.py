@@ -150,8 +150,8 @@ class _Counted:
         self.grad_evals += 1
         return self.objective.value_and_grad(x)  # type: ignore[no-any-return]
 
-    def loss(self, x: np.ndarray) -> np.ndarray:
-        self.func_evals += 1
+    def loss(self, x: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
+        self.func_evals += 1  # one model per stack here: ``models`` (which of the stack need it) changes nothing
         return self.objective.value(x)  # type: ignore[no-any-return]
 
 
