@@ -40,7 +40,8 @@ class Oracle(Protocol):
 
     def loss(self, x: np.ndarray, models: np.ndarray | None = None) -> np.ndarray:
         """The loss alone, ``(M,)``, at ``x`` of shape ``(M, P)``; ``models`` (``(M,)`` booleans, default all)
-        marks the models that need it, the only ones whose function evaluations it counts."""
+        marks the models that need it, the only ones whose function evaluations it counts (passed only when some
+        model of a stack does not: an oracle for one model never sees it)."""
         ...
 
 

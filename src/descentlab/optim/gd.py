@@ -106,10 +106,10 @@ class ArmijoGD:
         decrease = self.c * np.sum(g * g, axis=-1, keepdims=True)  # c ‖g‖² of (G2)
         s = per_model(state.x, self.lr)
         trial = state.x - s * g  # (G3)
-        searching = None  # every model needs the first trial; later ones only the models still searching
+        searching = np.ones(len(trial), dtype=bool)  # every model needs the first trial, later ones only some
         for _ in range(self.max_backtracks):
             # "not <=" rather than ">": a NaN trial loss is no decrease, so it fails too
-            failed = ~(np.asarray(oracle.loss(trial, searching))[..., None] <= L - s * decrease)  # (G2)
+            failed = ~(np.asarray(_trial_loss(oracle, trial, searching))[..., None] <= L - s * decrease)  # (G2)
             if not failed.any():
                 break
             searching = failed[..., 0]
@@ -149,3 +149,9 @@ class Polyak:
         gap = np.maximum(np.asarray(loss)[..., None] - self.f_star, 0.0)
         size = np.divide(gap, squared, out=np.zeros_like(squared), where=squared > 0.0)  # (Y1)
         return GDState(x=state.x - size * gradient, k=state.k + 1)  # (Y1)
+
+
+def _trial_loss(oracle: Oracle, trial: np.ndarray, searching: np.ndarray) -> np.ndarray:
+    """The loss at ``trial``, naming the models that need it only when some do not (an oracle for one model, or
+    any stack all of whose models search, is asked as ``oracle.loss(x)``)."""
+    return oracle.loss(trial) if searching.all() else oracle.loss(trial, searching)
