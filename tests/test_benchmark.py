@@ -17,7 +17,7 @@ import test_browser
 
 import descentlab
 from descentlab.benchmarking.problems import Logistic, Quadratic, convex_objective, suite
-from descentlab.benchmarking.run import descend
+from descentlab.benchmarking.run import Run, descend, median_cost
 from descentlab.cli.main import main
 
 browser = test_browser.browser  # the fixture, shared
@@ -130,6 +130,21 @@ def test_descend_counts_what_the_method_asks(tmp_path: Path) -> None:
     assert np.all(np.diff(seconds) >= 0) and np.all(np.diff(values) <= 1e-12)
     values, grads, funcs, _, _ = descend(objective, "nag", 0.1, objective.start(0), 20)
     assert grads[-1] == 20 and funcs[-1] == 0
+
+
+def test_a_run_that_never_reaches_the_target_is_censored_at_its_last_iteration() -> None:
+    """Kaplan–Meier: runs reaching at 10 and 30 and one that diverged at iteration 5 without reaching it. Censored
+    at 5, it leaves the risk set before 10, so half the runs at risk have reached the target by 10: median 10 (as
+    'later than any iteration' it would be 30)."""
+    def run(k: int | None, last: int) -> Run:
+        loss = np.full(41, np.nan)
+        loss[: last + 1] = 1.0
+        return Run({"target_grad_evals": k}, loss, loss, np.arange(41.0))
+
+    runs = [run(10, 40), run(30, 40), run(None, 5)]
+    assert median_cost(runs) == 10.0
+    assert median_cost([run(10, 40), run(30, 40), run(None, 40)]) == 30.0
+    assert median_cost([run(None, 40), run(None, 40), run(10, 40)]) == math.inf
 
 
 def test_python_api(tmp_path: Path) -> None:

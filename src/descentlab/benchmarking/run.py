@@ -11,8 +11,9 @@ and seconds are its own.
 A run's *time to target* is the first iteration at which it reaches the problem's target (convex: f − f* ≤ ε;
 mlp: validation loss ≤ (1 + δ) × the best median final validation loss of any method in the final phase), in
 iterations, gradient evaluations, function evaluations and (convex) seconds. A method's cost on a problem is the
-median over its final repetitions, runs that never reach the target counted as censored
-(:func:`~descentlab.experiments.statistics.time_to_target`); ``inf`` when fewer than half reach it.
+Kaplan–Meier median over its final repetitions, a run that never reaches the target censored at its last
+iteration (:func:`~descentlab.experiments.statistics.time_to_target`); ``inf`` when the estimate never reaches one
+half.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 from ..data.dataset import Dataset
 from ..experiments.cells import Cell
 from ..experiments.config import DEFAULT_CELL_SIZE, CompareConfig, TuneConfig
-from ..experiments.statistics import time_to_target
+from ..experiments.statistics import TimeToTarget, time_to_target
 from ..optim.optimizers import parse_optimizer
 from .problems import SPLIT_SEED, Problem, convex_objective, load_problem_data, newton_f_star
 from .profiles import data_profile, performance_profile, profile_area
@@ -97,9 +98,25 @@ def mark_targets(result: ProblemResult) -> None:
         run.row["target_func_evals"] = None if k is None or run.func_evals is None else int(run.func_evals[k])
 
 
+def censored_at(run: Run, key: str = "target_grad_evals") -> float:
+    """Where a run that never reached its target is censored: its last iteration, in the unit of ``key``."""
+    last = int(np.flatnonzero(np.isfinite(run.loss))[-1]) if np.isfinite(run.loss).any() else 0
+    if key == "target_grad_evals" and run.grad_evals is not None:
+        return float(run.grad_evals[last])
+    if key == "target_func_evals" and run.func_evals is not None:
+        return float(run.func_evals[last])
+    return float(last)
+
+
+def cost_to_target(runs: Sequence[Run], key: str = "target_grad_evals") -> TimeToTarget:
+    """Kaplan–Meier quartiles of the time to target over runs, each never-reaching run censored at its last
+    iteration (:func:`~descentlab.experiments.statistics.time_to_target`)."""
+    return time_to_target([r.row[key] for r in runs], [censored_at(r, key) for r in runs])
+
+
 def median_cost(runs: Sequence[Run], key: str = "target_grad_evals") -> float:
-    """The median time to target over runs, never-reaching runs censored; ``inf`` when the median is never."""
-    median = time_to_target([r.row[key] for r in runs]).quartiles[1]
+    """The Kaplan–Meier median time to target; ``inf`` when the estimate never reaches one half."""
+    median = cost_to_target(runs, key).quartiles[1]
     return math.inf if median is None else float(median)
 
 
@@ -248,7 +265,7 @@ def _map(function: Callable[[Problem, Cell], Any], problem: Problem, cells: Sequ
     """``function(problem, cell)`` for every cell, in order: here, or one task each on ``client``'s workers."""
     if client is None:
         return [function(problem, cell) for cell in cells]
-    from ..optim.registry import with_registered
+    from ..optim.plugins import with_registered
 
     task = with_registered(function)  # the workers learn the optimisers registered here
     return list(client.gather([client.submit(task, problem, cell, pure=False) for cell in cells]))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..experiments.config import TuneConfig
-from ..experiments.statistics import paired_comparison, status_counts, time_to_target, verdict
+from ..experiments.statistics import KAPLAN_MEIER, STATUSES, adjust_family, paired_comparison, status_counts, verdict
 from ..formats.atomic import atomic_write_bytes, atomic_write_text
 from ..optim.registry import label as method_label
 from .interactive import DASHES, PALETTE, _quartiles
@@ -24,6 +24,7 @@ from .tuned_report import BOOTSTRAP_SEED, paired_values
 if TYPE_CHECKING:
     from ..benchmarking.problems import Problem
     from ..benchmarking.run import BenchmarkResult, ProblemResult
+    from ..experiments.statistics import Paired
 
 PARQUET_CURVE = "curve"  # validation loss (mlp) or f − f* (convex) at every iteration
 
@@ -41,11 +42,14 @@ def _target_rule(result: ProblemResult) -> str:
 
 
 def _method_summary(result: ProblemResult, method: str) -> dict[str, Any]:
+    from ..benchmarking.run import cost_to_target
+
     final = result.final(method)
     tune = [r for r in result.runs if r.row["phase"] == "tune" and r.row["method"] == method]
     chosen = result.choice[method]
-    costs = {unit: time_to_target([r.row[key] for r in final]) for unit, key in
-             (("iterations", "target_iteration"), ("gradient evaluations", "target_grad_evals"))}
+    costs = {unit: cost_to_target(final, key) for unit, key in
+             (("iterations", "target_iteration"), ("gradient evaluations", "target_grad_evals"),
+              ("function evaluations", "target_func_evals"))}
     measures = {}
     for key in ("test_loss", "test_accuracy", "suboptimality", "validation_loss"):
         values = [r.row[key] for r in final if r.row.get(key) is not None and r.row["status"] != "diverged"]
@@ -63,18 +67,22 @@ def _method_summary(result: ProblemResult, method: str) -> dict[str, Any]:
     }
 
 
-def _paired(result: ProblemResult, methods: tuple[str, ...]) -> list[dict[str, Any]]:
+def _paired(result: ProblemResult, methods: tuple[str, ...]) -> list[Paired]:
+    """Each later method against the first on the final repetitions: test loss (mlp) or final f − f* (convex)."""
     metric, words = ("suboptimality", "final f − f*") if result.problem.convex else ("test_loss", "test loss")
     rows = [r.row for r in result.runs if r.row["phase"] == "final"]
     out = []
     for other in methods[1:]:
         a, b = paired_values(rows, methods[0], metric), paired_values(rows, other, metric)
         seeds = sorted(set(a) & set(b))
-        p = paired_comparison([a[s] for s in seeds], [b[s] for s in seeds], words, seed=BOOTSTRAP_SEED)
-        out.append({"a": methods[0], "b": other, "metric": words, "wins": p.wins, "ties": p.ties,
-                    "losses": p.losses, "median_difference": _finite(p.median), "interval": [_finite(p.low),
-                    _finite(p.high)], "verdict": verdict(p, methods[0], other)})
+        out.append(paired_comparison([a[s] for s in seeds], [b[s] for s in seeds], words, seed=BOOTSTRAP_SEED))
     return out
+
+
+def _paired_entry(p: Paired, a: str, b: str) -> dict[str, Any]:
+    return {"a": a, "b": b, "metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,
+            "median_difference": _finite(p.median), "interval": [_finite(p.low), _finite(p.high)],
+            "p_value": p.p_value, "p_adjusted": p.p_adjusted, "verdict": verdict(p, a, b)}
 
 
 def _model_text(p: Any) -> str:
@@ -88,6 +96,7 @@ def _model_text(p: Any) -> str:
 def benchmark_summary(result: BenchmarkResult) -> dict[str, Any]:
     """Everything the report states, as JSON-ready data."""
     problems = {}
+    family = adjust_family([p for r in result.problems for p in _paired(r, result.methods)])  # Holm over the report
     for i, r in enumerate(result.problems):
         p = r.problem
         problems[p.name] = {
@@ -95,13 +104,15 @@ def benchmark_summary(result: BenchmarkResult) -> dict[str, Any]:
             "target": {"rule": _target_rule(r), "value": _finite(r.target)},
             "costs_gradient_evaluations": {m: _finite(result.costs[m][i]) for m in result.methods},
             "methods": {m: _method_summary(r, m) for m in result.methods},
-            "paired": _paired(r, result.methods),
+            "paired": [_paired_entry(family.pop(0), result.methods[0], other) for other in result.methods[1:]],
         }
     return {
         "methods": {m: {"profile": [list(pair) for pair in result.profiles[m]], "profile_area": result.areas[m],
                         "data_profile": [list(pair) for pair in result.data_profiles[m]]} for m in result.methods},
-        "profile_unit": "median gradient evaluations to the target over the final repetitions (Kaplan–Meier style "
-                        "censoring: a median that falls on runs that never reached it is 'never', cost +inf)",
+        "profile_unit": "median gradient evaluations to the target over the final repetitions: " + KAPLAN_MEIER
+                        + "; a median not reached is a cost of +inf",
+        "paired": "each method against the first on the final repetitions; p_value: exact sign test, p_adjusted: "
+                  "Holm's correction over every comparison of this report",
         "profile_area_tau_max": 4.0,
         "problems": problems,
     }
@@ -233,7 +244,7 @@ def _number(value: float | None) -> str:
 
 
 def _cost_text(t: dict[str, Any]) -> str:
-    median = "never" if t["median"] is None else f"{t['median']:.0f}"
+    median = "not reached" if t["median"] is None else f"{t['median']:.0f}"
     return f"{median} ({t['reached']}/{t['runs']})"
 
 
@@ -244,8 +255,8 @@ def render_markdown(summary: dict[str, Any], command: str) -> str:
              "Every method is tuned on every problem by the protocol of `sweep --tune` (choice on the tune "
              "repetitions, results on fresh final repetitions, test rows held out of everything; convex problems "
              "choose on the final f − f* of their fixed objective). A method's cost on a problem is the median "
-             "number of gradient evaluations its final runs need to reach the problem's target; runs that never "
-             "reach it are censored (a median that falls on them is *never*, cost ∞).", "",
+             "number of gradient evaluations its final runs need to reach the problem's target, by the " + KAPLAN_MEIER
+             + "; a median not reached is a cost of ∞.", "",
              "## Performance profiles", "", "![performance and data profiles](profiles.png)", "",
              "| method | area under ρ over τ ∈ [1, 4] | problems solved |", "|---|---:|---:|"]
     for m in methods:
@@ -255,8 +266,9 @@ def render_markdown(summary: dict[str, Any], command: str) -> str:
         lines += ["", f"## {name}", "", f"{p['model']}, {p['iterations']} iterations; target: "
                   f"{p['target']['rule']} = {_number(p['target']['value'])}.", "",
                   f"![{name}](figures/{name}.png)", "",
-                  "| method | chosen setting | tune ok/stuck/diverged | final ok/stuck/diverged | median test loss | "
-                  "median f − f* | gradient evaluations to target (reached) |", "|---|---|---:|---:|---:|---:|---:|"]
+                  f"| method | chosen setting | tune {'/'.join(STATUSES)} | final {'/'.join(STATUSES)} | median test "
+                  "loss | median f − f* | gradient evaluations to target (reached) |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
         for m, s in p["methods"].items():
             r = s["results"]
             cells = [f"{r[k]:.4g}" if r[k] is not None else "–" for k in ("median_test_loss", "median_suboptimality")]
@@ -267,7 +279,8 @@ def render_markdown(summary: dict[str, Any], command: str) -> str:
             low, high = pair["interval"]
             interval = "–" if low is None else f"[{low:.4g}, {high:.4g}]"
             lines += ["", f"{pair['b']} vs {pair['a']} on {pair['metric']}: {pair['wins']}/{pair['ties']}/"
-                      f"{pair['losses']} wins/ties/losses, median difference 95 % interval {interval}: "
+                      f"{pair['losses']} wins/ties/losses, median difference 95 % interval {interval}, sign test "
+                      f"p = {pair['p_value']:.3g} (Holm-adjusted over this report: {pair['p_adjusted']:.3g}): "
                       f"{pair['verdict']}."]
     return "\n".join(lines) + "\n"
 
