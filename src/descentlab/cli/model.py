@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 from .common import UserError, network_line, reading_progress, say
 
 if TYPE_CHECKING:
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
+
+    from ..data.dataset import Features
 
 
 def run_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -51,8 +54,8 @@ def _check_outputs(args: argparse.Namespace, metrics: Path | None) -> None:
             check_not_input(path, "--out", {"--model": args.model, "--data": args.data})
 
 
-def _score(args: argparse.Namespace, read: Any, predicted: Any, classes: list[str], metrics: Path | None,
-           console: Console) -> None:
+def _score(args: argparse.Namespace, read: Features, predicted: np.ndarray, classes: list[str],
+           metrics: Path | None, console: Console) -> None:
     """Accuracy, per-class precision and recall and the confusion matrix of the predictions against the
     ``--target`` column: printed (on stderr when the predictions went to standard output) and, with ``--out``,
     written to ``OUT.metrics.json``."""
@@ -63,6 +66,7 @@ def _score(args: argparse.Namespace, read: Any, predicted: Any, classes: list[st
     from ..formats.atomic import atomic_write_text
     from ..formats.predict import scores
 
+    assert read.classes is not None and read.y is not None  # read with --target
     unknown = [name for name in read.classes if name not in classes]
     if unknown:
         raise UserError(f"{args.data}: column {args.target!r} holds class(es) {', '.join(map(repr, unknown))} that "
