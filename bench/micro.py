@@ -1,17 +1,18 @@
-"""Per-call costs behind docs/performance.md: one evaluation of the default problem with each engine.
+"""Where an evaluation's time goes, behind docs/performance.md: the parts of one loss + gradient of a stack.
 
-    python bench/micro.py
+    python bench/micro.py            # the 64-model Iris sweep, the 1024-model one and the digits stack
+    python bench/micro.py iris64     # or one of them
 
-Prints the median time of ``Objective.evaluate`` (loss and gradient; loss alone) on the assignment's problem
-(112 rows, 4 → 16 softplus → 3, float64) for the NumPy and the compiled engine, and the cost of exp + log1p over
-the 1 792 hidden pre-activations in NumPy (SIMD) against a scalar numba loop; then one loss + gradient of the
-sweep's 64 stacked models with each engine.
+For each stack: the FLOPs and transcendental calls of one evaluation; the time of ``Objective.evaluate`` (loss
+and gradient; loss alone) with the compiled and the simd engine; the activation alone (softplus and σ of every
+hidden unit: NumPy's exp, log1p, exp against the simd pass); the two forward products alone (BLAS); and this
+machine's rates (GEMM GFLOP/s on the first layer's shape, ns per exp and per log1p). Every time is the fastest of
+its repeats, the least disturbed moment of a shared machine; the load average is printed.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
+import os
 import sys
 import timeit
 from pathlib import Path
@@ -23,47 +24,58 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import problems  # noqa: E402
 
 import descentlab as dl  # noqa: E402
+from descentlab.core.engines.compiled import bias_softplus, kernels  # noqa: E402
+
+STACKS = {"iris64": problems.sweep, "iris1024": lambda: problems.sweep(1024), "digits": problems.digits}
 
 
-def per_call(fn, number: int = 5000, repeats: int = 7) -> float:
+def fastest(fn, budget: float = 0.3) -> float:
+    """µs per call: the fastest of 7 repeats of about ``budget`` seconds each."""
     fn()
-    return statistics.median(timeit.repeat(fn, number=number, repeat=repeats)) / number * 1e6
+    number = max(1, int(budget / max(timeit.timeit(fn, number=1), 1e-6)))
+    return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6
+
+
+def profile(name: str) -> None:
+    problem = STACKS[name]()
+    (d, n, k), (M, _), S = problem.net.sizes, problem.p0.shape, problem.X.shape[0]
+    macs = S * (d * n + n * k)
+    print(f"{name}: {M} models, S={S}, {d} → {n} → {k}: {2 * M * (macs + S * (d * n + 2 * n * k)) / 1e6:.1f} MFLOP "
+          f"per loss + gradient; {M * n * S} hidden units (NumPy's formula: exp, log1p, exp each), "
+          f"{M * k * S} exp + {M * S} log at the output")
+    for engine in ("compiled", "simd"):
+        objective = dl.Objective(problem.net, problem.X, problem.y, engine=engine)
+        grad = fastest(lambda o=objective: o.evaluate(problem.p0, dl.Want.GRADIENT))
+        loss = fastest(lambda o=objective: o.evaluate(problem.p0))
+        print(f"  {engine:>8} engine: loss + gradient {grad:8.0f} µs, loss alone {loss:8.0f} µs")
+    z = np.random.default_rng(0).normal(scale=8.0, size=(M, n, S))
+    bias, h, dh = np.zeros((M, n, 1)), np.empty_like(z), np.empty_like(z)
+    numpy_way = fastest(lambda: bias_softplus(kernels(), z.copy(), bias, h, dh, True))
+    simd_way = fastest(lambda: kernels().bias_softplus_simd(z, bias, h, dh, True))
+    print(f"  softplus and σ of every hidden unit: NumPy's exp, log1p, exp {numpy_way:8.0f} µs "
+          f"({1e3 * numpy_way / z.size:.1f} ns each), simd {simd_way:8.0f} µs ({1e3 * simd_way / z.size:.1f} ns)")
+    W0, A0, Z1 = np.ones((M * n, d)), np.ascontiguousarray(problem.X.T), np.empty((M * n, S))
+    W1, Z2 = np.ones((M, k, n)), np.empty((M, k, S))
+    first, second = fastest(lambda: np.dot(W0, A0, out=Z1)), fastest(lambda: np.matmul(W1, h, out=Z2))
+    print(f"  forward products: W0·X of all models {first:8.0f} µs ({2e-3 * M * n * d * S / first:.1f} GFLOP/s), "
+          f"batched W1·a1 {second:8.0f} µs ({2e-3 * M * k * n * S / second:.1f} GFLOP/s)")
+
+
+def rates() -> None:
+    a, b, c = np.ones((2048, 64)), np.ones((64, 1797)), np.empty((2048, 1797))
+    gemm = fastest(lambda: np.dot(a, b, out=c))
+    u = np.random.default_rng(1).uniform(-30.0, 0.0, 1 << 16)
+    out = np.empty_like(u)
+    exp, log1p = fastest(lambda: np.exp(u, out=out)), fastest(lambda: np.log1p(-u, out=out))
+    print(f"machine: float64 GEMM (2048×64)·(64×1797) {2e-3 * 2048 * 64 * 1797 / gemm:.1f} GFLOP/s; NumPy exp "
+          f"{1e3 * exp / u.size:.1f} ns, log1p {1e3 * log1p / u.size:.1f} ns per element")
 
 
 def main() -> None:
-    problem = problems.single()
-    x = problem.p0[None]
-    for engine in ("numpy", "compiled"):
-        objective = dl.Objective(problem.net, problem.X, problem.y, engine=engine)
-        print(
-            f"{engine:>8} engine: loss and gradient "
-            f"{per_call(lambda o=objective: o.evaluate(x, dl.Want.GRADIENT)):5.1f} µs, "
-            f"loss {per_call(lambda o=objective: o.evaluate(x)):5.1f} µs"
-        )
-
-    import numba
-
-    @numba.njit(cache=True)
-    def scalar(z: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-        for i in range(z.size):
-            out.flat[i] = math.log1p(math.exp(-abs(z.flat[i])))
-
-    z = np.random.default_rng(0).normal(size=(16, 112))
-    out = np.empty_like(z)
-
-    def simd() -> None:
-        np.exp(-np.abs(z), out=out)
-        np.log1p(out, out=out)
-
-    print(
-        f"exp + log1p of 1792 entries: NumPy {per_call(simd):.1f} µs, scalar numba loop "
-        f"{per_call(lambda: scalar(z, out)):.1f} µs"
-    )
-    stacked = problems.sweep()
-    for engine in ("numpy", "compiled"):
-        objective = dl.Objective(stacked.net, stacked.X, stacked.y, engine=engine)
-        cost = per_call(lambda o=objective: o.evaluate(stacked.p0, dl.Want.GRADIENT), number=200)
-        print(f"{engine:>8} engine, 64 stacked models: loss and gradient {cost:4.0f} µs")
+    rates()
+    for name in sys.argv[1:] or STACKS:
+        profile(name)
+    print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":

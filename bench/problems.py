@@ -15,6 +15,7 @@ import descentlab as dl
 ITERATIONS = 350
 LR = 0.01
 SWEEP_MODELS = 64
+DIGITS_ITERATIONS = 100  # per-iteration throughput; 350 iterations of every peer would not fit a 2-minute run
 LARGE_SHAPE = (60000, 784)
 LARGE_HIDDEN = 256
 LARGE_CLASSES = 10
@@ -44,12 +45,23 @@ def single() -> Problem:
     return Problem(net, train.X, train.y, test.X, test.y, net.init(seed=0).flat, LR, ITERATIONS)
 
 
-def sweep() -> Problem:
-    """64 models of the single problem: init seeds 0..63, learning rates evenly spaced in [0.005, 0.02]."""
-    base = single()
-    p0 = np.stack([base.net.init(seed=m).flat for m in range(SWEEP_MODELS)])
-    lr = np.linspace(0.005, 0.02, SWEEP_MODELS)
-    return Problem(base.net, base.X, base.y, base.X_test, base.y_test, p0, lr, ITERATIONS)
+def sweep(models: int = SWEEP_MODELS, base: Problem | None = None) -> Problem:
+    """``models`` models of the single problem (or of ``base``): init seeds 0, 1, …, learning rates evenly
+    spaced in [0.005, 0.02]."""
+    base = base or single()
+    p0 = np.stack([base.net.init(seed=m).flat for m in range(models)])
+    lr = np.linspace(0.005, 0.02, models)
+    return Problem(base.net, base.X, base.y, base.X_test, base.y_test, p0, lr, base.iterations)
+
+
+def digits() -> Problem:
+    """64 models on scikit-learn's digits as descentlab ships them: 1797 × 64 pixels / 16 → 32 softplus → 10."""
+    from importlib import resources
+
+    data = dl.load_csv(resources.files("descentlab.data").joinpath("datasets/digits.csv"))
+    net = dl.MLP([64, 32, 10])
+    one = Problem(net, data.X / 16.0, data.y, None, None, net.init(seed=0).flat, LR, DIGITS_ITERATIONS)
+    return sweep(SWEEP_MODELS, one)
 
 
 def large(dtype: type = np.float32) -> Problem:

@@ -4,9 +4,10 @@
     python bench/run.py --only single     # or sweep / large
     python bench/run.py --write           # also (re)write bench/RESULTS.md with the table, date and machine
 
-On the sweep and large problems every time is the median of the repeats; on the single problem, whose runs last
-milliseconds, the implementations take turns, one run each per round, and every time is the fastest of its rounds
-(see ``interleaved``). Before a peer's time counts, its loss curve (or final parameters) is checked against
+On the single problem and the sweeps the implementations take turns, one run each per round, and every time is the
+fastest of its rounds (see ``interleaved``); on the large problem every time is the median of the repeats. The
+load average is printed with the table; ``--busy`` keeps one core busy with a spinning child process meanwhile.
+Before a peer's time counts, its loss curve (or final parameters) is checked against
 descentlab's from the same initial parameters; a failed check is printed and marked.
 """
 
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +82,7 @@ def single_check(method, losses, final, gd_curve, nag_curve, nag_p, tol) -> str:
 
 
 def sweep_check(losses: np.ndarray, final: np.ndarray, curve: np.ndarray, p: np.ndarray) -> str:
-    """Per model, the largest relative deviation of the curve and of p_K; the median over the 64 models."""
+    """Per model, the largest relative deviation of the curve and of p_K; the median over the models."""
     curves = float(np.median([max_rel(losses[:, m], curve[:, m]) for m in range(curve.shape[1])]))
     finals = float(np.median([p_error(final[m], p[m]) for m in range(p.shape[0])]))
     return f"per-model median: curve {verdict(curves, 1e-10)}, p_K {verdict(finals, 1e-10)}"
@@ -219,88 +221,60 @@ def single_targets(t: dict, targets: list[Target]) -> None:
 
 
 # -- sweep ----------------------------------------------------------------------------------------------------
-def bench_sweep(repeats: int, rows: list[Row], targets: list[Target]) -> None:
+# name: (problem, descentlab's engines timed, throughput target over JAX and PyTorch)
+SWEEPS = {
+    "sweep": (lambda: problems.sweep(), ("simd", "compiled"), 2.0),
+    "sweep1024": (lambda: problems.sweep(1024), ("simd",), 2.0),
+    "digits": (problems.digits, ("simd", "compiled"), 1.5),
+}
+
+
+def sweep_cases(problem, engines: tuple[str, ...]) -> dict:
+    """Every implementation of a stacked sweep, by name; each call is one timed run of all its models."""
     import impl_descentlab as dl_impl
     import impl_jax
     import impl_torch
     import torch
 
-    problem = problems.sweep()
-    K = problem.iterations
+    cases = {}
     for method in ("gd", "nag"):
-        runs = warmed(lambda m=method: dl_impl.fit(problem, m, "loss", "compiled"), repeats)
-        dl_loss, dl_p, _ = runs[-1]
-        t_dl = median([r[2] for r in runs])
-        rows.append(
-            Row(
-                "sweep",
-                f"descentlab {method.upper()}: 64 models stacked, loss at p_k (compiled engine)",
-                t_dl,
-                "s",
-                "reference",
-            )
-        )
-        runs = warmed(lambda m=method: dl_impl.fit(problem, m, "loss", "numpy"), repeats)
-        rows.append(
-            Row(
-                "sweep",
-                f"descentlab {method.upper()}: 64 models stacked, loss at p_k (numpy engine)",
-                median([r[2] for r in runs]),
-                "s",
-                "per-model median "
-                + verdict(float(np.median([max_rel(runs[-1][0][:, m], dl_loss[:, m]) for m in range(64)])), 1e-10),
-            )
-        )
-        curve = dl_loss[:K]  # GD: the loss at p_k, which the peers log too
+        for engine in engines:
+            cases[f"{engine} {method}"] = lambda m=method, e=engine: dl_impl.fit(problem, m, "loss", e)
+    cases["simd nag steps"] = lambda: dl_impl.steps_only(problem, "nag", "simd")
+    for method in ("gd", "nag"):
+        cases[f"jax {method}"] = impl_jax.prepare(problem, method)
+    for method in ("gd", "nag"):  # PyTorch last: its OpenMP threads spin on after its runs (see ``interleaved``)
+        cases[f"torch {method}"] = lambda m=method: impl_torch.run(problem, m, torch.float64)
+    return cases
+
+
+def bench_sweep(name: str, repeats: int, rows: list[Row], targets: list[Target]) -> None:
+    """One stacked sweep, the implementations taking turns (``interleaved``); every curve is checked against
+    the simd engine's (GD: the loss at p_k; NAG: at the look-ahead q_k, which the peers log, and p_K)."""
+    make, engines, goal = SWEEPS[name]
+    problem = make()
+    M, K = problem.p0.shape[0], problem.iterations
+    what = f"{M} models × {K} iterations, {problem.X.shape[0]} × {' → '.join(map(str, problem.net.sizes))}"
+    measured = interleaved(sweep_cases(problem, engines), repeats)
+    t = {case: seconds for case, (_, seconds) in measured.items()}
+    out = {case: result for case, (result, _) in measured.items()}
+    for method in ("gd", "nag"):
+        ref_loss, ref_p = out[f"simd {method}"][:2]
+        curve = ref_loss[:K] if method == "gd" else out["simd nag steps"][0]
+        for engine in engines:
+            check = "reference" if engine == "simd" else sweep_check(*out[f"{engine} {method}"][:2], ref_loss, ref_p)
+            rows.append(Row(name, f"descentlab {method.upper()}, {what}, loss at the exported iterate ({engine} "
+                            "engine)", t[f"{engine} {method}"], "s", check))
         if method == "nag":
-            runs = warmed(lambda m=method: dl_impl.steps_only(problem, m, "compiled"), repeats)
-            t_steps = median([r[2] for r in runs])
-            curve = runs[-1][0]  # NAG: the loss at the look-ahead points q_k, as the peers log it
-            rows.append(
-                Row(
-                    "sweep",
-                    "descentlab NAG: 64 models stacked, loss at q_k as the peers log it, no fit loop (compiled engine)",
-                    t_steps,
-                    "s",
-                )
-            )
-        one = [dl_impl.fit_one_by_one(problem, method, "compiled") for _ in range(max(1, repeats // 2))]
-        t_one = median([r[2] for r in one])
-        rows.append(
-            Row(
-                "sweep",
-                f"descentlab {method.upper()}: 64 separate fits, one after another (compiled engine)",
-                t_one,
-                "s",
-                "per-model median "
-                + verdict(float(np.median([max_rel(one[-1][0][:, m], dl_loss[:, m]) for m in range(64)])), 1e-10),
-            )
-        )
-        torch_runs = warmed(lambda m=method: impl_torch.run(problem, m, torch.float64), repeats)
-        t_torch = median([r[2] for r in torch_runs])
-        check = sweep_check(torch_runs[-1][0], torch_runs[-1][1], curve, dl_p)
-        rows.append(Row("sweep", f"PyTorch float64 {method.upper()}: batched matmul (bmm)", t_torch, "s", check))
-        losses, final, times = impl_jax.run(problem, method, repeats=repeats)
-        t_jax = median(times)
-        check = sweep_check(losses, final, curve, dl_p)
-        rows.append(Row("sweep", f"JAX float64 {method.upper()}: vmap + lax.scan", t_jax, "s", check))
-        if method == "gd":
-            targets.append(
-                Target(
-                    "sweep GD: descentlab throughput ≥ 1.2× JAX vmap+scan (speed-up)", t_jax / t_dl, t_jax / t_dl >= 1.2
-                )
-            )
-        else:
-            targets.append(
-                Target("sweep, reported: NAG with loss at p_k, speed-up over JAX (loss at q_k)", t_jax / t_dl, True)
-            )
-            targets.append(
-                Target(
-                    "sweep NAG, loss at q_k like the peers: throughput ≥ 1.2× JAX vmap+scan (speed-up)",
-                    t_jax / t_steps,
-                    t_jax / t_steps >= 1.2,
-                )
-            )
+            rows.append(Row(name, "descentlab NAG, loss at q_k as the peers log it, no fit loop (simd engine)",
+                            t["simd nag steps"], "s", "p_K " + verdict(float(np.median(
+                                [p_error(out["simd nag steps"][1][m], ref_p[m]) for m in range(M)])), 1e-10)))
+        for peer, label in (("jax", "JAX float64 vmap + lax.scan"), ("torch", "PyTorch float64 batched matmul")):
+            rows.append(Row(name, f"{label} {method.upper()}", t[f"{peer} {method}"], "s",
+                            sweep_check(*out[f"{peer} {method}"][:2], curve, ref_p)))
+            speedup = t[f"{peer} {method}"] / t[f"simd {method}"]
+            targets.append(Target(f"{name} {method.upper()}, loss at the exported iterate: throughput ≥ {goal:g}× "
+                                  f"{peer} (speed-up)", speedup, speedup >= goal))
 
 
 # -- large ----------------------------------------------------------------------------------------------------
@@ -470,8 +444,8 @@ def render(rows: list[Row], targets: list[Target], repeats: int) -> str:
     for t in targets:
         met = "–" if t.text.split(":")[0].endswith("reported") else ("yes" if t.ok else "**no**")
         lines.append(f"| {t.text} | {t.measured:.2f} | {met} |")
-    return "\n".join(lines) + (f"\n\nsingle: the fastest of {repeats} rounds in which the implementations take turns; "
-                               f"sweep and large: medians of {repeats} repeats.\n")
+    return "\n".join(lines) + (f"\n\nsingle and sweeps: the fastest of {repeats} rounds in which the implementations "
+                               f"take turns; large: medians of {repeats} repeats.\n")
 
 
 def kept_sections() -> str:
@@ -484,23 +458,36 @@ def kept_sections() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["single", "sweep", "large"], action="append")
+    parser.add_argument("--only", choices=["single", *SWEEPS, "large"], action="append")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+    parser.add_argument("--busy", action="store_true", help="keep one core busy (a spinning child) meanwhile")
+    parser.add_argument("--iterations", type=int, help="iterations of the sweeps (default: 350; digits 100)")
     parser.add_argument("--large-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.large_worker:
         large_worker(args.large_worker[0], args.large_worker[1], int(args.large_worker[2]))
         return 0
+    if args.iterations:  # per-iteration throughput: shorter runs when the machine is busy
+        problems.ITERATIONS = problems.DIGITS_ITERATIONS = args.iterations
     rows: list[Row] = []
     targets: list[Target] = []
     started = time.perf_counter()
     print(machine(), file=sys.stderr)
-    for name, fn in (("single", bench_single), ("sweep", bench_sweep), ("large", bench_large)):
-        if not args.only or name in args.only:
-            print(f"running {name} …", file=sys.stderr, flush=True)
-            fn(args.repeats, rows, targets)
-    table = render(rows, targets, args.repeats)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    load_before = os.getloadavg()
+    jobs = [("single", bench_single)] + [(name, partial(bench_sweep, name)) for name in SWEEPS]
+    try:
+        for name, fn in jobs + [("large", bench_large)]:
+            if not args.only or name in args.only:
+                print(f"running {name} …", file=sys.stderr, flush=True)
+                fn(args.repeats, rows, targets)
+    finally:
+        if busy is not None:
+            busy.kill()
+    load = (f"Load average (1, 5, 15 min) {', '.join(f'{v:.2f}' for v in load_before)} before, "
+            f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} after{'; one core kept busy (--busy)' if busy else ''}.")
+    table = render(rows, targets, args.repeats) + "\n" + load + "\n"
     print(table)
     if args.write:
         header = (
