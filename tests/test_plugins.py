@@ -4,6 +4,8 @@ entry point (group descentlab.optimizers), both on a real two-worker LocalCluste
 from __future__ import annotations
 
 import csv
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -73,7 +75,10 @@ def test_an_installed_entry_point_is_found_by_name(installed_package, tmp_path):
 
 def test_plugins_and_entry_points_reach_two_dask_workers(installed_package, tmp_path):
     pytest.importorskip("distributed")
-    options = ["sweep", "--plugin", PLUGIN, "--optimizers", f"my-adagrad,adagrad,{installed_package}", "--lr",
+    libraries = [f"{name}:adam" if name == "optax" else "torch:Adam" for name in ("torch", "optax")
+                 if importlib.util.find_spec(name) is not None or os.environ.get("CI")]
+    methods = ",".join(["my-adagrad", "adagrad", installed_package, *libraries])
+    options = ["sweep", "--plugin", PLUGIN, "--optimizers", methods, "--lr",
                "0.05,0.1", "--seeds", "2", *SMALL]
     here = descentlab(*options, "--out", tmp_path / "here", cwd=tmp_path)
     assert here.returncode == 0, here.stderr

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .base import Optimizer, Rule, Variants, rules, words
+from .external import LIBRARIES, External, check_external, read_external
 from .plugins import from_entry_point
 from .registry import OptimizerClass, known_classes, optimizer_class, optimizer_names
 from .schedule import SCHEDULE_KEYS, scheduled
@@ -107,9 +108,24 @@ def read_spec(spec: str) -> Spec:
     (see :func:`parse_optimizer`); remembered per text while the known optimisers stay the same. A name nothing
     registered is looked up among the installed packages' entry points (:mod:`.plugins`)."""
     name = spec.strip().split(":")[0].strip()
+    if name in LIBRARIES:
+        return _read_external(spec)
     if name not in optimizer_names():
         from_entry_point(name)
     return _read(spec, known_classes())
+
+
+@functools.cache
+def _read_external(spec: str) -> Spec:
+    """``torch:CLASS[:KEY=VALUE…]`` or ``optax:NAME[:KEY=VALUE…]``, checked by building it once."""
+    library, target, options, lr = read_external(spec)
+    read = Spec(External, (("library", library), ("target", target), ("options", options),
+                           *((("lr", lr),) if lr is not None else ())))
+    try:
+        check_external(spec, read.build())  # type: ignore[arg-type]
+    except ValueError as error:
+        raise ValueError(str(error) if str(error).startswith(repr(spec)) else f"{spec!r}: {error}") from None
+    return read
 
 
 @functools.cache
@@ -204,7 +220,7 @@ def _continues(method: str, head: str) -> bool:
     that names no optimiser after a list of words is (``nag:restart=gradient,function``); anything else starts
     the next method, so that a misspelt name is reported as one."""
     last = method.rsplit(":", 1)[-1]
-    if "=" not in last or head in optimizer_names() or "=" in head:
+    if "=" not in last or head in optimizer_names() or head in LIBRARIES or "=" in head:
         return False
     previous = last.rsplit(",", 1)[-1].partition("=")[2].strip()
     return _is_number(head) == _is_number(previous)
@@ -213,6 +229,8 @@ def _continues(method: str, head: str) -> bool:
 def _settings_of(method: str) -> list[tuple[str, list[tuple[str, str]]]]:
     """``name`` and every combination of the listed values, as ``(key, value)`` pairs in the order given."""
     name, *parts = method.split(":")
+    if name.strip() in LIBRARIES and parts:  # torch:CLASS, optax:NAME
+        name, parts = f"{name.strip()}:{parts[0].strip()}", parts[1:]
     keys, choices = [], []
     for part in parts:
         key, sep, values = part.partition("=")
