@@ -129,7 +129,7 @@ def single_cases(problem) -> dict:
     import torch
 
     cases = {}
-    for engine in ("compiled", "numpy"):
+    for engine in ("compiled", "simd", "numpy"):
         for method in ("gd", "nag"):
             for metrics in ("loss", "all"):
                 cases[f"{engine} {method} {metrics}"] = (
@@ -163,10 +163,10 @@ def single_rows(problem, out: dict, t: dict, us: float, rows: list[Row]) -> None
     K = problem.iterations
     dl_ref = {method: out[f"compiled {method} loss"][:2] for method in ("gd", "nag")}
     gd_ref, nag_ref, nag_curve = dl_ref["gd"][0][:K], dl_ref["nag"][1], out["compiled nag steps"][0]
-    for engine in ("compiled", "numpy"):
+    for engine in ("compiled", "simd", "numpy"):
         for method in ("gd", "nag"):
             losses, final = out[f"{engine} {method} loss"][:2]
-            if engine == "numpy":
+            if engine != "compiled":
                 check = f"{'curve' if method == 'gd' else 'final p_K'} " + verdict(
                     max_rel(losses, dl_ref[method][0]) if method == "gd" else p_error(final, dl_ref[method][1]), 1e-10
                 )
@@ -212,6 +212,11 @@ def single_targets(t: dict, targets: list[Target]) -> None:
                t["compiled nag all"] / nag <= 1.5),
         Target("single: numpy engine GD ≤ 1.2× JAX float64 scan (ratio; issue 13)", t["numpy gd loss"] / jax_gd,
                t["numpy gd loss"] / jax_gd <= 1.2),
+        Target("single: compiled engine GD ≤ 0.6× JAX float64 scan (ratio; issue 26)", gd / jax_gd, gd <= 0.6 * jax_gd),
+        Target("single: simd engine GD ≤ 0.6× JAX float64 scan (ratio; issue 26)", t["simd gd loss"] / jax_gd,
+               t["simd gd loss"] <= 0.6 * jax_gd),
+        Target("single: all metrics ≤ 1.3× loss-only, GD, simd engine (ratio; issue 26)",
+               t["simd gd all"] / t["simd gd loss"], t["simd gd all"] <= 1.3 * t["simd gd loss"]),
         Target("single, reported: descentlab NAG with loss at p_k / JAX NAG with loss at q_k", nag / jax_nag, True),
         Target("single, reported: descentlab NAG with loss at q_k (no fit loop) / JAX NAG",
                t["compiled nag steps"] / jax_nag, True),

@@ -304,3 +304,15 @@ def bias_softplus_simd(Z: np.ndarray, B: np.ndarray, A: np.ndarray, D: np.ndarra
     for k in range(M):
         for i in range(n):
             _softplus_row_simd(Z[k, i], B[k, i, 0] if biased else 0.0, A[k, i], D[k, i], derivative)
+
+
+@_jit
+def exp_nonpositive(Z: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out = e^Z`` for a stack ``Z`` (M, k, S) of numbers ≤ 0 (the output layer's z − max), vectorised; NaN
+    stays NaN."""
+    M, k, S = Z.shape
+    for m in range(M):
+        for c in range(k):
+            for s in range(S):
+                z = Z[m, c, s]
+                out[m, c, s] = _exp_nonpositive(z) if z == z else z

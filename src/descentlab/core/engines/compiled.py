@@ -108,6 +108,8 @@ class CompiledEngine:
         # larger stacks: BLAS's products, with softplus's elementwise lines fused around them
         activate = self.kernels.bias_softplus_simd if simd else partial(bias_softplus, self.kernels)
         self.fused = FusedEngine(net, batch, activate if softplus else None)
+        if simd:
+            self.fused.exp = self.kernels.exp_nonpositive
         self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
         self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one
         self.offsets = [W.start for W in net.slots[0::2]]

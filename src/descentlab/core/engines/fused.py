@@ -75,6 +75,7 @@ class FusedEngine:
     def __init__(self, net: Network, batch: Batch, activate: Activate | None = None) -> None:
         self.net, self.batch = net, batch
         self.activate = activate or bias_then(net.activation.fill)
+        self.exp: Callable[..., object] = np.exp  # e^x of x ≤ 0 in place (the simd engine passes its own)
         self.S = batch.S
         self.Y_flat = batch.Y.reshape(-1)
         self._work: Workspace | None = None
@@ -116,7 +117,7 @@ class FusedEngine:
         np.subtract(z_L, work.column, out=z_L)
         # Σ_s (z_{y_s s} − m_s), one BLAS dot per model: the same sum whatever the size of the stack
         picked = np.vecdot(work.z_L_rows, self.Y_flat, out=work.picked)
-        np.exp(z_L, out=z_L)
+        self.exp(z_L, out=z_L)
         np.add.reduce(z_L, axis=-2, keepdims=True, out=work.column)
         np.log(work.column, out=work.log_column)
         return (np.add.reduce(work.log_column, axis=(-2, -1)) - picked) / self.S, correct
