@@ -126,3 +126,31 @@ def test_an_interrupted_run_links_no_figure_it_does_not_have(tmp_path, iris):
     report = (tmp_path / "report.md").read_text()
     assert not (tmp_path / "curves.png").exists() and "(curves.png)" not in report
     assert "curves.png is drawn when the run is completed with `--resume`" in report
+
+
+def test_time_counts_the_methods_own_work_and_recording_apart(iris_split, monkeypatch):
+    # A virtual clock that advances by 1 per evaluation of the loss: time is then a count of evaluations, and
+    # the accounting can be checked exactly, with no timing in the test.
+    import time
+
+    from descentlab.core.objective import Objective
+
+    train, test = iris_split
+    now = [0.0]
+    evaluate = Objective.evaluate
+
+    def counted(self, *args, **kwargs):
+        now[0] += 1.0
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(Objective, "evaluate", counted)
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    net, K = dl.MLP([4, 16, 3]), 20
+    runs = {name: dl.fit(net, net.init(seed=0), train, parse_optimizer(name, lr=0.1), iterations=K, test=test,
+                         engine="numpy") for name in ("gd", "nag")}
+    for name, result in runs.items():
+        # one gradient per step: GD's is computed while measuring x_k and reused by the step, still its own work
+        np.testing.assert_array_equal(result.step_seconds, [0.0] + [1.0] * K, err_msg=name)
+        assert result.method_seconds == K
+    # recording: the test loss at every iterate (K + 1), plus for NAG the metrics at p_k, where it takes no gradient
+    assert runs["gd"].record_seconds == K + 2 and runs["nag"].record_seconds == 2 * K + 2

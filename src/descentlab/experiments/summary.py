@@ -72,7 +72,9 @@ def _method_summary(result: FitResult, status: str) -> dict[str, Any]:
         "stopped": result.stopped,
         "status": status,
         "interrupted": result.interrupted,
-        "seconds": result.seconds,
+        "seconds": result.method_seconds,  # the method's own steps (training/recorder.py's Clock)
+        "recording_seconds": result.record_seconds,  # measuring the metrics at every exported iterate, apart
+        "wall_seconds": result.seconds,
         "final": result.final,
         **reach,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from .batches import FullBatch, MiniBatches, sampler
 from .guard import DivergenceGuard
 from .interrupt import after_each
 from .oracle import CountingOracle
-from .recorder import Recorder
+from .recorder import Clock, Recorder
 from .results import FitResult, History
 from .resume import restore
 
@@ -74,12 +74,16 @@ def fit(
         state, first = restore(resume, optimizer, state, run.recorder, run.sampler, run.guard)
     after = after_each(callback, should_stop, iterations)  # before the loop's error state is set
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
+    clock = Clock(first, *((resume.step_seconds, resume.record_seconds) if resume is not None else ()))
     done, interrupted, start = first - 1, False, time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is the guard's to judge
         for k in range(first, iterations + 1):
+            clock.start()
             if k > 0:
                 state = optimizer.step(state, sampler.next_oracle())
+            clock.stepped()
             recorder.measure(k, oracle, state.x)
+            clock.measured(oracle)
             if not guard.check(k, state.x, recorder.loss, recorder.grad_norm):
                 break
             recorder.write(k, sampler.oracle, guard.dead)
@@ -88,7 +92,8 @@ def fit(
                 interrupted = True
                 break
     seconds = time.perf_counter() - start + (resume.seconds if resume is not None else 0.0)
-    return run.result(optimizer, state, done, interrupted, seconds)
+    return replace(run.result(optimizer, state, done, interrupted, seconds), step_seconds=clock.step_seconds(done),
+                   record_seconds=clock.record_seconds)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from array import array
 from typing import Any
 
 import numpy as np
@@ -99,3 +101,40 @@ class Recorder:
     def recorded(self, done: int) -> History:
         """The history of entries 0 … ``done``, in the caller's shape."""
         return self.view if len(self.view) == done + 1 else self.view.truncated(done + 1)
+
+
+class Clock:
+    """The seconds of each iteration's step, the method's own work, and apart those of measuring the metrics.
+
+    A step's seconds include the evaluations it reused from measuring the previous iterate (GD's gradient at
+    x_k is computed while measuring x_k, then reused by the step: its work, done early); the rest of measuring
+    (NAG's gradient at p_k, the accuracies, the test loss) is the recording's. Call :meth:`start` before a step,
+    :meth:`stepped` after it and :meth:`measured` after measuring.
+
+    Parameters
+    ----------
+    first : the first iteration to run (after a resume, the entries before it come from ``earlier``)
+    earlier : the interrupted run's step seconds, None when unknown (a resume from a checkpoint file: NaN)
+    record_seconds : the interrupted run's recording seconds
+    """
+
+    def __init__(self, first: int, earlier: np.ndarray | None = None, record_seconds: float = 0.0) -> None:
+        known = earlier is not None and len(earlier) >= first
+        self.seconds = array("d", earlier[:first] if known else [np.nan] * first)  # type: ignore[index]
+        self.record_seconds = record_seconds
+        self._started = self._stepped = 0.0
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    def stepped(self) -> None:
+        self._stepped = time.perf_counter()
+
+    def measured(self, oracle: CountingOracle) -> None:
+        reused = oracle.take_reused()
+        self.seconds.append(self._stepped - self._started + reused)
+        self.record_seconds += time.perf_counter() - self._stepped - reused
+
+    def step_seconds(self, done: int) -> np.ndarray:
+        """The seconds of iterations 0 … ``done``."""
+        return np.array(self.seconds[: done + 1], dtype=np.float64)

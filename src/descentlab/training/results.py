@@ -86,7 +86,10 @@ class FitResult:
     ``params`` is the exported iterate after the last finite step (a new array of the shape given to :func:`fit`,
     ``(P,)`` or ``(M, P)``; the input is untouched),
     ``history`` its measurements, ``stopped`` None after a normal run or the reason training stopped early,
-    ``seconds`` the wall time of the loop. ``state`` is the optimiser's state after the last iteration and
+    ``seconds`` the wall time of the loop; ``step_seconds`` ``(K + 1,)`` the seconds of each iteration's step, the
+    method's own work (0 at k = 0, NaN for iterations before a resume from a checkpoint), and ``record_seconds``
+    those of measuring the metrics at the exported iterates, apart (see
+    :class:`~descentlab.training.recorder.Clock`). ``state`` is the optimiser's state after the last iteration and
     ``batches`` the mini-batch sampler's state: with ``interrupted`` (``should_stop`` asked to stop before the
     last iteration) they are what :func:`fit` needs to ``resume`` exactly where it stopped. The state is the
     optimiser's own, on the ``(M, P)`` stack :func:`fit` trains (one model is M = 1).
@@ -103,6 +106,13 @@ class FitResult:
     batches: dict[str, Any] | None = None
     feature_names: tuple[str, ...] = ()  # of the training Dataset: save_model stores them with the model
     class_names: tuple[str, ...] = ()
+    step_seconds: np.ndarray | None = None
+    record_seconds: float = 0.0
+
+    @property
+    def method_seconds(self) -> float:
+        """The seconds of the method's own work: its steps, including the evaluations they reused from measuring."""
+        return float(np.nansum(self.step_seconds)) if self.step_seconds is not None else self.seconds
 
     @property
     def final(self) -> dict[str, float]:
