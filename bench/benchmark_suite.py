@@ -66,12 +66,12 @@ def main() -> None:
             where = "in process" if workers is None else f"--workers {workers}"
             rows.append(f"| {where} | {wall:.1f} | {cpu:.1f} | {load:.2f} |")
             print(rows[-1])
-    shown = " ".join(command(args, Path("OUT"), None)[1:]).replace(sys.executable, "python")
+    shown = "descentlab " + " ".join(command(args, Path("OUT"), None)[1:])
     table = "\n".join(["| where | wall s | CPU s (children) | load average before |", "|---|---:|---:|---:|", *rows])
     text = (f"\n## descentlab benchmark ({datetime.date.today()}, {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores)\n\n`{shown}` (and the same with `--workers {args.workers}`), "
             "`python bench/benchmark_suite.py" + "".join(f" {a}" for a in sys.argv[1:] if a != "--write")
-            + "`:\n\n" + table + f"\nSpeed-up with --workers {args.workers}: "
+            + "`:\n\n" + table + f"\n\nSpeed-up with --workers {args.workers}: "
             f"{float(rows[0].split('|')[2]) / float(rows[1].split('|')[2]):.2f}x\n")
     print(text)
     if args.write:

@@ -172,7 +172,7 @@ def profiles_png(result: BenchmarkResult, path: Path) -> Path:
     left, right = fig.subplots(1, 2)
     for i, m in enumerate(result.methods):
         style = {"color": PALETTE[i % len(PALETTE)], "linestyle": ["-", "--", "-.", ":"][i % 4], "where": "post"}
-        tau, rho = _extended(result.profiles[m], 1.0, 8.0)
+        tau, rho = _extended(result.profiles[m], 1.0, _tau_end(result))
         left.step(tau, rho, label=f"{method_label(m)} (area {result.areas[m]:.3f})", **style)
         kappa, d = _extended(result.data_profiles[m], 1.0, _largest_cost(result) * 1.5)
         right.step(kappa, d, label=method_label(m), **style)
@@ -183,6 +183,11 @@ def profiles_png(result: BenchmarkResult, path: Path) -> Path:
     left.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _tau_end(result: BenchmarkResult) -> float:
+    """Where every performance profile is drawn to: past the largest ratio any method reached (at least τ = 8)."""
+    return max([8.0, *(1.2 * tau for profile in result.profiles.values() for tau, _ in profile)])
 
 
 def _largest_cost(result: BenchmarkResult) -> float:
@@ -298,7 +303,7 @@ def profiles_figure(result: BenchmarkResult, block: FloatBlock) -> dict[str, Any
     data = []
     for i, m in enumerate(result.methods):
         colour = PALETTE[i % len(PALETTE)]
-        data.append(_step_trace(result.profiles[m], 1.0, 8.0, m, colour, block, ("x", "y")))
+        data.append(_step_trace(result.profiles[m], 1.0, _tau_end(result), m, colour, block, ("x", "y")))
         data.append(_step_trace(result.data_profiles[m], 1.0, _largest_cost(result) * 1.5, m, colour, block,
                                 ("x2", "y2")))
     layout = {"height": 420, "grid": {"rows": 1, "columns": 2, "pattern": "independent"},
