@@ -487,6 +487,7 @@ def main() -> int:
             if not args.only or name in args.only:
                 print(f"running {name} …", file=sys.stderr, flush=True)
                 fn(args.repeats, rows, targets)
+                print(render(rows, targets, args.repeats), file=sys.stderr, flush=True)  # kept if a later one fails
     finally:
         if busy is not None:
             busy.kill()
