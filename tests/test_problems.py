@@ -132,6 +132,8 @@ def test_toml_suite_with_a_user_csv(tmp_path) -> None:
     ('[[problem]\nname = "a"\n', "not a TOML file"),
     ('name = "a"\n', "unknown key 'name'"),
     ('[[problem]]\nname = "a"\ntest_size = 1.5\n', "key 'test_size' must be in (0, 1)"),
+    ('[[problem]]\nname = "q"\nkind = "quadratic"\ndimension = 100000\n', "key 'dimension' must be at most 4096"),
+    ('[[problem]]\nname = "q"\nkind = "quadratic"\ncondition = 0.5\n', "key 'condition' (L/μ) must be at least 1"),
 ])
 def test_malformed_toml_names_the_key(tmp_path, body: str, message: str) -> None:
     path = tmp_path / "bad.toml"

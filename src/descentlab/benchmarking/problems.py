@@ -33,6 +33,7 @@ from ..data.dataset import Dataset, Standardizer, load_csv, train_test_split
 
 KINDS = ("mlp", "logistic", "quadratic")
 BUILT_IN_DATA = ("iris", "wine", "breast_cancer", "digits")
+MAX_DIMENSION = 4096  # a quadratic's A is dense: 4096² float64 is 128 MiB
 SPLIT_SEED = 0  # the held-out test rows are drawn once, from this seed (as sweep --tune's --split-seed default)
 
 
@@ -355,11 +356,20 @@ def _checked(where: str, key: str, value: Any) -> Any:
             raise ProblemError(f"{where}: key {key!r} must be {_WANTED[name]}, got {value!r}")
     if kind.startswith("str") and not isinstance(value, str):
         raise ProblemError(f"{where}: key {key!r} must be a text, got {value!r}")
-    if key in ("test_size",) and not 0 < value < 1:
-        raise ProblemError(f"{where}: key 'test_size' must be in (0, 1), got {value!r}")
-    if key in ("init_sigma", "condition") and not value > 0:
-        raise ProblemError(f"{where}: key {key!r} must be > 0, got {value!r}")
+    _check_range(where, key, value)
     return float(value) if kind.startswith("float") else value
+
+
+def _check_range(where: str, key: str, value: Any) -> None:
+    """The bounds of the keys that have them."""
+    if key == "test_size" and not 0 < value < 1:
+        raise ProblemError(f"{where}: key 'test_size' must be in (0, 1), got {value!r}")
+    if key == "dimension" and value > MAX_DIMENSION:
+        raise ProblemError(f"{where}: key 'dimension' must be at most {MAX_DIMENSION} (A is stored dense), got {value}")
+    if key == "init_sigma" and not value > 0:
+        raise ProblemError(f"{where}: key 'init_sigma' must be > 0, got {value!r}")
+    if key == "condition" and not value >= 1:
+        raise ProblemError(f"{where}: key 'condition' (L/μ) must be at least 1, got {value!r}")
 
 
 _WANTED = {"bool": "true or false", "int": "a whole number (at least 1; seed at least 0)", "float": "a finite number"}
