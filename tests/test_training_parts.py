@@ -125,3 +125,29 @@ def test_batches_resume_where_they_stopped():
     again = Batches(10, 4, seed=99)
     again.restore(saved)
     assert all(np.array_equal(a, next(again)) for a in later)
+
+
+_DIGITS_SIZED_FIT = """
+import hashlib
+import numpy as np
+import descentlab as dl
+rng = np.random.default_rng(0)
+X, y = rng.standard_normal((1347, 64)), rng.integers(0, 10, 1347)
+data = dl.Dataset(X, y, tuple(f"x{i}" for i in range(64)), tuple(str(i) for i in range(10)))
+net = dl.MLP([64, 16, 10])
+result = dl.fit(net, net.init(seed=0), data, dl.NAG(lr=0.05), iterations=60, engine="numpy")
+print(hashlib.sha256(result.params.flat.tobytes() + result.history.grad_norm.tobytes()).hexdigest())
+"""
+
+
+def test_a_small_problem_gives_the_same_bits_whatever_threads_blas_is_given():
+    """As in process (BLAS on every core) and on a Dask worker (one thread): OpenBLAS's reductions split
+    differently by thread count, so fit itself chooses one thread for matrices this small."""
+    import os
+    import subprocess
+    import sys
+
+    digests = {subprocess.run([sys.executable, "-c", _DIGITS_SIZED_FIT], capture_output=True, text=True, check=True,
+                              env={**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads},
+                              timeout=300).stdout for threads in ("1", "2", "3")}
+    assert len(digests) == 1, digests

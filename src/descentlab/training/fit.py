@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -76,7 +77,8 @@ def fit(
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
     clock = Clock(first, *((resume.step_seconds, resume.record_seconds) if resume is not None else ()))
     done, interrupted, start = first - 1, False, time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is the guard's to judge
+    threads = blas_threads(run.train.n_samples, run.net.n_params, len(run.x0))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads:  # divergence: the guard judges
         for k in range(first, iterations + 1):
             clock.start()
             if k > 0:
@@ -94,6 +96,22 @@ def fit(
     seconds = time.perf_counter() - start + (resume.seconds if resume is not None else 0.0)
     return replace(run.result(optimizer, state, done, interrupted, seconds), step_seconds=clock.step_seconds(done),
                    record_seconds=clock.record_seconds)
+
+
+SMALL_WORK = 1 << 27  # rows × parameters × models below which an evaluation's products are small for BLAS
+
+
+def blas_threads(rows: int, parameters: int, models: int) -> AbstractContextManager[Any]:
+    """One BLAS thread while training on matrices this small (``rows × parameters × models`` below
+    :data:`SMALL_WORK`): threads there cost more than they bring, a busy core elsewhere would stall every product,
+    and the numbers would depend on how many threads a machine (or a Dask worker) gives BLAS. The choice depends
+    on the problem alone, so a result is bit-identical in process, on workers, resumed or not, on any machine.
+    Larger problems keep BLAS's own threads."""
+    if rows * parameters * models >= SMALL_WORK:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
 
 
 @dataclass
