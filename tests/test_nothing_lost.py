@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_lock import wait_for_drawer
 
 import descentlab as dl
 from descentlab.cli.main import main
@@ -82,13 +81,13 @@ def _models(folder: Path) -> dict[str, np.ndarray]:
 # -- Ctrl-C after training and at the end of a resume --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def written_run(tmp_path_factory) -> tuple[Path, Path, str]:
-    """A compare run interrupted once its checkpoint is on disk, i.e. while the results are being written; and
-    the same run uninterrupted."""
+    """A compare run interrupted once its training is done, while the results are being written (after
+    summary.json, before report.html and curves.png, which take the longest); and the same run uninterrupted."""
     root = tmp_path_factory.mktemp("written")
     options = [*SMALL, "--iterations", "300", "--optimizers", "gd,nag"]
     assert main(["compare", *options, "--out", str(root / "whole")]) == 0
     run = _start("compare", *options, "--out", root / "cut")
-    _wait_for(root / "cut" / "checkpoint" / "checkpoint.safetensors", run)
+    _wait_for(root / "cut" / "summary.json", run)
     run.send_signal(signal.SIGINT)
     err = _finish(run)
     assert run.returncode == 130, err
@@ -114,7 +113,7 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
     cut = Path(shutil.copytree(written_run[1], tmp_path / "cut"))
     for i in range(3000):
         (cut / "checkpoint" / f"extra-{i}").write_bytes(b"")
-    (cut / "report.md").unlink(missing_ok=True)  # the last file the command writes (its drawer: the views)
+    (cut / "report.md").unlink(missing_ok=True)
     run = subprocess.Popen(_command("compare", "--resume", cut / "checkpoint", "--quiet"), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_works)
     _wait_for(cut / "report.md", run)
@@ -128,7 +127,6 @@ def test_ctrl_c_at_the_end_of_a_resume_neither_tears_the_checkpoint_nor_raises(w
         assert run.returncode != 0 and len(list((cut / "checkpoint").iterdir())) == 3001, err
         assert main(["compare", "--resume", str(cut / "checkpoint"), "--quiet"]) == 0
     assert not (cut / "checkpoint").exists() and not list(cut.glob(".checkpoint*"))
-    wait_for_drawer(cut)
     assert (cut / "summary.json").exists() and (cut / "curves.png").exists() and (cut / "report.html").exists()
 
 
@@ -138,9 +136,9 @@ def test_one_ctrl_c_during_training_writes_what_is_done_with_its_report(tmp_path
     run.send_signal(signal.SIGINT)
     err = _finish(run)
     assert run.returncode == 130, err
-    # no drawer starts for an interrupted run: report.html is written by the command itself, curves.png not drawn
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint", "history.csv", "models",
-                                                                    "report.html", "report.md", "split.json",
+    # what is done, with its report and curves, beside the checkpoint
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint", "curves.png", "history.csv",
+                                                                    "models", "report.html", "report.md", "split.json",
                                                                     "summary.json"]
 
 
@@ -236,6 +234,31 @@ def test_a_sweep_into_a_folder_with_another_kind_of_run_is_refused_or_replaced_a
     assert "sweep.csv" in left
 
 
+def test_overwrite_removes_the_files_of_the_run_it_replaces_and_nothing_of_the_users(tmp_path):
+    run = tmp_path / "run"
+    assert main(["compare", *SMALL, "--iterations", "5", "--optimizers", "gd,nag", "--out", str(run)]) == 0
+    mine = {"models/my-best.safetensors": (run / "models" / "nag.safetensors").read_bytes(), "cells/x": b"x",
+            "cells/mine.parquet": b"p", "notes.txt": b"n"}
+    for name, content in mine.items():
+        (run / name).parent.mkdir(exist_ok=True)
+        (run / name).write_bytes(content)
+    assert main(["compare", *SMALL, "--iterations", "5", "--optimizers", "gd", "--out", str(run), "--overwrite"]) == 0
+    assert {name: (run / name).read_bytes() for name in mine} == mine
+    assert sorted(p.name for p in (run / "models").iterdir()) == ["gd.safetensors", "my-best.safetensors"]
+
+
+def test_a_model_file_inside_a_run_folder_in_use_is_refused(tmp_path, capsys):
+    from descentlab.cli.outputs import claim_run_folder
+
+    run = tmp_path / "run"
+    with claim_run_folder(run, "compare", overwrite=False, resuming=False):  # as a running compare holds it
+        assert main(["train", *SMALL, "--iterations", "5", "--out", str(run / "models" / "gd.safetensors")]) == 1
+    line = _one_line_error(capsys.readouterr().err)
+    assert line == (f"error: {run / 'models' / 'gd.safetensors'}: {run} is in use by another descentlab run; wait "
+                    f"for it to finish or choose another --out")
+    assert not (run / "models" / "gd.safetensors").exists()
+
+
 def test_a_second_run_into_a_folder_in_use_is_refused_and_a_crashed_runs_lock_does_not_block(tmp_path, capsys):
     folder = tmp_path / "run"
     first = _start("compare", *SMALL, "--iterations", "200000", "--out", folder)
@@ -288,7 +311,8 @@ def test_resume_after_moving_the_run_and_from_another_folder_writes_where_the_ch
         assert run.returncode == 130, err
     shutil.move(started / "run", moved / "run")
     shutil.move(started / "m.safetensors.checkpoint", moved / "m.safetensors.checkpoint")
-    for command, checkpoint in (("compare", "../moved/run/checkpoint"), ("train", "../moved/m.safetensors.checkpoint")):
+    # --resume RUN: the run folder (compare) or the model (train), as sweep --resume takes it
+    for command, checkpoint in (("compare", "../moved/run"), ("train", "../moved/m.safetensors")):
         resumed = subprocess.run(_command(command, "--resume", checkpoint, "--quiet"), cwd=elsewhere,
                                  capture_output=True, text=True, timeout=600)
         assert resumed.returncode == 0, resumed.stderr
@@ -328,6 +352,8 @@ def files(tmp_path_factory, iris) -> Path:
     ["export", "--model", "m.safetensors", "--onnx", "m.safetensors"],
     ["export", "--model", "m.safetensors", "--onnx", "mlink.safetensors"],
     ["compare", "--data", "run/history.csv", "--target", "method", "--out", "run", "--overwrite"],
+    ["sweep", "--data", "run/history.csv", "--target", "method", "--out", "run", "--overwrite"],
+    ["sweep", "--tune", "--data", "run/history.csv", "--target", "method", "--out", "run", "--overwrite"],
 ])
 def test_an_output_that_is_an_input_is_refused_before_any_work(files, argv, capsys, monkeypatch):
     monkeypatch.chdir(files)
@@ -394,3 +420,42 @@ def test_written_files_have_the_permissions_the_umask_gives(tmp_path, umask):
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(written) == 8
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o666 & ~umask)}
+
+
+# -- a run that cannot write what it promised exits non-zero naming the file ------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (report.html alone is about 4.8 MB), where this process may mount one (as root)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_compare_onto_a_full_disk_exits_non_zero_naming_the_file(small_disk):
+    run = subprocess.run(_command("compare", *SMALL, "--iterations", "20", "--out", small_disk / "run"),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    assert _one_line_error(run.stderr) == f"error: {small_disk / 'run' / 'report.html'}: No space left on device"
+    assert not [p.name for p in (small_disk / "run").iterdir() if p.name.startswith(".")]  # no temporary file
+
+
+def test_a_write_that_fails_for_want_of_space_names_the_file(tmp_path, monkeypatch, capsys):
+    """The same through the real writers on any machine: the disk fills up while curves.png is flushed."""
+    import errno
+
+    flush = os.fsync
+
+    def full(fd: int) -> None:
+        if "curves.png" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        flush(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["compare", *SMALL, "--iterations", "20", "--out", str(tmp_path / "run")]) == 1
+    assert _one_line_error(capsys.readouterr().err) == (f"error: {tmp_path / 'run' / 'curves.png'}: No space left "
+                                                        f"on device")
+    assert not (tmp_path / "run" / "curves.png").exists() and not (tmp_path / "run" / ".descentlab.lock").exists()

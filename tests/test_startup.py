@@ -1,11 +1,12 @@
 """What the command imports: ``--help`` answers without NumPy, rich or matplotlib, and the default ``compare``
-loads none of the optional heavy libraries. (How long that takes is measured by bench/startup.py, not here.)"""
+loads none of the optional heavy libraries; when it returns, its files are written and nothing of it runs on.
+(How long that takes is measured by bench/startup.py, not here.)"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY_OPTIONAL = ("numba", "scipy", "sklearn", "onnx", "onnxruntime", "torch", "jax", "pandas")
 
@@ -44,32 +45,30 @@ def test_default_compare_loads_no_optional_heavy_library(tmp_path):
     assert "numpy" in loaded and "descentlab.training.fit" in loaded  # the run did happen
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000
     assert not _top_level(loaded) & set(HEAVY_OPTIONAL)
-    assert "matplotlib" not in _top_level(loaded)  # the figure is drawn by another process
 
 
-def test_the_figure_drawn_by_the_drawer_is_the_one_drawn_here(tmp_path):
-    import descentlab as dl
-    from descentlab.reporting.figure_process import FigureJob
-    from descentlab.reporting.write import write_run
-
-    comparison = dl.compare(config=dl.CompareConfig(iterations=20))
-    write_run(comparison, tmp_path / "here")
-    figure = FigureJob()
-    write_run(comparison, tmp_path / "drawer", draw=figure)
-    assert not (tmp_path / "drawer" / "curves.png").exists()  # only asked for
-    drawer = figure.start()
-    assert drawer.process is not None and drawer.process.pid != os.getpid()
-    drawer.wait()
-    assert (tmp_path / "drawer" / "curves.png").read_bytes() == (tmp_path / "here" / "curves.png").read_bytes()
+# Runs descentlab as a child of a process that adopts every orphan (PR_SET_CHILD_SUBREAPER), so a process the
+# command started and left running, even in a session of its own, is found among this one's children.
+_ADOPTER = """
+import ctypes, os, subprocess, sys
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+code = subprocess.run(sys.argv[1:]).returncode
+children = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/stat")
+            and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+print("CHILDREN", len(children), "CODE", code)
+"""
 
 
-def test_the_version_read_from_the_folder_name_is_the_one_importlib_metadata_reads():
-    from importlib.metadata import version
+def test_when_compare_returns_every_file_is_written_and_no_process_of_it_is_left(tmp_path):
+    script = Path(sys.executable).with_name("descentlab")  # the command a user runs
+    run = subprocess.run([sys.executable, "-c", _ADOPTER, str(script), "compare", "--iterations", "30", "--quiet",
+                          "--out", "r"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.stdout.split()[-4:] == ["CHILDREN", "0", "CODE", "0"], (run.stdout, run.stderr)
+    from descentlab.reporting.write import COMPARE_FILES
 
-    from descentlab.experiments.summary import installed_version
-
-    for name in ("matplotlib", "numpy", "rich", "safetensors"):
-        assert installed_version(name) == version(name)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(COMPARE_FILES)  # no lock file either
+    assert (tmp_path / "r" / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "r" / "report.html").read_bytes().rstrip().endswith(b"</html>")
 
 
 def test_importing_descentlab_is_lazy_but_complete():

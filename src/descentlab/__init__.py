@@ -8,8 +8,9 @@ NumPy or matplotlib; ``import descentlab as dl; dl.fit`` works as with eager imp
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+# typing (with re and enum) would take most of this module's import time, during which the command line has no
+# Ctrl-C handler yet (descentlab/__main__.py); type checkers take the block below as true.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 """The installed version of descentlab (also ``descentlab --version`` and every model file's metadata)."""
@@ -37,6 +38,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported eagerly
+    from typing import Any
+
     from .benchmarking.problems import Problem, suite
     from .core.activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
     from .core.gradcheck import GradcheckReport, gradcheck
@@ -74,6 +77,8 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
 
 
 def __getattr__(name: str) -> Any:
+    from importlib import import_module
+
     module = _MODULE_OF.get(name)
     if module is not None:
         value = getattr(import_module(f".{module}", __name__), name)

@@ -1,6 +1,8 @@
 """``python -m descentlab`` and the ``descentlab`` command."""
 
-import signal
+# _signal, the interpreter's own (loaded before any module): ``signal`` would first import enum and functools,
+# a window of tens of milliseconds in which Ctrl-C would end the command with a traceback.
+import _signal as signal
 import sys
 
 _returned = False  # main has returned: its files are written and its message printed
@@ -16,7 +18,7 @@ def run() -> int:
     """Run the command line. Ctrl-C while Python is still loading it ends the command with exit code 130 and no
     traceback: nothing has begun, so there is nothing to keep or to say. Once the command has returned, its files
     are written and its message printed: a late Ctrl-C must neither turn its exit code into death by signal nor
-    print a traceback. ``compare`` returns while its report.html and curves.png are being made by another process."""
+    print a traceback."""
     global _returned
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with Ctrl-C ignored
         signal.signal(signal.SIGINT, _on_ctrl_c)
@@ -25,7 +27,7 @@ def run() -> int:
         try:
             from .cli import main
 
-            code = main(detach_figure=True)
+            code = main()
         finally:  # runs even when a press interrupts the line above after main returned, so no window is left
             _returned = True
     except KeyboardInterrupt:

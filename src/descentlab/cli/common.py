@@ -123,46 +123,47 @@ def load_source(source: str, target: str | None) -> Any:
 
 
 def check_size(sizes: Sequence[int], n_samples: int, iterations: int = 0, models: int = 1, methods: int = 1) -> None:
-    """Refuse, before anything is allocated, a network (``--hidden``) or grid (``--seeds``) the machine cannot hold."""
+    """Refuse, before anything is allocated, a network (``--hidden``), a history (``--iterations``) or a grid
+    (``--seeds``) the machine cannot hold."""
     from ..experiments.limits import TooLarge, check_fits, results_bytes, training_bytes
 
     arch = " → ".join(map(str, sizes))
+    grid = "--seeds, learning rates or methods" if models > 1 else "methods"
     try:
         check_fits(f"a {arch} network on {n_samples} rows", training_bytes(sizes, n_samples),
                    "use fewer or narrower --hidden layers")
-        if models > 1:
-            check_fits(f"the results of {methods * models:,} models of {iterations + 1:,} history entries",
-                       results_bytes(sizes, iterations, methods * models),
-                       "use fewer --seeds, learning rates or methods, or fewer --iterations")
+        check_fits(f"the results of {methods * models:,} models of {iterations + 1:,} history entries",
+                   results_bytes(sizes, iterations, methods * models), f"use fewer {grid}, or fewer --iterations")
     except TooLarge as error:
         raise UserError(str(error)) from None
 
 
 def check_grid(data: Any, config: Any, models: int) -> None:
     """A sweep's checks before its run folder is made: the network and the results of its ``models`` fit in
-    memory (:func:`check_size`), and the first initial point is finite (:func:`check_start`)."""
-    from ..experiments.compare import network_for
+    memory (:func:`check_size`), and the first initial point (seed 0) is finite (:func:`check_start`)."""
+    from ..experiments.compare import network_for, prepare
 
     check_size(network_for(data, config).sizes, data.n_samples, config.iterations, models=models)
-    check_start(data, config)
+    problem = prepare(data, config)
+    first = problem.net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma, scheme=config.init)
+    check_start(problem._replace(initial=first), config)
 
 
-def check_start(data: Any, config: Any) -> None:
-    """Refuse, before anything is written, a configuration whose first initial point (seed 0) already has a
-    non-finite loss or gradient on the training split."""
+def check_start(problem: Any, config: Any) -> None:
+    """Refuse, before anything is written, a batch size larger than the training split, or an initial point
+    (``problem.initial``, of :func:`~descentlab.experiments.compare.prepare`) whose loss or gradient on the
+    training split is already non-finite."""
     import numpy as np
 
     from ..core.objective import Objective, Want
-    from ..experiments.compare import network_for, prepare
 
-    check_size(network_for(data, config).sizes, data.n_samples)
-    train, _, _, net, _ = prepare(data, config)
+    train, net = problem.train, problem.net
     if config.batch_size is not None and config.batch_size > train.n_samples:  # it would silently be full batch
         raise UserError(f"--batch-size {config.batch_size}: the training split has {train.n_samples} rows; give at "
                         f"most {train.n_samples}, or leave --batch-size out for full batch")
-    start = net.init(seed=0, mu=config.init_mu, sigma=config.init_sigma, scheme=config.init)
     with np.errstate(all="ignore"):
-        result = Objective(net, train.X, train.y, config.weight_decay).evaluate(start.flat[None], Want.GRADIENT)
+        result = Objective(net, train.X, train.y, config.weight_decay).evaluate(problem.initial.flat[None],
+                                                                               Want.GRADIENT)
         assert result.gradient is not None
         finite = np.isfinite(result.loss[0]) and np.isfinite(np.dot(result.gradient[0], result.gradient[0]))
     if not finite:
@@ -201,19 +202,18 @@ def explained_start(config: Any) -> Iterator[None]:
 
 
 class Interrupt:
-    """Ctrl-C while a command trains and saves what training produced: the first press asks the training loop to
-    stop after the current iteration (and save a checkpoint). No press interrupts the code inside the block, so
-    what training produced always reaches the disk whole; once the block is left, the previous handler is back
-    and Ctrl-C stops at once, leaving what is on disk."""
+    """Ctrl-C while a command trains and writes: a press is counted (the training loop stops after the current
+    iteration, the writer after the current file), never raised, so every file reaches the disk whole; once the
+    block is left, the previous handler is back."""
 
     def __init__(self) -> None:
-        self.asked = False
+        self.presses = 0
 
     def __call__(self) -> bool:
-        return self.asked
+        return self.presses > 0
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.asked = True
+        self.presses += 1
 
     def __enter__(self) -> Interrupt:
         import signal

@@ -7,13 +7,14 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .common import (
     Interrupt,
     UserError,
+    check_size,
     check_start,
     compare_config,
     data_path,
@@ -89,43 +90,81 @@ def _resumed_source(config: Any, info: dict[str, Any]) -> str:
     return str(Path(info["cwd"]) / path)
 
 
-def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: MethodList,
-         should_stop: Callable[[], bool], claim: Callable[[Any, dict[str, Any]], None]) -> tuple[Any, Any, dict]:
-    """Load the data, print the set-up, ``claim(config, info)`` the output, train every method with a progress
-    bar (or continue an interrupted run with ``--resume``): what compare and train share. Returns the
-    comparison, the data and the checkpoint's information (empty without ``--resume``)."""
-    from ..experiments.checkpoint import checkpoint_config, resume
-    from ..experiments.compare import compare, network_for
-    from .hints import say_scale_hint, say_status_hints
+@dataclass
+class _Plan:
+    """A run resolved before anything is written: its configuration, data and problem (prepared once), the
+    checkpoint it continues (None: a new run) with its information and saved results."""
 
-    info: dict[str, Any] = {}
-    if args.resume is not None:
-        config, info = checkpoint_config(args.resume)
-        if info.get("command") != args.command:
-            raise UserError(f"{args.resume}: this checkpoint is of 'descentlab {info.get('command')}'; resume it "
-                            f"with that command")
-        data, source = load_source(_resumed_source(config, info), config.target), config.data
-        say(out, f"Resuming the run checkpointed in {args.resume} (its options, not this command's, apply)")
+    config: Any
+    info: dict[str, Any]
+    checkpoint: Path | None
+    data: Any = None
+    problem: Any = None
+    earlier: dict[str, Any] | None = None
+
+
+def _checkpoint_of(resume: Path, command: str) -> Path:
+    """The checkpoint folder ``--resume`` names: the folder itself, or the one of the run it names (compare's run
+    folder ``OUT`` holds ``OUT/checkpoint``, train's model ``OUT`` has ``OUT.checkpoint``)."""
+    from ..formats.model_io import CHECKPOINT_FILE
+
+    inside = resume / "checkpoint" if command == "compare" else Path(f"{resume}.checkpoint")
+    return inside if inside.is_dir() and not (resume / CHECKPOINT_FILE).exists() else resume
+
+
+def _configuration(args: argparse.Namespace, methods: MethodList) -> _Plan:
+    """The run's configuration, from the options or from the checkpoint ``--resume`` names (no data read yet)."""
+    from ..experiments.checkpoint import checkpoint_config
+
+    if args.resume is None:
+        source = "iris (embedded)" if args.data is None else str(args.data)
+        own = {"x_axis": args.x_axis} if args.command == "compare" else {}
+        return _Plan(compare_config(args, source, optimizers=methods.specs, lr=args.lr, **own), {}, None)
+    checkpoint = _checkpoint_of(args.resume, args.command)
+    config, info = checkpoint_config(checkpoint)
+    if info.get("command") != args.command:
+        raise UserError(f"{checkpoint}: this checkpoint is of 'descentlab {info.get('command')}'; resume it with "
+                        f"that command")
+    return _Plan(config, info, checkpoint)
+
+
+def _resolve(args: argparse.Namespace, out: Console, err: Console, plan: _Plan) -> _Plan:
+    """Read the data, check the sizes, prepare the problem once and check its start (and, resuming, that the data
+    are the run's and its checkpoint loads): everything before the output is claimed."""
+    from ..experiments.checkpoint import checkpoint_results
+    from ..experiments.compare import network_for, prepare
+    from .hints import say_scale_hint
+
+    config = plan.config
+    if plan.checkpoint is None:
+        data, _ = load_data(args)
     else:
-        data, source = load_data(args)
-        config = compare_config(args, source, optimizers=optimizers.specs, lr=args.lr,
-                                **({"x_axis": args.x_axis} if args.command == "compare" else {}))
-    say(out, f"Data: {source}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} "
-             "classes")
-    out.print(network_line(network_for(data, config)))
+        data = load_source(_resumed_source(config, plan.info), config.target)
+        say(out, f"Resuming the run checkpointed in {plan.checkpoint} (its options, not this command's, apply)")
+    say(out, f"Data: {config.data}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
     say_scale_hint(err, data, config)
-    check_start(data, config)  # size and a finite start, before the output is claimed
-    claim(config, info)
-    progress, on_step = _progress_bars(err, config.iterations, args.quiet)
-    with progress:
-        if args.resume is not None:
-            try:
-                comparison = resume(args.resume, data, callback=on_step, should_stop=should_stop)
-            except ValueError as error:
-                raise UserError(str(error)) from None
-        else:
-            with explained_start(config):
-                comparison = compare(data, config, callback=on_step, should_stop=should_stop)
+    check_size(network_for(data, config).sizes, data.n_samples, config.iterations, methods=len(config.optimizers))
+    plan.data, plan.problem = data, prepare(data, config)
+    check_start(plan.problem, config)
+    if plan.checkpoint is not None:
+        try:
+            plan.earlier = checkpoint_results(plan.checkpoint, config, plan.info, data, plan.problem)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    return plan
+
+
+def _train(plan: _Plan, out: Console, err: Console, quiet: bool, should_stop: Callable[[], bool]) -> Any:
+    """Train every method of the plan with a progress bar (set up once the output is claimed and Ctrl-C is
+    counted, so the network line tells that training begins): what compare and train share."""
+    from ..experiments.compare import compare
+    from .hints import say_status_hints
+
+    out.print(network_line(plan.problem.net))
+    progress, on_step = _progress_bars(err, plan.config.iterations, quiet)
+    with progress, explained_start(plan.config):
+        comparison = compare(plan.data, plan.config, callback=on_step, should_stop=should_stop, resume=plan.earlier,
+                             problem=plan.problem)
     if comparison.engine_load_seconds is not None:
         out.print(f"Compiled engine: kernels loaded in {comparison.engine_load_seconds:.2f} s, once per "
                   "process (not counted in the methods' times)")
@@ -134,13 +173,14 @@ def _run(args: argparse.Namespace, out: Console, err: Console, optimizers: Metho
             say(err, ("warning:", "yellow"), f" {name}: {result.stopped}")
     if not comparison.interrupted:
         say_status_hints(err, comparison)
-    return comparison, data, info
+    return comparison
 
 
-def _save_checkpoint(comparison: Any, data: Any, checkpoint: Path, command: str, out_path: Path) -> None:
+def _save_checkpoint(comparison: Any, plan: _Plan, checkpoint: Path, command: str, out_path: Path) -> None:
     from ..experiments.checkpoint import write_checkpoint
 
-    write_checkpoint(comparison, checkpoint, data, {"command": command, "out": str(out_path), "cwd": os.getcwd()})
+    write_checkpoint(comparison, checkpoint, plan.data, {"command": command, "out": str(out_path),
+                                                          "cwd": os.getcwd()})
 
 
 def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, err: Console) -> int:
@@ -155,72 +195,56 @@ def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, er
     return 130
 
 
-def _compare_folder(args: argparse.Namespace) -> Path | None:
-    """The run folder named (``--out``, or the folder of ``--resume``'s checkpoint), checked before any work;
-    None when a new folder is to be made."""
-    from .outputs import check_folder_keeps_inputs, check_folder_output, check_no_previous_run
+def _compare_folder(args: argparse.Namespace, plan: _Plan) -> Path | None:
+    """The run folder named (``--out``, or the folder of the checkpoint resumed), checked against the inputs and
+    for a previous run before any work; None when a new folder is to be made."""
+    from .outputs import check_folder_output, check_no_previous_run
 
-    folder: Path | None = folder_of(args.resume) if args.resume is not None else args.out  # resume INTO it
+    folder = folder_of(plan.checkpoint) if plan.checkpoint is not None else args.out  # resume INTO it
     if folder is not None:
-        check_folder_output(folder, "--out")
-        check_folder_keeps_inputs(folder, {"--data": args.data if args.resume is None else None})
-        if not (args.overwrite or args.resume is not None):
+        check_folder_output(folder, "--out", {"--data": data_path(plan.config)})
+        if not (args.overwrite or plan.checkpoint is not None):
             check_no_previous_run(folder, "compare")
     return folder
 
 
 def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from ..reporting.figure_process import FigureJob
-    from ..reporting.write import write_run
-    from .outputs import check_folder_keeps_inputs, claim_run_folder, clear_previous_run, new_run_folder, remove_tree
+    """resolve → claim the folder → train → write every file → release; Ctrl-C (counted, never raised) stops the
+    training or the writing, saves the checkpoint and says how to resume."""
+    from ..experiments.summary import summarize
+    from ..reporting.write import COMPARE_FILES, write_run
+    from .outputs import claim_run_folder, clear_previous_run, new_run_folder, remove_tree
 
     if args.seeds > 1:
         return _compare_seeds(args, out, err)
     started = time.perf_counter()
-    folder = _compare_folder(args)
-    figure = FigureJob()  # write_run only records the views; a drawer makes them once everything else is written
-    locks: list[Any] = []
-    with ExitStack() as held:
-
-        def claim(config: Any, info: dict[str, Any]) -> None:
-            nonlocal folder
-            folder = folder if folder is not None else new_run_folder()
-            check_folder_keeps_inputs(folder, {"--data": data_path(config)})
-            locks.append(held.enter_context(claim_run_folder(folder, "compare", args.overwrite,
-                                                             args.resume is not None)))
-            _previous_figure_failure(folder, locks[0].left_by, err)
-
-        saved: Path | None = None  # the checkpoint, once what training produced is on disk
-        try:
-            with Interrupt() as interrupt:  # nothing interrupts until what training produced is on disk
-                comparison, data, _ = _run(args, out, err, args.optimizers, interrupt, claim)
-                assert folder is not None
-                checkpoint = folder / "checkpoint"
-                _save_checkpoint(comparison, data, checkpoint, "compare", folder)
-                saved = checkpoint
-                clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
-            if interrupt.asked and not comparison.interrupted:  # Ctrl-C after the last iteration: skip the slow part
-                raise KeyboardInterrupt
-            # an interrupted run returns before any drawer starts: its report.html is written here
-            write_run(comparison, folder, draw=figure, write_html=None if comparison.interrupted else figure.page)
-        except KeyboardInterrupt:  # from the moment the handler is back: the checkpoint stays, and is named
-            if saved is None:
-                raise
-            return _interrupted(comparison, saved, "compare", f"Training is saved in the checkpoint {saved}/; the "
-                                f"results in {folder}/ are not all written.", err)
+    plan = _configuration(args, args.optimizers)
+    folder = _compare_folder(args, plan)
+    _resolve(args, out, err, plan)
+    folder = folder if folder is not None else new_run_folder()
+    checkpoint = folder / "checkpoint"
+    with claim_run_folder(folder, "compare", args.overwrite, plan.checkpoint is not None), Interrupt() as interrupt:
+        comparison = _train(plan, out, err, args.quiet, interrupt)
         if comparison.interrupted:
-            return _interrupted(comparison, checkpoint, "compare",
-                                f"Saved what is done and a checkpoint in {checkpoint}/", err)
-        with Interrupt() as finishing:  # the run is complete: its checkpoint goes, untorn, the figure is handed over
-            remove_tree(checkpoint)
-            drawer = _draw_figure(figure, locks[0])
-            out.print(_results_table(_summarize(comparison)))
-            _say_renamed(out, comparison.results)
-            if args.detach_figure:  # said before a Ctrl-C can end the command, which has nothing left to stop
-                finishing.ignore_after()
-                return _say_written(out, folder, drawer, started)
-    drawer.wait()  # from Python: every file is there on return (a failure raises)
-    return _say_written(out, folder, drawer, started)
+            _save_checkpoint(comparison, plan, checkpoint, "compare", folder)
+        clear_previous_run(folder)  # one run per folder: nothing of an earlier run stays beside this one
+        summary = summarize(comparison)
+        pressed = interrupt.presses
+        written = write_run(comparison, folder, summary, stop=lambda: interrupt.presses > pressed)
+        if comparison.interrupted:
+            return _interrupted(comparison, checkpoint, "compare", f"Saved what is done and a checkpoint in "
+                                f"{checkpoint}/", err)
+        if len(written) < len(COMPARE_FILES):  # pressed while the results were written: training is kept
+            _save_checkpoint(comparison, plan, checkpoint, "compare", folder)
+            return _interrupted(comparison, checkpoint, "compare", f"Training is saved in the checkpoint "
+                                f"{checkpoint}/; the results in {folder}/ are not all written.", err)
+        remove_tree(checkpoint)  # the run it held (resumed) is finished
+        out.print(_results_table(summary))
+        _say_renamed(out, comparison.results)
+        say(out, f"Wrote {folder}/ ({', '.join(f'{name}/' if name == 'models' else name for name in COMPARE_FILES)}) "
+                 f"in {time.perf_counter() - started:.2f} s")
+        interrupt.ignore_after()
+    return 0
 
 
 def _say_renamed(out: Console, methods: dict[str, Any]) -> None:
@@ -252,98 +276,39 @@ def _compare_seeds(args: argparse.Namespace, out: Console, err: Console) -> int:
     return int(run_sweep_command(sweep, out, err))
 
 
-def _summarize(comparison: Any) -> dict[str, Any]:
-    from ..experiments.summary import summarize
-
-    return summarize(comparison)
-
-
-def _previous_figure_failure(folder: Path, left_by: str, err: Console) -> None:
-    """Say so when the run about to be replaced in ``folder`` failed to make its views (report.html, curves.png):
-    its drawer wrote why, or it ended (killed, say) without removing the lock file ``left_by`` is the content of."""
-    from ..reporting.figure_process import DRAWING, ERROR_NAME, failure, missing_views
-
-    reason, lacking = failure(folder), missing_views(folder)
-    if reason is not None:
-        reason = f"{ERROR_NAME}: {reason}"
-    elif left_by.endswith((DRAWING, "drawing curves.png")) and lacking:  # the second: a drawer of version 0.x
-        them = "them" if " and " in lacking else "it"
-        reason = f"process {left_by.partition(' ')[0]}, which was making {them}, ended without writing {them} or why"
-    if reason is not None:
-        say(err, ("warning:", "yellow"), f" the run this one replaces in {folder}/ has no {lacking or 'views'} "
-                                         f"({reason})")
-
-
-def _draw_figure(figure: Any, lock: Any) -> Any:
-    """Start the process that makes report.html and curves.png and give it the run folder's lock, which it keeps
-    until both are written (see :mod:`descentlab.reporting.figure_process`)."""
-    from ..reporting.figure_process import DRAWING
-
-    drawer = figure.start(lock.fd, lock.path)
-    if drawer.process is not None:
-        lock.hand_over(drawer.pid, DRAWING)
-    return drawer
-
-
-def _say_written(out: Console, folder: Path, drawer: Any, started: float) -> int:
-    """The last lines of compare: what is written, and whether report.html and curves.png are still being made
-    (the command returns meanwhile; a call of ``main`` from Python has waited for them)."""
-    from ..reporting.figure_process import ERROR_NAME
-
-    files = "history.csv, summary.json, split.json, report.md, models/"
-    if drawer.done():
-        drawer.wait()  # raises FigureError if it failed
-        say(out, f"Wrote {folder}/ (report.html, curves.png, {files}) in {time.perf_counter() - started:.2f} s")
-        return 0
-    say(out, f"Wrote {folder}/ ({files}) in {time.perf_counter() - started:.2f} s")
-    say(out, f"process {drawer.pid} is making report.html and curves.png and holds the folder until done (a "
-             f"failure: {ERROR_NAME})")  # short enough for one line of a 120-column log
-    return 0
-
-
 def run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..experiments.summary import model_metadata
     from ..formats.model_io import save_model
-    from .outputs import check_file_output, check_no_interrupted_run, check_not_input, claim_model_file, remove_tree
+    from .outputs import check_file_output, check_no_interrupted_run, claim_model_file, remove_tree
 
     if len(args.optimizer.specs) != 1:
         raise UserError("--optimizer takes one method (use 'descentlab compare' for several)")
     if args.out is None and args.resume is None:
         say(err, ("error:", "red"), " the following arguments are required: --out (or --resume)")
         return 2
-    target: Path = args.out
-    if args.resume is None:
-        check_file_output(target, "--out")
-        check_not_input(target, "--out", {"--data": args.data})
-        if not args.overwrite:
-            check_no_interrupted_run(target, Path(f"{target}.checkpoint"))
-    checkpoint = args.resume
-    with ExitStack() as held:
-
-        def claim(config: Any, info: dict[str, Any]) -> None:
-            nonlocal target, checkpoint
-            if info:  # the model goes beside the checkpoint named, wherever that folder is now
-                target = folder_of(args.resume) / Path(str(info.get("out"))).name
-                check_file_output(target, "--out")
-            checkpoint = checkpoint or Path(f"{target}.checkpoint")
-            check_not_input(target, "--out", {"--data": data_path(config)})
-            held.enter_context(claim_model_file(target, checkpoint, args.overwrite, args.resume is not None))
-
-        with Interrupt() as interrupt:  # nothing interrupts until the model or the checkpoint is on disk
-            comparison, data, _ = _run(args, out, err, args.optimizer, interrupt, claim)
-            ((name, result),) = comparison.results.items()
-            if comparison.interrupted:  # --out is left as it was: a half-trained model never replaces it
-                _save_checkpoint(comparison, data, checkpoint, "train", target)
-            else:
-                metadata = model_metadata(comparison, name)
-                metadata["training"]["interrupted"] = False
-                save_model(target, comparison.net, result.params, metadata=metadata)
-                remove_tree(checkpoint)  # the run it held (resumed, or discarded by --overwrite) is finished
-                f = result.final
-                out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
-                          f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
-                say(out, f"Wrote {target}")
-    if comparison.interrupted:
-        return _interrupted(comparison, checkpoint, "train", f"Saved a checkpoint in {checkpoint}/; {target} is "
-                            f"{'unchanged' if target.exists() else 'not written'}.", err)
+    plan = _configuration(args, args.optimizer)
+    # a resumed model goes beside the checkpoint named, wherever that folder is now
+    target = args.out if plan.checkpoint is None else folder_of(plan.checkpoint) / Path(str(plan.info.get("out"))).name
+    checkpoint = plan.checkpoint or Path(f"{target}.checkpoint")
+    check_file_output(target, "--out", {"--data": data_path(plan.config)})
+    if not (args.overwrite or plan.checkpoint is not None):
+        check_no_interrupted_run(target, checkpoint)
+    _resolve(args, out, err, plan)
+    with claim_model_file(target, checkpoint, args.overwrite, plan.checkpoint is not None), \
+            Interrupt() as interrupt:  # nothing interrupts until the model or the checkpoint is on disk
+        comparison = _train(plan, out, err, args.quiet, interrupt)
+        ((name, result),) = comparison.results.items()
+        if comparison.interrupted:  # --out is left as it was: a half-trained model never replaces it
+            _save_checkpoint(comparison, plan, checkpoint, "train", target)
+            return _interrupted(comparison, checkpoint, "train", f"Saved a checkpoint in {checkpoint}/; {target} "
+                                f"is {'unchanged' if target.exists() else 'not written'}.", err)
+        metadata = model_metadata(comparison, name)
+        metadata["training"]["interrupted"] = False
+        save_model(target, comparison.net, result.params, metadata=metadata)
+        remove_tree(checkpoint)  # the run it held (resumed, or discarded by --overwrite) is finished
+        f = result.final
+        out.print(f"train loss {f['train_loss']:.4f}, train accuracy {100 * f['train_accuracy']:.1f} %, "
+                  f"test loss {f['test_loss']:.4f}, test accuracy {100 * f['test_accuracy']:.1f} %")
+        say(out, f"Wrote {target}")
+        interrupt.ignore_after()
     return 0

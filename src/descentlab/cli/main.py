@@ -27,10 +27,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean bad input (one line, exit 1), not a bug (a traceback)."""
     from ..data.dataset import DataError
     from ..formats.model_io import ModelFileError
-    from ..reporting.figure_process import FigureError
     from .outputs import OutputError
 
-    return UserError, DataError, ModelFileError, OutputError, FigureError
+    return UserError, DataError, ModelFileError, OutputError
 
 
 def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, set[str]]:
@@ -100,15 +99,11 @@ def _read_methods(args: argparse.Namespace) -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None, *, detach_figure: bool = False) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error).
-
-    ``detach_figure``: ``compare`` returns while its report.html and curves.png are still being made by another
-    process (the ``descentlab`` command does this); by default it waits for them, so every file exists on
-    return."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted). Every file
+    a command names is on disk when it returns."""
     try:
         args, given = _parse(argv)
-        args.detach_figure = detach_figure
         problem = _read_methods(args) or _inapplicable(args, given)
         from rich.console import Console
     except SystemExit as exit_:

@@ -46,12 +46,11 @@ def run_predict(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _check_outputs(args: argparse.Namespace, metrics: Path | None) -> None:
-    from .outputs import check_file_output, check_not_input
+    from .outputs import check_file_output
 
     for path in (args.out, metrics):
         if path is not None:
-            check_file_output(path, "--out")
-            check_not_input(path, "--out", {"--model": args.model, "--data": args.data})
+            check_file_output(path, "--out", {"--model": args.model, "--data": args.data})
 
 
 def _score(args: argparse.Namespace, read: Features, predicted: np.ndarray, classes: list[str],
@@ -106,10 +105,9 @@ def _onnxruntime_available() -> bool:
 
 def run_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..formats.model_io import export_onnx, load_model
-    from .outputs import check_file_output, check_not_input
+    from .outputs import check_file_output
 
-    check_file_output(args.onnx, "--onnx")
-    check_not_input(args.onnx, "--onnx", {"--model": args.model})
+    check_file_output(args.onnx, "--onnx", {"--model": args.model})
     net, params, meta = load_model(args.model)
     try:
         import onnx  # noqa: F401
@@ -134,19 +132,6 @@ def run_export(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
-def _run_figure_failure(model: Path, err: Console) -> None:
-    """A model in a run folder (``RUN/models/NAME.safetensors``) whose views could not be made: say so."""
-    import os
-
-    from ..reporting.figure_process import ERROR_NAME, failure, missing_views
-
-    models = Path(os.path.abspath(model)).parent
-    reason = failure(models.parent) if models.name == "models" else None
-    if reason is not None:
-        lacking = missing_views(models.parent) or "views"
-        say(err, ("warning:", "yellow"), f" {models.parent}/ has no {lacking} ({ERROR_NAME}: {reason})")
-
-
 def _with_suffix(model: Path) -> Path:
     """``runs/x/models/adagrad:lr=0.1`` (the spec, as compare names it) is ``…/adagrad:lr=0.1.safetensors``."""
     from ..formats.model_io import MODEL_SUFFIX
@@ -164,7 +149,6 @@ def run_info(args: argparse.Namespace, out: Console, err: Console) -> int:
     net, params, meta = load_model(args.model)
     say(out, f"Model {args.model} (format {meta['format_version']}, descentlab "
              f"{meta.get('descentlab_version')})")
-    _run_figure_failure(args.model, err)
     out.print(network_line(net))
     table = Table(title="Parameter tensors")
     table.add_column("tensor")

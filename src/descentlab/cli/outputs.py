@@ -3,12 +3,14 @@ an interrupt cannot tear.
 
 - :func:`check_file_output` / :func:`check_folder_output` find, before data are read or a model trained, what
   would make writing fail later (a folder where a file is meant or the other way round, a path under a regular
-  file, a place the user cannot write), and :func:`check_not_input` refuses an output that is one of the
-  command's inputs (compared after resolving symbolic links, and by inode for hard links).
-- :class:`RunLock` is an exclusive ``flock`` on a run's output: a second run into it at the same time is refused,
-  and the kernel releases the lock of a run that crashed, so a stale lock file never blocks.
+  file, a place the user cannot write), and  both first refuse, by the one rule of every command, an output that
+  is, or in a run folder holds, one of the command's inputs.
+- :class:`RunLock` is an exclusive ``flock`` on a run's output: a second run into it at the same time is refused
+  (a model file inside a run folder in use too), and the kernel releases the lock of a run that crashed, so a
+  stale lock file never blocks.
 - :func:`claim_run_folder` takes the lock and refuses a folder that already holds a run unless told to replace
-  it; :func:`clear_previous_run` then removes that run's files, so no stale model is left beside a new summary.
+  it; :func:`clear_previous_run` then removes the files that run wrote (and nothing else), so no stale model is
+  left beside a new summary.
 - :func:`new_run_folder` creates a fresh default folder with ``mkdir``, which fails when the name is taken, so
   two runs started in the same second never share one.
 """
@@ -18,19 +20,16 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-RUN_FILES = ("curves.png", "history.csv", "summary.json", "split.json", "report.md", "report.html", "sweep.csv",
-             "sweep.png", "manifest.json", "timings.json",
-             "curves-error.txt")  # the last: reporting.figure_process.ERROR_NAME
-RUN_FOLDERS = ("models", "checkpoint", "cells")
 LOCK_NAME = ".descentlab.lock"
 _REMOVING = ".removing-"
+
+
+Inputs = dict[str, Path | None]  # each input of a command by its flag (None: not given)
 
 
 class OutputError(Exception):
@@ -49,27 +48,21 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
-def check_not_input(output: Path, flag: str, inputs: dict[str, Path | None]) -> None:
-    """Refuse an output that is one of the inputs (``inputs`` maps each input's flag to its path)."""
-    for input_flag, path in inputs.items():
-        if path is not None and same_file(output, path):
-            raise OutputError(f"{output}: {flag} is the same file as {input_flag} {path}; writing it would destroy "
-                              f"the input: choose another {flag}")
+def _check_keeps_inputs(output: Path, flag: str, inputs: Inputs, run_folder: bool) -> None:
+    """The one rule every command follows before any work: no input may be among what it writes. ``output`` is a
+    file, or a run folder whose :data:`~descentlab.reporting.write.RUN_FILES` a run writes or replaces;
+    ``inputs`` maps each input's flag to its path. Compared after resolving symbolic links, and by inode for hard
+    links."""
+    from ..reporting.write import RUN_FILES
 
-
-def check_folder_keeps_inputs(folder: Path, inputs: dict[str, Path | None]) -> None:
-    """Refuse a run folder whose own files (which a run replaces) include one of the inputs."""
-    root = folder.resolve()
-    for flag, path in inputs.items():
-        if path is None:
-            continue
-        try:
-            inside = path.resolve().relative_to(root)
-        except ValueError:
-            continue
-        if inside.parts and inside.parts[0] in (*RUN_FILES, *RUN_FOLDERS):
-            raise OutputError(f"{folder}: {flag} {path} is one of the files a run writes into this folder; move the "
-                              f"data out of it or choose another --out")
+    files = RUN_FILES if run_folder else ()
+    written = [output / name for name in files] if files else [output]
+    for input_flag, path in ((flag_, path_) for flag_, path_ in inputs.items() if path_ is not None):
+        for target in written:
+            if same_file(target, path) or target.resolve() in path.resolve().parents:
+                what = "one of the files a run writes into this folder" if files else f"the same file as {flag}"
+                raise OutputError(f"{output}: {input_flag} {path} is {what}; writing it would destroy the input: "
+                                  f"choose another {flag}" + (" or move the data out of it" if files else ""))
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -93,9 +86,10 @@ def _check_writable(folder: Path, path: Path) -> None:
     os.unlink(probe)
 
 
-def check_file_output(path: Path, flag: str) -> None:
-    """Refuse, before any work, a file output that could not be written: a folder, a device or other special
-    file, a path under a regular file, or one in a folder the user cannot write."""
+def check_file_output(path: Path, flag: str, inputs: Inputs) -> None:
+    """Refuse, before any work, a file output that is one of the ``inputs`` or could not be written: a folder, a
+    device or other special file, a path under a regular file, or one in a folder the user cannot write."""
+    _check_keeps_inputs(path, flag, inputs, run_folder=False)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; {flag} needs a file name")
     if path.exists() and not path.is_file():
@@ -109,43 +103,38 @@ def check_file_output(path: Path, flag: str) -> None:
         _check_writable(_existing_ancestor(path), path)
 
 
-def check_folder_output(folder: Path, flag: str) -> None:
-    """Refuse, before any work, a run folder that could not be written: a regular file, a path under one, a
-    folder whose run files have the wrong kind (a folder ``summary.json``, a file ``models``), or a place the
-    user cannot write."""
+def check_folder_output(folder: Path, flag: str, inputs: Inputs) -> None:
+    """Refuse, before any work, a run folder whose run files include one of the ``inputs``, or that could not be
+    written: a regular file, a path under one, a folder whose run files have the wrong kind (a folder
+    ``summary.json``, a file ``models``), or a place the user cannot write."""
+    from ..reporting.write import RUN_FILES, RUN_FOLDERS
+
+    _check_keeps_inputs(folder, flag, inputs, run_folder=True)
     if folder.exists():
         if not folder.is_dir():
             raise OutputError(f"{folder}: is a file; {flag} needs a folder")
         for name in RUN_FILES:
-            if (folder / name).is_dir():
-                raise OutputError(f"{folder / name}: is a folder where the run writes a file")
-        for name in RUN_FOLDERS:
-            if (folder / name).exists() and not (folder / name).is_dir():
-                raise OutputError(f"{folder / name}: is a file where the run writes a folder")
+            if (folder / name).exists() and (name in RUN_FOLDERS) != (folder / name).is_dir():
+                kind = "a folder" if name in RUN_FOLDERS else "a file"
+                raise OutputError(f"{folder / name}: is {'a file' if kind == 'a folder' else 'a folder'} where the "
+                                  f"run writes {kind}")
         _check_writable(folder, folder)
     else:
         _check_writable(_existing_ancestor(folder), folder)
 
 
-DRAWER_WAIT_SECONDS = 60.0  # how long a run waits for the previous run's figure drawer to finish
-
-
 class RunLock:
     """An exclusive, non-blocking ``flock`` on ``path`` for as long as a run writes its output.
 
-    A second run asking for the same lock is refused at once with :class:`OutputError`, unless the holder is the
-    previous run's figure drawer, which it waits for. The kernel drops the
+    A second run asking for the same lock is refused at once with :class:`OutputError`. The kernel drops the
     lock when the process ends, however it ends, so the file left by a crashed run does not block the next.
     """
 
     def __init__(self, path: Path, what: str) -> None:
         self.path, self.what = path, what
         self._fd: int | None = None
-        self.left_by = ""  # what a holder that ended without removing the lock file wrote in it
-        self._said_waiting = False
 
     def acquire(self) -> RunLock:
-        deadline = time.monotonic() + DRAWER_WAIT_SECONDS
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -153,8 +142,8 @@ class RunLock:
             except BlockingIOError:
                 holder = os.read(fd, 64).decode("ascii", "replace").strip()
                 os.close(fd)
-                self._wait_for_a_drawer(holder, deadline)
-                continue
+                raise OutputError(f"{self.what} is in use by another descentlab run (process {holder or '?'}); "
+                                  f"wait for it to finish or choose another --out") from None
             # The holder before us may have removed the file after we opened it: then we hold a lock on a
             # name nobody else sees, and must lock the file now on disk instead.
             try:
@@ -162,47 +151,11 @@ class RunLock:
             except FileNotFoundError:
                 current = -1
             if current == os.fstat(fd).st_ino:
-                self.left_by = os.read(fd, 64).decode("ascii", "replace").strip()  # a holder that died
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode("ascii"))
                 self._fd = fd
                 return self
             os.close(fd)
-
-    def _wait_for_a_drawer(self, holder: str, deadline: float) -> None:
-        """A finished run's figure drawer (reporting.figure_process) holding the lock is waited for, a while (it
-        takes about a second: a script running into one folder again and again should not fail for it); any
-        other holder is a run in progress, and refused at once."""
-        pid, _, doing = holder.partition(" ")
-        if not doing:
-            raise OutputError(f"{self.what} is in use by another descentlab run (process {holder or '?'}); "
-                              f"wait for it to finish or choose another --out")
-        if time.monotonic() > deadline:
-            raise OutputError(f"{self.what} is in use: process {pid} is still {doing} of the previous run "
-                              f"after {DRAWER_WAIT_SECONDS:.0f} s; try again when it has finished")
-        if not self._said_waiting:
-            print(f"waiting for process {pid}, which is {doing} of the previous run in {self.what}",
-                  file=sys.stderr, flush=True)
-            self._said_waiting = True
-        time.sleep(0.02)
-
-    @property
-    def fd(self) -> int | None:
-        """The descriptor holding the lock (None when not held)."""
-        return self._fd
-
-    def hand_over(self, pid: int, doing: str) -> None:
-        """The lock now belongs to process ``pid``, which inherited :attr:`fd` and is ``doing`` something (it
-        removes the lock file when done): record that in the file for a refused run to read, and let go of our
-        descriptor without removing the file. The ``flock`` stays held as long as ``pid`` keeps its copy."""
-        if self._fd is None:
-            return
-        try:
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, f"{pid} {doing}\n".encode("ascii"), 0)
-        finally:
-            os.close(self._fd)
-            self._fd = None
 
     def release(self) -> None:
         """Remove the lock file while still holding it, then let go (in this order, see :meth:`acquire`)."""
@@ -221,15 +174,14 @@ class RunLock:
         self.release()
 
 
-def folder_in_use(folder: Path) -> bool:
-    """Whether a process holds ``folder``'s run lock now (a run, or a finished compare's figure drawer), as any
-    other process sees it."""
+def _in_use(folder: Path) -> bool:
+    """Whether a process holds ``folder``'s run lock now, as any other process sees it."""
     try:
         fd = os.open(folder / LOCK_NAME, os.O_RDONLY)
-    except FileNotFoundError:
+    except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
     except BlockingIOError:
         return True
@@ -239,7 +191,9 @@ def folder_in_use(folder: Path) -> bool:
 
 def previous_run(folder: Path) -> list[str]:
     """The names of the run files and folders in ``folder`` (a run left them there)."""
-    return [name for name in (*RUN_FILES, *RUN_FOLDERS) if (folder / name).exists()]
+    from ..reporting.write import RUN_FILES
+
+    return [name for name in RUN_FILES if (folder / name).exists()]
 
 
 def claim_run_folder(folder: Path, command: str, overwrite: bool, resuming: bool) -> RunLock:
@@ -294,23 +248,47 @@ def claim_model_file(model: Path, checkpoint: Path, overwrite: bool, resuming: b
     if checkpoint.exists() and not checkpoint.is_dir():
         raise OutputError(f"{checkpoint}: is a file where an interrupted run would save its checkpoint folder")
     model.parent.mkdir(parents=True, exist_ok=True)
-    check = None if overwrite or resuming else lambda: check_no_interrupted_run(model, checkpoint)
+
+    def check() -> None:
+        for folder in Path(os.path.abspath(model)).parents:  # a run folder's files are its run's while it runs
+            if _in_use(folder):
+                raise OutputError(f"{model}: {folder} is in use by another descentlab run; wait for it to finish "
+                                  f"or choose another --out")
+        if not (overwrite or resuming):
+            check_no_interrupted_run(model, checkpoint)
+
     return acquire_checked(RunLock(model.parent / f".{model.name}.lock", str(model)), check)
 
 
+def _written_by_its_run(folder: Path) -> list[Path]:
+    """The files in ``folder``'s ``models/`` and ``cells/`` that its previous run wrote: the models its
+    summary.json names, the cells its manifest.json names. Anything else there is the user's."""
+    import json
+
+    found: list[Path] = []
+    for record, key, pattern in (("summary.json", "model_files", "{}"), ("manifest.json", "cells", "cells/{}.parquet")):
+        try:
+            names = json.loads((folder / record).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        names = names.values() if isinstance(names, dict) else names if isinstance(names, list) else ()
+        found += [folder / pattern.format(name) for name in names if isinstance(name, str) and ".." not in name]
+    return found
+
+
 def clear_previous_run(folder: Path) -> None:
-    """Remove the files a previous run left in ``folder`` (run files, ``models/*.safetensors``, a sweep's
-    ``cells/*.parquet``, leftovers of an
-    interrupted removal), all but ``checkpoint/``, which the new run has just replaced with its own; files
-    descentlab does not write are left alone."""
+    """Remove the files a previous run wrote in ``folder`` (:data:`~descentlab.reporting.write.RUN_FILES`, the
+    models and cells it names, leftovers of an interrupted removal), all but ``checkpoint/``, which the new run
+    replaces with its own; files descentlab did not write are left alone."""
+    from ..reporting.write import CHECKPOINT, RUN_FILES, RUN_FOLDERS
+
+    for path in _written_by_its_run(folder):
+        path.unlink(missing_ok=True)
     for name in RUN_FILES:
-        (folder / name).unlink(missing_ok=True)
-    for name, pattern in (("models", "*.safetensors"), ("cells", "*.parquet")):
-        if (folder / name).is_dir():
-            for written in (folder / name).glob(pattern):
-                written.unlink()
-            if not any((folder / name).iterdir()):
-                (folder / name).rmdir()
+        if name not in RUN_FOLDERS:
+            (folder / name).unlink(missing_ok=True)
+        elif name != CHECKPOINT and (folder / name).is_dir() and not any((folder / name).iterdir()):
+            (folder / name).rmdir()
     for leftover in folder.glob(f".*{_REMOVING}*"):
         shutil.rmtree(leftover, ignore_errors=True)
 

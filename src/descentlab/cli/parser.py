@@ -233,11 +233,10 @@ def run_fields() -> tuple[str, ...]:
 
 def _resume(where: str) -> Option:
     return (("--resume",), dict(
-        type=_path, default=None, metavar="DIR",
-        help=f"continue an interrupted run from its checkpoint folder ({where}, named in the message Ctrl-C prints) "
-             "with the options it was started with; the result is bit for bit that of an uninterrupted run. Ctrl-C "
-             "during training stops after the current iteration and saves the checkpoint before anything else; once "
-             "it is on disk, a second Ctrl-C stops at once and the checkpoint stays"))
+        type=_path, default=None, metavar="RUN",
+        help=f"continue an interrupted run ({where}, as the message Ctrl-C prints names it) with the options it was "
+             "started with; the result is bit for bit that of an uninterrupted run. Ctrl-C stops training after the "
+             "current iteration, or the writing after the current file, and saves the checkpoint"))
 
 
 def _overwrite(what: str) -> Option:
@@ -266,7 +265,7 @@ COMPARE: list[Option] = [
                               f"{DEFAULT.x_axis})")),
     _run_folder("run folder to write"),
     _overwrite("a folder that holds a previous run (finished or interrupted): its files are replaced as a whole"),
-    _resume("OUT/checkpoint"),
+    _resume("the run folder OUT, or its OUT/checkpoint"),
 ]
 GRADCHECK: list[Option] = [
     *MODEL, *SPLIT, *CSV, *INIT,
@@ -289,7 +288,7 @@ TRAIN: list[Option] = [
                                  f"{ONE_METHOD})")),
     (("--out",), dict(type=_path, default=None, help="model file to write (.safetensors); required unless --resume")),
     _overwrite("OUT when OUT.checkpoint holds an interrupted run: that run is discarded"),
-    _resume("OUT.checkpoint"),
+    _resume("the model OUT, or its OUT.checkpoint"),
 ]
 PREDICT: list[Option] = [
     MODEL_FILE,

@@ -101,7 +101,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
             raise UserError(f"{args.resume}: the data differ from those the interrupted sweep was trained on")
         return data, config, args.resume, cell_size
     if args.out is not None:
-        check_folder_output(args.out, "--out")
+        check_folder_output(args.out, "--out", {"--data": args.data})
     data, source = load_data(args)
     return data, _config(args, source), args.out or new_run_folder(), args.cell_size
 

@@ -11,8 +11,8 @@ from typing import Any
 from ..data.dataset import Dataset, data_digest
 from ..formats.model_io import ModelFileError, checkpoint_info
 from ..training.checkpoint import load_checkpoint, save_checkpoint
-from ..training.results import History
-from .compare import compare, network_for, optimizers_from_config
+from ..training.results import FitResult, History
+from .compare import Problem, compare, optimizers_from_config, prepare
 from .config import CompareConfig
 from .results import Comparison
 
@@ -60,11 +60,19 @@ def _same_type(value: Any, default: Any) -> bool:
     return isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
 
 
+def checkpoint_results(folder: str | Path, config: CompareConfig, info: dict[str, Any], data: Dataset,
+                       problem: Problem) -> dict[str, FitResult]:
+    """The results saved in ``folder`` (whose configuration and information :func:`checkpoint_config` read), refused
+    unless ``data`` are the data the interrupted run was trained on."""
+    if info["data_sha256"] != data_digest(data):
+        raise ValueError(f"{folder}: the data differ from those the interrupted run was trained on")
+    return load_checkpoint(folder, problem.net, dict(optimizers_from_config(config)))[1]
+
+
 def resume(folder: str | Path, data: Dataset, callback: Callable[[str, int, History], None] | None = None,
            should_stop: Callable[[], bool] | None = None) -> Comparison:
     """Continue the comparison checkpointed in ``folder`` on ``data`` (which must be the data it started with)."""
     config, info = checkpoint_config(folder)
-    if info["data_sha256"] != data_digest(data):
-        raise ValueError(f"{folder}: the data differ from those the interrupted run was trained on")
-    _, results = load_checkpoint(folder, network_for(data, config), dict(optimizers_from_config(config)))
-    return compare(data, config, callback=callback, should_stop=should_stop, resume=results)
+    problem = prepare(data, config)
+    return compare(data, config, callback=callback, should_stop=should_stop, problem=problem,
+                   resume=checkpoint_results(folder, config, info, data, problem))

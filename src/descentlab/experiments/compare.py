@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core.engines import NUMBA_ENGINES, choose_engine
 from ..core.network import MLP
@@ -37,9 +37,17 @@ def network_for(data: Dataset, config: CompareConfig) -> MLP:
     return MLP([data.n_features, *config.hidden, data.n_classes], activation=config.activation)
 
 
-def prepare(
-    data: Dataset, config: CompareConfig
-) -> tuple[Dataset, Dataset, Standardizer | None, MLP, Params]:
+class Problem(NamedTuple):
+    """What a run trains on, made once by :func:`prepare`."""
+
+    train: Dataset
+    test: Dataset
+    standardizer: Standardizer | None
+    net: MLP
+    initial: Params
+
+
+def prepare(data: Dataset, config: CompareConfig) -> Problem:
     """Split (stratified, seeded), optionally standardise with training statistics, build the network and
     draw its initial parameters: everything a run does before the first step."""
     train, test = train_test_split(data, test_size=config.test_size, seed=config.seed)
@@ -49,7 +57,7 @@ def prepare(
         train, test = standardizer.apply(train), standardizer.apply(test)
     net = network_for(data, config)
     initial = net.init(seed=config.seed, mu=config.init_mu, sigma=config.init_sigma, scheme=config.init)
-    return train, test, standardizer, net, initial
+    return Problem(train, test, standardizer, net, initial)
 
 
 def compare(
@@ -59,6 +67,7 @@ def compare(
     callback: Callable[[str, int, History], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume: dict[str, FitResult] | None = None,
+    problem: Problem | None = None,
 ) -> Comparison:
     """Train one network with several optimisers from the same initial parameters.
 
@@ -74,6 +83,7 @@ def compare(
     resume : results of an interrupted comparison with this configuration (see
         :func:`~descentlab.experiments.checkpoint.resume`): finished methods are kept, an interrupted one
         continues where it stopped, the rest run
+    problem : what :func:`prepare` made of ``data`` and ``config``, when the caller has it already
     """
     config = config or CompareConfig()
     data = data if data is not None else load_iris()
@@ -81,7 +91,7 @@ def compare(
     names = [name for name, _ in named]
     if len(set(names)) != len(names):
         raise ValueError(f"every method needs its own name, got {names}")
-    train, test, standardizer, net, initial = prepare(data, config)
+    train, test, standardizer, net, initial = problem or prepare(data, config)
     for method, optimizer in named:
         _check_checkpointable(method, optimizer, initial)
     results: dict[str, FitResult] = {}

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..formats.model_io import model_file_name
 from ..optim.optimizers import hyper_parameters
 from ..optim.schedule import step_size
 from ..training.results import HISTORY_FIELDS, FitResult
@@ -21,40 +22,15 @@ from .statistics import chance_accuracy, chance_loss, run_status
 ACCURACY_LEVELS = (0.90, 0.95)
 
 
-def installed_version(name: str) -> str:
-    """The version of the installed distribution ``name``, as ``importlib.metadata.version`` finds it (the first
-    one on ``sys.path``), read from the name of its ``NAME-VERSION.dist-info`` folder: importing
-    importlib.metadata alone takes about 40 ms, a tenth of the default ``compare``. Anything else (an
-    ``.egg-info``, a zip archive) is left to importlib.metadata."""
-    import os
-    import sys
-
-    for entry in sys.path:
-        try:
-            with os.scandir(entry or ".") as found:
-                names = [item.name for item in found if item.name.startswith(name)]
-        except OSError:  # not a folder (a zip archive, say) or gone: importlib.metadata may know better
-            if not os.path.isdir(entry or "."):
-                continue
-            break
-        for folder in names:
-            if folder.startswith(f"{name}-") and folder.endswith(".dist-info"):
-                return folder[len(name) + 1: -len(".dist-info")]
-        if any(folder.endswith(".egg-info") for folder in names):
-            break
-    from importlib.metadata import version
-
-    return version(name)
-
-
 def _package_versions() -> dict[str, str]:
-    # matplotlib's version without importing it: the command draws the figure in another process
+    import matplotlib
+
     from .. import __version__
 
     return {
         "descentlab": __version__,
         "numpy": np.__version__,
-        "matplotlib": installed_version("matplotlib"),
+        "matplotlib": matplotlib.__version__,
         "python": platform.python_version(),
     }
 
@@ -107,6 +83,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         "pending": comparison.pending,
         "methods": {name: _method_summary(result, status) for (name, result), status
                     in zip(comparison.results.items(), method_statuses(comparison).values(), strict=True)},
+        "model_files": {name: f"models/{model_file_name(name)}" for name in comparison.results},
     }
 
 

@@ -1,21 +1,31 @@
 """Writing a run folder: the numbers (:mod:`descentlab.experiments.summary`), the model files, the reports and
 the figures. The edge where results meet reporting; experiments never import this, the caller (the command
-line, or a user of the library) hands it what was run."""
+line, or a user of the library) hands it what was run.
+
+:data:`COMPARE_FILES` and :data:`SWEEP_FILES` declare what a run writes into its folder: the writers below write
+exactly those, ``--overwrite`` removes exactly those of the run it replaces (:mod:`descentlab.cli.outputs`) and
+the commands name them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from ..experiments.results import Comparison, Sweep
-from ..experiments.summary import history_csv, method_statuses, model_metadata, run_title, summarize, sweep_csv
+from ..experiments.summary import history_csv, model_metadata, run_title, summarize, sweep_csv
 from ..formats.atomic import atomic_write_text
 from ..formats.model_io import model_file_name, save_model
 
-if TYPE_CHECKING:
-    from .report_html import Page
+COMPARE_FILES = ("models", "history.csv", "summary.json", "split.json", "report.md", "report.html",
+                 "curves.png")  # in order
+SWEEP_FILES = ("manifest.json", "cells", "sweep.csv", "sweep.png", "summary.json", "report.md", "report.html",
+               "timings.json")
+CHECKPOINT = "checkpoint"  # an interrupted run's, beside its other files
+RUN_FILES = tuple(dict.fromkeys((*COMPARE_FILES, *SWEEP_FILES, CHECKPOINT)))  # every name a run folder may hold
+RUN_FOLDERS = ("models", "cells", CHECKPOINT)  # the others are files
 
 
 def split_rows(comparison: Comparison) -> dict[str, list[int]]:
@@ -25,50 +35,89 @@ def split_rows(comparison: Comparison) -> dict[str, list[int]]:
     return {name: [] if part.rows is None else part.rows.tolist() for name, part in parts.items()}
 
 
-def write_run(comparison: Comparison, out: str | Path, draw: Callable[..., Any] | None = None,
-              write_html: Callable[[Path, Page], Any] | None = None) -> list[Path]:
-    """Write the run folder: curves.png, history.csv, summary.json, report.md, report.html (interactive, see
-    :mod:`descentlab.reporting.interactive`), split.json, models/<method>.safetensors.
+class _Run(NamedTuple):
+    comparison: Comparison
+    summary: dict[str, Any]
+    report: str  # report.md's text, which report.html shows too
 
-    Every file is written atomically, the views last (the numbers are safe before the slowest part). ``draw``
-    writes curves.png with :func:`~descentlab.reporting.plots.plot_curves`'s arguments and ``write_html``
-    report.html from its :class:`~descentlab.reporting.report_html.Page` (defaults: those functions, here; the
-    command line passes a :class:`~descentlab.reporting.figure_process.FigureJob`'s, which only record the views
-    for a process started afterwards to make). Returns the paths written.
+
+def _models(run: _Run, path: Path) -> None:
+    for name, result in run.comparison.results.items():
+        with _naming(path / model_file_name(name)) as file:
+            save_model(file, run.comparison.net, result.params, metadata=model_metadata(run.comparison, name))
+
+
+def _history(run: _Run, path: Path) -> None:
+    statuses = {name: method["status"] for name, method in run.summary["methods"].items()}
+    atomic_write_text(path, history_csv(run.comparison.results, statuses))
+
+
+def _summary(run: _Run, path: Path) -> None:
+    atomic_write_text(path, json.dumps(run.summary, indent=2) + "\n")
+
+
+def _split(run: _Run, path: Path) -> None:
+    atomic_write_text(path, json.dumps(split_rows(run.comparison)) + "\n")
+
+
+def _report(run: _Run, path: Path) -> None:
+    atomic_write_text(path, run.report)
+
+
+def _html(run: _Run, path: Path) -> None:
+    from .interactive import write_compare_html
+
+    write_compare_html(run.comparison, run.report, path)
+
+
+def _curves(run: _Run, path: Path) -> None:
+    from .plots import plot_curves
+
+    plot_curves(run.comparison.results, path, title=run_title(run.comparison), x_axis=run.comparison.config.x_axis)
+
+
+_WRITERS: dict[str, Callable[[_Run, Path], None]] = {
+    "models": _models, "history.csv": _history, "summary.json": _summary, "split.json": _split, "report.md": _report,
+    "report.html": _html, "curves.png": _curves}
+
+
+class WriteError(OSError):
+    """A file of the run could not be written (a full disk, say): ``filename`` is that file, not a temporary one."""
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[Path]:
+    try:
+        yield path
+    except WriteError:
+        raise
+    except OSError as error:
+        raise WriteError(error.errno, error.strerror or str(error), str(path)) from error
+
+
+def write_run(comparison: Comparison, out: str | Path, summary: dict[str, Any] | None = None,
+              stop: Callable[[], bool] | None = None) -> list[Path]:
+    """Write the run folder's :data:`COMPARE_FILES`, in that order and each atomically: models/<method>.safetensors,
+    history.csv, summary.json, report.md, report.html (interactive, see :mod:`descentlab.reporting.interactive`),
+    curves.png.
+
+    ``summary`` is :func:`~descentlab.experiments.summary.summarize`'s (computed here when not given), the numbers
+    every file and the terminal show. ``stop()`` is asked before each file; True ends the writing there. Returns
+    the paths written; a file that cannot be written raises ``OSError`` naming it.
     """
-    from .interactive import compare_page
     from .report import render_report
 
     out = Path(out)
+    summary = summary if summary is not None else summarize(comparison)
+    run = _Run(comparison, summary, render_report(comparison, summary))
     (out / "models").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, result in comparison.results.items():
-        path = out / "models" / model_file_name(name)
-        save_model(path, comparison.net, result.params, metadata=model_metadata(comparison, name))
-        written.append(path)
-    atomic_write_text(out / "history.csv", history_csv(comparison.results, method_statuses(comparison)))
-    written.append(out / "history.csv")
-    summary = summarize(comparison)
-    summary["model_files"] = {name: f"models/{model_file_name(name)}" for name in comparison.results}
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    written.append(out / "summary.json")
-    atomic_write_text(out / "split.json", json.dumps(split_rows(comparison)) + "\n")
-    written.append(out / "split.json")
-    report = render_report(comparison, summary)
-    atomic_write_text(out / "report.md", report)
-    written.append(out / "report.md")
-    if write_html is None:
-        from .report_html import write_page
-
-        write_html = write_page
-    write_html(out / "report.html", compare_page(comparison, report))
-    written.append(out / "report.html")
-    if draw is None:
-        from .plots import plot_curves
-
-        draw = plot_curves
-    draw(comparison.results, out / "curves.png", title=run_title(comparison), x_axis=comparison.config.x_axis)
-    written.append(out / "curves.png")
+    for name in COMPARE_FILES:
+        if stop is not None and stop():
+            break
+        with _naming(out / name) as path:
+            _WRITERS[name](run, path)
+        written.append(out / name)
     return written
 
 
