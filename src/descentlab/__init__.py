@@ -6,10 +6,9 @@ imported on first use (PEP 562), so ``descentlab --help`` and other light comman
 NumPy or matplotlib; ``import descentlab as dl; dl.fit`` works as with eager imports.
 """
 
-from __future__ import annotations
-
-# typing (with re and enum) would take most of this module's import time, during which the command line has no
-# Ctrl-C handler yet (descentlab/__main__.py); type checkers take the block below as true.
+# Nothing is imported here (not even __future__; typing, with re and enum, took most of this module's import
+# time), for the command line has no Ctrl-C handler until descentlab/__main__.py has run. Type checkers take
+# the block below as true.
 TYPE_CHECKING = False
 
 __version__ = "0.1.0"
@@ -38,8 +37,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported eagerly
-    from typing import Any
-
     from .benchmarking.problems import Problem, suite
     from .core.activations import ACTIVATIONS, Activation, get_activation, sigmoid, softplus
     from .core.gradcheck import GradcheckReport, gradcheck
@@ -76,7 +73,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see: the same names, imported
     from .training.results import FitResult, History
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     from importlib import import_module
 
     module = _MODULE_OF.get(name)
