@@ -17,7 +17,7 @@ import numpy as np
 
 from ..optim.registry import label as method_label
 from ..training.results import FitResult
-from .report_html import FloatBlock, Page
+from .report_html import FloatBlock
 
 if TYPE_CHECKING:
     from ..experiments.results import Comparison, Sweep, Tuned
@@ -322,22 +322,16 @@ def sweep_figure(series: Sequence[SweepSeries], block: FloatBlock, phases: Seque
 
 
 # -- the report.html of each command ----------------------------------------------------------------------------
-def compare_page(comparison: Comparison, markdown: str) -> Page:
+def write_compare_html(comparison: Comparison, markdown: str, path: str | Path) -> Path:
     """The report.html of a comparison: ``markdown`` (its report.md) with the interactive curves in place of the
     image, and a note under them for every pair of methods whose curves coincide."""
-    from .report_html import build_page, figure_section
+    from .report_html import figure_section, write_page
 
     block = FloatBlock()
     figure = compare_figure(comparison.results, block, x_axis=comparison.config.x_axis)
     notes = coincidence_notes(history_curves(comparison.results))
-    return build_page("descentlab comparison", markdown, [figure], [figure_section(figure["id"], notes)], block)
-
-
-def write_compare_html(comparison: Comparison, markdown: str, path: str | Path) -> Path:
-    """Write :func:`compare_page` to ``path``."""
-    from .report_html import write_page
-
-    return write_page(path, compare_page(comparison, markdown))
+    return write_page(path, "descentlab comparison", markdown, [figure], [figure_section(figure["id"], notes)],
+                      block)
 
 
 def sweep_series(result: Sweep) -> list[SweepSeries]:
@@ -369,13 +363,13 @@ def series_notes(series: Sequence[SweepSeries]) -> list[str]:
 
 def write_sweep_html(result: Sweep, markdown: str, path: str | Path) -> Path:
     """report.html of a sweep: ``markdown`` (its report.md) with the interactive figure in place of the image."""
-    from .report_html import build_page, figure_section, write_page
+    from .report_html import figure_section, write_page
 
     block = FloatBlock()
     series = sweep_series(result)
     figure = sweep_figure(series, block)
-    return write_page(path, build_page("descentlab sweep", markdown, [figure],
-                                 [figure_section(figure["id"], series_notes(series))], block))
+    return write_page(path, "descentlab sweep", markdown, [figure], [figure_section(figure["id"],
+                                                                                   series_notes(series))], block)
 
 
 # -- the tuned comparison (sweep --tune): both phases -----------------------------------------------------------
@@ -435,7 +429,7 @@ def tuning_figure(tuned: Tuned, block: FloatBlock, figure_id: str = "tuning") ->
 def write_tuned_html(tuned: Tuned, markdown: str, path: str | Path) -> Path:
     """report.html of a tuned comparison: the tuning curve and both phases' curves (final phase first) in place
     of report.md's image."""
-    from .report_html import build_page, figure_section, write_page
+    from .report_html import figure_section, write_page
 
     block = FloatBlock()
     R = tuned.config.repetitions
@@ -447,4 +441,4 @@ def write_tuned_html(tuned: Tuned, markdown: str, path: str | Path) -> Path:
     curves = sweep_figure(series, block, phases, settings, panel=VALIDATION_LOSS, figure_id="phases")
     tuning = tuning_figure(tuned, block)
     section = figure_section(tuning["id"], []) + figure_section(curves["id"], series_notes(series))
-    return write_page(path, build_page("descentlab tuned comparison", markdown, [tuning, curves], [section], block))
+    return write_page(path, "descentlab tuned comparison", markdown, [tuning, curves], [section], block)

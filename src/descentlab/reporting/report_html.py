@@ -15,7 +15,6 @@ import importlib.util
 import json
 import re
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,33 +89,13 @@ def figure_section(figure_id: str, notes: list[str]) -> str:
             f'<div class="plot" id="{figure_id}"></div>{note_html}</section>')
 
 
-@dataclass(frozen=True)
-class Page:
-    """Everything a report.html is made of, as plain data (strings, lists and dicts), so that another process can
-    render and write it (see :mod:`descentlab.reporting.figure_process`).
-
-    ``sections`` (HTML from :func:`figure_section`) replace the image paragraphs of ``markdown`` in order; any left
-    over, or all of them when it shows no image, go right after its first heading. ``floats`` is
-    :meth:`FloatBlock.encode` of the block the ``figures`` refer to.
-    """
-
-    title: str
-    markdown: str
-    figures: list[dict[str, Any]]
-    sections: list[str]
-    floats: str
-
-
-def build_page(title: str, markdown: str, figures: list[dict[str, Any]], sections: list[str],
-               block: FloatBlock) -> Page:
-    """A :class:`Page` whose figures refer to ``block``."""
-    return Page(title, markdown, figures, sections, block.encode())
-
-
-def render_page(page: Page) -> bytes:
-    """The complete report.html, UTF-8."""
-    body = markdown_to_html(page.markdown)
-    remaining = list(page.sections)
+def write_page(path: str | Path, title: str, markdown: str, figures: list[dict[str, Any]], sections: list[str],
+               block: FloatBlock) -> Path:
+    """Write the complete report.html atomically to ``path``: ``markdown`` rendered, its image paragraphs replaced
+    in order by ``sections`` (HTML from :func:`figure_section`; any left over, or all of them when it shows no
+    image, go right after its first heading), the ``figures`` (whose data are in ``block``) and plotly.js."""
+    body = markdown_to_html(markdown)
+    remaining = list(sections)
 
     def place(match: re.Match[str]) -> str:
         return remaining.pop(0) if remaining else match.group(0)
@@ -130,15 +109,10 @@ def render_page(page: Page) -> bytes:
     head = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(page.title)}</title>\n<style>\n{style}</style>\n</head>\n<body>\n<main>\n{body}</main>\n"
-        f'<script type="application/json" id="figures">{_json_for_script({"figures": page.figures})}</script>\n'
-        f'<script type="text/plain" id="floats">{page.floats}</script>\n<script>\n'
+        f"<title>{html.escape(title)}</title>\n<style>\n{style}</style>\n</head>\n<body>\n<main>\n{body}</main>\n"
+        f'<script type="application/json" id="figures">{_json_for_script({"figures": figures})}</script>\n'
+        f'<script type="text/plain" id="floats">{block.encode()}</script>\n<script>\n'
     )
     tail = f"\n</script>\n<script>\n{script}</script>\n</body>\n</html>\n"
-    return b"".join((head.encode("utf-8"), plotly_bundle(), tail.encode("utf-8")))
-
-
-def write_page(path: str | Path, page: Page) -> Path:
-    """Render with :func:`render_page` and write atomically to ``path``."""
-    atomic_write_bytes(path, render_page(page))
+    atomic_write_bytes(path, b"".join((head.encode("utf-8"), plotly_bundle(), tail.encode("utf-8"))))
     return Path(path)
