@@ -12,7 +12,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` holds either its old content or all of the new one.
 
     The bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
-    ``path`` (an atomic replacement on POSIX and Windows).
+    ``path`` (an atomic replacement on POSIX and Windows). A failure to write (a full disk, say) raises
+    ``OSError`` naming ``path``, not the temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,6 +25,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -9,8 +9,7 @@ the commands name them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,8 +42,8 @@ class _Run(NamedTuple):
 
 def _models(run: _Run, path: Path) -> None:
     for name, result in run.comparison.results.items():
-        with _naming(path / model_file_name(name)) as file:
-            save_model(file, run.comparison.net, result.params, metadata=model_metadata(run.comparison, name))
+        save_model(path / model_file_name(name), run.comparison.net, result.params,
+                   metadata=model_metadata(run.comparison, name))
 
 
 def _history(run: _Run, path: Path) -> None:
@@ -81,20 +80,6 @@ _WRITERS: dict[str, Callable[[_Run, Path], None]] = {
     "report.html": _html, "curves.png": _curves}
 
 
-class WriteError(OSError):
-    """A file of the run could not be written (a full disk, say): ``filename`` is that file, not a temporary one."""
-
-
-@contextmanager
-def _naming(path: Path) -> Iterator[Path]:
-    try:
-        yield path
-    except WriteError:
-        raise
-    except OSError as error:
-        raise WriteError(error.errno, error.strerror or str(error), str(path)) from error
-
-
 def write_run(comparison: Comparison, out: str | Path, summary: dict[str, Any] | None = None,
               stop: Callable[[], bool] | None = None) -> list[Path]:
     """Write the run folder's :data:`COMPARE_FILES`, in that order and each atomically: models/<method>.safetensors,
@@ -103,7 +88,7 @@ def write_run(comparison: Comparison, out: str | Path, summary: dict[str, Any] |
 
     ``summary`` is :func:`~descentlab.experiments.summary.summarize`'s (computed here when not given), the numbers
     every file and the terminal show. ``stop()`` is asked before each file; True ends the writing there. Returns
-    the paths written; a file that cannot be written raises ``OSError`` naming it.
+    the paths written; a file that cannot be written raises ``OSError`` naming it (formats/atomic.py).
     """
     from .report import render_report
 
@@ -115,8 +100,7 @@ def write_run(comparison: Comparison, out: str | Path, summary: dict[str, Any] |
     for name in COMPARE_FILES:
         if stop is not None and stop():
             break
-        with _naming(out / name) as path:
-            _WRITERS[name](run, path)
+        _WRITERS[name](run, out / name)
         written.append(out / name)
     return written
 
