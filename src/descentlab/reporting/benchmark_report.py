@@ -18,7 +18,7 @@ from ..experiments.statistics import KAPLAN_MEIER, STATUSES, adjust_family, pair
 from ..formats.atomic import atomic_write_bytes, atomic_write_text
 from ..optim.registry import label as method_label
 from .interactive import DASHES, PALETTE, _quartiles
-from .report_html import FloatBlock, build_page, figure_section, write_page
+from .report_html import FloatBlock, figure_section, write_page
 from .tuned_report import BOOTSTRAP_SEED, paired_values
 
 if TYPE_CHECKING:
@@ -354,8 +354,8 @@ def write_benchmark(result: BenchmarkResult, out: Path, command: str) -> dict[st
     block = FloatBlock()
     figures = [profiles_figure(result, block)]
     figures += [problem_figure(p, result.methods, block, i) for i, p in enumerate(result.problems)]
-    write_page(out / "report.html", build_page("descentlab benchmark", markdown, figures,
-                                               [figure_section(f["id"], []) for f in figures], block))
+    write_page(out / "report.html", "descentlab benchmark", markdown, figures,
+               [figure_section(f["id"], []) for f in figures], block)
     return summary
 
 
