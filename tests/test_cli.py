@@ -25,6 +25,9 @@ def test_compare_writes_every_file(default_run):
     names = sorted(str(p.relative_to(default_run)) for p in default_run.rglob("*") if p.is_file())
     assert names == ["curves.png", "history.csv", "models/gd.safetensors", "models/nag.safetensors",
                      "report.html", "report.md", "split.json", "summary.json"]
+    from descentlab.reporting.write import COMPARE_FILES
+
+    assert sorted({name.split("/")[0] for name in names}) == sorted(COMPARE_FILES)  # the declared list, exactly
     assert (default_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

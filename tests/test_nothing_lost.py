@@ -418,7 +418,7 @@ def test_written_files_have_the_permissions_the_umask_gives(tmp_path, umask):
         done = subprocess.run(_command(*argv), capture_output=True, text=True, timeout=300, preexec_fn=with_umask)
         assert done.returncode == 0, done.stderr
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(written) == 8
+    assert len(written) == 9  # the model, and the run's two models and six files (every one there on return)
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o666 & ~umask)}
 
 
