@@ -66,7 +66,7 @@ def test_sweeps_hint_before_training_too(tmp_path):
 def test_a_step_too_large_is_told_to_shrink(tmp_path):
     run = _run("train", "--lr", "1e6", "--iterations", "30", "--out", "m.safetensors", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert _hints(run.stderr) == ["hint: nag ended stuck above its starting loss: try a smaller --lr than 1e+06"]
+    assert _hints(run.stderr) == ["hint: nag diverged: try a smaller --lr than 1e+06"]
     run = _run("train", "--optimizer", "adam:lr=1e-9", "--iterations", "3", "--out", "a.safetensors", cwd=tmp_path)
     assert _hints(run.stderr) == ["hint: adam:lr=1e-9 ended stuck at the loss of guessing the class frequencies: "
                                   "try --init he, a larger lr= in its spec or more --iterations"]
@@ -220,3 +220,12 @@ def test_compare_writes_the_rows_of_its_split_and_predict_scores_the_test_rows_a
     metrics = json.loads((tmp_path / "p.csv.metrics.json").read_text())
     assert metrics["accuracy"] == summary["methods"]["nag"]["final"]["test_accuracy"]
     assert sum(map(sum, metrics["confusion_matrix"])) == 45
+
+
+def test_every_status_but_ok_names_what_to_try():
+    from descentlab.cli.hints import status_hint
+    from descentlab.experiments.statistics import STATUSES
+
+    for status in STATUSES:
+        hint = status_hint("nag", status, False, CompareConfig())
+        assert (hint is None) == (status == "ok") and (hint is None or "try" in hint), status

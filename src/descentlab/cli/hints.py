@@ -44,12 +44,13 @@ def say_scale_hint(err: Console, data: Dataset, config: CompareConfig) -> None:
 
 
 def status_hint(name: str, status: str, rose: bool, config: CompareConfig, scaled: bool = True) -> str | None:
-    """What to try for a method that ended ``stuck`` (``rose``: above its starting loss, a step too large) or
-    ``diverged``; None when it is ``ok``. ``scaled``: the features need no ``--standardize``."""
+    """What to try for a method that ended ``stuck`` (``rose``: above its starting loss, a step too large),
+    ``high-loss`` or ``diverged``; None when it is ``ok``. ``scaled``: the features need no ``--standardize``."""
     standardize = "" if scaled else "--standardize, "
     lr = "lr= in its spec" if "lr=" in name.partition(":")[2] else f"--lr than {config.lr:g}"
-    if status == "diverged" or (status == "stuck" and rose):
-        how = "diverged" if status == "diverged" else "ended stuck above its starting loss"
+    if status in ("diverged", "high-loss") or (status == "stuck" and rose):
+        how = {"diverged": "diverged", "high-loss": "ended with a loss above guessing the class frequencies"}.get(
+            status, "ended stuck above its starting loss")
         return f"{name} {how}: try {standardize}a smaller {lr}"
     if status == "stuck":
         return (f"{name} ended stuck at the loss of guessing the class frequencies: try {standardize}--init he, a "
