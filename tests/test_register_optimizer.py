@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from history_text import history_numbers
 
 import descentlab as dl
 from descentlab.cli.main import main
@@ -131,12 +132,12 @@ def test_the_command_line_resumes_it(tmp_path):
     out = tmp_path / "run"
     argv = ["compare", "--optimizers", "gd,sign", "--iterations", "30", "--out", str(out), "--quiet"]
     assert main(argv) == 0
-    whole = (out / "history.csv").read_text()
+    whole = history_numbers(out / "history.csv")
     cut = dl.compare(config=CompareConfig(optimizers=("gd", "sign"), iterations=30), should_stop=_stop_after(40))
     assert cut.interrupted
     write_checkpoint(cut, tmp_path / "checkpoint", dl.load_iris(), {"command": "compare"})
     assert main(["compare", "--resume", str(tmp_path / "checkpoint"), "--quiet"]) == 0
-    assert (tmp_path / "history.csv").read_text() == whole
+    assert history_numbers(tmp_path / "history.csv") == whole
 
 
 def test_a_sweep_runs_it_per_learning_rate():

@@ -154,3 +154,17 @@ def test_time_counts_the_methods_own_work_and_recording_apart(iris_split, monkey
         assert result.method_seconds == K
     # recording: the test loss at every iterate (K + 1), plus for NAG the metrics at p_k, where it takes no gradient
     assert runs["gd"].record_seconds == K + 2 and runs["nag"].record_seconds == 2 * K + 2
+
+
+def test_history_csv_has_each_iterations_seconds_and_curves_can_be_drawn_against_them(tmp_path):
+    assert main(["compare", "--iterations", "5", "--x-axis", "seconds", "--quiet", "--engine", "numpy",
+                 "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "history.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for name in ("gd", "nag"):
+        seconds = [float(r["seconds"]) for r in rows if r["method"] == name]
+        assert len(seconds) == 6 and seconds[0] == 0.0 and all(s > 0 for s in seconds[1:])
+        assert math.isclose(sum(seconds), summary["methods"][name]["seconds"], rel_tol=1e-12)
+        assert summary["methods"][name]["recording_seconds"] > 0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

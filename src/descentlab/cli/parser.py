@@ -260,8 +260,9 @@ COMPARE: list[Option] = [
                              "from init seeds 0..N-1 on the split of --seed, exactly as 'descentlab sweep --lr LR "
                              "--seeds N' does and writing its files: sweep.csv (each seed's status and final "
                              "metrics), sweep.png (median and interquartile band), report.md (paired comparisons)")),
-    (("--x-axis",), dict(choices=["iterations", "evaluations"], default=DEFAULT.x_axis,
-                         help="x-axis of curves.png: iterations, or gradient + function evaluations (default: "
+    (("--x-axis",), dict(choices=["iterations", "evaluations", "seconds"], default=DEFAULT.x_axis,
+                         help="x-axis of curves.png: iterations, gradient + function evaluations, or seconds of "
+                              "the method's own work (default: "
                               f"{DEFAULT.x_axis})")),
     _run_folder("run folder to write"),
     _overwrite("a folder that holds a previous run (finished or interrupted): its files are replaced as a whole"),

@@ -99,18 +99,22 @@ def method_statuses(comparison: Comparison) -> dict[str, str]:
 
 
 def history_csv(results: dict[str, FitResult], statuses: dict[str, str]) -> str:
-    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm, status, step_size`` (the
-    method's final status, on each of its rows, so that a filter on the file keeps it; the learning rate of the
-    iteration that led to the row, its schedule applied, empty on row 0 and for a method without one)."""
+    """One row per method and iteration: ``method, iteration, train_loss, …, grad_norm, status, step_size,
+    seconds`` (the method's final status, on each of its rows, so that a filter on the file keeps it; the learning
+    rate of the iteration that led to the row, its schedule applied, empty on row 0 and for a method without one;
+    the seconds of that iteration's step, the method's own work, empty where unknown: before a resume from a
+    checkpoint). The seconds are the only column that differs between two runs of one command."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", "iteration", *HISTORY_FIELDS, "status", "step_size"])
+    writer.writerow(["method", "iteration", *HISTORY_FIELDS, "status", "step_size", "seconds"])
     for name, result in results.items():
         columns = [getattr(result.history, f) for f in HISTORY_FIELDS]
+        seconds = result.step_seconds if result.step_seconds is not None else np.full(len(result.history), np.nan)
         for k in range(len(result.history)):
             size = step_size(result.optimizer, k - 1) if k else None
             writer.writerow([name, k, *(repr(float(c[k])) for c in columns), statuses[name],
-                             "" if size is None else repr(size)])
+                             "" if size is None else repr(size),
+                             repr(float(seconds[k])) if np.isfinite(seconds[k]) else ""])
     return buffer.getvalue()
 
 

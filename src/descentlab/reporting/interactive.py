@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..optim.registry import label as method_label
-from ..training.results import FitResult
+from ..training.results import X_AXES, FitResult
 from .report_html import FloatBlock
 
 if TYPE_CHECKING:
@@ -114,12 +114,12 @@ def compare_figure(results: Mapping[str, FitResult], block: FloatBlock, x_axis: 
     All traces of a method share a legend group, so clicking any of its legend entries hides or shows the
     method in both panels.
     """
-    x_label = "iteration k" if x_axis == "iterations" else "oracle calls (gradient + function evaluations)"
+    x_label = X_AXES[x_axis]
     data: list[dict[str, Any]] = []
     for index, (name, result) in enumerate(results.items()):
         h = result.history
         k = block.add(h.iterations)
-        x = k if x_axis == "iterations" else block.add(h.evaluations)
+        x = k if x_axis == "iterations" else block.add(result.along(x_axis))
         label = method_label(name)
         line = {"color": PALETTE[index % len(PALETTE)]}
         # a run of one recorded point (no iteration, or stopped at the first) shows as markers, not as nothing

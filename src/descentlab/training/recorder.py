@@ -132,7 +132,8 @@ class Clock:
 
     def measured(self, oracle: CountingOracle) -> None:
         reused = oracle.take_reused()
-        self.seconds.append(self._stepped - self._started + reused)
+        step = self._stepped - self._started if self.seconds else 0.0  # entry 0 is the start: no step
+        self.seconds.append(step + reused)
         self.record_seconds += time.perf_counter() - self._stepped - reused
 
     def step_seconds(self, done: int) -> np.ndarray:

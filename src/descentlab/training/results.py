@@ -79,6 +79,11 @@ class History:
         return int(hits[0]) if hits.size else None
 
 
+X_AXES = {"iterations": "iteration k", "evaluations": "oracle calls (gradient + function evaluations)",
+          "seconds": "seconds of the method's own work"}
+"""What curves can be drawn against (``--x-axis``), with each axis's label."""
+
+
 @dataclass
 class FitResult:
     """What :func:`fit` returns.
@@ -108,6 +113,14 @@ class FitResult:
     class_names: tuple[str, ...] = ()
     step_seconds: np.ndarray | None = None
     record_seconds: float = 0.0
+
+    def along(self, x_axis: str) -> np.ndarray:
+        """The x values of the history's entries for an ``X_AXES`` axis: iterations, oracle calls, or the
+        cumulative seconds of the method's own work (a resumed run's unknown seconds count as 0)."""
+        if x_axis == "seconds":
+            steps = self.step_seconds if self.step_seconds is not None else np.zeros(len(self.history))
+            return np.cumsum(np.nan_to_num(steps))
+        return self.history.iterations if x_axis == "iterations" else self.history.evaluations
 
     @property
     def method_seconds(self) -> float:
