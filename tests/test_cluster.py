@@ -3,6 +3,7 @@ nothing lost when a worker dies or the client is interrupted, one clear line whe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -185,23 +186,80 @@ def test_a_cluster_sweep_interrupted_with_ctrl_c_and_resumed_ends_identical(tmp_
     # cell's file and the Ctrl-C this test sends on seeing it
     options = ["--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "8", "--iterations", "1000", "--hidden", "6",
                "--cell-size", "1", "--quiet"]
+    # as a terminal does: Ctrl-C goes to the whole process group, the Dask workers included
     client = subprocess.Popen([sys.executable, "-m", "descentlab", "sweep", *options, "--workers", "2", "--out",
-                               str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                               str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                              start_new_session=True)
     deadline = time.monotonic() + 60
     while not list(run.glob("cells/*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.02)
-    client.send_signal(signal.SIGINT)
+    os.killpg(client.pid, signal.SIGINT)
     _, stderr = client.communicate(timeout=60)
     assert client.returncode == 130, stderr
     saved = len(list(run.glob("cells/*.parquet")))
     assert 1 <= saved < 16, "the interrupt should land mid-sweep"
-    assert f"{saved} of 16 cells are saved in {run}/cells/" in stderr
-    assert f"Finish it with: descentlab sweep --resume {run}" in stderr
+    assert stderr == (f"interrupted: {saved} of 16 cells are saved in {run}/cells/\n"
+                      f"Finish it with: descentlab sweep --resume {run}\n")  # nothing else: no worker tracebacks
     resumed = subprocess.run([sys.executable, "-m", "descentlab", "sweep", "--resume", str(run), "--quiet"],
                              capture_output=True, text=True, env=ENV, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert main(["sweep", *options, "--out", str(reference)]) == 0  # uninterrupted, in this process
     assert _files(run) == _files(reference)
+
+
+def test_ctrl_c_amid_cluster_start_up_is_one_line_and_leaves_nothing_running(tmp_path):
+    run = tmp_path / "run"
+    client = subprocess.Popen([sys.executable, "-m", "descentlab", "sweep", "--seeds", "2", "--iterations", "2000",
+                               "--quiet", "--workers", "2", "--out", str(run)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**ENV, "PYTHONUNBUFFERED": "1"},
+                              start_new_session=True)
+    assert client.stdout is not None
+    for line in client.stdout:
+        if "cells" in line:  # the last line before the cluster starts
+            break
+    time.sleep(0.5)
+    os.killpg(client.pid, signal.SIGINT)
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == 130, stderr
+    saved = len(list(run.glob("cells/*.parquet")))
+    assert stderr in ("interrupted: before the sweep began; nothing was saved\n",  # the usual case
+                      f"interrupted: {saved} of 2 cells are saved in {run}/cells/\n"  # a fast start: the sweep began
+                      f"Finish it with: descentlab sweep --resume {run}\n"), stderr
+    deadline = time.monotonic() + 10  # the fork server leaves when it sees its parent gone
+    with pytest.raises(ProcessLookupError):  # then the process group is empty: no worker left running
+        while time.monotonic() < deadline:
+            os.killpg(client.pid, 0)
+            time.sleep(0.1)
+
+
+def test_a_scheduler_killed_mid_sweep_is_one_line_and_the_sweep_resumes(tmp_path):
+    address, run = f"tcp://127.0.0.1:{_free_port()}", tmp_path / "run"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", address.rsplit(":", 1)[1], "--dashboard-address", "127.0.0.1:0"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+    try:
+        options = ["--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "8", "--iterations", "1000", "--hidden", "6",
+                   "--cell-size", "1", "--quiet"]
+        sweep_run = subprocess.Popen([sys.executable, "-m", "descentlab", "sweep", *options, "--scheduler", address,
+                                      "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=ENV)
+        deadline = time.monotonic() + 120
+        while not list(run.glob("cells/*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        _, stderr = sweep_run.communicate(timeout=120)
+    finally:
+        for process in (scheduler, worker):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    saved = len(list(run.glob("cells/*.parquet")))
+    assert sweep_run.returncode == 1, stderr
+    assert stderr.startswith("lost the Dask cluster (") and stderr.endswith(
+        f"): {saved} of 16 cells are saved in {run}/cells/\nFinish it with: descentlab sweep --resume {run}\n"), stderr
+    assert stderr.count("\n") == 2  # nothing else: no ERROR records of distributed's, no traceback
 
 
 def test_resume_runs_only_missing_or_damaged_cells(in_process, tmp_path, iris):

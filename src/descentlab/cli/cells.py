@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,8 @@ def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
 
     from ..experiments.cluster import dask_client
 
-    with dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=not args.quiet) as client:
+    with _quiet_dask(), dask_client(workers=args.workers, scheduler=args.scheduler,
+                                    dashboard=not args.quiet) as client:
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
         where = f"a local cluster of {args.workers} worker processes" if args.workers else args.scheduler
         out.print(f"Dask: {escape(str(where))}, {workers} workers connected")
@@ -47,6 +48,26 @@ def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
         if link:
             out.print(f"Dask dashboard: {link}")
         yield client
+
+
+@contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's and tornado's logs kept to what would crash the command: a lost scheduler or an interrupted wait is
+    said in one line of ours (:func:`_stopped`), not in their ERROR records with tracebacks."""
+    import logging
+
+    with suppress(ImportError):
+        import distributed  # noqa: F401  (its loggers exist, with the levels of its configuration, once imported)
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.split(".")[0] in ("distributed", "tornado")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _claim(run_dir: Path, args: argparse.Namespace) -> Any:
@@ -118,9 +139,9 @@ def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Pa
     cluster is said, with what is kept, and raised as :class:`SweepStopped`."""
     remote = args.workers is not None or args.scheduler is not None
     started = time.perf_counter()
-    with _claim(run_dir, args), _client(args, out) if remote else nullcontext() as client:
+    with _claim(run_dir, args):
         try:
-            with meter.progress:
+            with _client(args, out) if remote else nullcontext() as client, meter.progress:
                 result = work(client)
         except KeyboardInterrupt:
             _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
@@ -171,6 +192,11 @@ def _lost_cluster(error: Exception) -> bool:
 def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
     from rich.text import Text
 
+    from ..experiments.runfolder import MANIFEST
+
+    if not (run_dir / MANIFEST).exists():  # stopped before the sweep began: nothing to finish
+        err.print(Text.assemble((f"{what}:", "yellow"), " before the sweep began; nothing was saved"))
+        return
     # Text, not markup: the folder is the user's ("runs/[v2]" would lose its brackets)
     err.print(Text.assemble((f"{what}:", "yellow"), f" {done} of {total} cells are saved in {run_dir}/cells/"))
     err.print(Text(f"Finish it with: descentlab sweep --resume {run_dir}"))

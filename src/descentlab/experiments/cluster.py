@@ -10,6 +10,9 @@ imports it unless a cluster is asked for.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +23,7 @@ from ..optim.plugins import with_registered
 from .cells import Cell, CellResult, run_cell
 from .config import CompareConfig
 
+POLL = 0.05  # seconds between looks for finished cells (and for Ctrl-C)
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it is unreachable
 WORKER_TIMEOUT = 30.0  # seconds to wait for the first worker of an existing cluster
 
@@ -55,19 +59,26 @@ class DaskExecutor:
 
         if not cells:
             return
-        shared = self.client.scatter(data, broadcast=True, hash=False)
-        run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
-        task = with_registered(run_cell)  # the workers learn the plugins and optimisers known here
-        futures = [self.client.submit(task, cell, shared, base, validation_size, key=f"descentlab-{cell.key()}-{run}",
-                                      pure=False, retries=1) for cell in cells]
-        try:
-            for future in as_completed(futures, loop=self.client.loop):
-                result = future.result()
-                future.release()
-                yield result
-        finally:  # interrupted or failed: the tasks not yet finished are not wanted any more
-            self.client.cancel([f for f in futures if not f.done()])
-            shared.release()
+        with _ctrl_c_as_flag() as pressed:  # Ctrl-C inside Dask's own waiting ends in its tracebacks: polled here
+            shared = self.client.scatter(data, broadcast=True, hash=False)
+            run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
+            task = with_registered(run_cell)  # the workers learn the plugins and optimisers known here
+            futures = [self.client.submit(task, cell, shared, base, validation_size,
+                                          key=f"descentlab-{cell.key()}-{run}", pure=False, retries=1)
+                       for cell in cells]
+            finished = as_completed(futures, loop=self.client.loop)
+            try:
+                while not finished.is_empty():
+                    if pressed:
+                        raise KeyboardInterrupt
+                    for future in finished.next_batch(block=False):
+                        result = future.result()
+                        future.release()
+                        yield result
+                    time.sleep(POLL)
+            finally:  # interrupted or failed: the tasks not yet finished are not wanted any more
+                self.client.cancel([f for f in futures if not f.done()])
+                shared.release()
 
 
 def _distributed() -> Any:
@@ -152,33 +163,59 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
         with client:
             yield client
         return
-    # Workers log a warning for every cell cancelled by Ctrl-C: expected then, so only errors are shown.
+    # Workers log a warning for every cell cancelled by Ctrl-C and an error for a scheduler gone before them at
+    # shut-down: expected then, and said by the command in one line, so their logs are kept quiet.
     # The scheduler's HTTP server runs even without the dashboard, on 8787 unless told otherwise: a free port
     # avoids a clash (and a warning) with any other cluster on this machine.
-    with _interrupt_deferred() as asked:  # Ctrl-C amid start-up would leave workers Dask cannot close quietly
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                           host="127.0.0.1", dashboard_address="127.0.0.1:0" if dashboard else None,
-                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                           silence_logs=logging.ERROR)
-        client = distributed.Client(cluster, set_as_default=False)
-    with cluster, client:
-        if asked:
-            raise KeyboardInterrupt
-        yield client
+    import dask
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        with _ctrl_c_as_flag() as asked:  # Ctrl-C amid start-up is acted on once the cluster can be closed
+            _start_fork_server(distributed)
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0" if dashboard else None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.CRITICAL)
+            client = distributed.Client(cluster, set_as_default=False)
+        try:
+            if asked:
+                raise KeyboardInterrupt
+            yield client
+        finally:
+            with _ctrl_c_as_flag():  # a second Ctrl-C cannot tear the shut-down
+                client.close()
+                cluster.close()
+
+
+def _start_fork_server(distributed: Any) -> None:
+    """Start the process every worker is forked from (also one the nanny restarts) with Ctrl-C ignored, which they
+    inherit: a terminal's Ctrl-C goes to the whole process group, and a worker it interrupts prints its traceback
+    (or, amid start-up, makes "Nanny failed to start"); Ctrl-C is the client's to handle."""
+    import multiprocessing.forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        distributed.utils.get_mp_context()  # the fork server's preloaded modules
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 @contextmanager
-def _interrupt_deferred() -> Iterator[list[int]]:
-    """Hold Ctrl-C back while the block runs; the list it yields is non-empty afterwards when it was pressed."""
-    import signal
-    import threading
-
-    asked: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield asked
+def _ctrl_c_as_flag() -> Iterator[list[int]]:
+    """While the block runs, Ctrl-C only appends to the list it yields (in the main thread; elsewhere nothing
+    changes)."""
+    pressed: list[int] = []
+    if not _main_thread():
+        yield pressed
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: asked.append(signum))
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
     try:
-        yield asked
+        yield pressed
     finally:
         signal.signal(signal.SIGINT, previous)
