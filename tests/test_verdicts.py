@@ -118,14 +118,12 @@ def test_the_report_describes_the_batches_the_run_used(tmp_path):
     assert "5 iterations on mini-batches of 32 training rows" in tuned_report and "full-batch" not in tuned_report
 
 
-def test_an_interrupted_run_links_no_figure_it_does_not_have(tmp_path, iris):
+def test_an_interrupted_run_links_only_a_figure_it_has(tmp_path, iris):
     asked = iter(range(10**6))
     comparison = compare(iris, CompareConfig(iterations=50), should_stop=lambda: next(asked) == 20)
     assert comparison.interrupted
-    write_run(comparison, tmp_path, draw=lambda *args, **kwargs: None, write_html=lambda *args: None)
-    report = (tmp_path / "report.md").read_text()
-    assert not (tmp_path / "curves.png").exists() and "(curves.png)" not in report
-    assert "curves.png is drawn when the run is completed with `--resume`" in report
+    write_run(comparison, tmp_path)  # what compare writes after the first Ctrl-C: every file, curves.png last
+    assert "(curves.png)" in (tmp_path / "report.md").read_text() and (tmp_path / "curves.png").is_file()
 
 
 def test_time_counts_the_methods_own_work_and_recording_apart(iris_split, monkeypatch):

@@ -164,14 +164,6 @@ def _status_line(name: str, status: str, final: dict[str, float], data: dict[str
             "wrong predictions cost more than predicting the class frequencies would.")
 
 
-def _figure_link(comparison: Comparison) -> list[str]:
-    """curves.png's link; an interrupted run has no curves.png (it is drawn when the resumed run completes)."""
-    if comparison.interrupted:
-        return ["curves.png is drawn when the run is completed with `--resume`; history.csv holds the curves so "
-                "far.", ""]
-    return ["![Training loss and test accuracy over the iterations](curves.png)", ""]
-
-
 def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
     """Markdown text of report.md for one comparison (numbers taken from ``summary`` and the histories)."""
     methods = list(comparison.results)
@@ -187,7 +179,8 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         "",
         "## Results",
         "",
-        *_figure_link(comparison),
+        "![Training loss and test accuracy over the iterations](curves.png)",
+        "",
         "| method | status | train loss | train acc. | test loss | test acc. | iter. to 90 % test "
         "| iter. to 95 % test | gradient / function evaluations | time (s) | recording (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,12 +80,8 @@ def fit(
     threads = blas_threads(run.train.n_samples, run.net.n_params, len(run.x0))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads:  # divergence: the guard judges
         for k in range(first, iterations + 1):
-            clock.start()
-            if k > 0:
-                state = optimizer.step(state, sampler.next_oracle())
-            clock.stepped()
-            recorder.measure(k, oracle, state.x)
-            clock.measured(oracle)
+            state = clock.step(optimizer, state, sampler) if k > 0 else state
+            clock.measure(recorder, k, oracle, state.x)
             if not guard.check(k, state.x, recorder.loss, recorder.grad_norm):
                 break
             recorder.write(k, sampler.oracle, guard.dead)
@@ -94,8 +90,7 @@ def fit(
                 interrupted = True
                 break
     seconds = time.perf_counter() - start + (resume.seconds if resume is not None else 0.0)
-    return replace(run.result(optimizer, state, done, interrupted, seconds), step_seconds=clock.step_seconds(done),
-                   record_seconds=clock.record_seconds)
+    return run.result(optimizer, state, done, interrupted, seconds, clock)
 
 
 SMALL_WORK = 1 << 27  # rows × parameters × models below which an evaluation's products are small for BLAS
@@ -154,7 +149,8 @@ class _Run:
         )
         self.guard = DivergenceGuard(x0, self.one_model)
 
-    def result(self, optimizer: Optimizer, state: Any, done: int, interrupted: bool, seconds: float) -> FitResult:
+    def result(self, optimizer: Optimizer, state: Any, done: int, interrupted: bool, seconds: float,
+               clock: Clock) -> FitResult:
         last = self.guard.last_finite
         return FitResult(
             params=Params(np.array(last[0] if self.one_model else last, copy=True), self.net.slots),
@@ -168,4 +164,6 @@ class _Run:
             batches=self.sampler.state(),
             feature_names=tuple(self.train.feature_names),
             class_names=tuple(self.train.class_names),
+            step_seconds=clock.step_seconds(done),
+            record_seconds=clock.record_seconds,
         )

@@ -108,8 +108,8 @@ class Clock:
 
     A step's seconds include the evaluations it reused from measuring the previous iterate (GD's gradient at
     x_k is computed while measuring x_k, then reused by the step: its work, done early); the rest of measuring
-    (NAG's gradient at p_k, the accuracies, the test loss) is the recording's. Call :meth:`start` before a step,
-    :meth:`stepped` after it and :meth:`measured` after measuring.
+    (NAG's gradient at p_k, the accuracies, the test loss) is the recording's. The loop steps through
+    :meth:`step` and measures through :meth:`measure`.
 
     Parameters
     ----------
@@ -124,17 +124,21 @@ class Clock:
         self.record_seconds = record_seconds
         self._started = self._stepped = 0.0
 
-    def start(self) -> None:
+    def step(self, optimizer: Any, state: Any, sampler: Any) -> Any:
+        """One step of ``optimizer`` on the sampler's next oracle, timed."""
         self._started = time.perf_counter()
-
-    def stepped(self) -> None:
+        state = optimizer.step(state, sampler.next_oracle())
         self._stepped = time.perf_counter()
+        return state
 
-    def measured(self, oracle: CountingOracle) -> None:
+    def measure(self, recorder: Recorder, k: int, oracle: CountingOracle, x: np.ndarray) -> None:
+        """``recorder.measure(k, oracle, x)``, timed apart from the step, less what a step reuses of it."""
+        started = time.perf_counter()
+        recorder.measure(k, oracle, x)
         reused = oracle.take_reused()
         step = self._stepped - self._started if self.seconds else 0.0  # entry 0 is the start: no step
         self.seconds.append(step + reused)
-        self.record_seconds += time.perf_counter() - self._stepped - reused
+        self.record_seconds += time.perf_counter() - started - reused
 
     def step_seconds(self, done: int) -> np.ndarray:
         """The seconds of iterations 0 … ``done``."""
