@@ -1,6 +1,12 @@
 """Behaviour kept through the training-core redesign: files recorded with the code before it
-(tests/golden/, written by the commands in each test) must come out again, every number within 1e-15 relative on
-the NumPy engine. A resumed run must equal the uninterrupted one's golden file too."""
+(tests/golden/, written by the commands in each test) must come out again on the NumPy engine, every number
+within 1e-12 relative, and a resumed run must equal the uninterrupted run bit for bit.
+
+Why 1e-12 across machines and not bit for bit: OpenBLAS picks its kernels by processor, and kernels block their
+products differently. The files were recorded on an Intel Xeon (SkylakeX kernels); on an AMD EPYC (Haswell
+kernels) the unchanged code reproduces them to 4.9e-14 relative at worst (the seven-method batch-32 run's
+grad_norm), a rounding difference that a change in behaviour exceeds by orders of magnitude. Bit-for-bit claims
+are made where they hold: within one machine (a resumed run against the uninterrupted one, below)."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from descentlab.experiments.config import CompareConfig
 
 GOLDEN = Path(__file__).parent / "golden"
 SEVEN = "gd,nag,nag-restart,momentum,sutskever,adam,gd-armijo"
-TOLERANCE = 1e-15
+TOLERANCE = 1e-12
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -69,11 +75,14 @@ def test_a_resumed_run_equals_the_uninterrupted_golden_run(tmp_path, stop_at):
     write_checkpoint(cut, tmp_path / "checkpoint", data, {"command": "compare"})
     assert checkpoint_config(tmp_path / "checkpoint")[0] == config
     whole = resume(tmp_path / "checkpoint", data)
+    uninterrupted = compare(data, config)
     rows = _rows(GOLDEN / "compare-seven-methods-batch32-history.csv")
     for name, result in whole.results.items():
         golden = [row for row in rows if row["method"] == name]
         history = result.history.as_dict()
+        same_machine = uninterrupted.results[name].history.as_dict()
         assert len(golden) == 301 and set(history) == set(golden[0]) - {"method", "iteration"}
         for column, values in history.items():
             expected = np.array([float(row[column]) for row in golden])
             assert np.allclose(values, expected, rtol=TOLERANCE, atol=TOLERANCE), (name, column)
+            assert np.array_equal(values, same_machine[column]), (name, column)
