@@ -249,9 +249,12 @@ def claim_model_file(model: Path, checkpoint: Path, overwrite: bool, resuming: b
         raise OutputError(f"{checkpoint}: is a file where an interrupted run would save its checkpoint folder")
     model.parent.mkdir(parents=True, exist_ok=True)
 
+    from ..reporting.write import RUN_FILES
+
     def check() -> None:
-        for folder in Path(os.path.abspath(model)).parents:  # a run folder's files are its run's while it runs
-            if _in_use(folder):
+        path = Path(os.path.abspath(model))
+        for folder in path.parents:  # a run folder's files (models/…) are its run's while it runs
+            if path.relative_to(folder).parts[0] in RUN_FILES and _in_use(folder):
                 raise OutputError(f"{model}: {folder} is in use by another descentlab run; wait for it to finish "
                                   f"or choose another --out")
         if not (overwrite or resuming):
