@@ -110,7 +110,7 @@ def test_the_command_line_runs_it_by_name(tmp_path):
     assert "sign:shrink=0.7 (sign descent, step shrinking on a sign flip)" in (out / "report.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"]["sign:shrink=0.7"]["optimizer"] == {"class": "SignDescent", "lr": 0.01, "shrink": 0.7}
-    assert (out / "models" / "sign_shrink-0.7.safetensors").is_file()
+    assert (out / "models" / "sign:shrink=0.7.safetensors").is_file()  # named as typed (issue 21)
 
 
 @pytest.mark.parametrize("stop_at", [5, 55])

@@ -48,6 +48,14 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+def _lies_inside(folder: Path, path: Path) -> bool:
+    """True when ``path`` lies inside ``folder`` once symbolic links are resolved."""
+    try:
+        return folder.resolve() in path.resolve().parents
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic-link loop; the reader then names the path
+        return False
+
+
 def _check_keeps_inputs(output: Path, flag: str, inputs: Inputs, run_folder: bool) -> None:
     """The one rule every command follows before any work: no input may be among what it writes. ``output`` is a
     file, or a run folder whose :data:`~descentlab.reporting.write.RUN_FILES` a run writes or replaces;
@@ -59,7 +67,7 @@ def _check_keeps_inputs(output: Path, flag: str, inputs: Inputs, run_folder: boo
     written = [output / name for name in files] if files else [output]
     for input_flag, path in ((flag_, path_) for flag_, path_ in inputs.items() if path_ is not None):
         for target in written:
-            if same_file(target, path) or target.resolve() in path.resolve().parents:
+            if same_file(target, path) or _lies_inside(target, path):
                 what = "one of the files a run writes into this folder" if files else f"the same file as {flag}"
                 raise OutputError(f"{output}: {input_flag} {path} is {what}; writing it would destroy the input: "
                                   f"choose another {flag}" + (" or move the data out of it" if files else ""))
