@@ -188,18 +188,24 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
 
 
 def _start_fork_server(distributed: Any) -> None:
-    """Start the process every worker is forked from (also one the nanny restarts) with Ctrl-C ignored, which they
+    """Start the process every worker is forked from (also one the nanny restarts) with Ctrl-C blocked, which they
     inherit: a terminal's Ctrl-C goes to the whole process group, and a worker it interrupts prints its traceback
-    (or, amid start-up, makes "Nanny failed to start"); Ctrl-C is the client's to handle."""
+    (or, amid start-up, makes "Nanny failed to start"); Ctrl-C is the client's to handle. Blocked, not ignored, in
+    the client: a press meanwhile waits for the client's handler (or another thread takes it to that handler)
+    instead of being lost. The resource tracker is started first, since starting it unblocks SIGINT."""
     import multiprocessing.forkserver
+    import multiprocessing.resource_tracker
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    distributed.utils.get_mp_context()  # the fork server's preloaded modules
+    multiprocessing.resource_tracker.ensure_running()
+    main = _main_thread()
+    if main:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        distributed.utils.get_mp_context()  # the fork server's preloaded modules
         multiprocessing.forkserver.ensure_running()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _main_thread() -> bool:
