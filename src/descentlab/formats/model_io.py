@@ -65,7 +65,7 @@ def _version() -> str:
 
 
 MODEL_SUFFIX = ".safetensors"
-NAME_MAX = 200  # bytes: file systems allow 255 per name, less the atomic writer's '.NAME.XXXXXXXX.tmp'
+NAME_MAX = 200  # bytes: file systems allow 255 per name, less the atomic writer's '.NAME.<8 random characters>.tmp'
 
 
 def model_file_name(method: str) -> str:
