@@ -200,3 +200,26 @@ def test_a_folder_with_files_is_refused(tmp_path: Path) -> None:
     done = _run("benchmark", "--problems", "quadratic-k1e3", "--out", "out", cwd=tmp_path)
     assert done.returncode == 1 and "--resume out" in done.stderr
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+def test_ctrl_c_on_a_benchmark_says_how_to_finish_it_and_the_resume_does(tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "b"
+    run = subprocess.Popen([sys.executable, "-m", "descentlab", "benchmark", "--problems", "iris-mlp",
+                            "--optimizers", "gd,nag", "--iterations", "2000", "--seeds", "3", "--out", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert run.stdout is not None
+    for line in run.stdout:
+        if line.startswith("Benchmark:"):  # printed once the folder holds the benchmark's manifest
+            break
+    time.sleep(0.5)
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, stderr
+    assert stderr == (f"interrupted: the finished cells are kept in {out}/\n"
+                      f"Finish it with: descentlab benchmark --resume {out}\n")
+    assert main(["benchmark", "--resume", str(out), "--quiet"]) == 0
+    assert (out / "summary.json").is_file()

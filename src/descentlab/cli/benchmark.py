@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .common import UserError
 
@@ -123,11 +124,16 @@ def run_benchmark_command(args: argparse.Namespace, out: Console, err: Console) 
             out.print(f"  {escape(result.problem.name)}: done in {result.seconds:.1f} s")
 
     remote = args.workers is not None or args.scheduler is not None
-    with reported_errors(), (dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=False)
-                             if remote else nullcontext()) as client:
-        result = run_benchmark(problems, manifest["methods"], manifest["lrs"], manifest["seeds"],
-                               client, folder, manifest["cell_size"],
-                               manifest["engine"], on_problem=done)
+    try:
+        with reported_errors(), (dask_client(workers=args.workers, scheduler=args.scheduler, dashboard=False)
+                                 if remote else nullcontext()) as client:
+            result = run_benchmark(problems, manifest["methods"], manifest["lrs"], manifest["seeds"],
+                                   client, folder, manifest["cell_size"],
+                                   manifest["engine"], on_problem=done)
+    except KeyboardInterrupt:  # the finished cells are on disk: say how to go on, as sweep does
+        err.print(Text.assemble(("interrupted:", "yellow"), f" the finished cells are kept in {folder}/"))
+        err.print(Text(f"Finish it with: descentlab benchmark --resume {folder}"))
+        return 130
     summary = write_benchmark(result, folder, manifest["command"])
     out.print(_areas_table(summary))
     out.print(f"Wrote {escape(str(folder))}/ (summary.json, results.parquet, report.md, report.html, profiles.png) "
