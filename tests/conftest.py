@@ -17,6 +17,17 @@ def _strict_floating_point():
     np.seterr(**old)
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_handler_left_as_found():
+    """No test may leave Ctrl-C handled differently: every later subprocess would inherit it (an ignored SIGINT
+    made a later test's Ctrl-C reach nothing)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    assert signal.getsignal(signal.SIGINT) is before, "this test left SIGINT's handler changed"
+
+
 @pytest.fixture(scope="session")
 def iris() -> dl.Dataset:
     return dl.load_iris()

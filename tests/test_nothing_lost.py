@@ -461,3 +461,12 @@ def test_a_write_that_fails_for_want_of_space_names_the_file(tmp_path, monkeypat
     assert _one_line_error(capsys.readouterr().err) == (f"error: {tmp_path / 'run' / 'curves.png'}: No space left "
                                                         f"on device")
     assert not (tmp_path / "run" / "curves.png").exists() and not (tmp_path / "run" / ".descentlab.lock").exists()
+
+
+@pytest.mark.parametrize("command", [["compare", "--iterations", "3"], ["train", "--iterations", "3"]])
+def test_a_command_run_from_python_gives_the_callers_ctrl_c_handler_back(tmp_path, command):
+    """A finished command ignores a late Ctrl-C while its own process ends; called from Python, that would leave
+    the caller (a notebook, the tests, every later subprocess it starts) deaf to Ctrl-C."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert main([*command, "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -101,7 +101,23 @@ def _read_methods(args: argparse.Namespace) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted). Every file
-    a command names is on disk when it returns."""
+    a command names is on disk when it returns.
+
+    Called with ``argv`` (from Python: a script, a notebook, the tests), the caller's Ctrl-C handler is back when
+    it returns. Called without, as this process's own command line, a command that has finished its work leaves
+    Ctrl-C ignored (:meth:`~descentlab.cli.common.Interrupt.ignore_after`), since the process is about to end."""
+    if argv is None:
+        return _main(argv)
+    import signal
+
+    callers = signal.getsignal(signal.SIGINT)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGINT, callers)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args, given = _parse(argv)
         problem = _read_methods(args) or _inapplicable(args, given)
