@@ -72,6 +72,49 @@ def test_parquet_results_open_in_pandas_and_agree_with_the_summary(in_process: P
         assert np.allclose([c[-1] for c in mine.curve], mine.train_loss - f_star, rtol=1e-12, atol=1e-15)
 
 
+def test_profile_bands_agree_with_each_repetition_counted_from_the_parquet(in_process: Path) -> None:
+    """ρ_s(1) of repetition r is the share of problems on which s's r-th final run reached the target with the
+    fewest gradient evaluations of any method (a problem no run of r reached counts for none); the band at τ = 1
+    is its lowest and highest value over r. Counted here from results.parquet, apart from the profile code."""
+    frame = pd.read_parquet(in_process / "results.parquet")
+    final = frame[frame.phase == "final"].sort_values("seed")
+    cost = {(row.problem, row.method, row.seed): math.inf if pd.isna(row.target_grad_evals)
+            else row.target_grad_evals for row in final.itertuples()}
+    problems, seeds = sorted(set(final.problem)), sorted(set(final.seed))
+    summary = json.loads((in_process / "summary.json").read_text())
+    for method, entry in summary["methods"].items():
+        at_one = [sum(math.isfinite(cost[p, method, s]) and cost[p, method, s] == min(cost[p, m, s] for m in
+                                                                                       summary["methods"])
+                      for p in problems) / len(problems) for s in seeds]
+        assert entry["profile_band"][0] == [1.0, min(at_one), max(at_one)]
+        assert all(0 <= low <= high <= 1 for _, low, high in entry["profile_band"])
+        assert all(0 <= low <= high <= 1 for _, low, high in entry["data_profile_band"])
+        low, high = entry["profile_area_range"]
+        assert 0 <= low <= high <= 1
+
+
+def test_mlp_problems_have_seconds_to_target(in_process: Path) -> None:
+    summary = json.loads((in_process / "summary.json").read_text())
+    reached = 0
+    for entry in summary["problems"]["iris-mlp"]["methods"].values():
+        times = entry["results"]["time_to_target"]
+        assert times["seconds"]["reached"] == times["iterations"]["reached"]
+        assert all(q is None or q > 0 for q in times["seconds"]["quartiles"])
+        reached += times["seconds"]["reached"]
+    assert reached > 0  # the best method's median run reaches a target set from its own median
+
+
+def test_an_mlp_runs_seconds_grow_with_its_iterations() -> None:
+    """A stacked cell's wall time is shared by its models: each gets the cell's seconds over its models, spread
+    evenly over its iterations."""
+    result = descentlab.benchmark(problems=["iris-mlp"], optimizers=["gd", "nag"], lrs=[0.5], seeds=2, iterations=10)
+    (iris,) = result.problems
+    assert len(iris.runs) == 2 * 2 * 2
+    for run in iris.runs:
+        assert run.seconds is not None and run.seconds.shape == (11,) and run.seconds[0] == 0.0
+        assert np.all(np.diff(run.seconds) > 0)
+
+
 def test_a_two_worker_cluster_gives_identical_results(in_process: Path, tmp_path: Path) -> None:
     out = tmp_path / "cluster"
     assert main([*REDUCED, "--workers", "2", "--out", str(out)]) == 0

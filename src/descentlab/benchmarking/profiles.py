@@ -12,12 +12,15 @@ to target over the repetitions, ``inf`` when fewer than half reached it).
   gradient becomes 1).
 * Area (as AlgoPerf scores): :math:`\frac{1}{\tau_{\max} - 1}\int_1^{\tau_{\max}} \rho_s(\tau)\,d\tau`, in [0, 1],
   τ_max = 4.
+* Band from the repetitions: the same profile computed from each repetition's own table of costs (repetition r of
+  every method, r = 1 … R), R profiles per method; the band is their lowest and highest value at every τ (κ).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 TAU_MAX = 4.0
 
@@ -59,3 +62,34 @@ def profile_area(profile: Sequence[tuple[float, float]], tau_max: float = TAU_MA
     for (tau, rho), (next_tau, _) in zip(profile, [*profile[1:], (tau_max, 0.0)], strict=True):
         area += rho * max(0.0, min(next_tau, tau_max) - min(tau, tau_max))
     return area / (tau_max - 1.0)
+
+
+def step_value(points: Sequence[tuple[float, float]], x: float) -> float:
+    """A step profile's value at ``x``: that of its last breakpoint at or before ``x`` (0 before the first)."""
+    value = 0.0
+    for at, rho in points:
+        if at > x:
+            break
+        value = rho
+    return value
+
+
+def band(profiles: Sequence[Sequence[tuple[float, float]]]) -> list[tuple[float, float, float]]:
+    """The min–max envelope of step profiles as ``(x, lowest, highest)`` breakpoints, one at every breakpoint of
+    any of them (both bounds constant between them)."""
+    xs = sorted({x for profile in profiles for x, _ in profile})
+    return [(x, min(step_value(p, x) for p in profiles), max(step_value(p, x) for p in profiles)) for x in xs]
+
+
+def profile_bands(tables: Sequence[Mapping[str, Sequence[float]]], profile: Callable[..., Any] = performance_profile
+                  ) -> dict[str, list[tuple[float, float, float]]]:
+    """Each method's band of ``profile`` (:func:`performance_profile` or :func:`data_profile`) over the
+    repetitions, ``tables[r]`` being repetition r's costs."""
+    profiles = [profile(table) for table in tables]
+    return {s: band([p[s] for p in profiles]) for s in tables[0]}
+
+
+def area_range(tables: Sequence[Mapping[str, Sequence[float]]]) -> dict[str, tuple[float, float]]:
+    """Each method's lowest and highest :func:`profile_area` over the repetitions' performance profiles."""
+    areas = [{s: profile_area(p) for s, p in performance_profile(table).items()} for table in tables]
+    return {s: (min(a[s] for a in areas), max(a[s] for a in areas)) for s in tables[0]}

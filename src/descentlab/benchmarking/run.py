@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data.dataset import Dataset
-from ..experiments.cells import Cell
+from ..experiments.cells import Cell, CellResult
 from ..experiments.config import DEFAULT_CELL_SIZE, CompareConfig, TuneConfig
 from ..experiments.statistics import TimeToTarget, time_to_target
 from ..optim.optimizers import parse_optimizer
 from .problems import SPLIT_SEED, Problem, convex_objective, load_problem_data, newton_f_star
-from .profiles import data_profile, performance_profile, profile_area
+from .profiles import area_range, data_profile, performance_profile, profile_area, profile_bands
 
 if TYPE_CHECKING:
     from ..experiments.sweeprun import CellRunner, OnCell
@@ -79,6 +79,9 @@ class BenchmarkResult:
     profiles: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     data_profiles: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     areas: dict[str, float] = field(default_factory=dict)
+    profile_bands: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    data_profile_bands: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    area_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 # -- time to target ---------------------------------------------------------------------------------------------
@@ -101,17 +104,24 @@ def mark_targets(result: ProblemResult) -> None:
 def censored_at(run: Run, key: str = "target_grad_evals") -> float:
     """Where a run that never reached its target is censored: its last iteration, in the unit of ``key``."""
     last = int(np.flatnonzero(np.isfinite(run.loss))[-1]) if np.isfinite(run.loss).any() else 0
-    if key == "target_grad_evals" and run.grad_evals is not None:
-        return float(run.grad_evals[last])
-    if key == "target_func_evals" and run.func_evals is not None:
-        return float(run.func_evals[last])
-    return float(last)
+    curve = {"target_grad_evals": run.grad_evals, "target_func_evals": run.func_evals,
+             "target_seconds": run.seconds}.get(key)
+    return float(last if curve is None else curve[last])
+
+
+def reached_at(run: Run, key: str) -> float | None:
+    """When a run reached its target in the unit of ``key`` (None: never): its row's value, or for
+    ``target_seconds`` (timings stay out of the rows) its seconds at the target iteration."""
+    if key != "target_seconds":
+        return run.row[key]  # type: ignore[no-any-return]
+    k = run.row["target_iteration"]
+    return None if k is None or run.seconds is None else float(run.seconds[k])
 
 
 def cost_to_target(runs: Sequence[Run], key: str = "target_grad_evals") -> TimeToTarget:
     """Kaplan–Meier quartiles of the time to target over runs, each never-reaching run censored at its last
     iteration (:func:`~descentlab.experiments.statistics.time_to_target`)."""
-    return time_to_target([r.row[key] for r in runs], [censored_at(r, key) for r in runs])
+    return time_to_target([reached_at(r, key) for r in runs], [censored_at(r, key) for r in runs])
 
 
 def median_cost(runs: Sequence[Run], key: str = "target_grad_evals") -> float:
@@ -142,8 +152,10 @@ def tune_config(problem: Problem, methods: Sequence[str], lrs: Sequence[float], 
                       split_seed=SPLIT_SEED)
 
 
-def run_mlp(problem: Problem, data: Dataset, config: TuneConfig, runner: CellRunner) -> ProblemResult:
-    """Both phases of the tuned sweep on an ``mlp`` problem, its cells run by ``runner``."""
+def run_mlp(problem: Problem, data: Dataset, config: TuneConfig, runner: CellRunner,
+            model_seconds: dict[tuple[str, str, int], float]) -> ProblemResult:
+    """Both phases of the tuned sweep on an ``mlp`` problem, its cells run by ``runner`` (which fills
+    ``model_seconds``, see :func:`timed_cells`)."""
     from ..experiments.tuning import run_tuned
 
     tuned = run_tuned(data, config, runner=runner)
@@ -151,9 +163,25 @@ def run_mlp(problem: Problem, data: Dataset, config: TuneConfig, runner: CellRun
     for result in tuned.groups:
         history = result.history
         for m, row in enumerate(result.rows):
+            seconds = model_seconds.get((row["phase"], row["setting"], row["seed"]))
             runs.append(Run({"problem": problem.name, **row}, history.test_loss[:, m], history.train_loss[:, m],
-                            history.grad_evals[:, m], history.func_evals[:, m]))
+                            history.grad_evals[:, m], history.func_evals[:, m],
+                            None if seconds is None else seconds * np.arange(len(history)) / (len(history) - 1)))
     return ProblemResult(problem, runs, tuned.choice, seconds=tuned.seconds)
+
+
+def timed_cells(model_seconds: dict[tuple[str, str, int], float], on_cell: OnCell | None) -> OnCell:
+    """A ``CellRunner`` callback that records each model's seconds, by (phase, setting, seed), before calling
+    ``on_cell``: a stacked cell's wall time is shared by its models, so a model's seconds are the cell's divided
+    by its models (none for a cell read back from its run folder, whose time was not kept)."""
+    def record(result: CellResult, resumed: bool) -> None:
+        if not resumed and result.seconds > 0:
+            for row in result.rows:
+                model_seconds[(row["phase"], row["setting"], row["seed"])] = result.seconds / len(result.rows)
+        if on_cell is not None:
+            on_cell(result, resumed)
+
+    return record
 
 
 # -- convex problems --------------------------------------------------------------------------------------------
@@ -283,7 +311,23 @@ def aggregate(methods: Sequence[str], problems: list[ProblemResult]) -> Benchmar
     result.profiles = performance_profile(result.costs)
     result.data_profiles = data_profile(result.costs)
     result.areas = {m: profile_area(profile) for m, profile in result.profiles.items()}
+    tables = repetition_costs(methods, problems)
+    result.profile_bands = profile_bands(tables)
+    result.data_profile_bands = profile_bands(tables, data_profile)
+    result.area_ranges = area_range(tables)
     return result
+
+
+def repetition_costs(methods: Sequence[str], problems: Sequence[ProblemResult]) -> list[dict[str, list[float]]]:
+    """One table of costs per final repetition r (seeds in order: every method's r-th run has the same split and
+    initial point): each method's gradient evaluations to the target in that run, ``inf`` when it never reached it."""
+    def cost(run: Run) -> float:
+        value = run.row["target_grad_evals"]
+        return math.inf if value is None else float(value)
+
+    runs = {m: [sorted(p.final(m), key=lambda run: run.row["seed"]) for p in problems] for m in methods}
+    repetitions = min(len(final) for columns in runs.values() for final in columns)
+    return [{m: [cost(final[r]) for final in runs[m]] for m in methods} for r in range(repetitions)]
 
 
 def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], seeds: int, client: Any = None,
@@ -300,8 +344,10 @@ def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], 
             problem = replace(problem, f_star=newton_f_star(problem))
         return run_convex(problem, config, client)
     data = load_problem_data(problem)
-    runner = CellRunner(data, config, tuned_models(config), client, folder, cell_size, on_cell)
-    return run_mlp(problem, data, config, runner)
+    model_seconds: dict[tuple[str, str, int], float] = {}
+    runner = CellRunner(data, config, tuned_models(config), client, folder, cell_size,
+                        timed_cells(model_seconds, on_cell))
+    return run_mlp(problem, data, config, runner, model_seconds)
 
 
 def run_benchmark(problems: Sequence[Problem], methods: Sequence[str], lrs: Sequence[float], seeds: int,

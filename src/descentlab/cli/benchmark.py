@@ -98,11 +98,13 @@ def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
 
 def _areas_table(summary: dict[str, Any]) -> Table:
     table = Table(title="Performance profiles: area under ρ over τ in [1, 4] (1 = fastest on every problem)")
-    for column in ("method", "profile area", "problems solved"):
+    for column in ("method", "profile area", "over the repetitions", "problems solved"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for method, m in summary["methods"].items():
         solved = sum(p["costs_gradient_evaluations"][method] is not None for p in summary["problems"].values())
-        table.add_row(escape(method), f"{m['profile_area']:.3f}", f"{solved}/{len(summary['problems'])}")
+        low, high = m["profile_area_range"]
+        table.add_row(escape(method), f"{m['profile_area']:.3f}", f"{low:.3f} – {high:.3f}",
+                      f"{solved}/{len(summary['problems'])}")
     return table
 
 

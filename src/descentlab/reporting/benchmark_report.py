@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from ..experiments.statistics import Paired
 
 PARQUET_CURVE = "curve"  # validation loss (mlp) or f − f* (convex) at every iteration
+BAND_RULE = ("[x, lowest, highest]: the profile computed from each final repetition's own costs (repetition r of "
+             "every method: gradient evaluations to the target in that run, +inf when it never reached it), one "
+             "profile per repetition; the band is their minimum and maximum at each x (constant up to the next x); "
+             "profile_area_range: the lowest and highest area of those profiles")
 
 
 def _finite(value: Any) -> Any:
@@ -47,23 +51,22 @@ def _method_summary(result: ProblemResult, method: str) -> dict[str, Any]:
     final = result.final(method)
     tune = [r for r in result.runs if r.row["phase"] == "tune" and r.row["method"] == method]
     chosen = result.choice[method]
-    costs = {unit: cost_to_target(final, key) for unit, key in
-             (("iterations", "target_iteration"), ("gradient evaluations", "target_grad_evals"),
-              ("function evaluations", "target_func_evals"))}
+    units = [("iterations", "target_iteration"), ("gradient evaluations", "target_grad_evals"),
+             ("function evaluations", "target_func_evals")]
+    if all(r.seconds is not None for r in final):  # not after --resume read this method's final cells back
+        units.append(("seconds", "target_seconds"))
+    costs = {unit: cost_to_target(final, key) for unit, key in units}
     measures = {}
     for key in ("test_loss", "test_accuracy", "suboptimality", "validation_loss"):
         values = [r.row[key] for r in final if r.row.get(key) is not None and r.row["status"] != "diverged"]
         measures[f"median_{key}"] = float(np.median(values)) if values else None
-    seconds = [r.seconds[r.row["target_iteration"]] for r in final
-               if r.seconds is not None and r.row["target_iteration"] is not None]
     return {
         "setting": chosen["setting"], "lr": chosen["lr"],
         "status": {"tune": status_counts(r.row["status"] for r in tune),
                    "final": status_counts(r.row["status"] for r in final)},
         "results": {**measures, "time_to_target": {unit: {"median": t.quartiles[1], "quartiles": list(t.quartiles),
                                                           "reached": t.reached, "runs": t.runs}
-                                                   for unit, t in costs.items()},
-                    "seconds_to_target_median_of_reached": float(np.median(seconds)) if seconds else None},
+                                                   for unit, t in costs.items()}},
     }
 
 
@@ -108,9 +111,13 @@ def benchmark_summary(result: BenchmarkResult) -> dict[str, Any]:
         }
     return {
         "methods": {m: {"profile": [list(pair) for pair in result.profiles[m]], "profile_area": result.areas[m],
-                        "data_profile": [list(pair) for pair in result.data_profiles[m]]} for m in result.methods},
+                        "data_profile": [list(pair) for pair in result.data_profiles[m]],
+                        "profile_band": [list(point) for point in result.profile_bands[m]],
+                        "data_profile_band": [list(point) for point in result.data_profile_bands[m]],
+                        "profile_area_range": list(result.area_ranges[m])} for m in result.methods},
         "profile_unit": "median gradient evaluations to the target over the final repetitions: " + KAPLAN_MEIER
                         + "; a median not reached is a cost of +inf",
+        "profile_band": BAND_RULE,
         "paired": "each method against the first on the final repetitions; p_value: exact sign test, p_adjusted: "
                   "Holm's correction over every comparison of this report",
         "profile_area_tau_max": 4.0,
@@ -164,22 +171,39 @@ def _problem_curves(result: ProblemResult, methods: tuple[str, ...]) -> dict[str
     return {m: np.stack([r.loss for r in result.final(m)], axis=1) for m in methods}
 
 
+def _ends(result: BenchmarkResult) -> dict[str, tuple[float, float]]:
+    """Where each kind of profile is drawn from and to."""
+    return {"profile": (1.0, _tau_end(result)), "data_profile": (1.0, _largest_cost(result) * 1.5)}
+
+
+def _lines(result: BenchmarkResult, m: str, kind: str) -> tuple[list[float], ...]:
+    """Method ``m``'s profile of ``kind`` as a step line and its band's two edges, on their own breakpoints."""
+    first, last = _ends(result)[kind]
+    points = {"profile": result.profiles, "data_profile": result.data_profiles}[kind][m]
+    band = {"profile": result.profile_bands, "data_profile": result.data_profile_bands}[kind][m]
+    xs, ys = _extended(points, first, last)
+    band_xs, low = _extended([(x, lo) for x, lo, _ in band], first, last)
+    return xs, ys, band_xs, low, _extended([(x, hi) for x, _, hi in band], first, last)[1]
+
+
 def profiles_png(result: BenchmarkResult, path: Path) -> Path:
-    """Performance profiles (left) and data profiles (right) as step lines."""
+    """Performance profiles (left) and data profiles (right) as step lines, each with its band from the
+    repetitions."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.2), dpi=110)
     left, right = fig.subplots(1, 2)
     for i, m in enumerate(result.methods):
-        style = {"color": PALETTE[i % len(PALETTE)], "linestyle": ["-", "--", "-.", ":"][i % 4], "where": "post"}
-        tau, rho = _extended(result.profiles[m], 1.0, _tau_end(result))
-        left.step(tau, rho, label=f"{method_label(m)} (area {result.areas[m]:.3f})", **style)
-        kappa, d = _extended(result.data_profiles[m], 1.0, _largest_cost(result) * 1.5)
-        right.step(kappa, d, label=method_label(m), **style)
+        colour = PALETTE[i % len(PALETTE)]
+        for ax, kind, name in ((left, "profile", f"{method_label(m)} (area {result.areas[m]:.3f})"),
+                               (right, "data_profile", method_label(m))):
+            xs, ys, band_xs, low, high = _lines(result, m, kind)
+            ax.step(xs, ys, where="post", color=colour, linestyle=["-", "--", "-.", ":"][i % 4], label=name)
+            ax.fill_between(band_xs, low, high, step="post", color=colour, alpha=0.15, linewidth=0)
     left.set(xscale="log", xlabel="τ (cost ratio to the best method)", ylabel="ρ_s(τ): fraction of problems",
-             title="Performance profiles", ylim=(-0.03, 1.03))
+             title="Performance profiles (band: min–max over repetitions)", ylim=(-0.03, 1.03))
     right.set(xscale="log", xlabel="κ (gradient evaluations)", ylabel="d_s(κ): fraction of problems",
-              title="Data profiles", ylim=(-0.03, 1.03))
+              title="Data profiles (band: min–max over repetitions)", ylim=(-0.03, 1.03))
     left.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return _save(fig, path)
@@ -261,12 +285,16 @@ def render_markdown(summary: dict[str, Any], command: str) -> str:
              "repetitions, results on fresh final repetitions, test rows held out of everything; convex problems "
              "choose on the final f − f* of their fixed objective). A method's cost on a problem is the median "
              "number of gradient evaluations its final runs need to reach the problem's target, by the " + KAPLAN_MEIER
-             + "; a median not reached is a cost of ∞.", "",
+             + "; a median not reached is a cost of ∞. The bands are the lowest and highest profile of the "
+             "repetitions: the same profile computed from each final repetition's own costs.", "",
              "## Performance profiles", "", "![performance and data profiles](profiles.png)", "",
-             "| method | area under ρ over τ ∈ [1, 4] | problems solved |", "|---|---:|---:|"]
+             "| method | area under ρ over τ ∈ [1, 4] | lowest – highest over the repetitions | problems solved |",
+             "|---|---:|---:|---:|"]
     for m in methods:
         solved = sum(p["costs_gradient_evaluations"][m] is not None for p in summary["problems"].values())
-        lines.append(f"| {m} | {summary['methods'][m]['profile_area']:.3f} | {solved}/{len(summary['problems'])} |")
+        low, high = summary["methods"][m]["profile_area_range"]
+        lines.append(f"| {m} | {summary['methods'][m]['profile_area']:.3f} | {low:.3f} – {high:.3f} | "
+                     f"{solved}/{len(summary['problems'])} |")
     for name, p in summary["problems"].items():
         lines += ["", f"## {name}", "", f"{p['model']}, {p['iterations']} iterations; target: "
                   f"{p['target']['rule']} = {_number(p['target']['value'])}.", "",
@@ -291,27 +319,31 @@ def render_markdown(summary: dict[str, Any], command: str) -> str:
 
 
 # -- report.html -------------------------------------------------------------------------------------------------
-def _step_trace(points: list[tuple[float, float]], first: float, last: float, name: str, colour: str,
-                block: FloatBlock, axes: tuple[str, str]) -> dict[str, Any]:
-    xs, ys = _extended(points, first, last)
-    return {"type": "scatter", "mode": "lines", "name": name, "legendgroup": name, "x": block.add(xs),
-            "y": block.add(ys), "line": {"shape": "hv", "color": colour}, "xaxis": axes[0], "yaxis": axes[1],
-            "showlegend": axes[0] == "x"}
+def _step_traces(result: BenchmarkResult, m: str, kind: str, colour: str, block: FloatBlock,
+                 axes: tuple[str, str]) -> list[dict[str, Any]]:
+    """Method ``m``'s profile of ``kind`` as a step line over its band from the repetitions (two edges, filled)."""
+    xs, ys, band_xs, low, high = _lines(result, m, kind)
+    where = {"xaxis": axes[0], "yaxis": axes[1], "legendgroup": m}
+    edge = {"type": "scatter", "mode": "lines", "x": block.add(band_xs), "showlegend": False, "hoverinfo": "skip",
+            "line": {"shape": "hv", "width": 0, "color": colour}, **where}
+    return [{**edge, "y": block.add(low)}, {**edge, "y": block.add(high), "fill": "tonexty"},
+            {"type": "scatter", "mode": "lines", "name": m, "x": block.add(xs), "y": block.add(ys),
+             "line": {"shape": "hv", "color": colour}, "showlegend": axes[0] == "x", **where}]
 
 
 def profiles_figure(result: BenchmarkResult, block: FloatBlock) -> dict[str, Any]:
     data = []
     for i, m in enumerate(result.methods):
         colour = PALETTE[i % len(PALETTE)]
-        data.append(_step_trace(result.profiles[m], 1.0, _tau_end(result), m, colour, block, ("x", "y")))
-        data.append(_step_trace(result.data_profiles[m], 1.0, _largest_cost(result) * 1.5, m, colour, block,
-                                ("x2", "y2")))
+        data += _step_traces(result, m, "profile", colour, block, ("x", "y"))
+        data += _step_traces(result, m, "data_profile", colour, block, ("x2", "y2"))
     layout = {"height": 420, "grid": {"rows": 1, "columns": 2, "pattern": "independent"},
               "xaxis": {"type": "log", "title": {"text": "τ (cost ratio to the best)"}},
               "yaxis": {"range": [-0.03, 1.03], "title": {"text": "ρ_s(τ)"}},
               "xaxis2": {"type": "log", "title": {"text": "κ (gradient evaluations)"}},
               "yaxis2": {"range": [-0.03, 1.03], "title": {"text": "d_s(κ)"}},
-              "title": {"text": "<b>Performance profiles (left) and data profiles (right)</b>", "font": {"size": 14}}}
+              "title": {"text": "<b>Performance profiles (left) and data profiles (right)</b>, band: min–max over "
+                                "repetitions", "font": {"size": 14}}}
     return {"id": "profiles", "data": data, "layout": layout}
 
 
