@@ -470,3 +470,60 @@ def test_a_command_run_from_python_gives_the_callers_ctrl_c_handler_back(tmp_pat
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert main([*command, "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_resume_runs_on_the_engine_the_run_recorded_or_refuses_in_one_line(tmp_path, capsys, monkeypatch):
+    """'auto' is stored as the engine it chose: a resume where 'auto' would now choose otherwise still ends as the
+    uninterrupted run, bit for bit, and one where that engine cannot run is refused in one line naming it."""
+    from descentlab.core import engines
+    from descentlab.experiments.checkpoint import write_checkpoint
+
+    monkeypatch.setattr(engines, "AUTO_COMPILED_FROM", 10)  # 'auto' takes numba's engine for a run of 40
+    options = ["--hidden", "3", "--iterations", "40", "--optimizers", "gd,nag", "--quiet"]
+    assert main(["compare", *options, "--out", str(tmp_path / "whole")]) == 0
+    assert json.loads((tmp_path / "whole" / "summary.json").read_text())["engine"] == "compiled"
+    config = dl.CompareConfig(hidden=(3,), iterations=40, optimizers=("gd", "nag"))
+    steps = iter(range(60))
+    cut = dl.compare(dl.load_iris(), config, should_stop=lambda: next(steps) >= 15)
+    checkpoint = tmp_path / "cut" / "checkpoint"
+    write_checkpoint(cut, checkpoint, dl.load_iris(), {"command": "compare", "out": str(tmp_path / "cut"),
+                                                       "cwd": str(tmp_path)})
+    assert checkpoint_config(checkpoint)[0].engine == "compiled"
+
+    monkeypatch.setattr(engines, "compiled_available", lambda: False)
+    assert main(["compare", "--resume", str(checkpoint), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the interrupted run trained on the compiled engine" in err, err
+    assert "the compiled engine needs numba" in err and checkpoint.is_dir()
+
+    monkeypatch.undo()  # numba back; 'auto' would now take NumPy for 40 iterations: the run's own engine is used
+    assert main(["compare", "--resume", str(checkpoint), "--quiet"]) == 0
+    assert json.loads((tmp_path / "cut" / "summary.json").read_text())["engine"] == "compiled"
+    assert {k: v.tobytes() for k, v in _models(tmp_path / "cut").items()} == \
+        {k: v.tobytes() for k, v in _models(tmp_path / "whole").items()}
+    assert history_numbers(tmp_path / "cut" / "history.csv") == history_numbers(tmp_path / "whole" / "history.csv")
+
+
+def test_a_benchmark_records_its_engine_and_a_folder_in_use_is_refused_with_the_locks_message(tmp_path, capsys,
+                                                                                               monkeypatch):
+    from descentlab.cli.outputs import LOCK_NAME, RunLock
+    from descentlab.core import engines
+
+    out = tmp_path / "b"
+    quick = ["benchmark", "--problems", "quadratic-k1e3", "--optimizers", "gd", "--lr", "0.5", "--seeds", "1",
+             "--iterations", "3", "--quiet"]
+    assert main([*quick, "--engine", "auto", "--out", str(out)]) == 0
+    manifest = json.loads((out / "benchmark.json").read_text())
+    assert manifest["engine"] == "numpy" and "--engine numpy" in manifest["command"]  # 'auto' as it resolved
+    capsys.readouterr()
+    with RunLock(out / LOCK_NAME, str(out)):  # another run holds the folder
+        for argv in ([*quick, "--out", str(out)], ["benchmark", "--resume", str(out), "--quiet"]):
+            assert main(argv) == 1
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"{out} is in use by another descentlab run" in err, err
+    manifest["engine"] = "compiled"
+    (out / "benchmark.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(engines, "compiled_available", lambda: False)
+    assert main(["benchmark", "--resume", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the benchmark ran on the compiled engine, which cannot run here" in err, err

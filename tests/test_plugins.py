@@ -63,6 +63,7 @@ def test_a_plugin_that_gives_no_optimiser_is_refused_in_one_line(plugin, says, c
     assert main(["compare", "--plugin", source]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err and "--plugin" in err
+    assert err.endswith("(see descentlab compare --help)")  # as every other usage error
 
 
 def test_an_installed_entry_point_is_found_by_name(installed_package, tmp_path):

@@ -114,6 +114,7 @@ def _checkpoint_of(resume: Path, command: str) -> Path:
 
 def _configuration(args: argparse.Namespace, methods: MethodList) -> _Plan:
     """The run's configuration, from the options or from the checkpoint ``--resume`` names (no data read yet)."""
+    from ..core.engines import engine_problem
     from ..experiments.checkpoint import checkpoint_config
 
     if args.resume is None:
@@ -125,6 +126,10 @@ def _configuration(args: argparse.Namespace, methods: MethodList) -> _Plan:
     if info.get("command") != args.command:
         raise UserError(f"{checkpoint}: this checkpoint is of 'descentlab {info.get('command')}'; resume it with "
                         f"that command")
+    problem = engine_problem(config.engine)
+    if problem is not None:  # on another engine the run would not end as it would have uninterrupted
+        raise UserError(f"{checkpoint}: the interrupted run trained on the {config.engine} engine, which cannot run "
+                        f"here: {problem}")
     return _Plan(config, info, checkpoint)
 
 

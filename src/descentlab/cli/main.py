@@ -127,7 +127,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before the command began: nothing to keep
         return 130
     if problem is not None:
-        print(f"descentlab {args.command}: error: {problem}", file=sys.stderr)
+        print(f"descentlab {args.command}: error: {problem} (see descentlab {args.command} --help)", file=sys.stderr)
         return 2
 
     # Piped output (files, CI logs) gets room for the tables instead of the 80-column fallback.

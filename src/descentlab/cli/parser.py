@@ -109,19 +109,13 @@ def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], i
 
 
 def _engine(text: str) -> str:
-    from ..core.engines import ENGINES, NUMBA_ENGINES, compiled_available
+    from ..core.engines import ENGINES, engine_problem
 
     if text not in ENGINES:
         raise argparse.ArgumentTypeError(f"choose one of {', '.join(ENGINES)}, got {text!r}")
-    if text in NUMBA_ENGINES and not compiled_available():
-        raise argparse.ArgumentTypeError(f"the {text} engine needs numba: pip install numba (in a clone of "
-                                         "descentlab: pip install -e '.[fast]')")
-    if text in NUMBA_ENGINES:
-        from ..core.engines.cache import numba_cache_problem
-
-        problem = numba_cache_problem()
-        if problem is not None:
-            raise argparse.ArgumentTypeError(f"{problem}; set NUMBA_CACHE_DIR to a writable folder")
+    problem = engine_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

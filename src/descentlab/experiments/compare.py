@@ -96,8 +96,8 @@ def compare(
         _check_checkpointable(method, optimizer, initial)
     results: dict[str, FitResult] = {}
     pending: list[str] = []
-    engine = choose_engine(config.engine, config.iterations)
-    engine_load = load_engine(net, train, initial, config, engine) if engine in NUMBA_ENGINES else None
+    config = dataclasses.replace(config, engine=choose_engine(config.engine, config.iterations))  # as it ran
+    engine_load = load_engine(net, train, initial, config) if config.engine in NUMBA_ENGINES else None
     start = time.perf_counter()
     for method, optimizer in named:
         earlier = (resume or {}).get(method)
@@ -135,7 +135,7 @@ def _check_checkpointable(method: str, optimizer: Optimizer[Any], initial: Param
                          f"interrupted run can be saved and resumed") from None
 
 
-def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig, engine: str) -> float:
+def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig) -> float:
     """Compile the compiled engine's kernels (or load them from numba's cache) with one evaluation of each kind
     the training will make, and return the seconds that took: a one-time cost per process, reported as such
     instead of inflating the first method's time."""
@@ -143,7 +143,7 @@ def load_engine(net: MLP, train: Dataset, initial: Params, config: CompareConfig
 
     started = time.perf_counter()
     for rows in (slice(None), slice(0, 1)):  # the whole set, and a small (mini-)batch, which may take the fused path
-        objective = Objective(net, train.X[rows], train.y[rows], config.weight_decay, engine=engine)
+        objective = Objective(net, train.X[rows], train.y[rows], config.weight_decay, engine=config.engine)
         objective.evaluate(initial.flat[None], Want.GRADIENT | Want.CORRECT)
         objective.evaluate(initial.flat[None])
     return time.perf_counter() - started

@@ -41,13 +41,6 @@ class Comparison:
     def interrupted(self) -> bool:
         return bool(self.pending) or any(r.interrupted for r in self.results.values())
 
-    @property
-    def engine(self) -> str:
-        """The engine that ran (``config.engine`` may be ``"auto"``): compiled when its load was timed."""
-        if self.engine_load_seconds is not None:
-            return "simd" if self.config.engine == "simd" else "compiled"
-        return "reference" if self.config.engine == "reference" else "numpy"
-
 
 @dataclass
 class Sweep:

@@ -76,7 +76,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             "feature_names": list(comparison.train.feature_names),
             "class_names": list(comparison.train.class_names),
         },
-        "engine": comparison.engine,  # the one that ran; config.engine may say "auto"
+        "engine": comparison.config.engine,  # the one that ran: compare resolves "auto"
         "versions": _package_versions(),
         "seconds": comparison.seconds,
         "interrupted": comparison.interrupted,

@@ -31,6 +31,19 @@ def compiled_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+def engine_problem(engine: str) -> str | None:
+    """Why ``engine`` cannot run here (numba missing, or its kernel cache cannot be written), or None when it can."""
+    if engine not in NUMBA_ENGINES:
+        return None
+    if not compiled_available():
+        return (f"the {engine} engine needs numba: pip install numba (in a clone of descentlab: "
+                "pip install -e '.[fast]')")
+    from .cache import numba_cache_problem
+
+    problem = numba_cache_problem()
+    return None if problem is None else f"{problem}; set NUMBA_CACHE_DIR to a writable folder"
+
+
 def choose_engine(engine: str, evaluations: int = 0) -> str:
     """The engine that ``engine`` names, with ``"auto"`` resolved for a run of about ``evaluations`` model
     evaluations (iterations × models): ``"compiled"`` from ``AUTO_COMPILED_FROM`` on when numba is installed."""
