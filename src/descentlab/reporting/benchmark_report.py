@@ -199,12 +199,12 @@ def profiles_png(result: BenchmarkResult, path: Path) -> Path:
                                (right, "data_profile", method_label(m))):
             xs, ys, band_xs, low, high = _lines(result, m, kind)
             ax.step(xs, ys, where="post", color=colour, linestyle=["-", "--", "-.", ":"][i % 4], label=name)
-            ax.fill_between(band_xs, low, high, step="post", color=colour, alpha=0.15, linewidth=0)
+            ax.fill_between(band_xs, low, high, step="post", color=colour, alpha=0.12, linewidth=0)
     left.set(xscale="log", xlabel="τ (cost ratio to the best method)", ylabel="ρ_s(τ): fraction of problems",
              title="Performance profiles (band: min–max over repetitions)", ylim=(-0.03, 1.03))
     right.set(xscale="log", xlabel="κ (gradient evaluations)", ylabel="d_s(κ): fraction of problems",
               title="Data profiles (band: min–max over repetitions)", ylim=(-0.03, 1.03))
-    left.legend(fontsize=8, loc="lower right")
+    left.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return _save(fig, path)
 
