@@ -102,3 +102,62 @@ def test_nothing_is_imported_before_the_ctrl_c_handler_is_in_place():
             "print(' '.join(sorted(set(sys.modules) - before)))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.split() == ["descentlab", "descentlab.__main__"], run
+
+
+def test_a_ctrl_c_that_an_import_turns_into_another_error_still_ends_quietly_with_130():
+    """NumPy's C code turns a KeyboardInterrupt raised inside its import into an ImportError ("PyCapsule_Import
+    could not import module datetime", then a page of advice): a press there must end as any other press."""
+    code = ("import os, signal, sys, time\nimport descentlab.__main__ as entry\nimport descentlab.cli as cli\n"
+            "def main():\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n        time.sleep(5)\n"
+            "    except KeyboardInterrupt:\n        raise ImportError('could not import module datetime') from None\n"
+            "cli.main = main\nsys.exit(entry.run())\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stderr) == (130, ""), run
+
+
+def test_a_ctrl_c_inside_code_python_cannot_raise_from_is_not_lost():
+    """A press that lands in a weakref callback of the import system or a ``__del__`` is "Exception ignored" by
+    Python: the command must still stop (130, silent), not print that and run to the end."""
+    code = ("import os, signal, sys, time\nimport descentlab.__main__ as entry\nimport descentlab.cli as cli\n"
+            "class Dropped:\n    def __del__(self):\n        os.kill(os.getpid(), signal.SIGINT)\n"
+            "        time.sleep(0.2)\n"
+            "def main():\n    Dropped()\n    time.sleep(5)\n    print('ran to the end')\n    return 0\n"
+            "cli.main = main\nsys.exit(entry.run())\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stdout, run.stderr) == (130, "", ""), run
+
+
+def _ctrl_c_works() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as in a terminal (a background shell job ignores it)
+
+
+def test_ctrl_c_at_any_moment_of_start_up_ends_without_a_traceback(tmp_path):
+    """A press 0-300 ms after the command starts (Python's start-up, descentlab's imports, NumPy's, the data):
+    exit 130 (or 0: it had finished) and at most one line. A traceback may come only from CPython itself or the
+    installer's launcher, before descentlab's first line runs (site, runpy, the script's own ``import re``):
+    it then names no file of the package, and ends in death by SIGINT (the shell's 130) or CPython's exit 1;
+    a press before CPython installs its handler kills the process silently (also the shell's 130)."""
+    import os
+    import signal
+    import time
+
+    launchers = [[str(Path(sys.executable).parent / "descentlab")], [sys.executable, "-m", "descentlab"]]
+    ours = 0
+    for delay in range(0, 301, 25):
+        for launcher in launchers:
+            out = tmp_path / f"run-{delay}-{len(launcher)}"
+            run = subprocess.Popen([*launcher, "compare", "--iterations", "3", "--quiet", "--out", str(out)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=_ctrl_c_works)
+            time.sleep(delay / 1000)
+            run.send_signal(signal.SIGINT)
+            _, err = run.communicate(timeout=60)
+            package_frames = f"{os.sep}descentlab{os.sep}" in err.replace(f"bin{os.sep}descentlab", "")
+            if run.returncode in (1, -signal.SIGINT) and not package_frames and (err == "" or "Traceback" in err):
+                continue  # CPython's own start-up: killed before its handler, or its traceback before ours
+            ours += 1
+            assert run.returncode in (0, 130) and err.count("\n") <= 1 and "Traceback" not in err, \
+                (delay, launcher, run.returncode, err)
+    assert ours >= 10  # most presses land in descentlab's own start-up, not in CPython's

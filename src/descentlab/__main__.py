@@ -6,12 +6,25 @@ import _signal as signal
 import sys
 
 _returned = False  # main has returned: its files are written and its message printed
+_pressed = False  # Ctrl-C was pressed while this handler was in place
 
 
 def _on_ctrl_c(signum: int, frame: object) -> None:
     """Python's own handler until the command has returned (KeyboardInterrupt); after that a press does nothing."""
+    global _pressed
     if not _returned:
+        _pressed = True
         raise KeyboardInterrupt
+
+
+def _unraisable(info: "sys.UnraisableHookArgs") -> None:
+    """A press inside code Python cannot raise from (a weakref callback of the import system, a ``__del__``) would
+    print "Exception ignored in …" and be lost: it is raised again a millisecond later, back where it can be."""
+    if not isinstance(info.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(info)
+    elif not _returned:
+        signal.signal(signal.SIGALRM, _on_ctrl_c)
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
 
 
 def run() -> int:
@@ -22,6 +35,7 @@ def run() -> int:
     global _returned
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with Ctrl-C ignored
         signal.signal(signal.SIGINT, _on_ctrl_c)
+        sys.unraisablehook = _unraisable
     code = 130
     try:
         try:
@@ -30,8 +44,11 @@ def run() -> int:
             code = main()
         finally:  # runs even when a press interrupts the line above after main returned, so no window is left
             _returned = True
-    except KeyboardInterrupt:
-        pass
+    except BaseException:
+        # A press inside an import may come out as another error: NumPy's C code turns it into an ImportError
+        # ("PyCapsule_Import could not import module datetime"). Whatever it became, the user pressed Ctrl-C.
+        if not _pressed:
+            raise
     # Now that _on_ctrl_c no longer raises, ignore SIGINT outright: Python's finalization puts SIG_DFL back in place
     # of a Python handler (a press then would kill the process), but leaves SIG_IGN alone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
