@@ -187,3 +187,71 @@ def test_compare_seeds_is_the_sweep_of_its_one_learning_rate_and_seed_0_is_compa
     capsys.readouterr()
     assert main(["compare", "--seeds", "2", "--optimizers", "adam:lr=0.1", "--out", str(tmp_path / "x")]) == 1
     assert "'adam:lr=0.1' sets its own lr" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def _seed_curves(run: Path, key: str) -> dict[str, np.ndarray]:
+    """Per method, its seeds' ``key`` curves (iterations × seeds, seeds in order) read from the run's cell files."""
+    import pyarrow.parquet as pq
+
+    curves: dict[str, dict[int, list[float]]] = {}
+    for cell in sorted((run / "cells").glob("*.parquet")):
+        table = pq.read_table(cell).to_pydict()
+        for method, seed, curve in zip(table["method"], table["seed"], table[key], strict=True):
+            curves.setdefault(method, {})[seed] = curve
+    return {method: np.array([seeds[s] for s in sorted(seeds)]).T for method, seeds in curves.items()}
+
+
+def test_compare_seeds_draws_the_median_and_quartiles_of_the_seeds_and_each_seed_on_request(tmp_path, capsys,
+                                                                                            monkeypatch):
+    from descentlab.reporting import plots
+
+    drawn = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (drawn.append(fig), save(fig, path))[1])
+    shared = ["--iterations", "30", "--engine", "numpy", "--quiet", "--optimizers", "gd,nag", "--lr", "0.05",
+              "--seed", "1"]
+    for runs in ([], ["--show-runs"]):
+        assert main(["compare", *shared, "--seeds", "3", *runs, "--out", str(tmp_path / f"c{len(runs)}")]) == 0
+    curves = _seed_curves(tmp_path / "c1", "history_train_loss")
+    plain, each = (figure.axes[0] for figure in drawn)  # the training loss panels of sweep.png, without and with
+    assert [line.get_label() for line in plain.lines] == ["gd (steepest descent), lr 0.05",
+                                                          "nag (accelerated gradient, Nesterov 1983), lr 0.05"]
+    assert len(each.lines) == 2 * (3 + 1)  # per method, its 3 seeds' thin lines, then the median
+    for index, method in enumerate(("gd", "nag")):
+        seeds = curves[method]
+        assert seeds.shape == (31, 3)
+        thin, median = each.lines[4 * index : 4 * index + 3], each.lines[4 * index + 3]
+        for seed, line in enumerate(thin):
+            assert np.array_equal(line.get_ydata(), seeds[:, seed])
+        assert np.array_equal(median.get_ydata(), np.median(seeds, axis=1))
+        assert np.array_equal(plain.lines[index].get_ydata(), median.get_ydata())
+        band = each.collections[index].get_paths()[0].vertices
+        for k in range(31):
+            at = band[band[:, 0] == k, 1]
+            assert (at.min(), at.max()) == (np.percentile(seeds[k], 25), np.percentile(seeds[k], 75))
+    # one split for every seed, that of --seed: seed 1's run is compare --seed 1's single run, test numbers too
+    assert main(["compare", *shared, "--out", str(tmp_path / "one")]) == 0
+    rows = [row.split(",") for row in (tmp_path / "c1" / "sweep.csv").read_text().splitlines()]
+    history = [line.split(",") for line in (tmp_path / "one" / "history.csv").read_text().splitlines()]
+    for method in ("gd", "nag"):
+        seed1 = dict(zip(rows[0], next(r for r in rows[1:] if r[0] == method and r[2] == "1"), strict=True))
+        last = dict(zip(history[0], [r for r in history if r[0] == method][-1], strict=True))
+        assert (float(seed1["final_train_loss"]), float(seed1["final_test_loss"])) == (
+            float(last["train_loss"]), float(last["test_loss"]))
+    # statuses per seed in summary.json, as sweep.csv lists them; the paired readings in the terminal, as report.md
+    summary = json.loads((tmp_path / "c1" / "summary.json").read_text())
+    for method in ("gd", "nag"):
+        assert summary["methods"][method]["status_per_seed"] == {
+            "0.05": [r[rows[0].index("status")] for r in rows[1:] if r[0] == method]}
+    assert summary["methods"]["gd"]["status_per_seed"]["0.05"] == ["ok", "ok", "high-loss"]  # each run names it:
+    said, err = capsys.readouterr()
+    assert [line for line in err.splitlines() if line.startswith("hint:")] == 2 * [
+        "hint: gd at lr 0.05 (seed 2) ended with a loss above guessing the class frequencies: try a smaller --lr than "
+        "0.05"]
+    said = " ".join(said.split())  # rich folds long lines
+    report = (tmp_path / "c1" / "report.md").read_text().splitlines()
+    readings = [row.split(" | ")[-1].rstrip(" |") for row in report if row.startswith("| nag (")
+                and " | 0.05 | " in row][1:]  # the status table's row first, then one per metric
+    assert len(readings) == 3 and said.count(f"nag vs gd: {'; '.join(readings)}") == 2
+    assert main(["compare", "--show-runs", "--out", str(tmp_path / "x")]) == 2  # one seed: nothing to show apart
+    assert "--show-runs: only with --seeds N > 1" in capsys.readouterr().err and not (tmp_path / "x").exists()

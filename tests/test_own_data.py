@@ -55,12 +55,19 @@ def test_features_on_one_small_scale_get_no_hint():
         "features span 14.8 … 162 ('magnesium'): add --standardize")  # reaching 100 is enough
 
 
-def test_sweeps_hint_before_training_too(tmp_path):
-    for tune in ([], ["--tune"]):
+def test_sweeps_hint_before_training_and_after_it(tmp_path):
+    # raw wine at lr 0.1: one step throws gd's loss far above its start; a tuned sweep's hint is of its final phase
+    # (repetitions 2 and 3: 2 diverged, 3 ended stuck, below its start: the hint names the first status of a tie)
+    for tune, statuses, seeds in (([], ["diverged"] * 2, "seeds 0, 1"), (["--tune"], ["diverged", "stuck"], "seed 2")):
         run = _run("sweep", *tune, "--data", str(DATASETS / "wine.csv"), "--iterations", "1", "--seeds", "2",
                    "--lr", "0.1", "--optimizers", "gd", "--out", f"r{len(tune)}", "--quiet", cwd=tmp_path)
         assert run.returncode == 0, run.stderr
-        assert _hints(run.stderr) == ["hint: features span 0.66 … 1,680 ('proline'): add --standardize"]
+        assert _hints(run.stderr) == ["hint: features span 0.66 … 1,680 ('proline'): add --standardize",
+                                      f"hint: gd at lr 0.1 ({seeds}) diverged: try --standardize, a smaller --lr "
+                                      "than 0.1"]
+        rows = (tmp_path / f"r{len(tune)}" / "sweep.csv").read_text().splitlines()
+        status = rows[0].split(",").index("status")
+        assert [row.split(",")[status] for row in rows[1:]][-2:] == statuses
 
 
 def test_a_step_too_large_is_told_to_shrink(tmp_path):

@@ -3,9 +3,11 @@ it, a method that ended stuck at the class-frequency loss or diverged. docs/own-
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..experiments.config import CompareConfig
+from ..experiments.results import Sweep
 from .common import say
 
 if TYPE_CHECKING:
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..data.dataset import Dataset
-    from ..experiments.results import Comparison
+    from ..experiments.results import Comparison, Tuned
 
 SPREAD = 100.0  # features whose largest magnitudes differ more than this, or reach it, want standardising
 
@@ -36,11 +38,12 @@ def scale_hint(X: np.ndarray, names: list[str], config: CompareConfig) -> str | 
     return f"features span {small:,.3g} … {large:,.0f} ({column!r}): add --standardize"
 
 
-def say_scale_hint(err: Console, data: Dataset, config: CompareConfig) -> None:
-    """Print :func:`scale_hint` for the data of a run (before any training)."""
+def say_scale_hint(err: Console, data: Dataset, config: CompareConfig) -> bool:
+    """Print :func:`scale_hint` for the data of a run (before any training); whether it did."""
     hint = scale_hint(data.X, list(data.feature_names), config)
     if hint is not None:
         say(err, ("hint:", "cyan"), f" {hint}")
+    return hint is not None
 
 
 def status_hint(name: str, status: str, rose: bool, config: CompareConfig, scaled: bool = True) -> str | None:
@@ -69,3 +72,34 @@ def say_status_hints(err: Console, comparison: Comparison) -> None:
         hint = status_hint(name, status, bool(losses[-1] > losses[0]), comparison.config, scaled)
         if hint is not None:
             say(err, ("hint:", "cyan"), f" {hint}")
+
+
+def _grid_runs(result: Sweep | Tuned) -> list[tuple[str, float, int, str, bool]]:
+    """Per run of a sweep (a tuned sweep: of its final phase): its method as typed, lr, seed, status and whether
+    its loss ended above its start."""
+    if isinstance(result, Sweep):
+        runs = []
+        for name, fitted in result.results.items():
+            start = fitted.history.train_loss[0]
+            rows = [row for row in result.rows if row["optimizer"] == name]  # in the order of result.grid
+            runs += [(name, row["lr"], row["seed"], row["status"], bool(row["final_train_loss"] > start[m]))
+                     for m, row in enumerate(rows)]
+        return runs
+    return [(row["method"], row["lr"], row["seed"], row["status"], row["train_loss"] > row["start_train_loss"])
+            for row in result.phase_rows("final")]
+
+
+def say_grid_hints(err: Console, result: Sweep | Tuned, scaled: bool) -> None:
+    """One line per method and learning rate of a sweep (a tuned sweep: at its chosen setting) whose runs did not
+    all train: the seeds of their most common status and what to try for it (:func:`status_hint`)."""
+    failed: dict[tuple[str, float], list[tuple[int, str, bool]]] = {}
+    for method, lr, seed, status, rose in _grid_runs(result):
+        if status != "ok":
+            failed.setdefault((method, lr), []).append((seed, status, rose))
+    for (method, lr), mine in failed.items():
+        statuses = [status for _, status, _ in mine]
+        worst = max(statuses, key=statuses.count)
+        seeds = [(seed, rose) for seed, status, rose in mine if status == worst]
+        name = f"{method} at lr {lr:g} (seed{'s' * (len(seeds) > 1)} {', '.join(str(seed) for seed, _ in seeds)})"
+        hint = status_hint(name, worst, any(rose for _, rose in seeds), replace(result.config.base, lr=lr), scaled)
+        say(err, ("hint:", "cyan"), f" {hint}")

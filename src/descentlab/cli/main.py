@@ -55,7 +55,7 @@ def _option(dest: str) -> str:
 
 
 # Options that still mean something when a run is resumed (the checkpoint's options decide everything else).
-_RESUME_OPTIONS = {"resume", "quiet", "workers", "scheduler", "plugin"}
+_RESUME_OPTIONS = {"resume", "quiet", "workers", "scheduler", "plugin", "show_runs"}
 
 
 def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
@@ -66,6 +66,8 @@ def _inapplicable(args: argparse.Namespace, given: set[str]) -> str | None:
     if given & {"init_mu", "init_sigma"} and getattr(args, "init", "normal") != "normal":
         names = " and ".join(_option(name) for name in sorted(given & {"init_mu", "init_sigma"}))
         return f"{names}: only with --init normal (--init {args.init} scales each layer by its fan-in/fan-out)"
+    if "show_runs" in given and (args.seeds == 1 if "resume" not in given else args.command == "compare"):
+        return "--show-runs: only with --seeds N > 1 (one seed's curves are drawn as they are)"
     if "target" in given and getattr(args, "data", None) is None:
         return "--target names the label column of --data; without --data (the embedded Iris) it does not apply"
     chosen = getattr(args, "optimizers", None) or getattr(args, "optimizer", None)

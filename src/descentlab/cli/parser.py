@@ -211,6 +211,9 @@ PLUGIN: Flag = (("--plugin",), dict(action="append", metavar="FILE.py|MODULE",
                                     help="load optimisers from a Python file or an importable module (repeatable); "
                                          "their names then work in --optimizers, on --workers too "
                                          "(docs/optimizers.md)"))
+SHOW_RUNS: Flag = (("--show-runs",), dict(action="store_true",
+                                          help="with several seeds: draw each seed's curves in sweep.png too, thin, "
+                                               "under the median and its interquartile band (default: those only)"))
 MODEL_FILE: Flag = (("--model",), dict(type=_path, required=True, help="a .safetensors model written by descentlab"))
 
 
@@ -253,7 +256,10 @@ COMPARE: list[Option] = [
                         help="initial points per method (default: 1, the one of --seed). N > 1: every method trains "
                              "from init seeds 0..N-1 on the split of --seed, exactly as 'descentlab sweep --lr LR "
                              "--seeds N' does and writing its files: sweep.csv (each seed's status and final "
-                             "metrics), sweep.png (median and interquartile band), report.md (paired comparisons)")),
+                             "metrics), sweep.png (median and interquartile band; --show-runs: each seed too), "
+                             "summary.json and report.md (statuses, paired comparisons); the terminal names the "
+                             "seeds that did not train")),
+    SHOW_RUNS,
     (("--x-axis",), dict(choices=["iterations", "evaluations", "seconds"], default=DEFAULT.x_axis,
                          help="x-axis of curves.png: iterations, gradient + function evaluations, or seconds of "
                               "the method's own work (default: "
@@ -308,6 +314,7 @@ SWEEP_OPTIONS: list[Option] = [
     (("--seeds",), dict(type=_int_at_least(1), default=SWEEP.seeds,
                         help="initial points per learning rate: init seeds 0..N-1; with --tune the R repetitions of "
                              f"each phase (default: {SWEEP.seeds})")),
+    SHOW_RUNS,
     (("--tune",), dict(action="store_true",
                        help="tuned comparison: the test rows are drawn once (--split-seed) and held out; repetition r "
                             "draws its own train/validation split of the other rows and initial point from seed r; "

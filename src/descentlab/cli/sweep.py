@@ -112,7 +112,7 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     from ..experiments.tuning import tuned_models
     from . import tuned
     from .cells import reported_errors, run_with_progress
-    from .hints import say_scale_hint
+    from .hints import say_grid_hints, say_scale_hint
 
     started = time.perf_counter()
     refusal = tuned.refusal(args)
@@ -129,11 +129,12 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     data_line, plan = (tuned.describe if is_tuned else _describe)(data, config, run_dir, cell_size)
     out.print(data_line)
     out.print(network_line(network_for(data, config.base)))
-    say_scale_hint(err, data, config.base)
+    hinted = say_scale_hint(err, data, config.base)
     say(out, plan)
     with reported_errors(), explained_start(config.base):
         result = run_with_progress(args, data, config, run_dir, cell_size, layout, out, err)
-    files = (tuned.finish if is_tuned else _finish)(result, run_dir, out, err)
+    files = (tuned.finish if is_tuned else _finish)(result, run_dir, out, err, args.show_runs)
+    say_grid_hints(err, result, scaled=not hinted)
     say(out, f"Wrote {run_dir}/ ({files}, cells/) in {time.perf_counter() - started:.2f} s")
     return 0
 
@@ -156,15 +157,15 @@ def _describe(data: Any, config: Any, run_dir: Path, cell_size: int) -> tuple[An
                        f"{run_dir}/cells/ as it finishes")
 
 
-def _finish(result: Any, run_dir: Path, out: Console, err: Console) -> str:
-    """Write the plain sweep's files and print its table."""
+def _finish(result: Any, run_dir: Path, out: Console, err: Console, show_runs: bool) -> str:
+    """Write the plain sweep's files, print its table and the readings of its paired comparisons."""
     from rich.table import Table
 
-    from ..experiments.statistics import STATUSES
-    from ..reporting.report import sweep_summary
+    from ..experiments.statistics import STATUSES, verdict
+    from ..reporting.report import sweep_comparisons, sweep_summary
     from ..reporting.write import write_sweep
 
-    write_sweep(result, run_dir)
+    write_sweep(result, run_dir, show_runs)
     table = Table(title="Final metrics: median \\[quartiles] over seeds")
     for column in ("method", "lr", "/".join(STATUSES), "train loss", "test acc. (%)"):
         table.add_column(column, justify="left" if column == "method" else "right")
@@ -174,4 +175,8 @@ def _finish(result: Any, run_dir: Path, out: Console, err: Console) -> str:
     for name, fitted in result.results.items():
         if fitted.stopped:
             say(err, ("warning:", "yellow"), f" {name}: {fitted.stopped}")
+    first, several = next(iter(result.results)), len(result.config.lrs) > 1
+    for other, at, comparisons in sweep_comparisons(result):  # those of summary.json: every lr pooled, or the one
+        if at is None or not several:
+            say(out, f"{other} vs {first}: {'; '.join(verdict(p, first, other) for p in comparisons)}")
     return "sweep.csv, sweep.png, summary.json, report.md, report.html"

@@ -77,11 +77,11 @@ def _chosen_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def finish(tuned: Any, run_dir: Path, out: Console, err: Console) -> str:
+def finish(tuned: Any, run_dir: Path, out: Console, err: Console, show_runs: bool) -> str:
     """Write the tuned sweep's files, print the chosen settings and the paired verdicts; the files' names."""
     from ..reporting.tuned_report import tuned_summary, write_tuned
 
-    write_tuned(tuned, run_dir)
+    write_tuned(tuned, run_dir, show_runs)
     summary = tuned_summary(tuned)
     out.print(_chosen_table(summary))
     for method, m in summary["methods"].items():

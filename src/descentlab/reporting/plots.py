@@ -108,19 +108,33 @@ def _quartiles(values: np.ndarray) -> np.ndarray:
         return np.nanpercentile(values, [25, 50, 75], axis=1)
 
 
+def _median_band(ax: Any, k: np.ndarray, values: np.ndarray, colour: str, label: str, style: Any = "-",
+                 runs: bool = False) -> None:
+    """The median over the columns (models) of ``values`` with its interquartile band; with ``runs``, each model
+    as a thin line under them. Nothing when every model is missing (diverged) everywhere."""
+    if np.isnan(values).all():
+        return
+    if runs:
+        ax.plot(k, values, color=colour, linestyle=style, linewidth=0.6, alpha=0.4)
+    q1, median, q3 = _quartiles(values)
+    ax.plot(k, median, color=colour, linestyle=style, linewidth=1.6, label=label)
+    ax.fill_between(k, q1, q3, color=colour, alpha=0.15, linewidth=0)
+
+
 def _log_y(ax: Any) -> None:
     """A log-scaled y axis, when it holds a positive value (a grid where every run diverged leaves it empty)."""
     if np.isfinite(ax.dataLim.y0) and ax.dataLim.y0 > 0:
         ax.set_yscale("log")
 
 
-def plot_sweep(result: Sweep, path: str | Path) -> Path:
+def plot_sweep(result: Sweep, path: str | Path, runs: bool = False) -> Path:
     """Median and interquartile band over seeds of the training loss and the test accuracy, per optimiser
-    (line style) and learning rate (colour). Diverged models count as missing from the point they diverged."""
-    return _save(sweep_figure(result), path)
+    (line style) and learning rate (colour); ``runs``: every seed's curve too, thin. Diverged models count as
+    missing from the point they diverged."""
+    return _save(sweep_figure(result, runs), path)
 
 
-def sweep_figure(result: Sweep) -> Figure:
+def sweep_figure(result: Sweep, runs: bool = False) -> Figure:
     """The figure :func:`plot_sweep` writes."""
     fig = Figure(figsize=(11, 4.4), dpi=120)
     fig.subplots_adjust(**_MARGINS)
@@ -133,20 +147,13 @@ def sweep_figure(result: Sweep) -> Figure:
         k = fitted.history.iterations
         for lr, colour in zip(lrs, colours, strict=True):
             columns = lr_of_model == lr
-            for ax, values, scale in (
-                (loss_ax, fitted.history.train_loss[:, columns], 1.0),
-                (acc_ax, fitted.history.test_accuracy[:, columns], 100.0),
-            ):
-                if np.isnan(values).all():
-                    continue
-                q1, median, q3 = _quartiles(values * scale)
-                ax.plot(k, median, color=colour, linestyle=style, linewidth=1.6,
-                        label=f"{method_label(name)}, lr {lr:g}")
-                ax.fill_between(k, q1, q3, color=colour, alpha=0.15, linewidth=0)
+            for ax, values in ((loss_ax, fitted.history.train_loss), (acc_ax, 100.0 * fitted.history.test_accuracy)):
+                _median_band(ax, k, values[:, columns], colour, f"{method_label(name)}, lr {lr:g}", style, runs)
     seeds = result.config.seeds
     loss_ax.set_yscale("log")
     _plain_log_ticks(loss_ax)
-    loss_ax.set_title(f"Training loss: median and interquartile band over {seeds} seeds")
+    each = ", each seed thin" if runs else ""
+    loss_ax.set_title(f"Training loss: median and interquartile band over {seeds} seeds{each}")
     loss_ax.set_ylabel("training loss (mean cross-entropy)")
     acc_ax.set_title("Test accuracy: median and interquartile band")
     acc_ax.set_ylabel("test accuracy (%)")
@@ -169,10 +176,11 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 
-def plot_tuned(tuned: Tuned, path: str | Path) -> Path:
+def plot_tuned(tuned: Tuned, path: str | Path, runs: bool = False) -> Path:
     """Both phases of a tuned comparison: left, the tuning curve (median final validation loss against the
     learning rate, one line per method and setting, the chosen point circled); right, the final phase's training
-    loss (median and interquartile band over its repetitions, one line per method)."""
+    loss (median and interquartile band over its repetitions, one line per method; ``runs``: each repetition's
+    curve too, thin)."""
     fig = Figure(figsize=(11, 4.4), dpi=120, layout="constrained")
     tune_ax, final_ax = fig.subplots(1, 2)
     colours = {method: f"C{i}" for i, method in enumerate(tuned.config.methods)}
@@ -195,13 +203,8 @@ def plot_tuned(tuned: Tuned, path: str | Path) -> Path:
         if group.phase != "final":
             continue
         values = result.history.train_loss
-        if np.isnan(values).all():
-            continue
-        q1, median, q3 = _quartiles(values)
-        k = np.arange(values.shape[0])
-        final_ax.plot(k, median, color=colours[group.method], linewidth=1.6,
-                      label=f"{method_label(group.setting)}, lr {group.lrs[0]:g}")
-        final_ax.fill_between(k, q1, q3, color=colours[group.method], alpha=0.15, linewidth=0)
+        _median_band(final_ax, np.arange(values.shape[0]), values, colours[group.method],
+                     f"{method_label(group.setting)}, lr {group.lrs[0]:g}", runs=runs)
     R = tuned.config.repetitions
     tune_ax.set_xscale("log")
     _log_y(tune_ax)

@@ -416,8 +416,8 @@ def _sweep_paired_lines(result: Sweep) -> list[str]:
 
 
 def sweep_json(result: Sweep) -> dict[str, Any]:
-    """``summary.json`` of an untuned sweep: status counts per method (and per learning rate) and the pooled
-    paired comparisons with the first method."""
+    """``summary.json`` of an untuned sweep: status counts per method (and per learning rate), each seed's status
+    (per learning rate, seeds 0..N-1 in order) and the pooled paired comparisons with the first method."""
     from ..experiments.statistics import chance_loss, status_counts
 
     rows = result.rows
@@ -425,7 +425,9 @@ def sweep_json(result: Sweep) -> dict[str, Any]:
     lrs = {lr for lr, _ in result.grid}
     methods = {
         name: {"status": status_counts(r["status"] for r in rows if r["optimizer"] == name),
-               "status_per_lr": {repr(lr): counts for n, lr, counts, *_ in sweep_summary(result) if n == name}}
+               "status_per_lr": {repr(lr): counts for n, lr, counts, *_ in sweep_summary(result) if n == name},
+               "status_per_seed": {repr(lr): [r["status"] for r in rows if r["optimizer"] == name and r["lr"] == lr]
+                                   for lr in sorted(lrs)}}
         for name in names
     }
     paired = {other: [{"metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,

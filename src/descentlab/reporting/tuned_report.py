@@ -247,9 +247,9 @@ def render_tuned_report(tuned: Tuned, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_tuned(tuned: Tuned, out: str | Path) -> list[Path]:
-    """Write ``sweep.csv``, ``split.json``, ``summary.json``, ``report.md``, ``sweep.png`` and ``report.html``
-    into ``out`` (each atomically)."""
+def write_tuned(tuned: Tuned, out: str | Path, runs: bool = False) -> list[Path]:
+    """Write ``sweep.csv``, ``split.json``, ``summary.json``, ``report.md``, ``sweep.png`` (``runs``: each final
+    repetition's curve too) and ``report.html`` into ``out`` (each atomically)."""
     from .interactive import write_tuned_html
     from .plots import plot_tuned
 
@@ -259,7 +259,7 @@ def write_tuned(tuned: Tuned, out: str | Path) -> list[Path]:
     atomic_write_text(out / "sweep.csv", tuned_csv(tuned))
     atomic_write_text(out / "split.json", json.dumps(tuned.split) + "\n")
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    plot_tuned(tuned, out / "sweep.png")
+    plot_tuned(tuned, out / "sweep.png", runs)
     report = render_tuned_report(tuned, summary)
     atomic_write_text(out / "report.md", report)
     write_tuned_html(tuned, report, out / "report.html")

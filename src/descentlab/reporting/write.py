@@ -105,9 +105,9 @@ def write_run(comparison: Comparison, out: str | Path, summary: dict[str, Any] |
     return written
 
 
-def write_sweep(result: Sweep, out: str | Path) -> list[Path]:
-    """Write ``sweep.csv``, ``sweep.png``, ``summary.json``, ``report.md`` and ``report.html`` into ``out``
-    (atomically)."""
+def write_sweep(result: Sweep, out: str | Path, runs: bool = False) -> list[Path]:
+    """Write ``sweep.csv``, ``sweep.png`` (``runs``: each seed's curve too), ``summary.json``, ``report.md`` and
+    ``report.html`` into ``out`` (atomically)."""
     from .interactive import write_sweep_html
     from .plots import plot_sweep
     from .report import render_sweep_report, sweep_json
@@ -115,7 +115,7 @@ def write_sweep(result: Sweep, out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "sweep.csv", sweep_csv(result))
-    plot_sweep(result, out / "sweep.png")
+    plot_sweep(result, out / "sweep.png", runs)
     report = render_sweep_report(result)
     atomic_write_text(out / "summary.json", json.dumps(sweep_json(result), indent=2) + "\n")
     atomic_write_text(out / "report.md", report)
