@@ -117,7 +117,7 @@ def benchmark_summary(result: BenchmarkResult) -> dict[str, Any]:
                         "profile_area_range": list(result.area_ranges[m])} for m in result.methods},
         "profile_unit": "median gradient evaluations to the target over the final repetitions: " + KAPLAN_MEIER
                         + "; a median not reached is a cost of +inf",
-        "profile_band": BAND_RULE,
+        "profile_band_rule": BAND_RULE,
         "paired": "each method against the first on the final repetitions; p_value: exact sign test, p_adjusted: "
                   "Holm's correction over every comparison of this report",
         "profile_area_tau_max": 4.0,
