@@ -13,13 +13,10 @@ from matplotlib.figure import Figure
 
 from ..formats.atomic import atomic_write_bytes
 from ..optim.registry import label as method_label
-from ..training.results import X_AXES as AXIS_LABELS
-from ..training.results import FitResult
+from ..training.results import X_AXES, FitResult
 
 if TYPE_CHECKING:
     from ..experiments.results import Sweep, Tuned
-
-X_AXES = tuple(AXIS_LABELS)
 
 # Fixed margins instead of constrained layout, and tick labels in plain text instead of mathtext: together
 # they halve the time of a figure (layout re-draws every text; mathtext builds a parser on first use), and
@@ -39,32 +36,29 @@ def _plain_log_ticks(ax: Any) -> None:
     ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
-def plot_curves(
-    results: Mapping[str, FitResult], path: str | Path, title: str = "", x_axis: str = "iterations",
-    labels: Mapping[str, str] | None = None,
-) -> Path:
-    """Training loss (log scale) and test accuracy, one line per method, any number of methods.
+def plot_curves(results: Mapping[str, FitResult], path: str | Path, title: str = "", x_axis: str = "iterations"
+                ) -> Path:
+    """Training loss (log scale) and test accuracy, one line per method (legend: :func:`method_label`), any
+    number of methods.
 
     ``x_axis`` is ``"iterations"`` (k), ``"evaluations"`` (gradient + function evaluations spent, which puts
     line-search and restart methods on an equal footing) or ``"seconds"`` (of the method's own work). Written
-    atomically as PNG to ``path``. ``labels`` gives each method's legend entry (default: :func:`method_label`,
-    from the optimiser's class).
+    atomically as PNG to ``path``.
     """
-    return _save(curves_figure(results, title, x_axis, labels), path)
+    return _save(curves_figure(results, title, x_axis), path)
 
 
-def curves_figure(results: Mapping[str, FitResult], title: str = "", x_axis: str = "iterations",
-                  labels: Mapping[str, str] | None = None) -> Figure:
+def curves_figure(results: Mapping[str, FitResult], title: str = "", x_axis: str = "iterations") -> Figure:
     """The figure :func:`plot_curves` writes."""
     if x_axis not in X_AXES:
-        raise ValueError(f"x_axis must be one of {X_AXES}, got {x_axis!r}")
-    x_label = AXIS_LABELS[x_axis]
+        raise ValueError(f"x_axis must be one of {tuple(X_AXES)}, got {x_axis!r}")
+    x_label = X_AXES[x_axis]
     fig = Figure(figsize=(11, 4.4), dpi=120)
     fig.subplots_adjust(**_MARGINS)
     loss_ax, acc_ax = fig.subplots(1, 2)
     for index, (name, result) in enumerate(results.items()):
         history = result.history
-        legend = labels[name] if labels is not None else method_label(name)
+        legend = method_label(name)
         k = result.along(x_axis)
         # Line styles cycle too, so methods with identical curves (e.g. a line search that always accepts
         # its first step) stay visible on top of each other.
