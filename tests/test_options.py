@@ -168,27 +168,6 @@ def test_the_estimator_starts_from_its_scheme():
     assert np.array_equal(fitted.params_.flat, dl.MLP([4, 16, 3]).init(5, scheme="glorot").flat)
 
 
-def test_compare_seeds_is_the_sweep_of_its_one_learning_rate_and_seed_0_is_compares_run(tmp_path, capsys):
-    shared = ["--iterations", "25", "--engine", "numpy", "--quiet", "--optimizers", "gd,adam", "--lr", "0.02"]
-    assert main(["compare", *shared, "--seeds", "3", "--out", str(tmp_path / "c")]) == 0
-    assert main(["sweep", *shared, "--seeds", "3", "--out", str(tmp_path / "s")]) == 0
-    assert (tmp_path / "c" / "sweep.csv").read_text() == (tmp_path / "s" / "sweep.csv").read_text()
-    assert "paired" in (tmp_path / "c" / "report.md").read_text().lower()
-    rows = (tmp_path / "c" / "sweep.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 3 and {row.split(",")[0] for row in rows[1:]} == {"gd", "adam"}
-    assert main(["compare", *shared, "--out", str(tmp_path / "one")]) == 0  # --seeds 1: today's run
-    history = (tmp_path / "one" / "history.csv").read_text().splitlines()
-    header = rows[0].split(",")
-    for method in ("gd", "adam"):
-        seed0 = next(dict(zip(header, r.split(","), strict=True)) for r in rows[1:]
-                     if r.startswith(f"{method},") and r.split(",")[header.index("seed")] == "0")
-        last = [line.split(",") for line in history if line.startswith(f"{method},")][-1]
-        assert float(seed0["final_train_loss"]) == float(last[2])
-    capsys.readouterr()
-    assert main(["compare", "--seeds", "2", "--optimizers", "adam:lr=0.1", "--out", str(tmp_path / "x")]) == 1
-    assert "'adam:lr=0.1' sets its own lr" in capsys.readouterr().err and not (tmp_path / "x").exists()
-
-
 def _seed_curves(run: Path, key: str) -> dict[str, np.ndarray]:
     """Per method, its seeds' ``key`` curves (iterations × seeds, seeds in order) read from the run's cell files."""
     import pyarrow.parquet as pq
@@ -212,6 +191,9 @@ def test_compare_seeds_draws_the_median_and_quartiles_of_the_seeds_and_each_seed
               "--seed", "1"]
     for runs in ([], ["--show-runs"]):
         assert main(["compare", *shared, "--seeds", "3", *runs, "--out", str(tmp_path / f"c{len(runs)}")]) == 0
+    assert main(["sweep", *shared, "--seeds", "3", "--out", str(tmp_path / "s")]) == 0  # compare --seeds is it
+    assert (tmp_path / "c0" / "sweep.csv").read_text() == (tmp_path / "s" / "sweep.csv").read_text()
+    drawn.pop()
     curves = _seed_curves(tmp_path / "c1", "history_train_loss")
     plain, each = (figure.axes[0] for figure in drawn)  # the training loss panels of sweep.png, without and with
     assert [line.get_label() for line in plain.lines] == ["gd (steepest descent), lr 0.05",
@@ -232,6 +214,7 @@ def test_compare_seeds_draws_the_median_and_quartiles_of_the_seeds_and_each_seed
     # one split for every seed, that of --seed: seed 1's run is compare --seed 1's single run, test numbers too
     assert main(["compare", *shared, "--out", str(tmp_path / "one")]) == 0
     rows = [row.split(",") for row in (tmp_path / "c1" / "sweep.csv").read_text().splitlines()]
+    assert len(rows) == 1 + 2 * 3 and {row[0] for row in rows[1:]} == {"gd", "nag"}
     history = [line.split(",") for line in (tmp_path / "one" / "history.csv").read_text().splitlines()]
     for method in ("gd", "nag"):
         seed1 = dict(zip(rows[0], next(r for r in rows[1:] if r[0] == method and r[2] == "1"), strict=True))
@@ -243,15 +226,17 @@ def test_compare_seeds_draws_the_median_and_quartiles_of_the_seeds_and_each_seed
     for method in ("gd", "nag"):
         assert summary["methods"][method]["status_per_seed"] == {
             "0.05": [r[rows[0].index("status")] for r in rows[1:] if r[0] == method]}
-    assert summary["methods"]["gd"]["status_per_seed"]["0.05"] == ["ok", "ok", "high-loss"]  # each run names it:
+    assert summary["methods"]["gd"]["status_per_seed"]["0.05"] == ["ok", "ok", "high-loss"]  # each sweep names it:
     said, err = capsys.readouterr()
-    assert [line for line in err.splitlines() if line.startswith("hint:")] == 2 * [
+    assert [line for line in err.splitlines() if line.startswith("hint:")] == 3 * [
         "hint: gd at lr 0.05 (seed 2) ended with a loss above guessing the class frequencies: try a smaller --lr than "
         "0.05"]
     said = " ".join(said.split())  # rich folds long lines
     report = (tmp_path / "c1" / "report.md").read_text().splitlines()
     readings = [row.split(" | ")[-1].rstrip(" |") for row in report if row.startswith("| nag (")
                 and " | 0.05 | " in row][1:]  # the status table's row first, then one per metric
-    assert len(readings) == 3 and said.count(f"nag vs gd: {'; '.join(readings)}") == 2
+    assert len(readings) == 3 and said.count(f"nag vs gd: {'; '.join(readings)}") == 3
     assert main(["compare", "--show-runs", "--out", str(tmp_path / "x")]) == 2  # one seed: nothing to show apart
     assert "--show-runs: only with --seeds N > 1" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert main(["compare", "--seeds", "2", "--optimizers", "adam:lr=0.1", "--out", str(tmp_path / "x")]) == 1
+    assert "'adam:lr=0.1' sets its own lr" in capsys.readouterr().err and not (tmp_path / "x").exists()
