@@ -2,15 +2,15 @@
 
 Two readers share one set of rules (:func:`check_row` is the rule book):
 
-* the *fast* reader takes the file in blocks of whole lines (8 MiB) and converts each selected column of a
-  block at C speed (``bytes.split``, ``float`` mapped over the cells, ``np.fromiter``). It accepts a block only
-  when it can vouch that the rule book would accept it too: plain lines (``\\n`` or ``\\r\\n``), the header's
-  number of fields on every line, quotes only around a whole cell, every value a finite number, every label
-  non-empty. Anything else hands the block over to
+* the *fast* reader takes a file larger than one block in blocks of whole lines (8 MiB) and parses each with
+  pyarrow's CSV reader. It keeps a block only when it can vouch that the rule book would read the same: UTF-8,
+  every line one row (no blank line, no quoted line break, no quote cut at the block's end), the header's number
+  of fields on every line, every value a finite number, every label non-empty. Anything else hands the block
+  over to
 * the *exact* reader: the standard library's ``csv`` module from that block to the end of the file, one record
-  at a time, checked by :func:`check_row`. It is what found every problem before this module existed, so a bad
-  file gets the same ``file:line: column`` message whichever reader meets the problem first; only good files
-  are read fast.
+  at a time, checked by :func:`check_row`. It is what found every problem before the fast reader existed, so a
+  bad file gets the same ``file:line: column`` message whichever reader meets the problem first; only good files
+  are read fast. It also reads a file of one block, where importing pyarrow would cost more than it saves.
 
 Lines are physical lines of the file, counted from 1 at the header; a quoted cell spanning lines is reported at
 the line where its record starts.
@@ -237,7 +237,8 @@ class _Reader:
         numeric, label = choose(header)
         numeric = list(numeric)
         rows = _Accumulator(len(numeric))
-        if self._lone_cr_pending:  # old Mac line ends: the exact reader goes on
+        # old Mac line ends, or a file of one block (where importing pyarrow costs more than it saves): exact
+        if self._lone_cr_pending or 0 < self.size <= BLOCK_BYTES:
             self._read_exact(records, header, numeric, label, rows)
         else:
             self._read_fast(header, numeric, label, rows)
@@ -310,31 +311,53 @@ class _Reader:
     # -- the fast reader -----------------------------------------------------------------------------------
     def _read_fast(self, header: tuple[str, ...], numeric: list[int], label: int | None, rows: _Accumulator) -> None:
         while block := self.source.block():
-            parsed = _fast_block(block, len(header), numeric, label)
-            codes = None if parsed is None else self._fast_labels(parsed[1], parsed[2], rows, label)
-            if parsed is None or codes is None:
+            n = self._fast_block(block, len(header), numeric, label, rows)
+            if n is None:
                 self.source.unread(block)
                 self._read_exact(self._exact_records(), header, numeric, label, rows)
                 return
-            X = parsed[0]
-            lines = np.arange(self.line + 1, self.line + 1 + X.shape[0], dtype=np.int64)
-            rows.add(X, codes, lines)
-            self.line += X.shape[0]
+            self.line += n
             self._report()
 
-    def _fast_labels(
-        self, codes: np.ndarray, raw: list[bytes], rows: _Accumulator, label: int | None
-    ) -> np.ndarray | None:
-        """A block's raw label codes as the table's, or None if a label needs the exact reader."""
-        if label is None:
-            return codes
-        texts = [cell.decode("utf-8").strip() for cell in raw]
-        if "" in texts:
+    def _fast_block(self, block: bytes, width: int, numeric: list[int], label: int | None,
+                    rows: _Accumulator) -> int | None:
+        """The rows of a block of whole lines as pyarrow's CSV reader reads them, added to ``rows`` only where the
+        rule book would read the same: UTF-8, every line one row of ``width`` fields, every value a finite number,
+        every label non-empty; their number, or None when the exact reader must judge the block."""
+        import pyarrow as pa
+        from pyarrow import csv as arrow_csv
+
+        names = [f"c{j}" for j in range(width)]
+        types = {names[j]: pa.float64() for j in numeric} | ({} if label is None else {names[label]: pa.string()})
+        try:
+            table = arrow_csv.read_csv(
+                pa.py_buffer(block), read_options=arrow_csv.ReadOptions(column_names=names, use_threads=False),
+                convert_options=arrow_csv.ConvertOptions(column_types=types, include_columns=list(types),
+                                                         null_values=[], strings_can_be_null=False))
+        except pa.ArrowInvalid:
             return None
-        first = np.unique(codes, return_index=True)[1]
-        lookup = np.array([rows.label_id(text, self.line + 1 + int(first[i])) for i, text in enumerate(texts)],
-                          dtype=np.int64)
-        return lookup[codes]
+        n = table.num_rows
+        ends = block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+        unended = not block.endswith((b"\n", b"\r"))  # the file's last line may lack its line end
+        if ends != n - unended or block.count(b'"') % 2 or not (block.isascii() or _is_utf8(block)):
+            return None  # a blank line or a quoted line break (rows are not lines), a cut quote, or not UTF-8
+        X = np.empty((n, len(numeric)))
+        for k, j in enumerate(numeric):
+            X[:, k] = table.column(names[j]).to_numpy()
+        if not np.isfinite(X).all():
+            return None
+        codes = np.zeros(n, dtype=np.int64)
+        if label is not None:
+            encoded = table.column(names[label]).combine_chunks().dictionary_encode()  # labels in order of first row
+            texts = [text.strip() for text in encoded.dictionary.to_pylist()]
+            if "" in texts:
+                return None
+            raw = encoded.indices.to_numpy()
+            first = np.unique(raw, return_index=True)[1]
+            lookup = [rows.label_id(text, self.line + 1 + int(first[c])) for c, text in enumerate(texts)]
+            codes = np.array(lookup, dtype=np.int64)[raw]
+        rows.add(X, codes, np.arange(self.line + 1, self.line + 1 + n, dtype=np.int64))
+        return n
 
     def _report(self) -> None:
         if self.progress is not None and self.source.consumed - self.reported >= 1 << 20:
@@ -342,87 +365,10 @@ class _Reader:
             self.progress(self.source.consumed, self.size)
 
 
-def _unquote(cells: list[bytes]) -> list[bytes] | None:
-    """Cells with the quotes around them removed; None when a quote is anywhere else (the exact reader's job)."""
-    out = []
-    for cell in cells:
-        if b'"' in cell:
-            inner = cell[1:-1]
-            if len(cell) < 2 or cell[:1] != b'"' or cell[-1:] != b'"' or b'"' in inner:
-                return None
-            cell = inner
-        out.append(cell)
-    return out
 
-
-def _fast_block(
-    block: bytes, width: int, numeric: list[int], label: int | None
-) -> tuple[np.ndarray, np.ndarray, list[bytes]] | None:
-    """The numbers, raw label codes and distinct raw labels of a block of plain lines, or None when the fast
-    reader cannot vouch for the block."""
-    plain = _plain_lines(block, width)
-    if plain is None:
-        return None
-    cells = plain.replace(b"\n", b",").split(b",")
-    n = (len(cells) - 1) // width
-    quoted = b'"' in plain
-    X = np.empty((n, len(numeric)), dtype=np.float64)
-    for k, j in enumerate(numeric):
-        if not _fill_column(X[:, k], cells[j : n * width : width], quoted):
-            return None
-    if not np.isfinite(X).all():
-        return None
-    if label is None:
-        return X, np.zeros(n, dtype=np.int64), []
-    column = cells[label : n * width : width]
-    distinct = {cell: i for i, cell in enumerate(dict.fromkeys(column))}
-    raw = _unquote(list(distinct)) if quoted else list(distinct)
-    if raw is None:
-        return None
-    codes = np.fromiter(map(distinct.__getitem__, column), dtype=np.int64, count=n)
-    return X, codes, raw
-
-
-def _plain_lines(block: bytes, width: int) -> bytes | None:
-    """``block`` with LF line ends and a final newline, or None unless it is UTF-8 whose every line holds
-    ``width`` cells (a lone CR, a line with another count of commas: the exact reader's job)."""
-    if b"\r" in block:
-        if block.count(b"\r") != block.count(b"\r\n"):
-            return None
-        block = block.replace(b"\r\n", b"\n")
-    if not block.isascii():
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    if not block.endswith(b"\n"):
-        block += b"\n"
-    return block if _every_line_has(block, width - 1) else None
-
-
-def _fill_column(out: np.ndarray, column: list[bytes], quoted: bool) -> bool:
-    """Parse one column's cells into ``out`` (quotes around a cell allowed when the block has any); False when a
-    cell is not a plain number."""
+def _is_utf8(block: bytes) -> bool:
     try:
-        out[:] = np.fromiter(map(float, column), dtype=np.float64, count=len(column))
-        return True
-    except ValueError:
-        unquoted = _unquote(column) if quoted else None
-        if unquoted is None:
-            return False
-    try:
-        out[:] = np.fromiter(map(float, unquoted), dtype=np.float64, count=len(column))
-    except ValueError:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
         return False
     return True
-
-
-def _every_line_has(block: bytes, commas: int) -> bool:
-    """Whether every line of ``block`` (ending in a newline) holds exactly ``commas`` commas."""
-    buffer = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(buffer == ord("\n"))
-    comma_at = np.flatnonzero(buffer == ord(","))
-    if comma_at.size != commas * ends.size:
-        return False
-    before_end = np.searchsorted(comma_at, ends)
-    return bool(np.all(np.diff(before_end, prepend=0) == commas))
