@@ -286,6 +286,7 @@ def run_convex(problem: Problem, config: TuneConfig, client: Any = None) -> Prob
 
 
 ONE_CELL = 1 << 30  # a convex setting is one cell: its runs take milliseconds
+POLL = 0.05  # seconds between looks for finished convex cells on a cluster (and for Ctrl-C)
 
 
 def _map(function: Callable[[Problem, Cell], Any], problem: Problem, cells: Sequence[Cell], client: Any
@@ -296,7 +297,13 @@ def _map(function: Callable[[Problem, Cell], Any], problem: Problem, cells: Sequ
     from ..optim.plugins import with_registered
 
     task = with_registered(function)  # the workers learn the optimisers registered here
-    return list(client.gather([client.submit(task, problem, cell, pure=False) for cell in cells]))
+    futures = [client.submit(task, problem, cell, pure=False) for cell in cells]
+    try:  # waited for here, not inside Dask's own waiting, where a Ctrl-C ends in its tracebacks
+        while not all(future.done() for future in futures):
+            time.sleep(POLL)
+        return list(client.gather(futures))
+    finally:
+        client.cancel([future for future in futures if not future.done()])
 
 
 # -- the suite --------------------------------------------------------------------------------------------------
