@@ -245,53 +245,50 @@ def test_a_folder_with_files_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
-def test_ctrl_c_on_a_benchmark_says_how_to_finish_it_and_the_resume_does(tmp_path):
+def _ctrl_c(args: list[str], after: str, wait: float) -> tuple[int, str]:
+    """Run ``descentlab benchmark ARGS`` in its own process group, press Ctrl-C as a terminal does (to the whole
+    group) ``wait`` seconds after it prints a line starting with ``after``; its exit code and stderr."""
     import os
     import signal
     import time
 
-    out = tmp_path / "b"
-    run = subprocess.Popen([sys.executable, "-m", "descentlab", "benchmark", "--problems", "iris-mlp",
-                            "--optimizers", "gd,nag", "--iterations", "2000", "--seeds", "3", "--out", str(out)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    run = subprocess.Popen([sys.executable, "-m", "descentlab", "benchmark", *args], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert run.stdout is not None
     for line in run.stdout:
-        if line.startswith("Benchmark:"):  # printed once the folder holds the benchmark's manifest
+        if line.startswith(after):
             break
-    time.sleep(0.5)
+    time.sleep(wait)
     os.killpg(run.pid, signal.SIGINT)
     _, stderr = run.communicate(timeout=120)
-    assert run.returncode == 130, stderr
-    assert stderr == (f"interrupted: the finished cells are kept in {out}/\n"
-                      f"Finish it with: descentlab benchmark --resume {out}\n")
+    return run.returncode, stderr
+
+
+def _interrupted(out: Path) -> str:
+    return f"interrupted: the finished cells are kept in {out}/\nFinish it with: descentlab benchmark --resume {out}\n"
+
+
+def test_ctrl_c_on_a_benchmark_says_how_to_finish_it_and_the_resume_does(tmp_path):
+    out = tmp_path / "b"
+    # "Benchmark:" is printed once the folder holds the benchmark's manifest
+    code, stderr = _ctrl_c(["--problems", "iris-mlp", "--optimizers", "gd,nag", "--iterations", "2000", "--seeds",
+                            "3", "--out", str(out)], "Benchmark:", 0.5)
+    assert code == 130, stderr
+    assert stderr == _interrupted(out)
     assert main(["benchmark", "--resume", str(out), "--quiet"]) == 0
     assert (out / "summary.json").is_file()
 
 
 def test_ctrl_c_while_a_convex_problem_runs_on_workers_is_the_same_two_lines(tmp_path):
-    """A terminal's Ctrl-C (to the whole process group) while a convex problem's cells run on a two-worker
-    cluster: the two lines and exit 130, no Dask traceback (waiting inside Dask's gather left 'Task exception was
-    never retrieved' tracebacks). The tiny MLP problem runs first so that the press lands in the convex one."""
-    import os
-    import signal
-    import time
-
+    """A terminal's Ctrl-C while a convex problem's cells run on a two-worker cluster: the two lines and exit 130,
+    no Dask traceback (waiting inside Dask's gather left 'Task exception was never retrieved' tracebacks). The tiny
+    MLP problem runs first so that the press lands in the quadratic's cells, seconds long each."""
     (tmp_path / "suite.toml").write_text(
         '[[problem]]\nname = "tiny"\ndata = "iris"\nhidden = [2]\niterations = 3\n'
         '[[problem]]\nname = "bowl"\nkind = "quadratic"\ndimension = 4\ncondition = 10.0\nlrs = [0.05]\n'
         'iterations = 100000\n')
     out = tmp_path / "b"
-    run = subprocess.Popen([sys.executable, "-m", "descentlab", "benchmark", "--suite", str(tmp_path / "suite.toml"),
-                            "--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "2", "--workers", "2", "--out",
-                            str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
-    assert run.stdout is not None
-    for line in run.stdout:
-        if line.startswith("  tiny: done"):  # the next work is the quadratic's cells, seconds long each
-            break
-    time.sleep(1.0)
-    os.killpg(run.pid, signal.SIGINT)
-    _, stderr = run.communicate(timeout=120)
-    assert run.returncode == 130, stderr
-    assert stderr == (f"interrupted: the finished cells are kept in {out}/\n"
-                      f"Finish it with: descentlab benchmark --resume {out}\n")
+    code, stderr = _ctrl_c(["--suite", str(tmp_path / "suite.toml"), "--optimizers", "gd,nag", "--lr", "0.1",
+                            "--seeds", "2", "--workers", "2", "--out", str(out)], "  tiny: done", 1.0)
+    assert code == 130, stderr
+    assert stderr == _interrupted(out)
