@@ -215,6 +215,14 @@ SHOW_RUNS: Flag = (("--show-runs",), dict(action="store_true",
                                           help="with several seeds: draw each seed's curves in sweep.png too, thin, "
                                                "under the median and its interquartile band (default: those only)"))
 MODEL_FILE: Flag = (("--model",), dict(type=_path, required=True, help="a .safetensors model written by descentlab"))
+CLUSTER = Exclusive((
+    (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
+                          help="run the cells on a new local Dask cluster of N worker processes (needs Dask: pip "
+                               "install 'dask[distributed]' bokeh; default: in this process)")),
+    (("--scheduler",), dict(default=None, metavar="ADDRESS",
+                            help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
+                                 "tcp://host:8786 (needs Dask here and descentlab on every worker)")),
+))
 
 
 def dest(option: Flag) -> str:
@@ -331,14 +339,7 @@ SWEEP_OPTIONS: list[Option] = [
     _overwrite("a folder that holds a previous run of another kind, or another sweep: its run files are replaced "
                "as a whole (the same sweep again finishes its missing cells)"),
     _run_folder("folder to write"),
-    Exclusive((
-        (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
-                              help="run the cells on a new local Dask cluster of N worker processes (needs Dask: pip "
-                                   "install 'dask[distributed]' bokeh; default: in this process)")),
-        (("--scheduler",), dict(default=None, metavar="ADDRESS",
-                                help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
-                                     "tcp://host:8786 (needs Dask here and descentlab on every worker)")),
-    )),
+    CLUSTER,
     (("--cell-size",), dict(type=_int_at_least(1), default=DEFAULT_CELL_SIZE, metavar="M",
                             help=f"models stacked in one cell, the unit of work (default: {DEFAULT_CELL_SIZE})")),
     (("--resume",), dict(type=_path, default=None, metavar="DIR",
@@ -365,12 +366,7 @@ BENCHMARK_OPTIONS: list[Option] = [
                                                                "whose digits are the same on every machine)"}),
     QUIET,
     (("--out",), dict(type=_path, default=None, help="a new or empty folder to write")),
-    Exclusive((
-        (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
-                              help="run the cells on a new local Dask cluster of N worker processes")),
-        (("--scheduler",), dict(default=None, metavar="ADDRESS",
-                                help="run the cells on the existing Dask cluster at ADDRESS (tcp://host:8786)")),
-    )),
+    CLUSTER,
     (("--cell-size",), dict(type=_int_at_least(1), default=DEFAULT_CELL_SIZE, metavar="M",
                             help=f"models stacked in one cell of an MLP problem (default: {DEFAULT_CELL_SIZE})")),
     (("--resume",), dict(type=_path, default=None, metavar="DIR",

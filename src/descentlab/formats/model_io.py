@@ -303,11 +303,7 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
     layout = file_layout(net, version)
     tensors = _checked_tensors(raw, {name: shape for name, (_, shape) in layout.items()}, path)
     _check_schema(metadata, net, path)
-    try:
-        matches = metadata.get("checksum") == _checksum(metadata, tensors)
-    except RecursionError:  # json.dumps of a deep (but parseable) structure
-        raise ModelFileError(f"{path}: the descentlab metadata is nested too deeply") from None
-    if not matches:
+    if not _checksum_matches(metadata, tensors, path, "the descentlab metadata"):
         what = "has no checksum" if "checksum" not in metadata else "does not match its checksum"
         raise ModelFileError(f"{path}: the file {what}: it was damaged or edited after descentlab wrote it")
     memory_shapes = {slot.name: slot.shape for slot in net.slots}  # biases back to columns (out, 1)
@@ -315,16 +311,28 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
     return net, params, metadata
 
 
-def _checked_tensors(raw: bytes, expected: dict[str, tuple[int, ...]], path: Path) -> dict[str, np.ndarray]:
-    """The tensors of a model file, refused unless they are exactly the ``expected`` names and shapes, float64
-    and finite."""
+def _checksum_matches(metadata: dict[str, Any], tensors: dict[str, np.ndarray], path: Path, what: str) -> bool:
+    try:
+        return metadata.get("checksum") == _checksum(metadata, tensors)
+    except RecursionError:  # json.dumps of a deep (but parseable) structure
+        raise ModelFileError(f"{path}: {what} is nested too deeply") from None
+
+
+def _tensors(raw: bytes, path: Path, what: str) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file's content, or a :class:`ModelFileError` saying ``what`` it is not."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
     try:
-        tensors = load(raw)
+        return load(raw)  # type: ignore[no-any-return]
     except (SafetensorError, ValueError, OverflowError) as error:
-        raise ModelFileError(f"{path}: corrupted tensor data ({error})") from None
+        raise ModelFileError(f"{path}: {what} ({error})") from None
+
+
+def _checked_tensors(raw: bytes, expected: dict[str, tuple[int, ...]], path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a model file, refused unless they are exactly the ``expected`` names and shapes, float64
+    and finite."""
+    tensors = _tensors(raw, path, "corrupted tensor data")
     if set(tensors) != set(expected):
         raise ModelFileError(
             f"{path}: tensors {sorted(tensors)} do not match the architecture's {sorted(expected)}"
@@ -459,26 +467,16 @@ def save_checkpoint_file(folder: str | Path, info: dict[str, Any], tensors: dict
 def read_checkpoint_file(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], Path]:
     """``(info, arrays, path)`` of what :func:`save_checkpoint_file` wrote, format, version and checksum verified
     (raises :class:`ModelFileError` otherwise)."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
     path = Path(folder) / CHECKPOINT_FILE
     header, raw = _read_safetensors(path, f"no checkpoint here ({CHECKPOINT_FILE} is missing)")
     info = _json(_metadata_text(header, path), path, "the checkpoint's metadata")
-    try:
-        tensors = load(raw)
-    except (SafetensorError, ValueError, OverflowError) as error:
-        raise ModelFileError(f"{path}: not a readable descentlab checkpoint ({error})") from None
+    tensors = _tensors(raw, path, "not a readable descentlab checkpoint")
     if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{path}: not a descentlab checkpoint")
     if info.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: checkpoint format version {info.get('format_version')!r}; this descentlab "
                              f"reads version {FORMAT_VERSION}")
-    try:
-        matches = info.get("checksum") == _checksum(info, tensors)
-    except RecursionError:
-        raise ModelFileError(f"{path}: the checkpoint's metadata is nested too deeply") from None
-    if not matches:
+    if not _checksum_matches(info, tensors, path, "the checkpoint's metadata"):
         raise ModelFileError(f"{path}: the checkpoint does not match its checksum (damaged or edited)")
     return info, tensors, path
 

@@ -52,9 +52,11 @@ def _panel_title(text: str, x: float, y: float) -> dict[str, Any]:
             "yanchor": "bottom", "yshift": 30, "showarrow": False, "font": {"size": 14}}
 
 
-def _two_panel_layout(x_label: str, loss_title: str, accuracy_title: str, stacked: bool) -> dict[str, Any]:
+def _two_panel_layout(x_label: str, loss_title: str, accuracy_title: str, stacked: bool,
+                      loss_range: list[float] | None = None) -> dict[str, Any]:
     """Loss panel (axes x, y) and accuracy panel (x2, y2): side by side with one legend underneath, or
-    ``stacked`` one above the other, each with its own legend at its right (room for many entries)."""
+    ``stacked`` one above the other, each with its own legend at its right (room for many entries); the loss
+    axis spans ``loss_range`` (log10 limits) when given, else its data."""
     if stacked:
         loss_box, accuracy_box = ([0.0, 0.72], [0.58, 1.0]), ([0.0, 0.72], [0.0, 0.42])
     else:
@@ -62,13 +64,13 @@ def _two_panel_layout(x_label: str, loss_title: str, accuracy_title: str, stacke
     layout: dict[str, Any] = {
         "height": 900 if stacked else 620, "margin": {"l": 70, "r": 20, "t": 80, "b": 60}, "hovermode": "closest",
         "xaxis": {"domain": loss_box[0], "anchor": "y", "title": {"text": x_label}, "zeroline": False},
-        "yaxis": {"domain": loss_box[1], "anchor": "x", "type": "log",
+        "yaxis": {"domain": loss_box[1], "anchor": "x", "type": "log", **({"range": loss_range} if loss_range else {}),
                   "title": {"text": "training loss (mean cross-entropy)"}},
         "xaxis2": {"domain": accuracy_box[0], "anchor": "y2", "title": {"text": x_label}, "zeroline": False},
         "yaxis2": {"domain": accuracy_box[1], "anchor": "x2", "range": [0, 101], "title": {"text": "accuracy (%)"}},
         "annotations": [_panel_title(loss_title, sum(loss_box[0]) / 2, loss_box[1][1]),
                         _panel_title(accuracy_title, sum(accuracy_box[0]) / 2, accuracy_box[1][1])],
-        "updatemenus": [_scale_buttons("yaxis", loss_box[0][0], loss_box[1][1])],
+        "updatemenus": [_scale_buttons("yaxis", loss_box[0][0], loss_box[1][1], loss_range)],
     }
     if stacked:
         layout["legend"] = {"x": 0.74, "y": loss_box[1][1], "xanchor": "left", "yanchor": "top",
@@ -138,12 +140,8 @@ def compare_figure(results: Mapping[str, FitResult], block: FloatBlock, x_axis: 
                                           "<extra></extra>"})
         if result.stopped:
             data.append(_stop_marker(result, label, x, k, block, line["color"], name))
-    layout = _two_panel_layout(x_label, "Training loss", "Accuracy: test (solid) and training (dotted)", True)
-    loss_range = _loss_range(results)
-    if loss_range is not None:
-        layout["yaxis"]["range"] = loss_range
-        menu = layout["updatemenus"][0]
-        layout["updatemenus"] = [_scale_buttons("yaxis", menu["x"], menu["y"], loss_range)]
+    layout = _two_panel_layout(x_label, "Training loss", "Accuracy: test (solid) and training (dotted)", True,
+                               _loss_range(results))
     return {"id": figure_id, "data": data, "layout": layout}
 
 

@@ -20,13 +20,8 @@ _DEFAULT = CompareConfig()  # options at their default are left out of the comma
 
 def command_line(config: CompareConfig, methods: list[str]) -> str:
     """The ``descentlab compare`` invocation that reproduces a comparison with this configuration."""
-    words = ["descentlab", "compare"]
-    if config.data != _DEFAULT.data:
-        words += ["--data", config.data]
-        if config.target is not None:
-            words += ["--target", config.target]
-    words += ["--hidden", *(str(n) for n in config.hidden)]
-    words += ["--activation", config.activation, "--lr", f"{config.lr:g}", "--iterations", str(config.iterations)]
+    words = ["descentlab", "compare", *data_and_network_words(config)]
+    words += ["--lr", f"{config.lr:g}", "--iterations", str(config.iterations)]
     words += ["--seed", str(config.seed), "--test-size", f"{config.test_size:g}"]
     words += init_words(config) if config.init != "normal" else ["--init-mu", f"{config.init_mu:g}", "--init-sigma",
                                                                  f"{config.init_sigma:g}"]
