@@ -55,7 +55,7 @@ class Adam:
 
 
 @dataclass(frozen=True)
-class AdamW:
+class AdamW(Adam):
     r"""Adam with decoupled weight decay (Loshchilov & Hutter 2019; docs/derivation.md, W1–W2), as
     ``torch.optim.AdamW`` computes it: the decay shrinks the iterate before the Adam step, apart from the gradient.
 
@@ -64,24 +64,13 @@ class AdamW:
         x_{k+1} &= y_k - \frac{\mathrm{lr}}{1-\beta_1^{k+1}}\,\frac{m_{k+1}}{\sqrt{v_{k+1}}/\sqrt{1-\beta_2^{k+1}}
         + \epsilon}
 
-    with ``m``, ``v`` as in :class:`Adam` (A1–A2).
+    with ``m``, ``v`` as in :class:`Adam` (A1–A2), whose hyper-parameters, checks and state it shares.
     """
 
     name: ClassVar[str] = "adamw"
     label: ClassVar[str] = "Adam with decoupled weight decay, Loshchilov & Hutter"
 
-    lr: float | np.ndarray = hyper(0.01, POSITIVE)
-    beta1: float = hyper(0.9, UNIT)
-    beta2: float = hyper(0.999, UNIT)
-    eps: float = hyper(1e-8, POSITIVE)
-    weight_decay: float = hyper(0.01, NONNEGATIVE)
-
-    def __post_init__(self) -> None:
-        check(self)
-
-    def init(self, x0: np.ndarray) -> AdamState:
-        x = start(x0)
-        return AdamState(x=x, m=np.zeros_like(x), v=np.zeros_like(x))
+    weight_decay: float = hyper(0.01, NONNEGATIVE)  # after Adam's lr, beta1, beta2, eps
 
     def step(self, state: AdamState, oracle: Oracle) -> AdamState:
         _, g = oracle(state.x)
