@@ -74,21 +74,11 @@ class DescentClassifier(ClassifierMixin, BaseEstimator):
     history_ : descentlab History of the training run
     """
 
-    def __init__(
-        self,
-        hidden_layer_sizes: tuple[int, ...] = _DEFAULT.hidden,
-        activation: str = _DEFAULT.activation,
-        optimizer: str = ONE_METHOD,
-        lr: float = _DEFAULT.lr,
-        iterations: int = _DEFAULT.iterations,
-        batch_size: int | None = _DEFAULT.batch_size,
-        weight_decay: float = _DEFAULT.weight_decay,
-        standardize: bool = _DEFAULT.standardize,
-        init: str = _DEFAULT.init,
-        init_sigma: float = _DEFAULT.init_sigma,
-        random_state: Any = 0,
-        engine: str = DEFAULT_ENGINE,
-    ) -> None:
+    def __init__(self, hidden_layer_sizes: tuple[int, ...] = _DEFAULT.hidden, activation: str = _DEFAULT.activation,
+                 optimizer: str = ONE_METHOD, lr: float = _DEFAULT.lr, iterations: int = _DEFAULT.iterations,
+                 batch_size: int | None = _DEFAULT.batch_size, weight_decay: float = _DEFAULT.weight_decay,
+                 standardize: bool = _DEFAULT.standardize, init: str = _DEFAULT.init,
+                 init_sigma: float = _DEFAULT.init_sigma, random_state: Any = 0, engine: str = DEFAULT_ENGINE) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer

@@ -114,16 +114,13 @@ class Activation:
         return self.value_and_derivative(z)[1]
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    a.name: a
-    for a in (
-        Activation("softplus", "ln(1 + e^z)", _softplus_fill),
-        Activation("relu", "max(z, 0)", _relu_fill, kinks=(0.0,)),
-        Activation("tanh", "tanh(z)", _tanh_fill),
-        Activation("sigmoid", "1 / (1 + e^-z)", _sigmoid_fill),
-        Activation("identity", "z", _identity_fill),
-    )
-}
+ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
+    Activation("softplus", "ln(1 + e^z)", _softplus_fill),
+    Activation("relu", "max(z, 0)", _relu_fill, kinks=(0.0,)),
+    Activation("tanh", "tanh(z)", _tanh_fill),
+    Activation("sigmoid", "1 / (1 + e^-z)", _sigmoid_fill),
+    Activation("identity", "z", _identity_fill),
+)}
 """The hidden activations by name (``--activation``, ``MLP(..., activation=NAME)``): softplus, relu, tanh, sigmoid,
 identity, each an `Activation` with its derivative beside it."""
 

@@ -255,17 +255,8 @@ def check_eta(eps: float | None) -> float:
     return eta
 
 
-def gradcheck(
-    net: MLP,
-    params: Params,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    eps: float | None = None,
-    max_entries: int | None = None,
-    seed: int = 0,
-    threshold: float = THRESHOLD,
-) -> GradcheckReport:
+def gradcheck(net: MLP, params: Params, X: np.ndarray, y: np.ndarray, *, eps: float | None = None,
+              max_entries: int | None = None, seed: int = 0, threshold: float = THRESHOLD) -> GradcheckReport:
     """Compare ``net.loss_and_grad`` with finite differences, tensor by tensor.
 
     Parameters
@@ -344,15 +335,8 @@ def _tensor_check(
     rel_err = abs_err / np.maximum(np.maximum(np.abs(a), np.abs(n)), floor)
     worst = int(np.argmax(rel_err))
     return TensorCheck(
-        name=name,
-        shape=shape,
-        checked=int(local.size - unjudged.sum()),
-        max_abs_error=float(abs_err.max()),
-        max_rel_error=float(rel_err.max()),
-        worst_index=tuple(int(i) for i in np.unravel_index(local[worst], shape)),
-        analytic_at_worst=float(a[worst]),
-        numeric_at_worst=float(n[worst]),
-        kink_rechecked=int(np.sum(rechecked & ~skipped)),
-        kink_skipped=int(skipped.sum()),
-        unsettled=int(unsettled.sum()),
+        name=name, shape=shape, checked=int(local.size - unjudged.sum()), max_abs_error=float(abs_err.max()),
+        max_rel_error=float(rel_err.max()), worst_index=tuple(int(i) for i in np.unravel_index(local[worst], shape)),
+        analytic_at_worst=float(a[worst]), numeric_at_worst=float(n[worst]), kink_skipped=int(skipped.sum()),
+        kink_rechecked=int(np.sum(rechecked & ~skipped)), unsettled=int(unsettled.sum()),
     )

@@ -47,15 +47,9 @@ class Dataset:
 
     __slots__ = ("X", "y", "feature_names", "class_names", "source", "target", "rows")
 
-    def __init__(
-        self,
-        X: np.ndarray | Sequence[Sequence[float]],
-        y: np.ndarray | Sequence[object],
-        feature_names: Sequence[str] | None = None,
-        class_names: Sequence[str] | None = None,
-        source: str | None = None,
-        target: str | None = None,
-    ) -> None:
+    def __init__(self, X: np.ndarray | Sequence[Sequence[float]], y: np.ndarray | Sequence[object],
+                 feature_names: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
+                 source: str | None = None, target: str | None = None) -> None:
         X_arr = np.array(X, dtype=np.float64)
         y_raw = np.asarray(y)
         if X_arr.ndim != 2:
@@ -142,12 +136,8 @@ with larger values cannot be trained on or predicted from; 1e100 leaves room for
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-def load_csv(
-    path: str | Path,
-    target: str | None = None,
-    features: Sequence[str] | None = None,
-    progress: Progress | None = None,
-) -> Dataset:
+def load_csv(path: str | Path, target: str | None = None, features: Sequence[str] | None = None,
+             progress: Progress | None = None) -> Dataset:
     """Read a classification table from a comma-separated file whose first line is a header row.
 
     Parameters

@@ -108,14 +108,8 @@ def save_model(
         raise ValueError("refusing to save parameters that are not all finite")
     header: dict[str, Any] = dict(metadata or {})
     header.pop("checksum", None)
-    header.update(
-        {
-            "format": FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "descentlab_version": _version(),
-            "architecture": {"sizes": list(net.sizes), "activation": net.activation.name},
-        }
-    )
+    header.update({"format": FORMAT, "format_version": MODEL_FORMAT_VERSION, "descentlab_version": _version(),
+                   "architecture": {"sizes": list(net.sizes), "activation": net.activation.name}})
     _check_schema(header, net, Path(path))
     tensors = {key: np.ascontiguousarray(params[slot]).reshape(shape)
                for key, (slot, shape) in file_layout(net, MODEL_FORMAT_VERSION).items()}
@@ -353,15 +347,9 @@ ONNX_OPSET = 18
 _ONNX_ACTIVATIONS = {"softplus": "Softplus", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "identity": None}
 
 
-def export_onnx(
-    net: MLP,
-    params: Params,
-    path: str | Path,
-    class_names: list[str] | None = None,
-    feature_names: list[str] | None = None,
-    standardization: dict[str, list[float]] | None = None,
-    verify: bool = True,
-) -> Path:
+def export_onnx(net: MLP, params: Params, path: str | Path, class_names: list[str] | None = None,
+                feature_names: list[str] | None = None, standardization: dict[str, list[float]] | None = None,
+                verify: bool = True) -> Path:
     """Write the network as an ONNX graph (float32), atomically; needs ``descentlab[onnx]``.
 
     The graph takes ``input`` (batch × d, float32) and returns ``probabilities`` (batch × k, each row sums to
@@ -434,16 +422,10 @@ def _onnx_graph(net: MLP, layers: list[tuple[np.ndarray, np.ndarray]]) -> Any:
             current = f"a{layer + 1}"
     nodes.append(helper.make_node("Softmax", [current], ["probabilities"], axis=1, name="softmax"))
     nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0, name="argmax"))
-    return helper.make_graph(
-        nodes,
-        "descentlab_mlp",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", d])],
-        [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
-            helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
-        ],
-        initializers,
-    )
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", d])]
+    outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
+               helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"])]
+    return helper.make_graph(nodes, "descentlab_mlp", inputs, outputs, initializers)
 
 
 # -- checkpoints ---------------------------------------------------------------------------------------------------

@@ -170,26 +170,18 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
                 "`--resume` command that completes the run.", ""]
     out += ["Reproduce with:", "", "```", command_line(comparison.config, methods), "```", "", "## Set-up", ""]
     out += _setup(comparison)
-    out += [
-        "",
-        "## Results",
-        "",
-        "![Training loss and test accuracy over the iterations](curves.png)",
-        "",
-        "| method | status | train loss | train acc. | test loss | test acc. | iter. to 90 % test "
-        "| iter. to 95 % test | gradient / function evaluations | time (s) | recording (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    out += ["", "## Results", "", "![Training loss and test accuracy over the iterations](curves.png)", "",
+            "| method | status | train loss | train acc. | test loss | test acc. | iter. to 90 % test "
+            "| iter. to 95 % test | gradient / function evaluations | time (s) | recording (s) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in methods:
         m = summary["methods"][name]
         f = m["final"]
-        out.append(
-            f"| {method_label(name)} | {m['status']} | {f['train_loss']:.4f} | {100 * f['train_accuracy']:.1f} % | "
-            f"{f['test_loss']:.4f} | {100 * f['test_accuracy']:.1f} % | "
-            f"{_fmt_k(m['iterations_to_test_accuracy_90'])} | {_fmt_k(m['iterations_to_test_accuracy_95'])} | "
-            f"{m['gradient_evaluations']} / {m['function_evaluations']} | {m['seconds']:.3f} | "
-            f"{m['recording_seconds']:.3f} |"
-        )
+        out.append(f"| {method_label(name)} | {m['status']} | {f['train_loss']:.4f} | "
+                   f"{100 * f['train_accuracy']:.1f} % | {f['test_loss']:.4f} | {100 * f['test_accuracy']:.1f} % | "
+                   f"{_fmt_k(m['iterations_to_test_accuracy_90'])} | {_fmt_k(m['iterations_to_test_accuracy_95'])} | "
+                   f"{m['gradient_evaluations']} / {m['function_evaluations']} | {m['seconds']:.3f} | "
+                   f"{m['recording_seconds']:.3f} |")
     out += ["", "Evaluations and time count what the method itself asks of the oracle (its steps, including an "
             "evaluation a step reuses from the measuring of the previous iterate, as GD's gradient); measuring the "
             "metrics at every exported iterate (NAG's p_k is not where it takes its gradient) is the recording "

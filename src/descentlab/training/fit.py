@@ -154,16 +154,9 @@ class _Run:
         last = self.guard.last_finite
         return FitResult(
             params=Params(np.array(last[0] if self.one_model else last, copy=True), self.net.slots),
-            history=self.recorder.recorded(done),
-            optimizer=optimizer,
-            iterations=done,
-            stopped=self.guard.stopped,
-            seconds=seconds,
-            state=state if self.guard.ended is None else None,
-            interrupted=interrupted,
-            batches=self.sampler.state(),
-            feature_names=tuple(self.train.feature_names),
-            class_names=tuple(self.train.class_names),
-            step_seconds=clock.step_seconds(done),
+            history=self.recorder.recorded(done), optimizer=optimizer, iterations=done, stopped=self.guard.stopped,
+            seconds=seconds, state=state if self.guard.ended is None else None, interrupted=interrupted,
+            batches=self.sampler.state(), feature_names=tuple(self.train.feature_names),
+            class_names=tuple(self.train.class_names), step_seconds=clock.step_seconds(done),
             record_seconds=clock.record_seconds,
         )
