@@ -78,7 +78,7 @@ def _number(accept: Callable[[float], bool], rule: str) -> Callable[[str], float
 _positive_float = _number(lambda v: 0.0 < v < math.inf, "must be a positive number")
 _nonnegative_float = _number(lambda v: 0.0 <= v < math.inf, "must be a finite number >= 0")
 _finite_float = _number(math.isfinite, "must be finite")
-_below_one = _number(lambda v: v < 1.0, "must be between 0 and 1 (exclusive)")
+_fraction = _number(lambda v: 0.0 < v < 1.0, "must be between 0 and 1 (exclusive)")
 
 
 def _path(text: str) -> Path:
@@ -86,11 +86,6 @@ def _path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path")
     return Path(text)
-
-
-def _fraction(text: str) -> float:
-    _positive_float(text)
-    return _below_one(text)
 
 
 def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

@@ -111,10 +111,8 @@ class Dataset:
         return self.n_samples
 
     def __repr__(self) -> str:
-        return (
-            f"Dataset(n_samples={self.n_samples}, features={list(self.feature_names)}, "
-            f"classes={list(self.class_names)})"
-        )
+        return (f"Dataset(n_samples={self.n_samples}, features={list(self.feature_names)}, "
+                f"classes={list(self.class_names)})")
 
 
 def load_iris() -> Dataset:
@@ -327,10 +325,8 @@ def load_features(
         missing = [name for name in features if name not in header]
         if missing:
             _check_header(path, header)  # a first line of data or another delimiter explains it better
-            raise DataError(
-                f"{path}:1: missing feature column(s) {_listed(missing)}; the model needs "
-                f"{_listed(features)}"
-            )
+            raise DataError(f"{path}:1: missing feature column(s) {_listed(missing)}; the model needs "
+                            f"{_listed(features)}")
         return [header.index(name) for name in features], label
 
     table = read_table(path, choose, progress)
@@ -412,9 +408,8 @@ def _test_rows_per_class(
         per_class[c] += 1
     lower, upper = np.minimum(1, counts), np.maximum(counts - 1, 0)
     smallest = int(np.argmin(np.where(counts > 0, counts, S + 1)))
-    for bound, side in ((int(lower.sum()), "test"), (int(S - upper.sum()), "training")):
-        asked = n_test if side == "test" else S - n_test
-        if (side == "test" and bound > n_test) or (side == "training" and bound > asked):
+    for bound, side, asked in ((int(lower.sum()), "test", n_test), (int(S - upper.sum()), "training", S - n_test)):
+        if bound > asked:
             raise DataError(
                 f"{where}class {class_names[smallest]!r} has {counts[smallest]} rows: with {int((counts > 0).sum())} "
                 f"classes each needing a row on both sides, the {side} set would hold {bound} rows instead of the "

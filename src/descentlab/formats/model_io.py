@@ -289,10 +289,8 @@ def load_model(path: str | Path) -> tuple[MLP, Params, dict[str, Any]]:
         raise ModelFileError(f"{path}: not a descentlab model file")
     version = metadata.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version > MODEL_FORMAT_VERSION or version < 1:
-        raise ModelFileError(
-            f"{path}: model format version {version!r}; this descentlab ({_version()}) reads "
-            f"versions 1 to {MODEL_FORMAT_VERSION} — upgrade descentlab to read it"
-        )
+        raise ModelFileError(f"{path}: model format version {version!r}; this descentlab ({_version()}) reads "
+                             f"versions 1 to {MODEL_FORMAT_VERSION} — upgrade descentlab to read it")
     net = _architecture(metadata, path)
     layout = file_layout(net, version)
     tensors = _checked_tensors(raw, {name: shape for name, (_, shape) in layout.items()}, path)
@@ -328,9 +326,7 @@ def _checked_tensors(raw: bytes, expected: dict[str, tuple[int, ...]], path: Pat
     and finite."""
     tensors = _tensors(raw, path, "corrupted tensor data")
     if set(tensors) != set(expected):
-        raise ModelFileError(
-            f"{path}: tensors {sorted(tensors)} do not match the architecture's {sorted(expected)}"
-        )
+        raise ModelFileError(f"{path}: tensors {sorted(tensors)} do not match the architecture's {sorted(expected)}")
     for name, shape in expected.items():
         value = tensors[name]
         if value.dtype != np.float64:

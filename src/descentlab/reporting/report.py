@@ -125,19 +125,15 @@ def _discussion(comparison: Comparison, summary: dict[str, Any]) -> list[str]:
     lines += _test_lines(finished, summary["data"]["n_test"])
     for name in sorted(finished, key=lambda n: finished[n].final["train_loss"]):
         h = finished[name].history
-        lines.append(
-            f"- **{method_label(name)}**: final training accuracy {100 * h.train_accuracy[-1]:.1f} %, "
-            f"test accuracy {100 * h.test_accuracy[-1]:.1f} % "
-            f"(best test accuracy {100 * np.nanmax(h.test_accuracy):.1f} %, first at iteration "
-            f"{int(np.nanargmax(h.test_accuracy))})."
-        )
-    lines.append(
-        "- **Theory.** On an L-smooth *convex* loss with step 1/L, steepest descent is guaranteed "
-        "f(x_k) − f* ≤ L‖x₀ − x*‖²/(2k) and Nesterov's method 2L‖x₀ − x*‖²/(k+1)² (Beck & Teboulle 2009, "
-        "Theorems 3.1 and 4.4). This network's loss is not convex, so neither bound applies here; the "
-        "curves show what the methods actually did from this initial point. NAG's loss need not decrease "
-        "monotonically (momentum can overshoot); GD's does for a small enough step."
-    )
+        lines.append(f"- **{method_label(name)}**: final training accuracy {100 * h.train_accuracy[-1]:.1f} %, "
+                     f"test accuracy {100 * h.test_accuracy[-1]:.1f} % "
+                     f"(best test accuracy {100 * np.nanmax(h.test_accuracy):.1f} %, first at iteration "
+                     f"{int(np.nanargmax(h.test_accuracy))}).")
+    lines.append("- **Theory.** On an L-smooth *convex* loss with step 1/L, steepest descent is guaranteed "
+                 "f(x_k) − f* ≤ L‖x₀ − x*‖²/(2k) and Nesterov's method 2L‖x₀ − x*‖²/(k+1)² (Beck & Teboulle 2009, "
+                 "Theorems 3.1 and 4.4). This network's loss is not convex, so neither bound applies here; the "
+                 "curves show what the methods actually did from this initial point. NAG's loss need not decrease "
+                 "monotonically (momentum can overshoot); GD's does for a small enough step.")
     return lines
 
 

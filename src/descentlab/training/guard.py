@@ -67,10 +67,8 @@ class DivergenceGuard:
             raise NonFiniteStart(f"the initial parameters{models} give a non-finite loss or gradient")
         if self.one_model:
             what = "gradient" if np.isfinite(loss).all() else "loss"
-            self.ended = (
-                f"the training {what} became non-finite at iteration {k} "
-                f"(learning rate too large?); kept the parameters of iteration {k - 1}"
-            )
+            self.ended = (f"the training {what} became non-finite at iteration {k} "
+                          f"(learning rate too large?); kept the parameters of iteration {k - 1}")
             return False
         self._mark(self.alive & finite)
         np.copyto(self.last_finite, x, where=self.alive[:, None])

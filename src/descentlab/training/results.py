@@ -13,9 +13,7 @@ import numpy as np
 
 from ..core.params import Params
 
-HISTORY_FIELDS = (
-    "train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm", "grad_evals", "func_evals"
-)
+HISTORY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "grad_norm", "grad_evals", "func_evals")
 
 
 @dataclass
