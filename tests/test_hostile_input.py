@@ -108,6 +108,15 @@ def test_seed_minus_one_through_the_real_command(tmp_path):
     assert files_in(tmp_path) == {}
 
 
+def test_minus_zero_is_zero(tmp_path, monkeypatch):
+    """``--init-sigma -0`` is σ = 0 (NumPy's normal refused -0.0 as a negative scale: a traceback)."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["--hidden", "2", "--iterations", "1", "--quiet", "--init-mu", "0.5"]
+    assert main(["train", *argv, "--init-sigma", "-0", "--out", "a.safetensors"]) == 0
+    assert main(["train", *argv, "--init-sigma", "0", "--out", "b.safetensors"]) == 0
+    assert dl.load_model("a.safetensors")[1].flat.tobytes() == dl.load_model("b.safetensors")[1].flat.tobytes()
+
+
 @pytest.mark.parametrize("argv, says", [
     (["train", "--init-sigma", "1e300", "--out", "m.safetensors"], "--init-sigma 1e+300: the initial parameters"),
     (["compare", "--init-mu", "1e300", "--out", "run"], "with --init-mu 1e+300"),

@@ -70,7 +70,7 @@ def _number(accept: Callable[[float], bool], rule: str) -> Callable[[str], float
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not accept(value):
             raise argparse.ArgumentTypeError(f"{rule}, got {text}")
-        return value
+        return value + 0.0  # -0 is 0 (NumPy refuses a normal's scale of -0.0 as negative)
 
     return parse
 
