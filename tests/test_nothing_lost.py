@@ -4,6 +4,7 @@ through ``main`` on real files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -521,9 +522,28 @@ def test_a_benchmark_records_its_engine_and_a_folder_in_use_is_refused_with_the_
             assert main(argv) == 1
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and f"{out} is in use by another descentlab run" in err, err
-    manifest["engine"] = "compiled"
-    (out / "benchmark.json").write_text(json.dumps(manifest))
+    def forged(**changes: object) -> None:  # an edit with the checksum made again, as descentlab makes it
+        content = {**{k: v for k, v in manifest.items() if k != "sha256"}, **changes}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        (out / "benchmark.json").write_text(json.dumps({**content, "sha256": digest}))
+
+    def refused(*says: str) -> None:
+        assert main(["benchmark", "--resume", str(out), "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and all(s in err for s in says), err
+
+    intact = (out / "benchmark.json").read_bytes()
+    (out / "benchmark.json").write_bytes(intact.replace(b'"seeds": 1', b'"seeds": 3'))  # edited by hand
+    refused("benchmark.json: changed since descentlab wrote it")
+    for change, says in (({"problems": []}, "no problems"), ({"methods": ["warp"]}, "warp"),
+                         ({"cell_size": 0}, "cell_size must be"), ({"lrs": []}, "lrs must be"),
+                         ({"engine": "warp"}, "engine must be"),
+                         ({"problems": [{"name": "x", "kind": "warp"}]}, "key 'kind' must be one of")):
+        forged(**change)
+        refused("benchmark.json", says)
+    forged(engine="compiled")
     monkeypatch.setattr(engines, "compiled_available", lambda: False)
-    assert main(["benchmark", "--resume", str(out), "--quiet"]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "the benchmark ran on the compiled engine, which cannot run here" in err, err
+    refused("the benchmark ran on the compiled engine, which cannot run here")
+    (out / "benchmark.json").write_bytes(intact)
+    monkeypatch.undo()
+    assert main(["benchmark", "--resume", str(out), "--quiet"]) == 0  # the intact manifest reads back

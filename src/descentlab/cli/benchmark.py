@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import shlex
 import time
 from contextlib import nullcontext
@@ -66,25 +67,71 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join([*words, "--out", "OUT"])
 
 
-def _problem(stored: dict[str, Any]) -> Any:
-    from ..benchmarking.problems import Problem
+def _seal(manifest: dict[str, Any]) -> str:
+    """The SHA-256 over a manifest's content (all but its own ``sha256``): an edit or a flipped bit is refused."""
+    import hashlib
 
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
-    return Problem(**values)
+    content = {key: value for key, value in manifest.items() if key != "sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _checked_problems(path: Path, stored: Any) -> list[Any]:
+    """The stored problems, read back by the suite file's own rules (each key's type and range)."""
+    from ..benchmarking.problems import ProblemError, _problem_from
+
+    if not isinstance(stored, list) or not stored or not all(isinstance(table, dict) for table in stored):
+        raise ProblemError("no problems")
+    problems = []
+    for index, table in enumerate(stored):
+        table = {key: value for key, value in table.items() if value is not None}  # None: the field's default
+        f_star = table.pop("f_star", None)
+        if f_star is not None and not (isinstance(f_star, int | float) and math.isfinite(f_star)):
+            raise ProblemError(f"problem {index + 1}: f_star must be a finite number, got {f_star!r}")
+        problem = _problem_from(path, index, table)
+        problems.append(problem if f_star is None else dataclasses.replace(problem, f_star=float(f_star)))
+    return problems
+
+
+def _check_settings(stored: dict[str, Any]) -> None:
+    """The methods, learning rates, seeds, cell size and engine by the command line's rules."""
+    from ..core.engines import ENGINES
+    from ..optim.spec import parse_methods
+
+    methods, lrs = stored["methods"], stored["lrs"]
+    if not (isinstance(methods, list) and methods and all(isinstance(m, str) for m in methods)):
+        raise ValueError(f"methods must be a list of method names, got {methods!r}")
+    parse_methods(",".join(methods))
+    if not (isinstance(lrs, list) and lrs and all(isinstance(lr, int | float) and not isinstance(lr, bool)
+                                                  and 0 < lr < math.inf for lr in lrs)):
+        raise ValueError(f"lrs must be a list of positive numbers, got {lrs!r}")
+    for key in ("seeds", "cell_size"):
+        if not (isinstance(stored[key], int) and not isinstance(stored[key], bool) and stored[key] >= 1):
+            raise ValueError(f"{key} must be a whole number >= 1, got {stored[key]!r}")
+    if stored["engine"] not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {stored['engine']!r}")
 
 
 def _resumed(folder: Path) -> dict[str, Any]:
+    """The benchmark ``folder``'s manifest, checked as a new benchmark's options are."""
     from ..core.engines import engine_problem
 
+    path = folder / MANIFEST
     try:
-        stored = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        stored["problems"] = [_problem(p) for p in stored["problems"]]
-        problem = engine_problem(stored["engine"])
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        raise UserError(f"{folder}/{MANIFEST}: not a benchmark this version can resume ({error})") from None
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not a benchmark this version can resume ({error})") from None
+    if not isinstance(stored, dict) or stored.get("sha256") != _seal(stored):
+        raise UserError(f"{path}: changed since descentlab wrote it (or written by an older version); run a new "
+                        "benchmark")
+    try:
+        _check_settings(stored)
+        stored["problems"] = _checked_problems(path, stored["problems"])
+    except (ValueError, KeyError) as error:  # ProblemError is a ValueError
+        raise UserError(f"{path}: not a benchmark this version can resume ({error})") from None
+    problem = engine_problem(stored["engine"])
     if problem is not None:  # on another engine it would not end as it would have uninterrupted
-        raise UserError(f"{folder}/{MANIFEST}: the benchmark ran on the {stored['engine']} engine, which cannot run "
-                        f"here: {problem}")
+        raise UserError(f"{path}: the benchmark ran on the {stored['engine']} engine, which cannot run here: "
+                        f"{problem}")
     return stored
 
 
@@ -107,6 +154,7 @@ def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any]:
                         f"--resume {args.out}, or choose another folder)")
     problems = _problems(args)
     manifest = _manifest(args, problems)
+    manifest["sha256"] = _seal(manifest)
     args.out.mkdir(parents=True, exist_ok=True)
     lock.acquire()
     atomic_write_text(args.out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
