@@ -364,15 +364,10 @@ def train_test_split(data: Dataset, test_size: float = 0.25, seed: int = 0) -> t
     """
     per_class = stratified_test_counts(data, test_size)
     rng = np.random.default_rng(seed)
-    test_index = []
-    train_index = []
-    for c in range(data.n_classes):
-        rows = np.flatnonzero(data.y == c)
-        rows = rows[rng.permutation(rows.size)]
-        test_index.append(rows[: per_class[c]])
-        train_index.append(rows[per_class[c] :])
-    train_rows = np.sort(np.concatenate(train_index))
-    test_rows = np.sort(np.concatenate(test_index))
+    by_class = [np.flatnonzero(data.y == c) for c in range(data.n_classes)]
+    shuffled = [rows[rng.permutation(rows.size)] for rows in by_class]  # class by class, one draw each
+    train_rows = np.sort(np.concatenate([rows[n:] for rows, n in zip(shuffled, per_class, strict=True)]))
+    test_rows = np.sort(np.concatenate([rows[:n] for rows, n in zip(shuffled, per_class, strict=True)]))
     return data.subset(train_rows), data.subset(test_rows)
 
 

@@ -269,11 +269,8 @@ def expand_method(method: str, lrs: Sequence[float]) -> list[tuple[str, float]]:
 def expand_methods(methods: Sequence[str]) -> tuple[str, ...]:
     """The single specs of methods that may hold lists (``momentum:mu=0.5,0.9`` → ``momentum:mu=0.5``,
     ``momentum:mu=0.9``); a listed ``lr`` stays part of each spec. What ``compare`` and an untuned sweep run."""
-    specs: list[str] = []
-    for method in methods:
-        for name, pairs in _settings_of(method):
-            specs.append(":".join([name, *(f"{k}={v}" for k, v in pairs)]))
-    return tuple(specs)
+    return tuple(":".join([name, *(f"{k}={v}" for k, v in pairs)])
+                 for method in methods for name, pairs in _settings_of(method))
 
 
 def parse_methods(text: str) -> MethodList:
