@@ -53,17 +53,13 @@ class MLP:
             raise ValueError(f"the softmax output needs at least 2 classes, got {sizes[-1]}")
         self.sizes: tuple[int, ...] = tuple(sizes)
         self.activation: Activation = get_activation(activation)
-        layout: list[tuple[str, tuple[int, ...]]] = []
-        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            layout.append((f"W{layer}", (n_out, n_in)))
-            layout.append((f"b{layer}", (n_out, 1)))
-        self.slots: tuple[Slot, ...] = make_slots(layout)
+        widths = enumerate(zip(sizes[:-1], sizes[1:], strict=True))
+        self.slots: tuple[Slot, ...] = make_slots([(f"{name}{layer}", shape) for layer, (n_in, n_out) in widths
+                                                   for name, shape in (("W", (n_out, n_in)), ("b", (n_out, 1)))])
         self._n_params = self.slots[-1].stop
         # (start, stop, shape) of W_l and b_l, precomputed for layers(), which the workspaces and the penalty call
-        self._bounds = tuple(
-            (W.start, W.stop, W.shape, b.start, b.stop, b.shape)
-            for W, b in zip(self.slots[0::2], self.slots[1::2], strict=True)
-        )
+        self._bounds = tuple((W.start, W.stop, W.shape, b.start, b.stop, b.shape)
+                             for W, b in zip(self.slots[0::2], self.slots[1::2], strict=True))
 
     def layers(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Views ``(W_l, b_l)`` into the stack ``x`` (M, P) for every layer: ``(M, n_{l+1}, n_l)`` and

@@ -8,6 +8,7 @@ changes the other, which is why the library copies before it hands parameters to
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,13 +35,8 @@ class Slot:
 
 def make_slots(layout: Sequence[tuple[str, tuple[int, ...]]]) -> tuple[Slot, ...]:
     """Lay the named tensors one after another in the order given."""
-    slots = []
-    start = 0
-    for name, shape in layout:
-        slot = Slot(name, tuple(int(n) for n in shape), start)
-        slots.append(slot)
-        start = slot.stop
-    return tuple(slots)
+    starts = itertools.accumulate((math.prod(shape) for _, shape in layout), initial=0)  # one more than the slots
+    return tuple(Slot(name, tuple(map(int, shape)), at) for (name, shape), at in zip(layout, starts, strict=False))
 
 
 class Params(Mapping[str, np.ndarray]):
