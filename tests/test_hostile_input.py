@@ -108,6 +108,32 @@ def test_seed_minus_one_through_the_real_command(tmp_path):
     assert files_in(tmp_path) == {}
 
 
+@pytest.mark.parametrize("argv", [["train", "--iterations", "1", "--out", "a"], ["predict", "--model", "m", "--data",
+                                                                               "d", "--out", "a"],
+                                  ["export", "--model", "m", "--onnx", "a"]])
+def test_a_file_output_that_is_a_symbolic_link_loop_is_refused(argv, tmp_path, monkeypatch, capsys):
+    """It was written over (the link replaced by the file) by train; cp refuses it, and so does every command."""
+    monkeypatch.chdir(tmp_path)
+    os.symlink("b", "a")
+    os.symlink("a", "b")
+    assert main(argv) == 1
+    assert_one_line_refusal(1, capsys.readouterr().err, 1, "a: is a symbolic link that leads nowhere")
+    assert os.readlink("a") == "b" and os.readlink("b") == "a"
+
+
+def test_a_header_of_fifty_thousand_columns_is_read_and_its_model_predicts(tmp_path):
+    """Each column name was counted (duplicates) and looked up over the whole header, 2.5·10⁹ steps for this file:
+    the command ran for minutes. Names are counted and placed in one pass now."""
+    n = 50_000
+    header = ",".join(f"c{i}" for i in range(n)) + ",y\n"
+    (tmp_path / "wide.csv").write_text(header + "".join(",".join([str(r)] * n) + f",{'ab'[r % 2]}\n" for r in range(4)))
+    done = cli("train", "--data", "wide.csv", "--hidden", "1", "--iterations", "1", "--test-size", "0.5",
+               "--out", "m.safetensors", cwd=tmp_path, timeout=100)
+    assert done.returncode == 0 and (tmp_path / "m.safetensors").is_file(), done.stderr
+    done = cli("predict", "--model", "m.safetensors", "--data", "wide.csv", cwd=tmp_path, timeout=100)
+    assert done.returncode == 0 and len(done.stdout.strip().splitlines()) == 5, done.stderr
+
+
 def test_minus_zero_is_zero(tmp_path, monkeypatch):
     """``--init-sigma -0`` is σ = 0 (NumPy's normal refused -0.0 as a negative scale: a traceback)."""
     monkeypatch.chdir(tmp_path)
@@ -328,6 +354,9 @@ def test_a_hundred_million_iterations_start_at_once_in_little_memory_and_ctrl_c_
     (["compare", "--iterations", "1000000000000", "--out", "run"], "the results of 2 models of 1,000,000,000,001 "
                                                                     "history entries"),
     (["train", "--iterations", str(2**63), "--out", "m.safetensors"], "or fewer --iterations"),
+    (["benchmark", "--seeds", "1000000000", "--problems", "iris-mlp", "--out", "b"], "iris-mlp: the results of"),
+    (["benchmark", "--iterations", "1000000000000", "--problems", "quadratic-k1e3", "--out", "b"],
+     "quadratic-k1e3: the results of 40 models of 1,000,000,000,001 history entries"),
 ])
 def test_sizes_no_machine_holds_are_refused_before_allocating(argv, says, tmp_path):
     done = cli(*argv, cwd=tmp_path, limit_bytes=2 * 1024**3)

@@ -102,6 +102,9 @@ def check_file_output(path: Path, flag: str, inputs: Inputs) -> None:
         raise OutputError(f"{path}: is a folder; {flag} needs a file name")
     if path.exists() and not path.is_file():
         raise OutputError(f"{path}: is not a regular file; {flag} needs a file name")
+    if path.is_symlink() and not path.exists():  # writing would replace the link, not make what it names
+        raise OutputError(f"{path}: is a symbolic link that leads nowhere (a loop, or a missing file); {flag} needs "
+                          "a file name")
     parent = Path(os.path.abspath(path)).parent
     if parent.exists():
         if not parent.is_dir():
