@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .common import UserError
+from .common import UserError, check_size
 
 MANIFEST = "benchmark.json"
 
@@ -40,10 +40,17 @@ def _problems(args: argparse.Namespace) -> list[Any]:
             raise UserError(f"--problems: no problem {unknown[0] if unknown else ''!r} in the suite (it has: "
                             f"{', '.join(known)})")
         problems = [known[name] for name in dict.fromkeys(wanted)]
-    for problem in problems:
-        if problem.kind != "quadratic":
-            load_problem_data(problem)
-    return with_options(problems, args.iterations, None)
+    problems = with_options(problems, args.iterations, None)
+    for problem in problems:  # the data read, and the sizes checked as a sweep's are
+        data = load_problem_data(problem) if problem.kind != "quadratic" else None
+        sizes = ([problem.dimension - 1, 1] if data is None else  # a quadratic: its dimension's parameters
+                 [data.n_features, *(problem.hidden if problem.kind == "mlp" else ()), data.n_classes])
+        try:
+            check_size(sizes, 1 if data is None else data.n_samples, problem.iterations,
+                       models=len(problem.lrs or args.lr) * args.seeds, methods=len(args.optimizers.methods))
+        except UserError as error:
+            raise UserError(f"{problem.name}: {error}") from None
+    return problems
 
 
 def _manifest(args: argparse.Namespace, problems: list[Any]) -> dict[str, Any]:
