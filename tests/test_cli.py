@@ -371,3 +371,32 @@ def test_a_batch_larger_than_the_training_split_is_refused_before_any_file(tmp_p
                    "--batch-size out for full batch")
     assert not out.exists()
     assert main([command, "--batch-size", "112", "--iterations", "3", "--out", str(out), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("tune, lrs, comparisons", [(False, "0.05,0.1", 3), (False, "0.1", 1), (True, "0.05,0.1", 1)])
+def test_a_sweeps_statistics_are_computed_once_for_every_file_and_the_terminal(tmp_path, monkeypatch, tune, lrs,
+                                                                                 comparisons):
+    """summary.json, report.md, report.html and the terminal render one computed summary: each paired comparison
+    (gd against nag at each lr and every lr pooled, or on the final phase) is one bootstrap per metric, not one
+    per view."""
+    from descentlab.experiments import statistics
+    from descentlab.reporting import tuned_report
+
+    calls = {"paired_comparison": 0, "bootstrap_median_interval": 0}
+
+    def counted(name):
+        original = getattr(statistics, name)
+
+        def count(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        return count
+
+    for name in calls:
+        monkeypatch.setattr(statistics, name, counted(name))
+    monkeypatch.setattr(tuned_report, "paired_comparison", statistics.paired_comparison)
+    argv = ["sweep", "--optimizers", "gd,nag", "--lr", lrs, "--seeds", "2", "--iterations", "5", "--hidden", "3",
+            "--quiet", "--out", str(tmp_path / "run"), *(["--tune"] if tune else [])]
+    assert main(argv) == 0
+    metrics = 3  # training loss, test loss, test accuracy
+    assert calls == {"paired_comparison": comparisons * metrics, "bootstrap_median_interval": comparisons * metrics}

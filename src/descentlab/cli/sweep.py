@@ -162,21 +162,21 @@ def _finish(result: Any, run_dir: Path, out: Console, err: Console, show_runs: b
     from rich.table import Table
 
     from ..experiments.statistics import STATUSES, verdict
-    from ..reporting.report import sweep_comparisons, sweep_summary
+    from ..reporting.report import sweep_numbers
     from ..reporting.write import write_sweep
 
-    write_sweep(result, run_dir, show_runs)
+    numbers = sweep_numbers(result)
+    write_sweep(result, run_dir, show_runs, numbers)
     table = Table(title="Final metrics: median \\[quartiles] over seeds")
     for column in ("method", "lr", "/".join(STATUSES), "train loss", "test acc. (%)"):
         table.add_column(column, justify="left" if column == "method" else "right")
-    for name, lr, counts, _, loss, acc in sweep_summary(result):
+    for name, lr, counts, _, loss, acc in numbers.table:
         table.add_row(escape(name), f"{lr:g}", "/".join(str(counts[s]) for s in STATUSES), loss, acc)
     out.print(table)
     for name, fitted in result.results.items():
         if fitted.stopped:
             say(err, ("warning:", "yellow"), f" {name}: {fitted.stopped}")
-    first, several = next(iter(result.results)), len(result.config.lrs) > 1
-    for other, at, comparisons in sweep_comparisons(result):  # those of summary.json: every lr pooled, or the one
-        if at is None or not several:
-            say(out, f"{other} vs {first}: {'; '.join(verdict(p, first, other) for p in comparisons)}")
+    first = next(iter(result.results))
+    for other, comparisons in numbers.pooled():
+        say(out, f"{other} vs {first}: {'; '.join(verdict(p, first, other) for p in comparisons)}")
     return "sweep.csv, sweep.png, summary.json, report.md, report.html"

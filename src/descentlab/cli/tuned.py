@@ -79,10 +79,11 @@ def _chosen_table(summary: dict[str, Any]) -> Table:
 
 def finish(tuned: Any, run_dir: Path, out: Console, err: Console, show_runs: bool) -> str:
     """Write the tuned sweep's files, print the chosen settings and the paired verdicts; the files' names."""
-    from ..reporting.tuned_report import tuned_summary, write_tuned
+    from ..reporting.tuned_report import tuned_numbers, write_tuned
 
-    write_tuned(tuned, run_dir, show_runs)
-    summary = tuned_summary(tuned)
+    numbers = tuned_numbers(tuned)
+    write_tuned(tuned, run_dir, show_runs, numbers)
+    summary = numbers.summary
     out.print(_chosen_table(summary))
     for method, m in summary["methods"].items():
         if m["edge_of_grid"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -365,7 +366,7 @@ def _paired_rows(label: str, lr_text: str, comparisons: list[Any], first: str, o
     return lines
 
 
-def _sweep_paired_lines(result: Sweep) -> list[str]:
+def _sweep_paired_lines(result: Sweep, numbers: SweepNumbers) -> list[str]:
     from ..experiments.statistics import KAPLAN_MEIER, MULTIPLICITY, time_to_target
 
     names = list(result.results)
@@ -383,7 +384,7 @@ def _sweep_paired_lines(result: Sweep) -> list[str]:
              "| method | lr | metric | wins / ties / losses | median difference [95 % interval] | p (sign test) "
              "| p (Holm) | reading |",
              "|---|---|---|---|---|---:|---:|---|"]
-    for other, lr, comparisons in sweep_comparisons(result):
+    for other, lr, comparisons in numbers.comparisons:
         lr_text = "all pooled" if lr is None else f"{lr:g}"
         lines += _paired_rows(method_label(other), lr_text, comparisons, first, other)
     lines += ["", "Time to reach the other's final training loss (same learning rate and seed), median [quartiles] "
@@ -398,7 +399,27 @@ def _sweep_paired_lines(result: Sweep) -> list[str]:
     return lines
 
 
-def sweep_json(result: Sweep) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SweepNumbers:
+    """A sweep's summary, computed once (:func:`sweep_numbers`); summary.json, report.md, report.html and the
+    terminal are rendered from it."""
+
+    command: str  # the ``descentlab sweep`` invocation that reproduces the sweep
+    table: list[tuple[str, float, dict[str, int], int, str, str]]  # :func:`sweep_summary`'s rows
+    comparisons: list[tuple[str, float | None, list[Any]]]  # :func:`sweep_comparisons`'s
+
+    def pooled(self) -> list[tuple[str, list[Any]]]:
+        """The comparisons summary.json and the terminal show: every learning rate pooled, or the only one."""
+        several = len({lr for _, lr, *_ in self.table}) > 1
+        return [(other, ps) for other, lr, ps in self.comparisons if lr is None or not several]
+
+
+def sweep_numbers(result: Sweep) -> SweepNumbers:
+    """Everything a sweep's files and terminal show that takes computing: the table and the paired comparisons."""
+    return SweepNumbers(sweep_command_line(result), sweep_summary(result), sweep_comparisons(result))
+
+
+def sweep_json(result: Sweep, numbers: SweepNumbers) -> dict[str, Any]:
     """``summary.json`` of an untuned sweep: status counts per method (and per learning rate), each seed's status
     (per learning rate, seeds 0..N-1 in order) and the pooled paired comparisons with the first method."""
     from ..experiments.statistics import chance_loss, status_counts
@@ -408,7 +429,7 @@ def sweep_json(result: Sweep) -> dict[str, Any]:
     lrs = {lr for lr, _ in result.grid}
     methods = {
         name: {"status": status_counts(r["status"] for r in rows if r["optimizer"] == name),
-               "status_per_lr": {repr(lr): counts for n, lr, counts, *_ in sweep_summary(result) if n == name},
+               "status_per_lr": {repr(lr): counts for n, lr, counts, *_ in numbers.table if n == name},
                "status_per_seed": {repr(lr): [r["status"] for r in rows if r["optimizer"] == name and r["lr"] == lr]
                                    for lr in sorted(lrs)}}
         for name in names
@@ -417,21 +438,21 @@ def sweep_json(result: Sweep) -> dict[str, Any]:
                        "median_difference": None if p.n_finite == 0 else p.median,
                        "interval_95": None if p.n_finite == 0 else [p.low, p.high], "p_value": p.p_value,
                        "p_adjusted": p.p_adjusted}
-                      for p in ps] for other, lr, ps in sweep_comparisons(result) if lr is None or len(lrs) == 1}
-    return {"command": sweep_command_line(result), "engine": result.config.base.engine,
+                      for p in ps] for other, ps in numbers.pooled()}
+    return {"command": numbers.command, "engine": result.config.base.engine,
             "chance_loss": chance_loss(result.train.y, result.train.n_classes),
             "multiplicity": "exact sign test, Holm (1979) over every paired comparison of report.md",
             "methods": methods, "paired_with": names[0], "paired_all_lrs": paired}
 
 
-def render_sweep_report(result: Sweep) -> str:
+def render_sweep_report(result: Sweep, numbers: SweepNumbers) -> str:
     """The sweep's report: per optimiser and lr the statuses and spread over seeds, then paired comparisons."""
     lrs = sorted({lr for lr, _ in result.grid})
     names = list(result.results)
     lines = [
         "# descentlab sweep",
         "",
-        f"Reproduce: `{sweep_command_line(result)}`",
+        f"Reproduce: `{numbers.command}`",
         "",
         f"{len(result.grid)} models per optimiser ({len(lrs)} learning rates × {result.config.seeds} initial seeds), "
         f"{result.config.base.iterations} {iterations_kind(result.config.base, result.train.n_samples)}, trained "
@@ -444,10 +465,10 @@ def render_sweep_report(result: Sweep) -> str:
         f"| method | lr | {' / '.join(STATUSES)} | final training loss | final test accuracy (%) |",
         "|---|---|---|---|---|",
     ]
-    for name, lr, counts, _, loss, acc in sweep_summary(result):
+    for name, lr, counts, _, loss, acc in numbers.table:
         lines.append(f"| {method_label(name)} | {lr:g} | {' / '.join(str(counts[s]) for s in STATUSES)} "
                      f"| {loss} | {acc} |")
     if len(names) >= 2:
-        lines += _sweep_paired_lines(result)
+        lines += _sweep_paired_lines(result, numbers)
     lines += ["", "![median and interquartile band per optimiser and learning rate](sweep.png)", ""]
     return "\n".join(lines)

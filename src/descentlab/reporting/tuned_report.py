@@ -9,6 +9,7 @@ import io
 import json
 import math
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,24 @@ def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def tuned_summary(tuned: Tuned) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TunedNumbers:
+    """A tuned sweep's summary, computed once (:func:`tuned_numbers`); summary.json, report.md, report.html and
+    the terminal are rendered from it."""
+
+    comparisons: dict[str, list[Paired]]  # :func:`final_comparisons`'s
+    summary: dict[str, Any]  # summary.json's content
+
+
+def tuned_numbers(tuned: Tuned) -> TunedNumbers:
+    """The paired comparisons of the final phase, and summary.json's content made with them."""
+    comparisons = final_comparisons(tuned)
+    return TunedNumbers(comparisons, tuned_summary(tuned, comparisons))
+
+
+def tuned_summary(tuned: Tuned, comparisons: dict[str, list[Paired]]) -> dict[str, Any]:
     """``summary.json``: the protocol, and per method its chosen setting and lr, status counts of both phases,
-    final-phase spreads (runs that did not diverge) and the paired comparisons with the first method."""
+    final-phase spreads (runs that did not diverge) and the paired ``comparisons`` with the first method."""
     c = tuned.config
     methods: dict[str, Any] = {}
     for method in c.methods:
@@ -106,7 +122,7 @@ def tuned_summary(tuned: Tuned) -> dict[str, Any]:
                        "finite_pairs": p.n_finite, "median_difference": _number(p.median),
                        "interval_95": [_number(p.low), _number(p.high)], "p_value": p.p_value,
                        "p_adjusted": p.p_adjusted, "verdict": verdict(p, c.methods[0], other)} for p in ps]
-              for other, ps in final_comparisons(tuned).items()}
+              for other, ps in comparisons.items()}
     return {
         "command": tuned_command_line(tuned),
         "protocol": {"repetitions": c.repetitions, "tune_seeds": [0, c.repetitions - 1],
@@ -216,9 +232,8 @@ def _final_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _paired_lines(tuned: Tuned) -> list[str]:
+def _paired_lines(tuned: Tuned, comparisons: dict[str, list[Paired]]) -> list[str]:
     first = tuned.config.methods[0]
-    comparisons = final_comparisons(tuned)
     if not comparisons:
         return []
     lines = ["", f"## Paired comparison with {method_label(first)} (final phase, each at its own chosen setting)", "",
@@ -238,29 +253,31 @@ def _paired_lines(tuned: Tuned) -> list[str]:
     return lines
 
 
-def render_tuned_report(tuned: Tuned, summary: dict[str, Any]) -> str:
+def render_tuned_report(tuned: Tuned, numbers: TunedNumbers) -> str:
     """Markdown of report.md for a tuned comparison."""
+    summary = numbers.summary
     lines = ["# descentlab tuned comparison", "", *_protocol_lines(tuned, summary), *_tuning_lines(tuned),
-             *_final_lines(tuned, summary), *_paired_lines(tuned), "",
+             *_final_lines(tuned, summary), *_paired_lines(tuned, numbers.comparisons), "",
              "![tuning curves (left) and the final phase's training loss (right)](sweep.png)", "",
              "Every number on this page can be recomputed from `sweep.csv` (one row per model).", ""]
     return "\n".join(lines)
 
 
-def write_tuned(tuned: Tuned, out: str | Path, runs: bool = False) -> list[Path]:
+def write_tuned(tuned: Tuned, out: str | Path, runs: bool = False, numbers: TunedNumbers | None = None) -> list[Path]:
     """Write ``sweep.csv``, ``split.json``, ``summary.json``, ``report.md``, ``sweep.png`` (``runs``: each final
-    repetition's curve too) and ``report.html`` into ``out`` (each atomically)."""
+    repetition's curve too) and ``report.html`` into ``out`` (each atomically), rendered from ``numbers``
+    (:func:`tuned_numbers`'s, computed here when not given)."""
     from .interactive import write_tuned_html
     from .plots import plot_tuned
 
     out = Path(out)
+    numbers = numbers if numbers is not None else tuned_numbers(tuned)
     out.mkdir(parents=True, exist_ok=True)
-    summary = tuned_summary(tuned)
     atomic_write_text(out / "sweep.csv", tuned_csv(tuned))
     atomic_write_text(out / "split.json", json.dumps(tuned.split) + "\n")
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "summary.json", json.dumps(numbers.summary, indent=2) + "\n")
     plot_tuned(tuned, out / "sweep.png", runs)
-    report = render_tuned_report(tuned, summary)
+    report = render_tuned_report(tuned, numbers)
     atomic_write_text(out / "report.md", report)
     write_tuned_html(tuned, report, out / "report.html")
     return [out / name for name in ("sweep.csv", "split.json", "summary.json", "sweep.png", "report.md",

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..experiments.results import Comparison, Sweep
 from ..experiments.summary import history_csv, model_metadata, run_title, summarize, sweep_csv
 from ..formats.atomic import atomic_write_text
 from ..formats.model_io import model_file_name, save_model
+
+if TYPE_CHECKING:
+    from .report import SweepNumbers
 
 COMPARE_FILES = ("models", "history.csv", "summary.json", "split.json", "report.md", "report.html",
                  "curves.png")  # in order
@@ -105,19 +108,21 @@ def write_run(comparison: Comparison, out: str | Path, summary: dict[str, Any] |
     return written
 
 
-def write_sweep(result: Sweep, out: str | Path, runs: bool = False) -> list[Path]:
+def write_sweep(result: Sweep, out: str | Path, runs: bool = False, numbers: SweepNumbers | None = None) -> list[Path]:
     """Write ``sweep.csv``, ``sweep.png`` (``runs``: each seed's curve too), ``summary.json``, ``report.md`` and
-    ``report.html`` into ``out`` (atomically)."""
+    ``report.html`` into ``out`` (atomically), rendered from ``numbers`` (:func:`~.report.sweep_numbers`'s,
+    computed here when not given)."""
     from .interactive import write_sweep_html
     from .plots import plot_sweep
-    from .report import render_sweep_report, sweep_json
+    from .report import render_sweep_report, sweep_json, sweep_numbers
 
     out = Path(out)
+    numbers = numbers if numbers is not None else sweep_numbers(result)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "sweep.csv", sweep_csv(result))
     plot_sweep(result, out / "sweep.png", runs)
-    report = render_sweep_report(result)
-    atomic_write_text(out / "summary.json", json.dumps(sweep_json(result), indent=2) + "\n")
+    report = render_sweep_report(result, numbers)
+    atomic_write_text(out / "summary.json", json.dumps(sweep_json(result, numbers), indent=2) + "\n")
     atomic_write_text(out / "report.md", report)
     write_sweep_html(result, report, out / "report.html")
     return [out / "sweep.csv", out / "sweep.png", out / "summary.json", out / "report.md", out / "report.html"]
