@@ -400,3 +400,42 @@ def test_a_sweeps_statistics_are_computed_once_for_every_file_and_the_terminal(t
     assert main(argv) == 0
     metrics = 3  # training loss, test loss, test accuracy
     assert calls == {"paired_comparison": comparisons * metrics, "bootstrap_median_interval": comparisons * metrics}
+
+
+def _without_seconds(value):
+    """summary.json without its timings, the only numbers two runs of one command may differ in."""
+    if isinstance(value, dict):
+        return {k: _without_seconds(v) for k, v in value.items() if "seconds" not in k}
+    return value
+
+
+@pytest.mark.parametrize("argv", [
+    ["compare", "--optimizers", "gd,adam", "--hidden", "4", "3", "--lr", "0.0123456789", "--iterations", "12",
+     "--seed", "3", "--test-size", "0.3", "--init-mu", "-0.25", "--init-sigma", "0.5", "--weight-decay", "0.001",
+     "--standardize", "--x-axis", "evaluations"],
+    ["compare", "--lr", "0.05", "--iterations", "8", "--init", "glorot", "--batch-size", "16"],
+    ["sweep", "--optimizers", "gd,momentum:mu=0.5", "--lr", "0.05,0.123456789", "--seeds", "2", "--iterations", "6",
+     "--hidden", "3", "--seed", "2", "--init-mu=-0.125", "--batch-size", "32", "--activation", "tanh"],
+    ["sweep", "--tune", "--optimizers", "gd,nag", "--lr", "0.05,0.2", "--seeds", "2", "--iterations", "6",
+     "--hidden", "3", "--validation-size", "0.25", "--split-seed", "3", "--test-size", "0.2", "--weight-decay",
+     "0.01"],
+])
+def test_the_command_a_run_writes_makes_the_same_run_again(argv, tmp_path):
+    """The command written into summary.json (sweeps) or report.md (compare) reproduces the run, and the run it
+    makes writes the same command: one rule turns a configuration into its words, whichever command wrote it."""
+    def command_of(run):
+        if argv[0] == "sweep":
+            return json.loads((run / "summary.json").read_text())["command"]
+        return next(line for line in (run / "report.md").read_text().splitlines() if line.startswith("descentlab"))
+
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main([*argv, "--quiet", "--out", str(first)]) == 0
+    words = shlex.split(command_of(first))
+    assert main([*words[1:], "--quiet", "--out", str(again)]) == 0
+    assert command_of(again) == command_of(first)
+    summary = [_without_seconds(json.loads((run / "summary.json").read_text())) for run in (first, again)]
+    assert summary[0] == summary[1]
+    if argv[0] == "sweep":
+        assert (again / "sweep.csv").read_text() == (first / "sweep.csv").read_text()
+    else:
+        assert history_numbers(again / "history.csv") == history_numbers(first / "history.csv")

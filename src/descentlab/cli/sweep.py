@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from ..experiments.config import SweepConfig, TuneConfig
 
-IRIS = "iris (embedded)"
 
 
 def _config(args: argparse.Namespace, source: str) -> SweepConfig | TuneConfig:
@@ -45,27 +44,12 @@ def _config(args: argparse.Namespace, source: str) -> SweepConfig | TuneConfig:
                       split_seed=TuneConfig.split_seed if args.split_seed is None else args.split_seed)
 
 
-def _words(config: Any, cell_size: int) -> list[str]:
-    """The ``sweep`` options that make ``config`` (every value exact)."""
-    base, tuned = config.base, hasattr(config, "methods")
-    grid = ([f"--optimizers={','.join(config.methods)}", f"--seeds={config.repetitions}", "--tune",
-             f"--validation-size={config.validation_size!r}", f"--split-seed={config.split_seed}"] if tuned else
-            [f"--optimizers={','.join(config.optimizers)}", f"--seeds={config.seeds}", f"--seed={base.seed}"])
-    data = [] if base.data == IRIS else [f"--data={base.data}", *([f"--target={base.target}"] * (base.target
-                                                                                               is not None))]
-    return ["sweep", *grid, *data, f"--lr={','.join(map(repr, config.lrs))}", "--hidden",
-            *(str(n) for n in base.hidden), f"--activation={base.activation}", f"--test-size={base.test_size!r}",
-            f"--iterations={base.iterations}", f"--init={base.init}", f"--init-mu={base.init_mu!r}",
-            f"--init-sigma={base.init_sigma!r}", f"--weight-decay={base.weight_decay!r}",
-            *([f"--batch-size={base.batch_size}"] if base.batch_size is not None else []), f"--engine={base.engine}",
-            f"--cell-size={cell_size}", *(["--standardize"] if base.standardize else [])]
-
-
 def checked_manifest(folder: Path) -> tuple[Any, int, str]:
     """The configuration, cell size and data digest of the sweep in ``folder``, read back through the command
     line's own rules: a manifest this command would not have written is refused in one line."""
     from ..experiments.runfolder import MANIFEST, RunFolder, RunFolderError
     from ..optim.spec import parse_methods
+    from ..reporting.report import command_words
     from .parser import build_parser
 
     try:
@@ -75,7 +59,7 @@ def checked_manifest(folder: Path) -> tuple[Any, int, str]:
     said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said):
-            args = build_parser().parse_args(_words(config, cell_size))
+            args = build_parser().parse_args([*command_words(config), f"--cell-size={cell_size}"])
         args.optimizers = parse_methods(args.optimizers)
     except SystemExit:
         reason = said.getvalue().strip().split("error: ", 1)[-1].split(" (see ", 1)[0]

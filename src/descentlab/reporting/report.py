@@ -2,43 +2,63 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.engines import DEFAULT_ENGINE
-from ..experiments.config import CompareConfig
+from ..experiments.config import CompareConfig, SweepConfig, TuneConfig
 from ..experiments.statistics import BOOTSTRAP_RESAMPLES, DIVERGED_FACTOR, STATUSES, STUCK_TOLERANCE, status_rule
 from ..optim.registry import label as method_label
 
 if TYPE_CHECKING:
     from ..experiments.results import Comparison, Sweep
 
-_DEFAULT = CompareConfig()  # options at their default are left out of the command line
+
+def command_words(config: CompareConfig | SweepConfig | TuneConfig) -> list[str]:
+    """The ``descentlab`` words (after ``descentlab``) that make ``config`` again: the command, its grid, network
+    and iterations, then every other option whose value is not the default, values exact (``repr``).
+
+    Reports, summary.json and the check of a sweep's manifest (:mod:`descentlab.cli.sweep`) all take these words.
+    """
+    base = config if isinstance(config, CompareConfig) else config.base
+    left_out = {"hidden", "activation", "lr", "iterations"}  # written first
+    if isinstance(config, CompareConfig):
+        words = ["compare"]
+    else:
+        tuned = isinstance(config, TuneConfig)
+        methods = config.methods if isinstance(config, TuneConfig) else config.optimizers
+        seeds = config.repetitions if isinstance(config, TuneConfig) else config.seeds
+        words = ["sweep", *(["--tune"] if tuned else []), *_option("--optimizers", methods),
+                 *_option("--lr", ",".join(map(repr, config.lrs))), *_option("--seeds", seeds)]
+        # a sweep's grid is apart and it has no --x-axis; --tune has no --seed (repetition r is seed r)
+        left_out |= {"optimizers", "x_axis", "seed"} if tuned else {"optimizers", "x_axis"}
+    words += ["--hidden", *(str(n) for n in base.hidden), *_option("--activation", base.activation)]
+    words += _option("--lr", base.lr) if isinstance(config, CompareConfig) else []
+    words += _option("--iterations", base.iterations)
+    options = [(f.name, getattr(base, f.name), f.default) for f in dataclasses.fields(base) if f.name not in left_out]
+    if isinstance(config, TuneConfig):
+        options += [(name, getattr(config, name), getattr(TuneConfig, name)) for name in ("validation_size",
+                                                                                        "split_seed")]
+    for name, value, default in options:
+        if value != default:
+            words += _option(f"--{name.replace('_', '-')}", value)
+    return words
 
 
-def command_line(config: CompareConfig, methods: list[str]) -> str:
-    """The ``descentlab compare`` invocation that reproduces a comparison with this configuration."""
-    words = ["descentlab", "compare", *data_and_network_words(config)]
-    words += ["--lr", f"{config.lr:g}", "--iterations", str(config.iterations)]
-    words += ["--seed", str(config.seed), "--test-size", f"{config.test_size:g}"]
-    words += init_words(config) if config.init != "normal" else ["--init-mu", f"{config.init_mu:g}", "--init-sigma",
-                                                                 f"{config.init_sigma:g}"]
-    if config.standardize:
-        words.append("--standardize")
-    if config.weight_decay:
-        words += ["--weight-decay", f"{config.weight_decay:g}"]
-    if tuple(config.optimizers) != _DEFAULT.optimizers:
-        words += ["--optimizers", ",".join(config.optimizers)]
-    if config.batch_size is not None:
-        words += ["--batch-size", str(config.batch_size)]
-    if config.x_axis != _DEFAULT.x_axis:
-        words += ["--x-axis", config.x_axis]
-    if config.engine != DEFAULT_ENGINE:
-        words += ["--engine", config.engine]
-    return shlex.join(words)
+def _option(flag: str, value: Any) -> list[str]:
+    """``flag`` and ``value`` as words; a value that starts with ``-`` joined to its flag so it cannot read as one."""
+    if value is True:
+        return [flag]
+    text = ",".join(value) if isinstance(value, tuple) else repr(value) if isinstance(value, float) else str(value)
+    return [f"{flag}={text}"] if text.startswith("-") else [flag, text]
+
+
+def command_line(config: CompareConfig | SweepConfig | TuneConfig) -> str:
+    """The shell command that makes ``config`` again (:func:`command_words`)."""
+    return shlex.join(["descentlab", *command_words(config)])
 
 
 def _fmt_k(k: int | None) -> str:
@@ -165,7 +185,7 @@ def render_report(comparison: Comparison, summary: dict[str, Any]) -> str:
         states += [f"{name} not started" for name in comparison.pending]
         out += [f"**Interrupted** ({'; '.join(states)}): this report shows what was done. The terminal named the "
                 "`--resume` command that completes the run.", ""]
-    out += ["Reproduce with:", "", "```", command_line(comparison.config, methods), "```", "", "## Set-up", ""]
+    out += ["Reproduce with:", "", "```", command_line(comparison.config), "```", "", "## Set-up", ""]
     out += _setup(comparison)
     out += ["", "## Results", "", "![Training loss and test accuracy over the iterations](curves.png)", "",
             "| method | status | train loss | train acc. | test loss | test acc. | iter. to 90 % test "
@@ -231,45 +251,6 @@ def _setup(comparison: Comparison) -> list[str]:
 
 
 # -- sweeps ---------------------------------------------------------------------------------------------------
-def sweep_command_line(result: Sweep) -> str:
-    """The ``descentlab sweep`` invocation that reproduces a sweep."""
-    c, base = result.config, result.config.base
-    words = ["descentlab", "sweep", "--optimizers", ",".join(c.optimizers)]
-    words += ["--lr", ",".join(f"{lr:g}" for lr in c.lrs), "--seeds", str(c.seeds), *data_and_network_words(base)]
-    words += ["--iterations", str(base.iterations), "--seed", str(base.seed)]
-    words += ["--test-size", f"{base.test_size!r}"] if base.test_size != _DEFAULT.test_size else []
-    words += features_and_engine_words(base)
-    return shlex.join(words)
-
-
-def data_and_network_words(base: CompareConfig) -> list[str]:
-    """The ``--data``/``--target`` and network options of a sweep's command line (tuned or not)."""
-    words = []
-    if base.data != _DEFAULT.data:
-        words += ["--data", base.data]
-        if base.target is not None:
-            words += ["--target", base.target]
-    return [*words, "--hidden", *(str(n) for n in base.hidden), "--activation", base.activation]
-
-
-def init_words(base: CompareConfig) -> list[str]:
-    """The initialisation options, when not the defaults."""
-    if base.init != "normal":
-        return ["--init", base.init]
-    mu = ["--init-mu", f"{base.init_mu!r}"] if base.init_mu != _DEFAULT.init_mu else []
-    return mu + (["--init-sigma", f"{base.init_sigma!r}"] if base.init_sigma != _DEFAULT.init_sigma else [])
-
-
-def features_and_engine_words(base: CompareConfig) -> list[str]:
-    """The initialisation, ``--weight-decay``, ``--batch-size``, ``--standardize`` and ``--engine`` options of a
-    sweep's command line, when not the defaults."""
-    words = init_words(base)
-    words += ["--weight-decay", f"{base.weight_decay!r}"] if base.weight_decay else []
-    words += ["--batch-size", str(base.batch_size)] if base.batch_size is not None else []
-    words += ["--standardize"] if base.standardize else []
-    return words + ["--engine", base.engine] if base.engine != DEFAULT_ENGINE else words
-
-
 def spread(values: np.ndarray, fmt: str) -> str:
     values = values[np.isfinite(values)]
     if not values.size:
@@ -416,7 +397,7 @@ class SweepNumbers:
 
 def sweep_numbers(result: Sweep) -> SweepNumbers:
     """Everything a sweep's files and terminal show that takes computing: the table and the paired comparisons."""
-    return SweepNumbers(sweep_command_line(result), sweep_summary(result), sweep_comparisons(result))
+    return SweepNumbers(command_line(result.config), sweep_summary(result), sweep_comparisons(result))
 
 
 def sweep_json(result: Sweep, numbers: SweepNumbers) -> dict[str, Any]:

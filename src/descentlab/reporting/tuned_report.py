@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import math
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from ..experiments.statistics import (
 )
 from ..formats.atomic import atomic_write_text
 from ..optim.registry import label as method_label
-from .report import data_and_network_words, features_and_engine_words, iterations_kind
+from .report import command_line, iterations_kind
 
 PAIRED_METRICS = (("train_loss", "training loss", False), ("test_loss", "test loss", False),
                   ("test_accuracy", "test accuracy", True))
@@ -124,7 +123,7 @@ def tuned_summary(tuned: Tuned, comparisons: dict[str, list[Paired]]) -> dict[st
                        "p_adjusted": p.p_adjusted, "verdict": verdict(p, c.methods[0], other)} for p in ps]
               for other, ps in comparisons.items()}
     return {
-        "command": tuned_command_line(tuned),
+        "command": command_line(c),
         "protocol": {"repetitions": c.repetitions, "tune_seeds": [0, c.repetitions - 1],
                      "final_seeds": [c.repetitions, 2 * c.repetitions - 1], "validation_size": c.validation_size,
                      "test_size": c.base.test_size, "split_seed": c.split_seed, "engine": c.base.engine,
@@ -139,17 +138,6 @@ def tuned_summary(tuned: Tuned, comparisons: dict[str, list[Paired]]) -> dict[st
         "paired_with": c.methods[0],
         "paired": paired,
     }
-
-
-def tuned_command_line(tuned: Tuned) -> str:
-    """The ``descentlab sweep --tune`` invocation that reproduces this comparison."""
-    c, base = tuned.config, tuned.config.base
-    words = ["descentlab", "sweep", "--tune", "--optimizers", ",".join(c.methods)]
-    words += ["--lr", ",".join(f"{lr!r}" for lr in c.lrs), "--seeds", str(c.repetitions), *data_and_network_words(base)]
-    words += ["--iterations", str(base.iterations), "--validation-size", f"{c.validation_size!r}",
-              "--test-size", f"{base.test_size!r}", *(["--split-seed", str(c.split_seed)] if c.split_seed else []),
-              *features_and_engine_words(base)]
-    return shlex.join(words)
 
 
 def _fmt(spread: dict[str, float] | None, scale: float = 1.0, fmt: str = ".4f") -> str:
