@@ -334,17 +334,16 @@ def _reach_times(result: Sweep, first: str, other: str) -> tuple[list[float | No
     return times, censored, len(result.grid) - len(times)
 
 
-def _paired_rows(label: str, lr_text: str, comparisons: list[Any], first: str, other: str) -> list[str]:
+def paired_row(columns: list[str], p: Any, first: str, other: str, points: str) -> str:
+    """A row of a paired-comparison table: ``columns`` (which comparison), then ``p``'s metric, wins / ties /
+    losses, median difference and interval (test accuracy's in percentage points, written ``points``), p-values
+    and reading."""
     from ..experiments.statistics import verdict
 
-    lines = []
-    for p in comparisons:
-        scale, fmt, unit = (100.0, "+.1f", " pt") if p.higher_is_better else (1.0, "+.4f", "")
-        cell = ("–" if p.n_finite == 0 else
-                f"{scale * p.median:{fmt}}{unit} [{scale * p.low:{fmt}}, {scale * p.high:{fmt}}]")
-        lines.append(f"| {label} | {lr_text} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | {cell} | "
-                     f"{p.p_value:.3g} | {p.p_adjusted:.3g} | {verdict(p, method_label(first), method_label(other))} |")
-    return lines
+    scale, fmt, unit = (100.0, "+.1f", points) if p.higher_is_better else (1.0, "+.4f", "")
+    cell = "–" if p.n_finite == 0 else f"{scale * p.median:{fmt}}{unit} [{scale * p.low:{fmt}}, {scale * p.high:{fmt}}]"
+    return (f"| {' | '.join(columns)} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | {cell} | {p.p_value:.3g} | "
+            f"{p.p_adjusted:.3g} | {verdict(p, method_label(first), method_label(other))} |")
 
 
 def _sweep_paired_lines(result: Sweep, numbers: SweepNumbers) -> list[str]:
@@ -367,7 +366,7 @@ def _sweep_paired_lines(result: Sweep, numbers: SweepNumbers) -> list[str]:
              "|---|---|---|---|---|---:|---:|---|"]
     for other, lr, comparisons in numbers.comparisons:
         lr_text = "all pooled" if lr is None else f"{lr:g}"
-        lines += _paired_rows(method_label(other), lr_text, comparisons, first, other)
+        lines += [paired_row([method_label(other), lr_text], p, first, other, " pt") for p in comparisons]
     lines += ["", "Time to reach the other's final training loss (same learning rate and seed), median [quartiles] "
               f"in iterations of {K}, by {KAPLAN_MEIER}:", ""]
     for other in names[1:]:

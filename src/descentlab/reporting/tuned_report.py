@@ -32,7 +32,7 @@ from ..experiments.statistics import (
 )
 from ..formats.atomic import atomic_write_text
 from ..optim.registry import label as method_label
-from .report import command_line, iterations_kind
+from .report import command_line, iterations_kind, paired_row
 
 PAIRED_METRICS = (("train_loss", "training loss", False), ("test_loss", "test loss", False),
                   ("test_accuracy", "test accuracy", True))
@@ -146,14 +146,6 @@ def _fmt(spread: dict[str, float] | None, scale: float = 1.0, fmt: str = ".4f") 
     return f"{scale * spread['median']:{fmt}} [{scale * spread['q1']:{fmt}}, {scale * spread['q3']:{fmt}}]"
 
 
-def _paired_cell(p: Paired) -> str:
-    scale, fmt = (100.0, "+.1f") if p.higher_is_better else (1.0, "+.4f")
-    if p.n_finite == 0:
-        return "–"
-    unit = " points" if p.higher_is_better else ""
-    return f"{scale * p.median:{fmt}}{unit} [{scale * p.low:{fmt}}, {scale * p.high:{fmt}}]"
-
-
 def _protocol_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
     c = tuned.config
     R = c.repetitions
@@ -234,10 +226,7 @@ def _paired_lines(tuned: Tuned, comparisons: dict[str, list[Paired]]) -> list[st
              "p (Holm) | reading |",
              "|---|---|---|---|---:|---:|---|"]
     for other, ps in comparisons.items():
-        for p in ps:
-            lines.append(f"| {method_label(other)} | {p.metric} | {p.wins} / {p.ties} / {p.losses} | "
-                         f"{_paired_cell(p)} | {p.p_value:.3g} | {p.p_adjusted:.3g} | "
-                         f"{verdict(p, method_label(first), method_label(other))} |")
+        lines += [paired_row([method_label(other)], p, first, other, " points") for p in ps]
     return lines
 
 
