@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -251,12 +253,20 @@ def _setup(comparison: Comparison) -> list[str]:
 
 
 # -- sweeps ---------------------------------------------------------------------------------------------------
-def spread(values: np.ndarray, fmt: str) -> str:
-    values = values[np.isfinite(values)]
-    if not values.size:
+def quartiles(values: Iterable[float]) -> dict[str, float] | None:
+    """The median and quartiles of the finite ``values`` (None when none is finite)."""
+    finite = np.array([v for v in values if math.isfinite(v)])
+    if not finite.size:
+        return None
+    q1, median, q3 = np.percentile(finite, [25, 50, 75])
+    return {"median": float(median), "q1": float(q1), "q3": float(q3)}
+
+
+def quartiles_text(spread: dict[str, float] | None, scale: float = 1.0, fmt: str = ".4f") -> str:
+    """``median [q1, q3]`` of :func:`quartiles`, each times ``scale``; ``–`` for None."""
+    if spread is None:
         return "–"
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return f"{median:{fmt}} [{q1:{fmt}}, {q3:{fmt}}]"
+    return f"{scale * spread['median']:{fmt}} [{scale * spread['q1']:{fmt}}, {scale * spread['q3']:{fmt}}]"
 
 
 def sweep_summary(result: Sweep) -> list[tuple[str, float, dict[str, int], int, str, str]]:
@@ -270,8 +280,8 @@ def sweep_summary(result: Sweep) -> list[tuple[str, float, dict[str, int], int, 
         for lr in sorted({lr for lr, _ in result.grid}):
             mine = [r for r in rows if r["optimizer"] == name and r["lr"] == lr]
             ok = [r for r in mine if not r["diverged"]]
-            loss = spread(np.array([r["final_train_loss"] for r in ok]), ".4f")
-            acc = spread(np.array([100.0 * r["final_test_accuracy"] for r in ok]), ".1f")
+            loss = quartiles_text(quartiles(r["final_train_loss"] for r in ok))
+            acc = quartiles_text(quartiles(100.0 * r["final_test_accuracy"] for r in ok), fmt=".1f")
             summary.append((name, lr, status_counts(r["status"] for r in mine), len(mine), loss, acc))
     return summary
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..experiments.cells import ROW_FIELDS
 from ..experiments.results import Tuned
 from ..experiments.statistics import (
@@ -32,7 +30,7 @@ from ..experiments.statistics import (
 )
 from ..formats.atomic import atomic_write_text
 from ..optim.registry import label as method_label
-from .report import command_line, iterations_kind, paired_row
+from .report import command_line, iterations_kind, paired_row, quartiles, quartiles_text
 
 PAIRED_METRICS = (("train_loss", "training loss", False), ("test_loss", "test loss", False),
                   ("test_accuracy", "test accuracy", True))
@@ -72,14 +70,6 @@ def final_comparisons(tuned: Tuned) -> dict[str, list[Paired]]:
     return {other: [next(family) for _ in ps] for other, ps in out.items()}
 
 
-def _spread(values: list[float]) -> dict[str, float] | None:
-    finite = np.array([v for v in values if math.isfinite(v)])
-    if not finite.size:
-        return None
-    q1, median, q3 = np.percentile(finite, [25, 50, 75])
-    return {"median": float(median), "q1": float(q1), "q3": float(q3)}
-
-
 def _number(value: float) -> float | None:
     """JSON has no NaN or infinity: an estimate that does not exist (or a median of failed runs) is null."""
     return value if math.isfinite(value) else None
@@ -115,7 +105,7 @@ def tuned_summary(tuned: Tuned, comparisons: dict[str, list[Paired]]) -> dict[st
             "failed_tune_runs": chosen["failed"], "warning": chosen["warning"],
             "status": {phase: status_counts(r["status"] for r in tuned.phase_rows(phase) if r["method"] == method)
                        for phase in ("tune", "final")},
-            "final": {m: _spread([r[m] for r in ok]) for m in ("train_loss", "test_loss", "test_accuracy")},
+            "final": {m: quartiles(r[m] for r in ok) for m in ("train_loss", "test_loss", "test_accuracy")},
         }
     paired = {other: [{"metric": p.metric, "wins": p.wins, "ties": p.ties, "losses": p.losses,
                        "finite_pairs": p.n_finite, "median_difference": _number(p.median),
@@ -138,12 +128,6 @@ def tuned_summary(tuned: Tuned, comparisons: dict[str, list[Paired]]) -> dict[st
         "paired_with": c.methods[0],
         "paired": paired,
     }
-
-
-def _fmt(spread: dict[str, float] | None, scale: float = 1.0, fmt: str = ".4f") -> str:
-    if spread is None:
-        return "–"
-    return f"{scale * spread['median']:{fmt}} [{scale * spread['q1']:{fmt}}, {scale * spread['q3']:{fmt}}]"
 
 
 def _protocol_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
@@ -207,8 +191,8 @@ def _final_lines(tuned: Tuned, summary: dict[str, Any]) -> list[str]:
     for method, m in summary["methods"].items():
         f = m["final"]
         lines.append(f"| {method_label(method)} | `{m['setting']}` | {counts_text(m['status']['tune'])} | "
-                     f"{counts_text(m['status']['final'])} | {_fmt(f['train_loss'])} | {_fmt(f['test_loss'])} | "
-                     f"{_fmt(f['test_accuracy'], 100.0, '.1f')} |")
+                     f"{counts_text(m['status']['final'])} | {quartiles_text(f['train_loss'])} | "
+                     f"{quartiles_text(f['test_loss'])} | {quartiles_text(f['test_accuracy'], 100.0, '.1f')} |")
     return lines
 
 
