@@ -419,8 +419,10 @@ def _without_seconds(value):
     ["sweep", "--tune", "--optimizers", "gd,nag", "--lr", "0.05,0.2", "--seeds", "2", "--iterations", "6",
      "--hidden", "3", "--validation-size", "0.25", "--split-seed", "3", "--test-size", "0.2", "--weight-decay",
      "0.01"],
+    ["sweep", "--data=-flowers.csv", "--target", "kind", "--optimizers", "gd,nag", "--lr", "0.05", "--seeds", "2",
+     "--iterations", "5", "--hidden", "3"],  # a value that starts with '-' (a file name, relative to the folder)
 ])
-def test_the_command_a_run_writes_makes_the_same_run_again(argv, tmp_path):
+def test_the_command_a_run_writes_makes_the_same_run_again(argv, tmp_path, monkeypatch):
     """The command written into summary.json (sweeps) or report.md (compare) reproduces the run, and the run it
     makes writes the same command: one rule turns a configuration into its words, whichever command wrote it."""
     def command_of(run):
@@ -428,6 +430,8 @@ def test_the_command_a_run_writes_makes_the_same_run_again(argv, tmp_path):
             return json.loads((run / "summary.json").read_text())["command"]
         return next(line for line in (run / "report.md").read_text().splitlines() if line.startswith("descentlab"))
 
+    monkeypatch.chdir(tmp_path)
+    write_table(tmp_path / "-flowers.csv", flower_rows(45))
     first, again = tmp_path / "first", tmp_path / "again"
     assert main([*argv, "--quiet", "--out", str(first)]) == 0
     words = shlex.split(command_of(first))
