@@ -3,6 +3,7 @@ compare, train, sweep and sweep --tune (issue 19: no option silently dropped on 
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import subprocess
@@ -153,7 +154,8 @@ def test_sweep_takes_the_run_options_with_compares_meaning(tmp_path):
     report = (tmp_path / "s" / "report.md").read_text()
     command = shlex.split(report.split("Reproduce: `")[1].split("`")[0])
     assert {"--standardize"} <= set(command)
-    assert {("--init", "lecun"), ("--weight-decay", "0.01"), ("--batch-size", "16")} <= set(zip(command, command[1:]))
+    pairs = set(itertools.pairwise(command))
+    assert {("--init", "lecun"), ("--weight-decay", "0.01"), ("--batch-size", "16")} <= pairs
 
 
 def test_sweep_tune_takes_the_run_options(tmp_path):
