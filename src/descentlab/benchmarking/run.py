@@ -286,7 +286,6 @@ def run_convex(problem: Problem, config: TuneConfig, client: Any = None) -> Prob
 
 
 ONE_CELL = 1 << 30  # a convex setting is one cell: its runs take milliseconds
-POLL = 0.05  # seconds between looks for finished convex cells on a cluster (and for Ctrl-C)
 
 
 def _map(function: Callable[[Problem, Cell], Any], problem: Problem, cells: Sequence[Cell], client: Any
@@ -294,16 +293,11 @@ def _map(function: Callable[[Problem, Cell], Any], problem: Problem, cells: Sequ
     """``function(problem, cell)`` for every cell, in order: here, or one task each on ``client``'s workers."""
     if client is None:
         return [function(problem, cell) for cell in cells]
+    from ..experiments.cluster import gather
     from ..optim.plugins import with_registered
 
     task = with_registered(function)  # the workers learn the optimisers registered here
-    futures = [client.submit(task, problem, cell, pure=False) for cell in cells]
-    try:  # waited for here, not inside Dask's own waiting, where a Ctrl-C ends in its tracebacks
-        while not all(future.done() for future in futures):
-            time.sleep(POLL)
-        return list(client.gather(futures))
-    finally:
-        client.cancel([future for future in futures if not future.done()])
+    return gather(client, [client.submit(task, problem, cell, pure=False) for cell in cells])
 
 
 # -- the suite --------------------------------------------------------------------------------------------------

@@ -55,30 +55,45 @@ class DaskExecutor:
     def map(self, cells: Sequence[Cell], data: Dataset, base: CompareConfig,
             validation_size: float | None = None) -> Iterator[CellResult]:
         """The results of ``cells`` as each task finishes, ``data`` scattered to every worker once."""
-        from distributed import as_completed
-
         if not cells:
             return
-        with _ctrl_c_as_flag() as pressed:  # Ctrl-C inside Dask's own waiting ends in its tracebacks: polled here
+        with _ctrl_c_as_flag() as pressed:  # a press while the data are scattered is raised at the first look
             shared = self.client.scatter(data, broadcast=True, hash=False)
             run = uuid.uuid4().hex[:8]  # task keys unique to this call, readable on the dashboard
             task = with_registered(run_cell)  # the workers learn the plugins and optimisers known here
             futures = [self.client.submit(task, cell, shared, base, validation_size,
                                           key=f"descentlab-{cell.key()}-{run}", pure=False, retries=1)
                        for cell in cells]
-            finished = as_completed(futures, loop=self.client.loop)
             try:
-                while not finished.is_empty():
-                    if pressed:
-                        raise KeyboardInterrupt
-                    for future in finished.next_batch(block=False):
-                        result = future.result()
-                        future.release()
-                        yield result
-                    time.sleep(POLL)
-            finally:  # interrupted or failed: the tasks not yet finished are not wanted any more
-                self.client.cancel([f for f in futures if not f.done()])
+                for future in _as_finished(self.client, futures, pressed):
+                    result = future.result()
+                    future.release()
+                    yield result
+            finally:
                 shared.release()
+
+
+def gather(client: Any, futures: Sequence[Any]) -> list[Any]:
+    """The results of ``futures``, in their order, waited for as :class:`DaskExecutor` waits for cells."""
+    with _ctrl_c_as_flag() as pressed:
+        results = {future.key: future.result() for future in _as_finished(client, futures, pressed)}
+    return [results[future.key] for future in futures]
+
+
+def _as_finished(client: Any, futures: Sequence[Any], pressed: list[int]) -> Iterator[Any]:
+    """Each of ``futures`` as it finishes, looked for every :data:`POLL` seconds, a press recorded in ``pressed``
+    raised between looks; interrupted or failed, the tasks not yet finished are cancelled (not wanted any more)."""
+    from distributed import as_completed
+
+    finished = as_completed(futures, loop=client.loop)
+    try:
+        while not finished.is_empty():
+            if pressed:
+                raise KeyboardInterrupt
+            yield from finished.next_batch(block=False)
+            time.sleep(POLL)
+    finally:
+        client.cancel([future for future in futures if not future.done()])
 
 
 def _distributed() -> Any:
