@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from ..experiments.config import SweepConfig, TuneConfig
 
 
-
 def _config(args: argparse.Namespace, source: str) -> SweepConfig | TuneConfig:
     """The sweep the options describe (``source``: the data's name)."""
     from ..experiments.config import CompareConfig, SweepConfig, TuneConfig
