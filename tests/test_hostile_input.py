@@ -437,6 +437,7 @@ CHECKPOINT_EDITS = {
     "hidden [0]": (lambda m: m["config"].__setitem__("hidden", [0]), "configuration is out of range"),
     "hidden text": (lambda m: m["config"].__setitem__("hidden", "16"), "values of the wrong type: ['hidden']"),
     "test_size 2": (lambda m: m["config"].__setitem__("test_size", 2.0), "configuration is out of range"),
+    "engine bogus": (lambda m: m["config"].__setitem__("engine", "bogus"), "there is no engine 'bogus'"),
     "no config": (lambda m: m.pop("config"), "holds no valid run configuration"),
     "k text": (lambda m: m["methods"][0]["state"]["scalars"].__setitem__("k", "abc"), "state field k holds 'abc'"),
     "k true": (lambda m: m["methods"][0]["state"]["scalars"].__setitem__("k", True), "state field k holds True"),

@@ -32,7 +32,10 @@ def compiled_available() -> bool:
 
 
 def engine_problem(engine: str) -> str | None:
-    """Why ``engine`` cannot run here (numba missing, or its kernel cache cannot be written), or None when it can."""
+    """Why ``engine`` cannot run here (no such engine, numba missing, or its kernel cache cannot be written), or None
+    when it can."""
+    if engine not in ENGINES:
+        return f"there is no engine {engine!r} (one of {', '.join(ENGINES)})"
     if engine not in NUMBA_ENGINES:
         return None
     if not compiled_available():
