@@ -292,3 +292,22 @@ def test_ctrl_c_while_a_convex_problem_runs_on_workers_is_the_same_two_lines(tmp
                             "--seeds", "2", "--workers", "2", "--out", str(out)], "  tiny: done", 1.0)
     assert code == 130, stderr
     assert stderr == _interrupted(out)
+
+
+def test_ctrl_c_while_the_reports_are_written_says_how_to_finish_it(tmp_path, monkeypatch, capsys):
+    """A press after the last cell, while summary.json and the reports are written, is the same two lines as one
+    during training (it printed a bare 'interrupted'), and --resume writes them."""
+    import descentlab.reporting.benchmark_report as benchmark_report
+
+    def pressed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    out = tmp_path / "b"
+    options = ["--problems", "quadratic-k1e3", "--optimizers", "gd", "--iterations", "20", "--seeds", "1", "--quiet"]
+    with monkeypatch.context() as patch:
+        patch.setattr(benchmark_report, "write_benchmark", pressed)
+        assert main(["benchmark", *options, "--out", str(out)]) == 130
+    assert capsys.readouterr().err == (f"interrupted: the finished cells are kept in {out}/\n"
+                                       f"Finish it with: descentlab benchmark --resume {out}\n")
+    assert main(["benchmark", "--resume", str(out), "--quiet"]) == 0
+    assert (out / "report.html").is_file()

@@ -206,11 +206,11 @@ def run_benchmark_command(args: argparse.Namespace, out: Console, err: Console) 
                 result = run_benchmark(problems, manifest["methods"], manifest["lrs"], manifest["seeds"],
                                        client, folder, manifest["cell_size"],
                                        manifest["engine"], on_problem=done)
-        except KeyboardInterrupt:  # the finished cells are on disk: say how to go on, as sweep does
+            summary = write_benchmark(result, folder, manifest["command"])
+        except KeyboardInterrupt:  # training or writing: the finished cells are on disk, say how to go on
             err.print(Text.assemble(("interrupted:", "yellow"), f" the finished cells are kept in {folder}/"))
             err.print(Text(f"Finish it with: descentlab benchmark --resume {folder}"))
             return 130
-        summary = write_benchmark(result, folder, manifest["command"])
     out.print(_areas_table(summary))
     out.print(f"Wrote {escape(str(folder))}/ (summary.json, results.parquet, report.md, report.html, profiles.png) "
               f"in {time.perf_counter() - started:.1f} s")
