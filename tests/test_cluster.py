@@ -326,3 +326,32 @@ def test_a_second_sweep_into_a_folder_in_use_is_refused_in_one_line(tmp_path, ca
     assert err.startswith(f"error: {tmp_path} is in use by another descentlab run (process {os.getpid()})")
     assert err.count("\n") == 1 and not list(tmp_path.glob("cells/*"))
     assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 0  # let go
+
+
+def test_work_run_in_threads_comes_back_in_order_and_one_failure_stops_the_others():
+    """The benchmark waits on a cluster for all problems at once (``in_threads``): results in the items' order
+    whatever order they finish in, and an error in one thread makes the others' waits stop (as a Ctrl-C does)
+    before it is raised, so no thread is left waiting on the cluster."""
+    from descentlab.experiments.cluster import _ctrl_c_as_flag, in_threads
+
+    finished: list[int] = []
+    assert in_threads(lambda n: (time.sleep(0.15 * (3 - n)), finished.append(n), n * n)[2], [0, 1, 2],
+                      finished.append) == [0, 1, 4]
+    assert finished == [2, 4, 1, 1, 0, 0]  # each result reported as its thread finishes: in reverse
+
+    stopped: list[int] = []
+
+    def wait_on_the_cluster(n: int) -> int:
+        if n == 1:
+            raise ValueError("problem 1 is malformed")
+        with _ctrl_c_as_flag() as pressed:  # as DaskExecutor and gather wait, looking for a press
+            deadline = time.monotonic() + 30
+            while not pressed and time.monotonic() < deadline:
+                time.sleep(0.01)
+            stopped.append(n)
+            raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="problem 1 is malformed"):
+        in_threads(wait_on_the_cluster, [0, 1, 2])
+    assert sorted(stopped) == [0, 2] and time.monotonic() - started < 5

@@ -356,11 +356,20 @@ def run_benchmark(problems: Sequence[Problem], methods: Sequence[str], lrs: Sequ
                   engine: str = "numpy", on_problem: Callable[[ProblemResult], None] | None = None
                   ) -> BenchmarkResult:
     """Every problem by :func:`run_problem` (an ``mlp`` problem's cells saved in ``folder/problems/<name>/`` when
-    ``folder`` is given, so that the same call again finishes only what is missing), then :func:`aggregate`."""
+    ``folder`` is given, so that the same call again finishes only what is missing), then :func:`aggregate`.
+    Here the problems run one after another; on a cluster all at once, so that the workers are not left idle
+    while one problem's phase waits for its slowest cell (``on_problem`` is then called as each finishes)."""
+    def one(problem: Problem) -> ProblemResult:
+        where = folder / "problems" / problem.name if folder is not None else None
+        return run_problem(problem, methods, lrs, seeds, client, where, cell_size, engine)
+
+    if client is not None:
+        from ..experiments.cluster import in_threads
+
+        return aggregate(methods, in_threads(one, problems, on_problem))
     results = []
     for problem in problems:
-        where = folder / "problems" / problem.name if folder is not None else None
-        results.append(run_problem(problem, methods, lrs, seeds, client, where, cell_size, engine))
+        results.append(one(problem))
         if on_problem is not None:
             on_problem(results[-1])
     return aggregate(methods, results)

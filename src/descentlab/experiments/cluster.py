@@ -14,9 +14,10 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from ..data.dataset import Dataset
 from ..optim.plugins import with_registered
@@ -24,6 +25,8 @@ from .cells import Cell, CellResult, run_cell
 from .config import CompareConfig
 
 POLL = 0.05  # seconds between looks for finished cells (and for Ctrl-C)
+T = TypeVar("T")
+R = TypeVar("R")
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it is unreachable
 WORKER_TIMEOUT = 30.0  # seconds to wait for the first worker of an existing cluster
 
@@ -227,16 +230,52 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+_FLAGS: list[list[int]] = []  # the main thread's open flags, innermost last
+
+
 @contextmanager
 def _ctrl_c_as_flag() -> Iterator[list[int]]:
-    """While the block runs, Ctrl-C only appends to the list it yields (in the main thread; elsewhere nothing
-    changes)."""
-    pressed: list[int] = []
+    """While the block runs, Ctrl-C only appends to the list it yields. In another thread the block gets the main
+    thread's innermost open flag (so threads waiting on a cluster for the main thread see its press), or a list
+    nothing appends to."""
     if not _main_thread():
-        yield pressed
+        yield _FLAGS[-1] if _FLAGS else []
         return
+    pressed: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    _FLAGS.append(pressed)
     try:
         yield pressed
     finally:
+        _FLAGS.pop()
         signal.signal(signal.SIGINT, previous)
+
+
+def in_threads(function: Callable[[T], R], items: Sequence[T], on_result: Callable[[R], None] | None = None
+               ) -> list[R]:
+    """``function(item)`` for every item, each in a thread of its own, the results in the items' order
+    (``on_result`` called here as each finishes). For work that waits on a cluster: every thread's tasks are
+    queued at once instead of one item's after another's. A Ctrl-C here, or an error in any thread, makes the
+    threads' waits on the cluster raise :class:`KeyboardInterrupt` (their tasks cancelled); once every thread
+    has ended, the press or the first error is raised here."""
+    results: dict[int, R] = {}
+    with _ctrl_c_as_flag() as pressed, ThreadPoolExecutor(max(1, len(items))) as pool:
+        running = {pool.submit(function, item): index for index, item in enumerate(items)}
+        failures: list[BaseException] = []
+        while running:
+            finished, _ = wait(running, timeout=POLL, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = running.pop(future)
+                try:
+                    results[index] = result = future.result()
+                    if on_result is not None and not pressed:
+                        on_result(result)
+                except BaseException as error:  # noqa: BLE001 - raised below, once every thread has ended
+                    failures.append(error)
+                    pressed.append(0)  # the other threads stop at their next look
+    real = [error for error in failures if not isinstance(error, KeyboardInterrupt)]
+    if real:
+        raise real[0]
+    if pressed:
+        raise KeyboardInterrupt
+    return [results[index] for index in range(len(items))]
