@@ -130,8 +130,13 @@ def check_quoted_gradcheck(text: str) -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     errors = re.compile(r"\d\.\d\de-\d\d")  # the error columns' digits vary with BLAS and CPU, as README says
+    values = re.compile(r"-?\d\.\d{10}e[-+]\d\d")  # the derivatives: their last digit too (a difference quotient)
 
     def normal(output: str) -> list[str]:
-        return [errors.sub("E", line.rstrip()) for line in output.strip().splitlines()]
+        return [values.sub("V", errors.sub("E", line.rstrip())) for line in output.strip().splitlines()]
+
+    def derivatives(output: str) -> list[float]:
+        return [float(value) for value in values.findall(output)]
 
     assert normal(quoted) == normal(run.stdout)
+    assert derivatives(quoted) == pytest.approx(derivatives(run.stdout), rel=1e-9)
