@@ -17,6 +17,10 @@ from ..experiments.config import CompareConfig
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..core.network import MLP
+    from ..data.dataset import Dataset
+    from ..experiments.compare import Problem
+
 
 def escape(text: str) -> str:
     """``text`` with rich markup escaped (rich is imported on first use)."""
@@ -50,7 +54,7 @@ def plain(*parts: str | tuple[str, str]) -> Any:
     return Text.assemble(*parts)
 
 
-def network_line(net: Any) -> str:
+def network_line(net: MLP) -> str:
     sizes = net.sizes
     hidden = " → ".join(f"{n} ({net.activation.name})" for n in sizes[1:-1])
     arch = " → ".join([str(sizes[0]), *([hidden] if hidden else []), f"{sizes[-1]} (softmax)"])
@@ -66,11 +70,11 @@ def folder_of(path: Path) -> Path:
     return path.parent
 
 
-def data_path(config: Any) -> Path | None:
+def data_path(config: CompareConfig) -> Path | None:
     return None if config.data == "iris (embedded)" else Path(config.data)
 
 
-def load_data(args: argparse.Namespace) -> tuple[Any, str]:
+def load_data(args: argparse.Namespace) -> tuple[Dataset, str]:
     """The data of ``--data`` (or Iris), refused before any work if the stratified split cannot be made."""
     from ..data.dataset import load_csv, load_iris, stratified_test_counts
 
@@ -116,7 +120,7 @@ def reading_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
             bar.stop()
 
 
-def load_source(source: str, target: str | None) -> Any:
+def load_source(source: str, target: str | None) -> Dataset:
     from ..data.dataset import load_csv, load_iris
 
     return load_iris() if source == "iris (embedded)" else load_csv(Path(source), target=target)
@@ -138,7 +142,7 @@ def check_size(sizes: Sequence[int], n_samples: int, iterations: int = 0, models
         raise UserError(str(error)) from None
 
 
-def check_grid(data: Any, config: Any, models: int) -> None:
+def check_grid(data: Dataset, config: CompareConfig, models: int) -> None:
     """A sweep's checks before its run folder is made: the network and the results of its ``models`` fit in
     memory (:func:`check_size`), and the first initial point (seed 0) is finite (:func:`check_start`)."""
     from ..experiments.compare import network_for, prepare
@@ -149,7 +153,7 @@ def check_grid(data: Any, config: Any, models: int) -> None:
     check_start(problem._replace(initial=first), config)
 
 
-def check_start(problem: Any, config: Any) -> None:
+def check_start(problem: Problem, config: CompareConfig) -> None:
     """Refuse, before anything is written, a batch size larger than the training split, or an initial point
     (``problem.initial``, of :func:`~descentlab.experiments.compare.prepare`) whose loss or gradient on the
     training split is already non-finite."""
@@ -170,7 +174,7 @@ def check_start(problem: Any, config: Any) -> None:
         raise UserError(start_cause(config))
 
 
-def start_cause(config: Any) -> str:
+def start_cause(config: CompareConfig | argparse.Namespace) -> str:
     import numpy as np
 
     sigma, mu, decay = config.init_sigma, config.init_mu, config.weight_decay
@@ -190,7 +194,7 @@ def start_cause(config: Any) -> str:
 
 
 @contextlib.contextmanager
-def explained_start(config: Any) -> Iterator[None]:
+def explained_start(config: CompareConfig) -> Iterator[None]:
     """A start that is already non-finite (fit refuses it before the first step) becomes one line naming the
     option that causes it."""
     from ..training.guard import NonFiniteStart

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ..experiments.compare import Comparison
+    from ..experiments.config import CompareConfig
     from ..optim.spec import MethodList
 
 
@@ -81,7 +83,7 @@ def _progress_bars(err: Console, iterations: int, quiet: bool) -> tuple[Any, Cal
     return progress, on_step
 
 
-def _resumed_source(config: Any, info: dict[str, Any]) -> str:
+def _resumed_source(config: CompareConfig, info: dict[str, Any]) -> str:
     """The data file of a resumed run: a relative path is read from the folder the run was started in when it
     is not found from here (the data's SHA-256 is checked either way)."""
     path = data_path(config)
@@ -95,10 +97,10 @@ class _Plan:
     """A run resolved before anything is written: its configuration, data and problem (prepared once), the
     checkpoint it continues (None: a new run) with its information and saved results."""
 
-    config: Any
+    config: CompareConfig
     info: dict[str, Any]
     checkpoint: Path | None
-    data: Any = None
+    data: Any = None  # a Dataset and its Problem, once _resolve has read and prepared them
     problem: Any = None
     earlier: dict[str, Any] | None = None
 
@@ -159,7 +161,7 @@ def _resolve(args: argparse.Namespace, out: Console, err: Console, plan: _Plan) 
     return plan
 
 
-def _train(plan: _Plan, out: Console, err: Console, quiet: bool, should_stop: Callable[[], bool]) -> Any:
+def _train(plan: _Plan, out: Console, err: Console, quiet: bool, should_stop: Callable[[], bool]) -> Comparison:
     """Train every method of the plan with a progress bar (set up once the output is claimed and Ctrl-C is
     counted, so the network line tells that training begins): what compare and train share."""
     from ..experiments.compare import compare
@@ -181,14 +183,14 @@ def _train(plan: _Plan, out: Console, err: Console, quiet: bool, should_stop: Ca
     return comparison
 
 
-def _save_checkpoint(comparison: Any, plan: _Plan, checkpoint: Path, command: str, out_path: Path) -> None:
+def _save_checkpoint(comparison: Comparison, plan: _Plan, checkpoint: Path, command: str, out_path: Path) -> None:
     from ..experiments.checkpoint import write_checkpoint
 
     write_checkpoint(comparison, checkpoint, plan.data, {"command": command, "out": str(out_path),
                                                           "cwd": os.getcwd()})
 
 
-def _interrupted(comparison: Any, checkpoint: Path, command: str, saved: str, err: Console) -> int:
+def _interrupted(comparison: Comparison, checkpoint: Path, command: str, saved: str, err: Console) -> int:
     """Say what an interrupted run has done, what is on disk and how to resume it; exit code 130."""
     states = []
     for name, result in comparison.results.items():
