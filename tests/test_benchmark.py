@@ -237,6 +237,15 @@ def test_bad_input_is_one_line_before_any_work(tmp_path: Path, args: list[str], 
     assert not (tmp_path / "out").exists()
 
 
+def test_resume_of_a_folder_that_holds_no_benchmark_says_so_in_one_line(tmp_path: Path) -> None:
+    for folder in ("missing", "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        done = _run("benchmark", "--resume", folder, cwd=tmp_path)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert done.stderr == f"error: {folder}: no benchmark.json; this is not the folder of a descentlab benchmark\n"
+    assert list((tmp_path / "empty").iterdir()) == [] and not (tmp_path / "missing").exists()
+
+
 def test_a_folder_with_files_is_refused(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")

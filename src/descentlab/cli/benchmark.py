@@ -123,6 +123,8 @@ def _resumed(folder: Path) -> dict[str, Any]:
     from ..core.engines import engine_problem
 
     path = folder / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{folder}: no {MANIFEST}; this is not the folder of a descentlab benchmark")
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
