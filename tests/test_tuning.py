@@ -177,7 +177,22 @@ def test_bad_tuned_sweeps_fail_before_training(argv, message, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def _tutorial_rows(text: str) -> dict[str, list[str]]:
+    """The tuned tutorial's first table: each method's cells (setting, tune and final statuses, three medians)."""
+    rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    return {cells[0].strip(): [cell.strip() for cell in cells[1:]] for cells in rows}
+
+
+def _counts(cell: str) -> list[int]:
+    return [int(n) for n in cell.split(" / ")]
+
+
 def test_the_tuned_tutorials_result_is_what_its_command_reports(tmp_path):
+    """The tutorial's full-size tables against the command they quote. The digits are those of the machine that
+    made them: on another processor or BLAS the last bits of every product differ, and a few runs near a status
+    boundary, or chaotic ones (NAG at lr 0.1), end elsewhere, as the tutorial says. So the choices and the final
+    statuses must be the same, the tune statuses within 3 runs, the medians within 1 % (NAG's training loss, the
+    chaotic one, within 30 %), and the verdicts the tutorial draws must hold."""
     readme = (Path(__file__).parents[1] / "docs" / "tutorials" / "tuned-comparison.md").read_text()  # was README's
     command = next(line for line in readme.splitlines()  # the full-size run, not the tutorial's small one
                    if line.startswith("descentlab sweep") and "--tune" in line and "--engine numpy" in line)
@@ -185,20 +200,18 @@ def test_the_tuned_tutorials_result_is_what_its_command_reports(tmp_path):
     words[words.index("--out") + 1] = str(tmp_path)
     assert main([*words[1:], "--quiet"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
+    quoted = _tutorial_rows(readme)
+    assert list(quoted) == list(summary["methods"])
     for method, m in summary["methods"].items():
-        tune, final = (" / ".join(str(n) for n in m["status"][phase].values()) for phase in ("tune", "final"))
+        setting, tune, final, train_loss, test_loss, accuracy = quoted[method]
+        assert setting == f"`{m['setting']}`"
+        assert _counts(final) == list(m["status"]["final"].values())
+        assert max(abs(a - b) for a, b in zip(_counts(tune), m["status"]["tune"].values(), strict=True)) <= 3
         f = m["final"]
-        row = (f"| {method} | `{m['setting']}` | {tune} | {final} | {f['train_loss']['median']:.4f} | "
-               f"{f['test_loss']['median']:.4f} | {100 * f['test_accuracy']['median']:.1f} % |")
-        assert row in readme
-    for other, comparisons in summary["paired"].items():
-        cells = []
-        for p in comparisons:
-            scale, fmt = (100, "+.1f") if p["metric"] == "test accuracy" else (1, "+.4f")
-            low, high = p["interval_95"]
-            cells.append(f"{p['wins']} / {p['ties']} / {p['losses']}, {scale * p['median_difference']:{fmt}} "
-                         f"[{scale * low:{fmt}}, {scale * high:{fmt}}], p {p['p_value']:.3g} → {p['p_adjusted']:.3g}")
-        assert f"| {other} | {' | '.join(cells)} |" in readme
+        assert f["train_loss"]["median"] == pytest.approx(float(train_loss), rel=0.3 if method == "nag" else 0.01)
+        assert f["test_loss"]["median"] == pytest.approx(float(test_loss), rel=0.01)
+        assert 100 * f["test_accuracy"]["median"] == pytest.approx(float(accuracy.rstrip(" %")), rel=0.01)
+    for comparisons in summary["paired"].values():
         train, *test = comparisons
         # "a lower training loss in 8 or 9 of 10 (intervals exclude zero), but no difference survives Holm"
         assert train["wins"] in (8, 9) and train["interval_95"][1] < 0 and 0.19 <= train["p_adjusted"] < 1

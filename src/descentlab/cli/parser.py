@@ -356,7 +356,7 @@ BENCHMARK_OPTIONS: list[Option] = [
     (("--iterations",), dict(type=_int_at_least(1), default=None,
                              help="iterations of every problem (default: each problem's own)")),
     (("--engine",), {**ENGINE[1], "default": "numpy", "help": "auto, numpy, compiled or reference (default: numpy, "
-                                                               "whose digits are the same on every machine)"}),
+                                                               "whose digits do not depend on numba)"}),
     QUIET,
     (("--out",), dict(type=_path, default=None, help="a new or empty folder to write")),
     CLUSTER,

@@ -100,7 +100,8 @@ def blas_threads(rows: int, parameters: int, models: int) -> AbstractContextMana
     """One BLAS thread while training on matrices this small (``rows × parameters × models`` below
     :data:`SMALL_WORK`): threads there cost more than they bring, a busy core elsewhere would stall every product,
     and the numbers would depend on how many threads a machine (or a Dask worker) gives BLAS. The choice depends
-    on the problem alone, so a result is bit-identical in process, on workers, resumed or not, on any machine.
+    on the problem alone, so a result is bit-identical in process, on workers, resumed or not, whatever the core
+    count.
     Larger problems keep BLAS's own threads."""
     if rows * parameters * models >= SMALL_WORK:
         return nullcontext()
