@@ -245,3 +245,27 @@ def test_compare_seeds_draws_the_median_and_quartiles_of_the_seeds_and_each_seed
     assert "--show-runs: only with --seeds N > 1" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["compare", "--seeds", "2", "--optimizers", "adam:lr=0.1", "--out", str(tmp_path / "x")]) == 1
     assert "'adam:lr=0.1' sets its own lr" in capsys.readouterr().err and not (tmp_path / "x").exists()
+def test_ctrl_c_while_compare_seeds_writes_its_files_says_how_to_finish_it(tmp_path, capsys, monkeypatch):
+    """``compare --seeds`` is a sweep: a press while its files are written (every cell saved) is the sweep's two
+    lines, not a bare 'interrupted', and ``compare --resume`` of its folder names the command that finishes it."""
+    import descentlab.cli.sweep as sweep_command
+
+    def pressed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    run = tmp_path / "c"
+    options = ["--iterations", "20", "--engine", "numpy", "--quiet", "--optimizers", "gd,nag", "--lr", "0.05",
+               "--seeds", "3"]
+    with monkeypatch.context() as patch:
+        patch.setattr(sweep_command, "_finish", pressed)
+        assert main(["compare", *options, "--out", str(run)]) == 130
+    assert capsys.readouterr().err == (f"interrupted: 2 of 2 cells are saved in {run}/cells/\n"
+                                       f"Finish it with: descentlab sweep --resume {run}\n")
+    assert main(["compare", "--resume", str(run)]) == 1
+    assert capsys.readouterr().err == (f"error: {run}: the folder of a sweep (compare --seeds runs one); finish it "
+                                       f"with: descentlab sweep --resume {run}\n")
+    assert main(["sweep", "--resume", str(run), "--quiet"]) == 0
+    assert main(["sweep", *options, "--out", str(tmp_path / "s")]) == 0
+    assert (run / "sweep.csv").read_text() == (tmp_path / "s" / "sweep.csv").read_text()
+
+

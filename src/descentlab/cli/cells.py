@@ -53,7 +53,7 @@ def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
 @contextmanager
 def _quiet_dask() -> Iterator[None]:
     """Dask's and tornado's logs kept to what would crash the command: a lost scheduler or an interrupted wait is
-    said in one line of ours (:func:`_stopped`), not in their ERROR records with tracebacks."""
+    said in one line of ours (:func:`say_stopped`), not in their ERROR records with tracebacks."""
     import logging
 
     with suppress(ImportError):
@@ -144,12 +144,12 @@ def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Pa
             with _client(args, out) if remote else nullcontext() as client, meter.progress:
                 result = work(client)
         except KeyboardInterrupt:
-            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
+            say_stopped(err, "interrupted", meter.cells_done, cells, run_dir)
             raise SweepStopped(130) from None
         except Exception as error:
             if not (remote and _lost_cluster(error)):
                 raise
-            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
+            say_stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
             raise SweepStopped(1) from None
     _write_timings(run_dir, meter, time.perf_counter() - started)
     return result
@@ -189,7 +189,8 @@ def _lost_cluster(error: Exception) -> bool:
     return isinstance(error, lost)
 
 
-def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
+def say_stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
+    """Say why a sweep stopped, how many of its cells are saved and the command that finishes it."""
     from rich.text import Text
 
     from ..experiments.runfolder import MANIFEST

@@ -118,11 +118,15 @@ def _configuration(args: argparse.Namespace, methods: MethodList) -> _Plan:
     """The run's configuration, from the options or from the checkpoint ``--resume`` names (no data read yet)."""
     from ..core.engines import engine_problem
     from ..experiments.checkpoint import checkpoint_config
+    from ..experiments.runfolder import MANIFEST
 
     if args.resume is None:
         source = "iris (embedded)" if args.data is None else str(args.data)
         own = {"x_axis": args.x_axis} if args.command == "compare" else {}
         return _Plan(compare_config(args, source, optimizers=methods.specs, lr=args.lr, **own), {}, None)
+    if args.command == "compare" and (args.resume / MANIFEST).is_file():
+        raise UserError(f"{args.resume}: the folder of a sweep (compare --seeds runs one); finish it with: "
+                        f"descentlab sweep --resume {args.resume}")
     checkpoint = _checkpoint_of(args.resume, args.command)
     config, info = checkpoint_config(checkpoint)
     if info.get("command") != args.command:
