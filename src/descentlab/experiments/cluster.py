@@ -25,10 +25,10 @@ from .cells import Cell, CellResult, run_cell
 from .config import CompareConfig
 
 POLL = 0.05  # seconds between looks for finished cells (and for Ctrl-C)
-T = TypeVar("T")
-R = TypeVar("R")
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it is unreachable
 WORKER_TIMEOUT = 30.0  # seconds to wait for the first worker of an existing cluster
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ClusterError(RuntimeError):
