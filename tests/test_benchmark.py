@@ -237,6 +237,27 @@ def test_bad_input_is_one_line_before_any_work(tmp_path: Path, args: list[str], 
     assert not (tmp_path / "out").exists()
 
 
+def test_on_a_cluster_f_star_is_computed_where_ctrl_c_is_heard(tmp_path: Path, monkeypatch) -> None:
+    """With --workers every problem waits on the cluster in a thread of its own, which hears Ctrl-C only while it
+    waits; a TOML logistic problem's f* (Newton's method, minutes on a large one) is computed first, in the main
+    thread, where a press interrupts it (in a thread, a press waited for the solver; a hostile pass)."""
+    import threading
+
+    import descentlab.benchmarking.run as run
+
+    where: list[bool] = []
+    newton = run.newton_f_star
+    monkeypatch.setattr(run, "newton_f_star", lambda problem: (
+        where.append(threading.current_thread() is threading.main_thread()), newton(problem))[1])
+    (tmp_path / "suite.toml").write_text('[[problem]]\nname = "w"\nkind = "logistic"\ndata = "wine"\n'
+                                         'weight_decay = 0.01\niterations = 20\n')
+    out = tmp_path / "out"
+    assert main(["benchmark", "--suite", str(tmp_path / "suite.toml"), "--optimizers", "gd", "--lr", "0.1",
+                 "--seeds", "1", "--workers", "2", "--quiet", "--out", str(out)]) == 0
+    assert where == [True]
+    assert json.loads((out / "summary.json").read_text())["problems"]["w"]["f_star"] > 0
+
+
 def test_resume_of_a_folder_that_holds_no_benchmark_says_so_in_one_line(tmp_path: Path) -> None:
     for folder in ("missing", "empty"):
         (tmp_path / "empty").mkdir(exist_ok=True)

@@ -355,3 +355,20 @@ def test_work_run_in_threads_comes_back_in_order_and_one_failure_stops_the_other
     with pytest.raises(ValueError, match="problem 1 is malformed"):
         in_threads(wait_on_the_cluster, [0, 1, 2])
     assert sorted(stopped) == [0, 2] and time.monotonic() - started < 5
+
+
+def test_a_ctrl_c_while_the_local_cluster_shuts_down_is_not_lost():
+    """A press during the shut-down of a block that had ended well is raised once the cluster is closed: it was
+    collected and dropped, so a Ctrl-C just after a benchmark's last problem ended in exit 0 (a hostile pass)."""
+    from descentlab.experiments.cluster import dask_client
+
+    with pytest.raises(KeyboardInterrupt), dask_client(workers=1, dashboard=False) as client:
+        close = client.close
+
+        def pressed_while_closing() -> None:
+            client.close = close  # once: Client.__del__ closes again
+            os.kill(os.getpid(), signal.SIGINT)  # the terminal's press, delivered to this process
+            close()
+
+        client.close = pressed_while_closing
+    assert client.status == "closed"

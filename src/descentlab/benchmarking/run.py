@@ -331,6 +331,11 @@ def repetition_costs(methods: Sequence[str], problems: Sequence[ProblemResult]) 
     return [{m: [cost(final[r]) for final in runs[m]] for m in methods} for r in range(repetitions)]
 
 
+def with_f_star(problem: Problem) -> Problem:
+    """``problem`` with its f*: a convex problem that does not store one (a TOML ``logistic``) by Newton's method."""
+    return replace(problem, f_star=newton_f_star(problem)) if problem.convex and problem.f_star is None else problem
+
+
 def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], seeds: int, client: Any = None,
                 folder: Path | None = None, cell_size: int = DEFAULT_CELL_SIZE, engine: str = "numpy",
                 on_cell: OnCell | None = None) -> ProblemResult:
@@ -341,9 +346,7 @@ def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], 
 
     config = tune_config(problem, methods, lrs, seeds, engine)
     if problem.convex:
-        if problem.f_star is None:
-            problem = replace(problem, f_star=newton_f_star(problem))
-        return run_convex(problem, config, client)
+        return run_convex(with_f_star(problem), config, client)
     data = load_problem_data(problem)
     model_seconds: dict[tuple[str, str, int], float] = {}
     runner = CellRunner(data, config, tuned_models(config), client, folder, cell_size,
@@ -366,7 +369,8 @@ def run_benchmark(problems: Sequence[Problem], methods: Sequence[str], lrs: Sequ
     if client is not None:
         from ..experiments.cluster import in_threads
 
-        return aggregate(methods, in_threads(one, problems, on_problem))
+        # f* here, where a Ctrl-C is heard: a problem's thread hears one only while it waits on the cluster
+        return aggregate(methods, in_threads(one, [with_f_star(problem) for problem in problems], on_problem))
     results = []
     for problem in problems:
         results.append(one(problem))

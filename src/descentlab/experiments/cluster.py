@@ -200,9 +200,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
                 raise KeyboardInterrupt
             yield client
         finally:
-            with _ctrl_c_as_flag():  # a second Ctrl-C cannot tear the shut-down
+            with _ctrl_c_as_flag() as late:  # a second Ctrl-C cannot tear the shut-down
                 client.close()
                 cluster.close()
+        if late:  # a press during the shut-down of a block that had ended well: the command has not finished
+            raise KeyboardInterrupt
 
 
 def _start_fork_server(distributed: Any) -> None:
