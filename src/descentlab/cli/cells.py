@@ -53,7 +53,7 @@ def _client(args: argparse.Namespace, out: Console) -> Iterator[Any]:
 @contextmanager
 def _quiet_dask() -> Iterator[None]:
     """Dask's and tornado's logs kept to what would crash the command: a lost scheduler or an interrupted wait is
-    said in one line of ours (:func:`say_stopped`), not in their ERROR records with tracebacks."""
+    said in one line of ours (:func:`_stopped`), not in their ERROR records with tracebacks."""
     import logging
 
     with suppress(ImportError):
@@ -134,31 +134,35 @@ def _progress(quiet: bool, err: Console) -> Any:
 
 
 def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Path, meter: _Meter, cells: int,
-               work: Callable[[Any], Any]) -> Any:
-    """``work(client)`` (client None in process) with the run folder held and progress shown; Ctrl-C or a lost
-    cluster is said, with what is kept, and raised as :class:`SweepStopped`."""
+               work: Callable[[Any], Any], finish: Callable[[Any], str]) -> tuple[Any, str]:
+    """``work(client)`` (client None in process) with progress shown, then ``finish(result)`` (the files it
+    writes), all with the run folder held; Ctrl-C at any point, or a lost cluster, is said, with what is kept,
+    and raised as :class:`SweepStopped`."""
     remote = args.workers is not None or args.scheduler is not None
     started = time.perf_counter()
     with _claim(run_dir, args):
         try:
-            with _client(args, out) if remote else nullcontext() as client, meter.progress:
-                result = work(client)
+            try:
+                with _client(args, out) if remote else nullcontext() as client, meter.progress:
+                    result = work(client)
+            except Exception as error:
+                if not (remote and _lost_cluster(error)):
+                    raise
+                _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells,
+                            run_dir)
+                raise SweepStopped(1) from None
+            _write_timings(run_dir, meter, time.perf_counter() - started)
+            return result, finish(result)
         except KeyboardInterrupt:
-            say_stopped(err, "interrupted", meter.cells_done, cells, run_dir)
+            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
             raise SweepStopped(130) from None
-        except Exception as error:
-            if not (remote and _lost_cluster(error)):
-                raise
-            say_stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
-            raise SweepStopped(1) from None
-    _write_timings(run_dir, meter, time.perf_counter() - started)
-    return result
 
 
 def run_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int, layout: Any,
-                      out: Console, err: Console) -> Any:
+                      out: Console, err: Console, finish: Callable[[Any], str]) -> tuple[Any, str]:
     """Run (or, with ``--resume``, finish) the sweep, plain or tuned, in ``run_dir`` here or on a cluster, showing
-    progress. Raises :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    progress, then write its files by ``finish``: the result and the files written. Raises :class:`SweepStopped`
+    after saying what was kept when Ctrl-C or a lost cluster stops it."""
     from ..experiments.sweeprun import CellRunner, assemble, sweep_layout
     from ..experiments.tuning import run_tuned
 
@@ -170,7 +174,7 @@ def run_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir:
             return run_tuned(data, config, runner)
         return assemble(runner.config, data, runner(sweep_layout(config, cell_size)))  # type: ignore[arg-type]
 
-    return _stoppable(args, out, err, run_dir, meter, layout.cells, work)
+    return _stoppable(args, out, err, run_dir, meter, layout.cells, work, finish)
 
 
 def _lost_cluster(error: Exception) -> bool:
@@ -189,7 +193,7 @@ def _lost_cluster(error: Exception) -> bool:
     return isinstance(error, lost)
 
 
-def say_stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
+def _stopped(err: Console, what: str, done: int, total: int, run_dir: Path) -> None:
     """Say why a sweep stopped, how many of its cells are saved and the command that finishes it."""
     from rich.text import Text
 

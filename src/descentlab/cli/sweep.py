@@ -94,7 +94,7 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     from ..experiments.config import TuneConfig
     from ..experiments.tuning import tuned_models
     from . import tuned
-    from .cells import reported_errors, run_with_progress, say_stopped
+    from .cells import reported_errors, run_with_progress
     from .hints import say_grid_hints, say_scale_hint
 
     started = time.perf_counter()
@@ -114,13 +114,12 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     out.print(network_line(network_for(data, config.base)))
     hinted = say_scale_hint(err, data, config.base)
     say(out, plan)
+
+    def finish(result: Any) -> str:
+        return (tuned.finish if is_tuned else _finish)(result, run_dir, out, err, args.show_runs)
+
     with reported_errors(), explained_start(config.base):
-        result = run_with_progress(args, data, config, run_dir, cell_size, layout, out, err)
-    try:
-        files = (tuned.finish if is_tuned else _finish)(result, run_dir, out, err, args.show_runs)
-    except KeyboardInterrupt:  # every cell is on disk: say how to write the rest, as during training
-        say_stopped(err, "interrupted", layout.cells, layout.cells, run_dir)
-        return 130
+        result, files = run_with_progress(args, data, config, run_dir, cell_size, layout, out, err, finish)
     say_grid_hints(err, result, scaled=not hinted)
     say(out, f"Wrote {run_dir}/ ({files}, cells/) in {time.perf_counter() - started:.2f} s")
     return 0
