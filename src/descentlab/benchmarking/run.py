@@ -224,7 +224,7 @@ def descend(objective: Any, setting: str, lr: float, x0: np.ndarray, iterations:
 def run_convex_group(problem: Problem, group: Cell) -> list[Run]:
     """Every run of one convex cell: each learning rate on each repetition seed, one model at a time."""
     objective, test = convex_objective(problem)
-    assert problem.f_star is not None, "run_problem computes f* first"
+    assert problem.f_star is not None, "run_benchmark computes f* first"
     f_star = problem.f_star
     runs = []
     for seed in group.seeds:
@@ -331,22 +331,18 @@ def repetition_costs(methods: Sequence[str], problems: Sequence[ProblemResult]) 
     return [{m: [cost(final[r]) for final in runs[m]] for m in methods} for r in range(repetitions)]
 
 
-def with_f_star(problem: Problem) -> Problem:
-    """``problem`` with its f*: a convex problem that does not store one (a TOML ``logistic``) by Newton's method."""
-    return replace(problem, f_star=newton_f_star(problem)) if problem.convex and problem.f_star is None else problem
-
-
 def run_problem(problem: Problem, methods: Sequence[str], lrs: Sequence[float], seeds: int, client: Any = None,
                 folder: Path | None = None, cell_size: int = DEFAULT_CELL_SIZE, engine: str = "numpy",
                 on_cell: OnCell | None = None) -> ProblemResult:
     """One problem by the tuned protocol (module docstring), here or on the Dask ``client``'s workers; an ``mlp``
-    problem's cells are saved in ``folder`` when given (and read back from it by the same call again)."""
+    problem's cells are saved in ``folder`` when given (and read back from it by the same call again), a convex
+    problem comes with its f* (:func:`run_benchmark` computes the missing ones)."""
     from ..experiments.sweeprun import CellRunner
     from ..experiments.tuning import tuned_models
 
     config = tune_config(problem, methods, lrs, seeds, engine)
     if problem.convex:
-        return run_convex(with_f_star(problem), config, client)
+        return run_convex(problem, config, client)
     data = load_problem_data(problem)
     model_seconds: dict[tuple[str, str, int], float] = {}
     runner = CellRunner(data, config, tuned_models(config), client, folder, cell_size,
@@ -366,11 +362,14 @@ def run_benchmark(problems: Sequence[Problem], methods: Sequence[str], lrs: Sequ
         where = folder / "problems" / problem.name if folder is not None else None
         return run_problem(problem, methods, lrs, seeds, client, where, cell_size, engine)
 
+    # f* first (Newton's method, for a convex problem that stores none: a TOML logistic), here, where a Ctrl-C is
+    # heard: a problem's thread hears one only while it waits on the cluster
+    problems = [replace(problem, f_star=newton_f_star(problem)) if problem.convex and problem.f_star is None
+                else problem for problem in problems]
     if client is not None:
         from ..experiments.cluster import in_threads
 
-        # f* here, where a Ctrl-C is heard: a problem's thread hears one only while it waits on the cluster
-        return aggregate(methods, in_threads(one, [with_f_star(problem) for problem in problems], on_problem))
+        return aggregate(methods, in_threads(one, problems, on_problem))
     results = []
     for problem in problems:
         results.append(one(problem))

@@ -259,17 +259,16 @@ def in_threads(function: Callable[[T], R], items: Sequence[T], on_result: Callab
     (``on_result`` called here as each finishes). For work that waits on a cluster: every thread's tasks are
     queued at once instead of one item's after another's. A Ctrl-C here, or an error in any thread, makes the
     threads' waits on the cluster raise :class:`KeyboardInterrupt` (their tasks cancelled); once every thread
-    has ended, the press or the first error is raised here."""
-    results: dict[int, R] = {}
+    has ended, the first error, or else the press, is raised here."""
+    failures: list[BaseException] = []
     with _ctrl_c_as_flag() as pressed, ThreadPoolExecutor(max(1, len(items))) as pool:
-        running = {pool.submit(function, item): index for index, item in enumerate(items)}
-        failures: list[BaseException] = []
+        futures = [pool.submit(function, item) for item in items]
+        running = set(futures)
         while running:
-            finished, _ = wait(running, timeout=POLL, return_when=FIRST_COMPLETED)
+            finished, running = wait(running, timeout=POLL, return_when=FIRST_COMPLETED)
             for future in finished:
-                index = running.pop(future)
                 try:
-                    results[index] = result = future.result()
+                    result = future.result()
                     if on_result is not None and not pressed:
                         on_result(result)
                 except BaseException as error:  # noqa: BLE001 - raised below, once every thread has ended
@@ -280,4 +279,4 @@ def in_threads(function: Callable[[T], R], items: Sequence[T], on_result: Callab
         raise real[0]
     if pressed:
         raise KeyboardInterrupt
-    return [results[index] for index in range(len(items))]
+    return [future.result() for future in futures]
