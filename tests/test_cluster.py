@@ -328,6 +328,25 @@ def test_a_second_sweep_into_a_folder_in_use_is_refused_in_one_line(tmp_path, ca
     assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 0  # let go
 
 
+def test_the_folder_stays_held_while_the_sweep_writes_its_files(tmp_path, capsys, monkeypatch):
+    """The run folder is let go only once every file is written: a second sweep started while the first writes
+    its reports is refused, as during training."""
+    import descentlab.cli.sweep as sweep_command
+    from descentlab.cli.main import main
+
+    second: list[int] = []
+    write = sweep_command._finish
+
+    def write_while_another_tries(*args: object) -> str:
+        second.append(main(["sweep", "--resume", str(tmp_path), "--quiet"]))
+        return write(*args)
+
+    monkeypatch.setattr(sweep_command, "_finish", write_while_another_tries)
+    assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 0
+    assert second == [1] and f"{tmp_path} is in use by another descentlab run" in capsys.readouterr().err
+    assert (tmp_path / "sweep.csv").is_file()
+
+
 def test_work_run_in_threads_comes_back_in_order_and_one_failure_stops_the_others():
     """The benchmark waits on a cluster for all problems at once (``in_threads``): results in the items' order
     whatever order they finish in, and an error in one thread makes the others' waits stop (as a Ctrl-C does)
