@@ -391,3 +391,15 @@ def test_a_ctrl_c_while_the_local_cluster_shuts_down_is_not_lost():
 
         client.close = pressed_while_closing
     assert client.status == "closed"
+
+
+@pytest.mark.parametrize("command", [["sweep", "--seeds", "1"], ["benchmark", "--problems", "iris-mlp"]])
+def test_more_local_workers_than_four_per_core_is_refused_before_any_process_starts(command, tmp_path, capsys):
+    """``--workers 100000`` forked worker after worker until the machine stalled (a hostile pass)."""
+    from descentlab.cli.main import main
+    from descentlab.cli.parser import LOCAL_WORKERS_MAX
+
+    assert LOCAL_WORKERS_MAX == 4 * (os.cpu_count() or 1)
+    assert main([*command, "--workers", str(LOCAL_WORKERS_MAX + 1), "--out", str(tmp_path / "x")]) == 2
+    assert f"must be between 1 and {LOCAL_WORKERS_MAX}, got {LOCAL_WORKERS_MAX + 1}" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

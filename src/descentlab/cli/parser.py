@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,9 @@ def _path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path")
     return Path(text)
+
+
+LOCAL_WORKERS_MAX = 4 * (os.cpu_count() or 1)  # more local processes than that only compete (100 000 forked)
 
 
 def _int_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -209,9 +213,10 @@ SHOW_RUNS: Flag = (("--show-runs",), dict(action="store_true",
                                                "under the median and its interquartile band (default: those only)"))
 MODEL_FILE: Flag = (("--model",), dict(type=_path, required=True, help="a .safetensors model written by descentlab"))
 CLUSTER = Exclusive((
-    (("--workers",), dict(type=_int_at_least(1), default=None, metavar="N",
-                          help="run the cells on a new local Dask cluster of N worker processes (needs Dask: pip "
-                               "install 'dask[distributed]' bokeh; default: in this process)")),
+    (("--workers",), dict(type=_int_at_least(1, LOCAL_WORKERS_MAX), default=None, metavar="N",
+                          help="run the cells on a new local Dask cluster of N worker processes, at most 4 per "
+                               "core (needs Dask: pip install 'dask[distributed]' bokeh; default: in this "
+                               "process)")),
     (("--scheduler",), dict(default=None, metavar="ADDRESS",
                             help="run the cells on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
                                  "tcp://host:8786 (needs Dask here and descentlab on every worker)")),
