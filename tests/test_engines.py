@@ -52,6 +52,33 @@ def test_every_engine_agrees_with_the_reference_engine(engine, activation, model
     np.testing.assert_array_equal(result.correct, reference.correct)
 
 
+@pytest.mark.parametrize("engine", FAST)
+def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_numbers(engine, monkeypatch):
+    # 11 models, 3 to a chunk: four chunks of 2 or 3 models (two workspace sizes), each chunk's numbers those of the
+    # chunk evaluated alone, bit for bit; the whole stack's those of the reference engine to rounding
+    from descentlab.core.engines import fused
+
+    net, _, _, x = _case([3, 6, 5, 4], "softplus", 11, np.float64)
+    X, y = np.random.default_rng(1).normal(size=(600, 3)), np.arange(600) % 4  # beyond the compiled kernels
+    monkeypatch.setattr(fused, "CHUNK_BYTES", 3 * 6 * len(y) * 8)
+    chunked = dl.Objective(net, X, y, 0.05, engine=engine)
+    alone = dl.Objective(net, X, y, 0.05, engine=engine)
+    reference = dl.Objective(net, X, y, 0.05, engine="reference").evaluate(x, EVERYTHING)
+    for _ in range(2):  # the second call reuses the chunks' buffers
+        result = chunked.evaluate(x, EVERYTHING)
+        for part in (slice(0, 2), slice(2, 5), slice(5, 8), slice(8, 11)):
+            part_alone = alone.evaluate(x[part], EVERYTHING)
+            assert np.array_equal(result.loss[part], part_alone.loss)
+            assert np.array_equal(result.gradient[part], part_alone.gradient)
+        np.testing.assert_array_equal(result.correct, reference.correct)
+        np.testing.assert_allclose(result.gradient, reference.gradient, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(result.loss, reference.loss, rtol=1e-12)
+    kernel = getattr(chunked._engine, "fused", chunked._engine)  # the compiled engine hands large stacks to NumPy's
+    assert sorted(kernel._works) == [2, 3]  # it did work in chunks
+    assert np.array_equal(chunked.evaluate(x, Want.LOSS).loss, result.loss)
+    assert chunked.evaluate(x, Want.LOSS).gradient is None and chunked.evaluate(x, Want.LOSS).correct is None
+
+
 @pytest.mark.skipif(not engines.compiled_available(), reason="needs numba")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("derivative", [True, False])
