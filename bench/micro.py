@@ -2,6 +2,7 @@
 
     python bench/micro.py            # the 64-model Iris sweep, the 1024-model one and the digits stack
     python bench/micro.py iris64     # or one of them
+    python bench/micro.py metrics    # the single run: what recording every metric adds to an iteration
 
 For each stack: the FLOPs and transcendental calls of one evaluation; the time of ``Objective.evaluate`` (loss
 and gradient; loss alone) with the compiled and the simd engine; the activation alone (softplus and σ of every
@@ -61,6 +62,31 @@ def profile(name: str) -> None:
           f"batched W1·a1 {second:8.0f} µs ({2e-3 * M * k * n * S / second:.1f} GFLOP/s)")
 
 
+def metrics() -> None:
+    """What ``metrics="all"`` adds to an iteration of the assignment's single run (compiled engine): the fit loop
+    with each setting, and the parts of the difference (the test split's forward pass, the recorder's arithmetic)."""
+    import impl_descentlab
+
+    problem = problems.single()
+    per_iteration = {m: min(impl_descentlab.fit(problem, "gd", m, "compiled")[2] for _ in range(15))
+                     / problem.iterations * 1e6 for m in ("loss", "all")}
+    print(f"single run, compiled engine: loss only {per_iteration['loss']:.1f} µs per iteration, every metric "
+          f"{per_iteration['all']:.1f} µs ({per_iteration['all'] / per_iteration['loss']:.2f}×)")
+    train = dl.Objective(problem.net, problem.X, problem.y, engine="compiled")
+    test = dl.Objective(problem.net, problem.X_test, problem.y_test, engine="compiled")
+    x, one, counts = problem.p0[None].copy(), np.empty(1), np.ones(1, np.int64)
+    parts = {
+        "train split, loss + gradient": lambda: train.evaluate(x, dl.Want.GRADIENT),
+        "train split, loss + gradient + correct count": lambda: train.evaluate(x, dl.Want.GRADIENT | dl.Want.CORRECT),
+        "test split, loss + correct count (forward only)": lambda: test.evaluate(x, dl.Want.CORRECT),
+        "‖∇L‖: np.vecdot": lambda: np.vecdot(x, x, out=one),
+        "‖∇L‖: np.sqrt": lambda: np.sqrt(one, out=one),
+        "accuracy: np.divide (once per split)": lambda: np.divide(counts, 112, out=one),
+    }
+    for label, part in parts.items():
+        print(f"  {label:46} {fastest(part, 0.1):6.1f} µs")
+
+
 def rates() -> None:
     a, b, c = np.ones((2048, 64)), np.ones((64, 1797)), np.empty((2048, 1797))
     gemm = fastest(lambda: np.dot(a, b, out=c))
@@ -74,7 +100,7 @@ def rates() -> None:
 def main() -> None:
     rates()
     for name in sys.argv[1:] or STACKS:
-        profile(name)
+        metrics() if name == "metrics" else profile(name)
     print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
