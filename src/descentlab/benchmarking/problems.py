@@ -192,7 +192,7 @@ def convex_objective(problem: Problem) -> tuple[ConvexObjective, Dataset | None]
 # -- the reference solver ---------------------------------------------------------------------------------------
 def _softmax_loss(theta: np.ndarray, U: np.ndarray, y: np.ndarray, k: int, weight_decay: float
                   ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Loss, gradient ``(k, d+1)`` and Hessian ``(k(d+1), k(d+1))`` of multinomial logistic regression with
+    """Loss, gradient ``(k, d+1)`` and class probabilities ``(S, k)`` of multinomial logistic regression with
     parameters ``theta = [W, b]`` ``(k, d+1)`` on ``U = [X, 1]``, written apart from the engines."""
     S = U.shape[0]
     z = U @ theta.T
@@ -205,11 +205,22 @@ def _softmax_loss(theta: np.ndarray, U: np.ndarray, y: np.ndarray, k: int, weigh
     p_minus_y[np.arange(S), y] -= 1.0
     grad = p_minus_y.T @ U / S
     grad[:, :-1] += weight_decay * W
-    curvature = np.einsum("sa,ab->sab", p, np.eye(k)) - np.einsum("sa,sb->sab", p, p)
-    hessian = np.einsum("sab,sj,sl->ajbl", curvature, U, U).reshape(theta.size, theta.size) / S
-    decay = np.zeros_like(theta)
+    return loss, grad, p
+
+
+def _softmax_hessian(p: np.ndarray, U: np.ndarray, weight_decay: float) -> np.ndarray:
+    """The Hessian ``(k(d+1), k(d+1))`` at class probabilities ``p``: block (a, b) is
+    (1/S) Σ_s (p_sa δ_ab − p_sa p_sb) u_s u_sᵀ, one product per block (the blocks are symmetric: b ≥ a only),
+    plus λ on the weights' diagonal."""
+    (S, k), m = p.shape, U.shape[1]
+    hessian = np.empty((k, m, k, m))
+    for a in range(k):
+        for b in range(a, k):
+            curvature = p[:, a] * ((a == b) - p[:, b])
+            hessian[a, :, b] = hessian[b, :, a] = U.T @ (curvature[:, None] * U) / S
+    decay = np.zeros((k, m))
     decay[:, :-1] = weight_decay
-    return loss, grad, hessian + np.diag(decay.ravel())
+    return hessian.reshape(k * m, k * m) + np.diag(decay.ravel())
 
 
 def newton_solution(X: np.ndarray, y: np.ndarray, k: int, weight_decay: float, tolerance: float = 1e-14
@@ -219,10 +230,11 @@ def newton_solution(X: np.ndarray, y: np.ndarray, k: int, weight_decay: float, t
     ``tolerance`` or a step no longer lowers the loss."""
     U = np.hstack([X, np.ones((X.shape[0], 1))])
     theta = np.zeros((k, U.shape[1]))
-    loss, grad, hessian = _softmax_loss(theta, U, y, k, weight_decay)
+    loss, grad, p = _softmax_loss(theta, U, y, k, weight_decay)
     for _ in range(200):
         if np.linalg.norm(grad) < tolerance:
             break
+        hessian = _softmax_hessian(p, U, weight_decay)
         step = np.linalg.lstsq(hessian, grad.ravel(), rcond=None)[0].reshape(theta.shape)
         t = 1.0
         while t > 1e-10:
@@ -233,7 +245,7 @@ def newton_solution(X: np.ndarray, y: np.ndarray, k: int, weight_decay: float, t
         if trial[0] > loss or (trial[0] == loss and np.linalg.norm(trial[1]) >= np.linalg.norm(grad)):
             break
         theta = theta - t * step
-        loss, grad, hessian = trial
+        loss, grad, p = trial
     return theta[:, :-1].copy(), theta[:, -1].copy()
 
 
