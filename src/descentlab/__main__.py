@@ -5,8 +5,12 @@
 import _signal as signal
 import sys
 
+INTERRUPTED = 130  # 128 + SIGINT: main's code for a command Ctrl-C stopped
+TERMINATED = 143  # 128 + SIGTERM: the same stop, asked for by timeout, kill, systemd or Slurm
+
 _returned = False  # main has returned: its files are written and its message printed
-_pressed = False  # Ctrl-C was pressed while this handler was in place
+_pressed = False  # Ctrl-C was pressed (or SIGTERM sent) while these handlers were in place
+_terminated = False  # SIGTERM was sent
 
 
 def _on_ctrl_c(signum: int, frame: object) -> None:
@@ -15,6 +19,16 @@ def _on_ctrl_c(signum: int, frame: object) -> None:
     if not _returned:
         _pressed = True
         raise KeyboardInterrupt
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    """SIGTERM is Ctrl-C: handed to whatever handles Ctrl-C at this moment (the command's count of presses, a wait
+    on a cluster, :func:`_on_ctrl_c`), so it stops the command as a press does, with the same lines and nothing
+    lost. Where Ctrl-C is ignored only because the shell started the command so, SIGTERM still stops it."""
+    global _terminated
+    _terminated = True
+    ctrl_c = signal.getsignal(signal.SIGINT)
+    (ctrl_c if callable(ctrl_c) else _on_ctrl_c)(signal.SIGINT, frame)
 
 
 def _unraisable(info: "sys.UnraisableHookArgs") -> None:
@@ -31,12 +45,14 @@ def run() -> int:
     """Run the command line. Ctrl-C while Python is still loading it ends the command with exit code 130 and no
     traceback: nothing has begun, so there is nothing to keep or to say. Once the command has returned, its files
     are written and its message printed: a late Ctrl-C must neither turn its exit code into death by signal nor
-    print a traceback."""
+    print a traceback. SIGTERM does what Ctrl-C does (:func:`_on_terminate`), with exit code 143."""
     global _returned
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with Ctrl-C ignored
         signal.signal(signal.SIGINT, _on_ctrl_c)
-        sys.unraisablehook = _unraisable
-    code = 130
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # not when started with SIGTERM ignored
+        signal.signal(signal.SIGTERM, _on_terminate)
+    sys.unraisablehook = _unraisable
+    code = INTERRUPTED
     try:
         try:
             from .cli import main
@@ -49,10 +65,11 @@ def run() -> int:
         # ("PyCapsule_Import could not import module datetime"). Whatever it became, the user pressed Ctrl-C.
         if not _pressed:
             raise
-    # Now that _on_ctrl_c no longer raises, ignore SIGINT outright: Python's finalization puts SIG_DFL back in place
-    # of a Python handler (a press then would kill the process), but leaves SIG_IGN alone.
+    # Now that the handlers no longer raise, ignore both signals outright: Python's finalization puts SIG_DFL back
+    # in place of a Python handler (a signal then would kill the process), but leaves SIG_IGN alone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return code
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return TERMINATED if _terminated and code == INTERRUPTED else code
 
 
 if __name__ == "__main__":

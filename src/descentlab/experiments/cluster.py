@@ -27,6 +27,7 @@ from .config import CompareConfig
 POLL = 0.05  # seconds between looks for finished cells (and for Ctrl-C)
 CONNECT_TIMEOUT = 5.0  # seconds to reach a scheduler before saying it is unreachable
 WORKER_TIMEOUT = 30.0  # seconds to wait for the first worker of an existing cluster
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # the command line handles SIGTERM as Ctrl-C (descentlab.__main__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -208,11 +209,12 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, dashbo
 
 
 def _start_fork_server(distributed: Any) -> None:
-    """Start the process every worker is forked from (also one the nanny restarts) with Ctrl-C blocked, which they
-    inherit: a terminal's Ctrl-C goes to the whole process group, and a worker it interrupts prints its traceback
-    (or, amid start-up, makes "Nanny failed to start"); Ctrl-C is the client's to handle. Blocked, not ignored, in
-    the client: a press meanwhile waits for the client's handler (or another thread takes it to that handler)
-    instead of being lost. The resource tracker is started first, since starting it unblocks SIGINT."""
+    """Start the process every worker is forked from (also one the nanny restarts) with Ctrl-C and SIGTERM blocked,
+    which they inherit: a terminal's Ctrl-C goes to the whole process group, as do the SIGTERM of timeout, Slurm and
+    systemd, and a worker it interrupts prints its traceback, or dies and is restarted (amid start-up, "Nanny failed
+    to start"); stopping is the client's to handle, and it shuts its workers down. Blocked, not ignored, in the
+    client: a signal meanwhile waits for the client's handler (or another thread takes it to that handler) instead
+    of being lost. The resource tracker is started first, since starting it unblocks both signals."""
     import multiprocessing.forkserver
     import multiprocessing.resource_tracker
 
@@ -220,12 +222,12 @@ def _start_fork_server(distributed: Any) -> None:
     multiprocessing.resource_tracker.ensure_running()
     main = _main_thread()
     if main:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         multiprocessing.forkserver.ensure_running()
     finally:
         if main:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _main_thread() -> bool:
