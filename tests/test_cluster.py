@@ -207,6 +207,45 @@ def test_a_cluster_sweep_interrupted_with_ctrl_c_and_resumed_ends_identical(tmp_
     assert _files(run) == _files(reference)
 
 
+@pytest.mark.parametrize("group", [False, True], ids=["kill", "timeout"])
+def test_a_cluster_sweep_stopped_by_sigterm_is_ctrl_c_leaves_nothing_running_and_resumes(tmp_path, group):
+    """SIGTERM to the command (kill), or to its whole process group (timeout, Slurm, systemd): the two lines of
+    Ctrl-C, exit 143 (128 + SIGTERM), no worker, fork server or resource tracker left, no leaked-semaphore
+    warning (warnings are not silenced here), and the resume finishes the sweep as if uninterrupted."""
+    import psutil
+
+    run, reference = tmp_path / "run", tmp_path / "reference"
+    options = ["--optimizers", "gd,nag", "--lr", "0.1", "--seeds", "8", "--iterations", "1000", "--hidden", "6",
+               "--cell-size", "1", "--quiet"]
+    client = subprocess.Popen([sys.executable, "-m", "descentlab", "sweep", *options, "--workers", "2", "--out",
+                               str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(run.glob("cells/*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    processes = psutil.Process(client.pid).children(recursive=True)
+    if group:
+        os.killpg(client.pid, signal.SIGTERM)
+    client.send_signal(signal.SIGTERM)
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == 143, stderr
+    saved = len(list(run.glob("cells/*.parquet")))
+    assert 1 <= saved < 16, "the signal should land mid-sweep"
+    assert stderr == (f"interrupted: {saved} of 16 cells are saved in {run}/cells/\n"
+                      f"Finish it with: descentlab sweep --resume {run}\n")
+    assert len(processes) >= 3  # the resource tracker, the fork server and the workers forked from it
+    _, alive = psutil.wait_procs(processes, timeout=10)  # the fork server leaves when it sees its parent gone
+    assert not alive, [p.cmdline() for p in alive]
+    assert not (run / ".descentlab.lock").exists()
+    resumed = subprocess.run([sys.executable, "-m", "descentlab", "sweep", "--resume", str(run), "--quiet"],
+                             capture_output=True, text=True, env=ENV, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    from descentlab.cli.main import main
+
+    assert main(["sweep", *options, "--out", str(reference)]) == 0
+    assert _files(run) == _files(reference)
+
+
 def test_ctrl_c_amid_cluster_start_up_is_one_line_and_leaves_nothing_running(tmp_path):
     run = tmp_path / "run"
     client = subprocess.Popen([sys.executable, "-m", "descentlab", "sweep", "--seeds", "2", "--iterations", "2000",

@@ -22,6 +22,7 @@ from history_text import history_numbers
 import descentlab as dl
 from descentlab.cli.main import main
 from descentlab.experiments.checkpoint import checkpoint_config
+from descentlab.reporting.write import COMPARE_FILES
 from descentlab.training.checkpoint import load_checkpoint
 
 # The NumPy engine: with the default "auto", runs this long would first load numba (seconds under load), and a
@@ -39,10 +40,11 @@ def _ctrl_c_works() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start(*args: object, cwd: Path | None = None) -> subprocess.Popen:
-    """Start a command and return once it has printed its set-up: training starts now."""
+def _start(*args: object, cwd: Path | None = None, session: bool = False) -> subprocess.Popen:
+    """Start a command (``session``: in a process group of its own) and return once it has printed its set-up:
+    training starts now."""
     run = subprocess.Popen(_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           preexec_fn=_ctrl_c_works)
+                           preexec_fn=_ctrl_c_works, start_new_session=session)
     assert run.stdout is not None
     for line in run.stdout:
         if line.startswith("Network"):
@@ -161,6 +163,52 @@ def test_two_ctrl_c_during_training_keep_the_run(tmp_path, gap):
     # under load the presses may come before the first step is done: 0 iterations, still a checkpoint to resume
     assert results["gd"].interrupted and 0 <= results["gd"].iterations < config.iterations
     assert info["pending"] == ["nag"]
+
+
+# -- SIGTERM (timeout, kill, systemd, Slurm) stops a run as Ctrl-C does ------------------------------------------------
+def _terminate(run: subprocess.Popen, group: bool) -> None:
+    """SIGTERM as kill sends it (to the command), or as timeout and Slurm do (to its whole process group: to the
+    command twice, since timeout also signals the command itself)."""
+    if group:
+        os.killpg(run.pid, signal.SIGTERM)
+    run.send_signal(signal.SIGTERM)
+
+
+def _processes(run: subprocess.Popen) -> list:
+    import psutil
+
+    return psutil.Process(run.pid).children(recursive=True)
+
+
+def _none_left(processes: list, timeout: float = 10.0) -> None:
+    import psutil
+
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    assert not alive, f"outlived the command: {[p.cmdline() for p in alive]}"
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["kill", "timeout"])
+@pytest.mark.parametrize("command", ["compare", "train"])
+def test_sigterm_during_training_is_ctrl_c_and_the_resume_finishes(tmp_path, command, group):
+    out = tmp_path / ("run" if command == "compare" else "m.safetensors")
+    checkpoint = out / "checkpoint" if command == "compare" else Path(f"{out}.checkpoint")
+    run = _start(command, *SMALL, "--iterations", "40000", "--out", out, session=True)
+    time.sleep(0.3)
+    children = _processes(run)
+    _terminate(run, group)
+    err = _finish(run)
+    assert run.returncode == 143, err
+    assert err.startswith("interrupted: ") and "stopped after iteration" in err, err
+    assert err.endswith(f"Resume with: descentlab {command} --resume {checkpoint}"), err
+    assert (checkpoint / "checkpoint.safetensors").exists()
+    # no lock file left: the folder (train: the model file) is released
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name if command == "compare" else checkpoint.name]
+    if command == "compare":
+        assert sorted(p.name for p in out.iterdir()) == sorted(["checkpoint", *COMPARE_FILES])
+    _none_left(children)
+    resumed = subprocess.run(_command(command, "--resume", checkpoint, "--quiet"), capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0 and not checkpoint.exists(), resumed.stderr
 
 
 # -- train --out: an interrupted run never replaces the model there ------------------------------------------------
