@@ -211,6 +211,40 @@ def test_sigterm_during_training_is_ctrl_c_and_the_resume_finishes(tmp_path, com
     assert resumed.returncode == 0 and not checkpoint.exists(), resumed.stderr
 
 
+def test_sigterm_while_the_results_are_written_keeps_the_training_and_after_ctrl_c_is_one_more_press(tmp_path):
+    """SIGTERM once training is done (the writer stops after the current file), then Ctrl-C and SIGTERM together
+    mid-training: each run ends as Ctrl-C would, exit 143, and resumes."""
+    options = [*SMALL, "--iterations", "300", "--optimizers", "gd,nag"]
+    run = _start("compare", *options, "--out", tmp_path / "cut")
+    _wait_for(tmp_path / "cut" / "summary.json", run)
+    run.send_signal(signal.SIGTERM)
+    err = _finish(run)
+    assert run.returncode == 143 and f"descentlab compare --resume {tmp_path / 'cut' / 'checkpoint'}" in err, err
+    assert main(["compare", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    run = _start("compare", *SMALL, "--iterations", "200000", "--out", tmp_path / "both")
+    time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    run.send_signal(signal.SIGTERM)
+    err = _finish(run)
+    assert run.returncode == 143 and "Resume with: descentlab compare --resume" in err, err
+    assert not (tmp_path / "both" / ".descentlab.lock").exists()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.3, 0.6])
+def test_sigterm_at_any_moment_of_start_up_ends_without_a_traceback(tmp_path, delay):
+    """Before CPython runs descentlab's first line, SIGTERM kills it (-15: nothing has begun); after, it ends as
+    Ctrl-C does: exit 143, at most the two lines of an interrupted training, never a traceback, no lock left."""
+    run = subprocess.Popen(_command("compare", *SMALL, "--iterations", "200000", "--out", tmp_path / "run"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    run.send_signal(signal.SIGTERM)
+    err = _finish(run)
+    said = err.split("Resume with:")
+    assert run.returncode in (143, -signal.SIGTERM) and len(said) <= 2, err
+    assert run.returncode == 143 or err == "", err
+    assert not (tmp_path / "run" / ".descentlab.lock").exists()
+
+
 # -- train --out: an interrupted run never replaces the model there ------------------------------------------------
 def test_ctrl_c_during_train_keeps_the_model_at_out_and_a_new_run_does_not_silently_discard_it(tmp_path, capsys):
     model = tmp_path / "m.safetensors"
