@@ -245,6 +245,23 @@ def test_sigterm_at_any_moment_of_start_up_ends_without_a_traceback(tmp_path, de
     assert not (tmp_path / "run" / ".descentlab.lock").exists()
 
 
+# -- stdout's reader leaves early (descentlab compare | head -1): the run still writes every file ---------------------
+@pytest.mark.parametrize("lines_read", [0, 1])
+def test_a_reader_that_leaves_early_loses_the_lines_not_the_run(tmp_path, lines_read):
+    """As ``| head -1`` does, and a reader gone before the first line: the run writes every file the command names,
+    says nothing on stderr, and exits as Unix tools do when their reader left (141 = 128 + SIGPIPE)."""
+    run = subprocess.Popen([sys.executable, "-m", "descentlab", "compare", *SMALL, "--iterations", "3000", "--out",
+                            str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    for _ in range(lines_read):
+        assert run.stdout.readline().startswith("Data:")
+    run.stdout.close()
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 141 and err == "", err
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(COMPARE_FILES)
+    assert sorted(p.name for p in (tmp_path / "run" / "models").iterdir()) == ["gd.safetensors", "nag.safetensors"]
+
+
 # -- train --out: an interrupted run never replaces the model there ------------------------------------------------
 def test_ctrl_c_during_train_keeps_the_model_at_out_and_a_new_run_does_not_silently_discard_it(tmp_path, capsys):
     model = tmp_path / "m.safetensors"

@@ -3,10 +3,16 @@
 # _signal, the interpreter's own (loaded before any module): ``signal`` would first import enum and functools,
 # a window of tens of milliseconds in which Ctrl-C would end the command with a traceback.
 import _signal as signal
+import os
 import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 INTERRUPTED = 130  # 128 + SIGINT: main's code for a command Ctrl-C stopped
 TERMINATED = 143  # 128 + SIGTERM: the same stop, asked for by timeout, kill, systemd or Slurm
+READER_LEFT = 141  # 128 + SIGPIPE: what a Unix tool's shell reports when its output's reader left first
 
 _returned = False  # main has returned: its files are written and its message printed
 _pressed = False  # Ctrl-C was pressed (or SIGTERM sent) while these handlers were in place
@@ -31,6 +37,39 @@ def _on_terminate(signum: int, frame: object) -> None:
     (ctrl_c if callable(ctrl_c) else _on_ctrl_c)(signal.SIGINT, frame)
 
 
+class _Output:
+    """stdout or stderr, whose reader may leave before the command ends (``descentlab compare | head -1``): the run
+    goes on and writes its files, since they are its product, and what the reader no longer takes is dropped. The
+    stream is pointed at /dev/null, as Python's documentation advises for EPIPE, so that no later write (nor the
+    flush at exit) fails again."""
+
+    def __init__(self, stream: "TextIO") -> None:
+        self._stream = stream
+        self.reader_left = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._drop()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._drop()
+
+    def _drop(self) -> None:
+        self.reader_left = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 def _unraisable(info: "sys.UnraisableHookArgs") -> None:
     """A press inside code Python cannot raise from (a weakref callback of the import system, a ``__del__``) would
     print "Exception ignored in …" and be lost: it is raised again a millisecond later, back where it can be."""
@@ -52,6 +91,8 @@ def run() -> int:
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # not when started with SIGTERM ignored
         signal.signal(signal.SIGTERM, _on_terminate)
     sys.unraisablehook = _unraisable
+    outputs = _Output(sys.stdout or open(os.devnull, "w")), _Output(sys.stderr or open(os.devnull, "w"))  # None: closed
+    sys.stdout, sys.stderr = outputs
     code = INTERRUPTED
     try:
         try:
@@ -69,7 +110,9 @@ def run() -> int:
     # in place of a Python handler (a signal then would kill the process), but leaves SIG_IGN alone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    return TERMINATED if _terminated and code == INTERRUPTED else code
+    if _terminated and code == INTERRUPTED:
+        return TERMINATED
+    return READER_LEFT if code == 0 and any(output.reader_left for output in outputs) else code
 
 
 if __name__ == "__main__":
