@@ -263,7 +263,9 @@ def test_resume_of_a_folder_that_holds_no_benchmark_says_so_in_one_line(tmp_path
         (tmp_path / "empty").mkdir(exist_ok=True)
         done = _run("benchmark", "--resume", folder, cwd=tmp_path)
         assert done.returncode == 1 and "Traceback" not in done.stderr
-        assert done.stderr == f"error: {folder}: no benchmark.json; this is not the folder of a descentlab benchmark\n"
+        assert done.stderr == {"missing": "error: --resume missing: does not exist\n",
+                               "empty": "error: empty: no benchmark.json; this is not the folder of a descentlab "
+                                        "benchmark\n"}[folder]
     assert list((tmp_path / "empty").iterdir()) == [] and not (tmp_path / "missing").exists()
 
 

@@ -341,13 +341,27 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_ends_bit_identical(tmp_path, comma
         assert history_numbers(whole / "history.csv") == history_numbers(cut / "history.csv")
 
 
+@pytest.mark.parametrize("command", ["compare", "train", "sweep", "benchmark"])
+def test_resume_of_a_file_or_of_nothing_is_one_line_naming_the_option_and_the_path(tmp_path, command):
+    import subprocess
+    import sys
+
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    beside = ", and there is no x.csv.checkpoint beside it" if command == "train" else ""
+    for path, why in (("x.csv", f"not a run folder (a file){beside}"), ("nope", "does not exist")):
+        done = subprocess.run([sys.executable, "-m", "descentlab", command, "--resume", path], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert (done.returncode, done.stdout, done.stderr) == (1, "", f"error: --resume {path}: {why}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]
+
+
 def test_resume_refuses_a_missing_or_foreign_checkpoint(tmp_path, capsys):
     from descentlab.experiments.checkpoint import write_checkpoint
     from descentlab.experiments.compare import compare
     from descentlab.experiments.config import CompareConfig
 
     assert main(["compare", "--resume", str(tmp_path / "nothing")]) == 1
-    assert "no checkpoint here" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"error: --resume {tmp_path / 'nothing'}: does not exist\n"
     data = dl.load_iris()
     config = CompareConfig(iterations=30, optimizers=("nag",))
     asked = iter(range(100))

@@ -284,7 +284,7 @@ def test_ctrl_c_during_train_keeps_the_model_at_out_and_a_new_run_does_not_silen
     assert main(["train", *SMALL, "--iterations", "5", "--out", str(model), "--overwrite"]) == 0
     assert not Path(f"{model}.checkpoint").exists() and model.read_bytes() != good
     assert main(["train", "--resume", f"{model}.checkpoint"]) == 1
-    assert "no checkpoint here" in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith(f"error: --resume {model}.checkpoint: does not exist\n")
 
 
 # -- a run folder holds one run --------------------------------------------------------------------------------------

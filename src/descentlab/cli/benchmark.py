@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .common import UserError, check_size
+from .common import UserError, check_resumable, check_size
 
 MANIFEST = "benchmark.json"
 
@@ -151,6 +151,7 @@ def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any]:
     from .outputs import LOCK_NAME, RunLock
 
     if args.resume is not None:
+        check_resumable(args.resume)
         stored = _resumed(args.resume)
         return stored, args.resume, RunLock(args.resume / LOCK_NAME, str(args.resume)).acquire()
     if args.out is None:

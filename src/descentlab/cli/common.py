@@ -120,6 +120,17 @@ def reading_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
             bar.stop()
 
 
+def check_resumable(path: Path, checkpoint: Path | None = None) -> None:
+    """``--resume PATH`` names a run folder, or a model whose ``checkpoint`` folder (train's ``OUT.checkpoint``)
+    exists: otherwise one line naming the option and the path, before anything is read from it."""
+    if path.is_dir() or (checkpoint is not None and checkpoint.is_dir()):
+        return
+    if not path.exists():
+        raise UserError(f"--resume {path}: does not exist")
+    beside = f", and there is no {checkpoint} beside it" if checkpoint is not None else ""
+    raise UserError(f"--resume {path}: not a run folder (a file){beside}")
+
+
 def load_source(source: str, target: str | None) -> Dataset:
     from ..data.dataset import load_csv, load_iris
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .common import (
     Interrupt,
     UserError,
+    check_resumable,
     check_size,
     check_start,
     compare_config,
@@ -124,6 +125,7 @@ def _configuration(args: argparse.Namespace, methods: MethodList) -> _Plan:
         source = "iris (embedded)" if args.data is None else str(args.data)
         own = {"x_axis": args.x_axis} if args.command == "compare" else {}
         return _Plan(compare_config(args, source, optimizers=methods.specs, lr=args.lr, **own), {}, None)
+    check_resumable(args.resume, Path(f"{args.resume}.checkpoint") if args.command == "train" else None)
     if args.command == "compare" and (args.resume / MANIFEST).is_file():
         raise UserError(f"{args.resume}: the folder of a sweep (compare --seeds runs one); finish it with: "
                         f"descentlab sweep --resume {args.resume}")

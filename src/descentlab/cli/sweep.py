@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .common import (
     UserError,
     check_grid,
+    check_resumable,
     compare_config,
     escape,
     explained_start,
@@ -78,6 +79,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Path, int]:
     from .outputs import check_folder_output, new_run_folder
 
     if args.resume is not None:
+        check_resumable(args.resume)
         config, cell_size, digest = checked_manifest(args.resume)
         data = load_source(config.base.data, config.base.target)
         if data_digest(data) != digest:
