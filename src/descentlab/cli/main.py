@@ -102,8 +102,9 @@ def _read_methods(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted). Every file
-    a command names is on disk when it returns.
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted; the
+    ``descentlab`` command makes 130 into 143 when SIGTERM interrupted it, and 0 into 141 when its output's reader
+    left early). Every file a command names is on disk when it returns.
 
     Called with ``argv`` (from Python: a script, a notebook, the tests), the caller's Ctrl-C handler is back when
     it returns. Called without, as this process's own command line, a command that has finished its work leaves
