@@ -163,14 +163,21 @@ def test_ctrl_c_at_any_moment_of_start_up_ends_without_a_traceback(tmp_path):
                 continue  # CPython's own start-up: killed before its handler, or its traceback before ours
             ours += 1
             # CPython's C code may warn when a press interrupted an import that is then retried (libmpdec:
-            # "mpd_setminalloc: ignoring request …"): its words, not descentlab's
-            said = [line for line in err.splitlines() if line and not line.startswith("./Modules/")]
-            # on a fast machine a late press lands in training: its two lines
+            # "mpd_setminalloc: ignoring request …"): its words, not descentlab's. What the run had said before the
+            # press (its hints, once training is done) is what an uninterrupted run says.
+            said = [line for line in err.splitlines()
+                    if line and not line.startswith("./Modules/") and line not in finished.splitlines()]
+            # on a fast machine a late press lands in training or in the writing of the files: its two lines
             training = len(said) == 2 and said[0].startswith("interrupted: ") and said[1].startswith(
                 f"Resume with: descentlab compare --resume {out}")
             if run.returncode == 0:  # it had finished: what an uninterrupted run says
                 assert err == finished, (delay, launcher, err)
                 continue
-            assert run.returncode == 130 and (len(said) <= 1 or training) and "Traceback" not in err, \
+            # Death by SIGINT after our line is the shell's 130 too: under `python -m`, CPython ends a process so when
+            # a press interrupted an exec or eval of a string (a dataclass or namedtuple being made during an
+            # import), even though the KeyboardInterrupt was then caught and the command answered (seen: 2 runs in
+            # 6 on a fast machine)
+            assert run.returncode in (130, -signal.SIGINT) and (len(said) <= 1 or training), \
                 (delay, launcher, run.returncode, err)
+            assert "Traceback" not in err, (delay, launcher, run.returncode, err)
     assert ours >= 10  # most presses land in descentlab's own start-up, not in CPython's
