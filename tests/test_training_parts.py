@@ -151,3 +151,22 @@ def test_a_small_problem_gives_the_same_bits_whatever_threads_blas_is_given():
                               env={**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads},
                               timeout=300).stdout for threads in ("1", "2", "3")}
     assert len(digests) == 1, digests
+
+
+def test_a_stack_evaluated_in_chunks_trains_on_one_blas_thread_and_a_large_problem_on_blas_own():
+    """64 digits-sized models are evaluated a few at a time, whose products are small: one thread (with a core busy
+    elsewhere, two threads waiting on each other made such a sweep 2.7× slower; bench/RESULTS.md). One model on
+    60000 × 784 → 256 keeps BLAS's own threads, whose GEMMs pay."""
+    from threadpoolctl import threadpool_info
+
+    from descentlab.training.fit import blas_threads
+
+    def blas_thread_counts() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    default = blas_thread_counts()
+    with blas_threads(dl.MLP([64, 32, 10]), 1797, 64, 8):
+        assert blas_thread_counts() == {1}
+    with blas_threads(dl.MLP([784, 256, 10]), 60000, 1, 8):
+        assert blas_thread_counts() == default
+    assert blas_thread_counts() == default

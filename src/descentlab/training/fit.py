@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core.engines import DEFAULT_ENGINE, choose_engine
+from ..core.engines.fused import models_per_chunk
 from ..core.network import MLP
 from ..core.objective import Objective
 from ..core.params import Params
@@ -77,7 +78,7 @@ def fit(
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
     clock = Clock(first, *((resume.step_seconds, resume.record_seconds) if resume is not None else ()))
     done, interrupted, start = first - 1, False, time.perf_counter()
-    threads = blas_threads(run.train.n_samples, run.net.n_params, len(run.x0))
+    threads = blas_threads(run.net, run.train.n_samples, len(run.x0), run.x0.dtype.itemsize)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads:  # divergence: the guard judges
         for k in range(first, iterations + 1):
             state = clock.step(optimizer, state, sampler) if k > 0 else state
@@ -96,14 +97,16 @@ def fit(
 SMALL_WORK = 1 << 27  # rows × parameters × models below which an evaluation's products are small for BLAS
 
 
-def blas_threads(rows: int, parameters: int, models: int) -> AbstractContextManager[Any]:
+def blas_threads(net: MLP, rows: int, models: int, itemsize: int) -> AbstractContextManager[Any]:
     """One BLAS thread while training on matrices this small (``rows × parameters × models`` below
-    :data:`SMALL_WORK`): threads there cost more than they bring, a busy core elsewhere would stall every product,
+    :data:`SMALL_WORK`, counting the models one evaluation takes at a time: the NumPy engine evaluates a large
+    stack in chunks): threads there cost more than they bring, a busy core elsewhere would stall every product,
     and the numbers would depend on how many threads a machine (or a Dask worker) gives BLAS. The choice depends
     on the problem alone, so a result is bit-identical in process, on workers, resumed or not, whatever the core
     count.
     Larger problems keep BLAS's own threads."""
-    if rows * parameters * models >= SMALL_WORK:
+    at_a_time = min(models, models_per_chunk(net.sizes, rows, itemsize))
+    if rows * net.n_params * at_a_time >= SMALL_WORK:
         return nullcontext()
     from threadpoolctl import threadpool_limits
 

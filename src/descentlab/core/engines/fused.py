@@ -15,7 +15,7 @@ digits-sized stack this is 1.3x faster and on 1,024 Iris models 1.5x (docs/perfo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -57,6 +57,12 @@ class Workspace:
         self.dW0_rows = self.dW[0] if one else np.empty((M * n1, d), dtype)  # like W0_rows
 
 
+def models_per_chunk(sizes: Sequence[int], samples: int, itemsize: int) -> int:
+    """How many models of a stack one evaluation takes at a time: as many as keep the widest layer's
+    (models, units, samples) array within ``CHUNK_BYTES``."""
+    return max(1, CHUNK_BYTES // (max(sizes[1:]) * samples * itemsize))
+
+
 # (z, b, a, dh, derivative) on stacks (M, n, S), b (M, n, 1): z += b (F1's bias), then a = h(z), dh = h′(z) (F2)
 Activate = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool], None]
 
@@ -81,7 +87,7 @@ class FusedEngine:
         self.exp: Callable[..., object] = np.exp  # e^x of x ≤ 0 in place (the simd engine passes its own)
         self.S = batch.S
         self.Y_flat = batch.Y.reshape(-1)
-        self.chunk = max(1, CHUNK_BYTES // (max(net.sizes[1:]) * batch.S * batch.A0.dtype.itemsize))
+        self.chunk = models_per_chunk(net.sizes, batch.S, batch.A0.dtype.itemsize)
         self._works: dict[int, Workspace] = {}
         self._stack_gradient = np.empty((0, net.n_params), batch.A0.dtype)
 
