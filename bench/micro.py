@@ -3,6 +3,7 @@
     python bench/micro.py            # the 64-model Iris sweep, the 1024-model one and the digits stack
     python bench/micro.py iris64     # or one of them
     python bench/micro.py metrics    # the single run: what recording every metric adds to an iteration
+    python bench/micro.py chunks     # a loss + gradient of the digits and 1 024-model stacks by chunk size
 
 For each stack: the FLOPs and transcendental calls of one evaluation; the time of ``Objective.evaluate`` (loss
 and gradient; loss alone) with the compiled and the simd engine; the activation alone (softplus and σ of every
@@ -87,6 +88,26 @@ def metrics() -> None:
         print(f"  {label:46} {fastest(part, 0.1):6.1f} µs")
 
 
+def chunks() -> None:
+    """One loss + gradient (compiled engine, one BLAS thread) of the digits stack and of 1 024 Iris models for
+    several ``CHUNK_BYTES``: the widest layer's array of a chunk at most that large."""
+    from threadpoolctl import threadpool_limits
+
+    from descentlab.core.engines import fused
+
+    chosen = fused.CHUNK_BYTES
+    with threadpool_limits(1, user_api="blas"):
+        for name in ("digits", "iris1024"):
+            problem = STACKS[name]()
+            for mib in (0.25, 0.5, 1, 2, 4, 8, 16, 1024):
+                fused.CHUNK_BYTES = int(mib * 2**20)
+                objective = dl.Objective(problem.net, problem.X, problem.y, engine="compiled")
+                per = fused.models_per_chunk(problem.net.sizes, problem.X.shape[0], 8)
+                took = fastest(lambda o=objective, x=problem.p0: o.evaluate(x, dl.Want.GRADIENT))
+                print(f"  {name}: chunks of at most {mib:g} MiB ({min(per, len(problem.p0))} models) {took:8.0f} µs")
+    fused.CHUNK_BYTES = chosen
+
+
 def rates() -> None:
     a, b, c = np.ones((2048, 64)), np.ones((64, 1797)), np.empty((2048, 1797))
     gemm = fastest(lambda: np.dot(a, b, out=c))
@@ -100,7 +121,7 @@ def rates() -> None:
 def main() -> None:
     rates()
     for name in sys.argv[1:] or STACKS:
-        metrics() if name == "metrics" else profile(name)
+        {"metrics": metrics, "chunks": chunks}.get(name, lambda n=name: profile(n))()
     print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
