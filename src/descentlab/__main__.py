@@ -110,6 +110,11 @@ def run() -> int:
     # in place of a Python handler (a signal then would kill the process), but leaves SIG_IGN alone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _pressed:
+        # Under `python -m`, CPython ends the process by SIGINT, whatever the exit code, once a KeyboardInterrupt
+        # has left an exec of a string (a dataclass being made during an import), even one caught since; an exec
+        # that ends normally clears that mark.
+        exec("")  # noqa: S102
     if _terminated and code == INTERRUPTED:
         return TERMINATED
     return READER_LEFT if code == 0 and any(output.reader_left for output in outputs) else code
