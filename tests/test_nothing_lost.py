@@ -245,6 +245,45 @@ def test_sigterm_at_any_moment_of_start_up_ends_without_a_traceback(tmp_path, de
     assert not (tmp_path / "run" / ".descentlab.lock").exists()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_after_the_files_are_written_leaves_a_finished_run_finished(tmp_path, signum):
+    """Sent once the command has said what it wrote (a late `timeout`, a late Ctrl-C): exit 0, nothing more said,
+    no checkpoint. A late SIGTERM was handed to the entry point's Ctrl-C handler once compare had stopped listening
+    to Ctrl-C, and a finished run ended 'interrupted' with 143 (found by a hostile review)."""
+    for attempt in range(3):
+        out = tmp_path / f"run{attempt}"
+        run = subprocess.Popen(_command("compare", "--hidden", "3", "--engine", "numpy", "--iterations", "50", "--out",
+                                        out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ctrl_c_works)
+        assert run.stdout is not None
+        for line in run.stdout:
+            if line.startswith("Wrote"):
+                break
+        run.send_signal(signum)
+        err = _finish(run)
+        assert run.returncode == 0 and err == "", (attempt, run.returncode, err)
+        assert not (out / "checkpoint").exists() and not (out / ".descentlab.lock").exists()
+
+
+def test_a_large_output_cut_short_by_its_reader_says_so(tmp_path):
+    """`predict` of 60 000 rows into `| head -1`: one write of megabytes, which Python's buffered stream cut short
+    without an error when the reader left, so the run ended 0 with most predictions silently lost; written in pieces
+    the stream buffers, the departure is seen: exit 141, as for `compare | head -1`."""
+    from importlib import resources
+
+    iris = resources.files("descentlab.data").joinpath("datasets/iris.csv").read_text().splitlines()
+    (tmp_path / "big.csv").write_text("\n".join([iris[0], *iris[1:] * 400]) + "\n")
+    model = tmp_path / "m.safetensors"
+    subprocess.run(_command("train", *SMALL, "--iterations", "5", "--out", model), check=True, capture_output=True)
+    run = subprocess.Popen(_command("predict", "--model", model, "--data", tmp_path / "big.csv"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout is not None
+    run.stdout.readline()
+    run.stdout.close()
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 141 and err == "", (run.returncode, err)
+
+
 # -- stdout's reader leaves early (descentlab compare | head -1): the run still writes every file ---------------------
 @pytest.mark.parametrize("lines_read", [0, 1])
 def test_a_reader_that_leaves_early_loses_the_lines_not_the_run(tmp_path, lines_read):

@@ -37,6 +37,9 @@ def _on_terminate(signum: int, frame: object) -> None:
     (ctrl_c if callable(ctrl_c) else _on_ctrl_c)(signal.SIGINT, frame)
 
 
+_PIECE = 2048  # characters: at most 8 KiB in UTF-8, within the buffered stream's own buffer (io.DEFAULT_BUFFER_SIZE)
+
+
 class _Output:
     """stdout or stderr, whose reader may leave before the command ends (``descentlab compare | head -1``): the run
     goes on and writes its files, since they are its product, and what the reader no longer takes is dropped. The
@@ -48,11 +51,12 @@ class _Output:
         self.reader_left = False
 
     def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
+        try:  # in pieces the stream buffers: a larger write, cut short by a reader that left, is dropped silently
+            for start in range(0, len(text), _PIECE):
+                self._stream.write(text[start : start + _PIECE])
         except BrokenPipeError:
             self._drop()
-            return len(text)
+        return len(text)
 
     def flush(self) -> None:
         try:
@@ -115,6 +119,8 @@ def run() -> int:
         # has left an exec of a string (a dataclass being made during an import), even one caught since; an exec
         # that ends normally clears that mark.
         exec("")  # noqa: S102
+    for output in outputs:  # what is still buffered goes now, while a reader that left can still be told apart
+        output.flush()
     if _terminated and code == INTERRUPTED:
         return TERMINATED
     return READER_LEFT if code == 0 and any(output.reader_left for output in outputs) else code

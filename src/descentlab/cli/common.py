@@ -216,6 +216,10 @@ def explained_start(config: CompareConfig) -> Iterator[None]:
         raise UserError(start_cause(config)) from None
 
 
+def _finished(signum: int, frame: Any) -> None:
+    """A press after the command's work is complete: nothing to stop."""
+
+
 class Interrupt:
     """Ctrl-C while a command trains and writes: a press is counted (the training loop stops after the current
     iteration, the writer after the current file), never raised, so every file reaches the disk whole; once the
@@ -242,11 +246,10 @@ class Interrupt:
         signal.signal(signal.SIGINT, self._previous)
 
     def ignore_after(self) -> None:
-        """The command's work is complete and said: leaving the block ignores Ctrl-C instead of bringing the
-        previous handler back, so a late press cannot turn a finished run into 'interrupted' (exit 130)."""
-        import signal
-
-        self._previous = signal.SIG_IGN
+        """The command's work is complete and said: leaving the block leaves a handler that does nothing instead of
+        bringing the previous one back, so a late press cannot turn a finished run into 'interrupted' (exit 130),
+        nor a late SIGTERM, which the entry point hands to this handler (``descentlab.__main__``)."""
+        self._previous = _finished
 
 
 def compare_config(args: argparse.Namespace, source: str, **settings: Any) -> CompareConfig:
