@@ -102,7 +102,7 @@ class FusedEngine:
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
         chunks = -(-x.shape[0] // self.chunk)
-        return self.evaluate_chunk(x, want) if chunks == 1 else self._in_chunks(x, want, chunks)
+        return self.evaluate_chunk(x, want) if chunks <= 1 else self._in_chunks(x, want, chunks)
 
     def _in_chunks(self, x: np.ndarray, want: Want, chunks: int) -> Evaluation:
         """The stack evaluated ``chunks`` slices of models at a time; the gradient copied into one stack array."""
