@@ -7,8 +7,8 @@ buffer is made once; every array is written with ``out=``; the log-sum-exp is ta
 of a probability); and the first layer of all M models meets the shared data in one GEMM. The matrices a BLAS
 call sees are each model's own, ``(n, S)``: with one model they are 2-D views (``np.dot``), with several a
 stack (``np.matmul``); every other line is the same for both. A stack whose hidden layers would not stay in a
-core's caches (``CHUNK_BYTES``) is evaluated a few models at a time, each chunk in the same buffers: on the
-digits-sized stack this is 1.3x faster and on 1,024 Iris models 1.5x (docs/performance.md). Same labels as
+core's caches (``CHUNK_BYTES``) is evaluated a few models at a time, each chunk in the same buffers (what that
+saves: docs/performance.md, "Chunks of models"). Same labels as
 :mod:`descentlab.core.engines.reference`; ``z[l]`` here holds z_{l+1} (and, on the way back, dZ_{l+1}),
 ``a[l]`` is a_l and ``dh[l]`` is h′(z_{l+1}).
 """
@@ -106,18 +106,17 @@ class FusedEngine:
 
     def _in_chunks(self, x: np.ndarray, want: Want, chunks: int) -> Evaluation:
         """The stack evaluated ``chunks`` slices of models at a time; the gradient copied into one stack array."""
-        M = x.shape[0]
+        M, (gradient, correct_wanted) = x.shape[0], WANTS[want]
         if self._stack_gradient.shape[0] != M:
             self._stack_gradient = np.empty((M, self.net.n_params), x.dtype)
         results = []
         for part in (slice(i * M // chunks, (i + 1) * M // chunks) for i in range(chunks)):  # sizes ⌊M/c⌋ or ⌈M/c⌉
-            result = self.evaluate_chunk(x[part], want)
-            if result.gradient is not None:
-                np.copyto(self._stack_gradient[part], result.gradient)
-            results.append(result)
-        gradient = self._stack_gradient if results[0].gradient is not None else None
-        correct = None if results[0].correct is None else np.concatenate([r.correct for r in results])
-        return Evaluation(np.concatenate([r.loss for r in results]), gradient, correct)
+            results.append(self.evaluate_chunk(x[part], want))
+            if results[-1].gradient is not None:  # before the next chunk of this size overwrites it
+                np.copyto(self._stack_gradient[part], results[-1].gradient)
+        loss = np.concatenate([r.loss for r in results])
+        correct = np.concatenate([r.correct for r in results]) if correct_wanted else None
+        return Evaluation(loss, self._stack_gradient if gradient else None, correct)
 
     def evaluate_chunk(self, x: np.ndarray, want: Want) -> Evaluation:
         """One evaluation of the stack ``x`` in one workspace."""
