@@ -53,13 +53,17 @@ def test_every_engine_agrees_with_the_reference_engine(engine, activation, model
 
 
 @pytest.mark.parametrize("engine", FAST)
-def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_numbers(engine, monkeypatch):
+@pytest.mark.parametrize("rows", [600, 1000])
+def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_numbers(engine, rows, monkeypatch):
     # 11 models, 3 to a chunk: four chunks of 2 or 3 models (two workspace sizes), each chunk's numbers those of the
-    # chunk evaluated alone, bit for bit; the whole stack's those of the reference engine to rounding
-    from descentlab.core.engines import fused
+    # chunk evaluated alone, bit for bit; the whole stack's those of the reference engine to rounding. Beyond the
+    # compiled kernels' whole-stack size; with 600 rows one model is within it (the kernels' backward pass for each
+    # chunk), with 1000 not (BLAS's)
+    from descentlab.core.engines import compiled, fused
 
     net, _, _, x = _case([3, 6, 5, 4], "softplus", 11, np.float64)
-    X, y = np.random.default_rng(1).normal(size=(600, 3)), np.arange(600) % 4  # beyond the compiled kernels
+    X, y = np.random.default_rng(1).normal(size=(rows, 3)), np.arange(rows) % 4
+    assert (rows * (3 * 6 + 6 * 5 + 5 * 4) <= compiled.FUSED_MAX_MACS) == (rows == 600)
     monkeypatch.setattr(fused, "CHUNK_BYTES", 3 * 6 * len(y) * 8)
     chunked = dl.Objective(net, X, y, 0.05, engine=engine)
     alone = dl.Objective(net, X, y, 0.05, engine=engine)

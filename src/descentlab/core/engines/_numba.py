@@ -154,6 +154,52 @@ def _softmax_loss(Z: np.ndarray, y: np.ndarray, gradient: bool) -> tuple[float, 
 
 
 @_jit
+def shift_by_max(Z: np.ndarray, y: np.ndarray, picked: np.ndarray, correct: np.ndarray) -> None:  # pragma: no cover
+    """(F3, L1) the first steps of the log-sum-exp for a stack ``Z`` (M, k, S) of z_L: each column becomes
+    z − m_s (every exponent ≤ 0), ``picked[m]`` = Σ_s (z_{y_s s} − m_s), and ``correct[m]`` counts the columns
+    whose first maximum is at y_s."""
+    M, k, S = Z.shape
+    for m in range(M):
+        total = 0.0
+        right = 0
+        for s in range(S):
+            top, best = Z[m, 0, s], 0
+            for c in range(1, k):
+                if Z[m, c, s] > top:
+                    top, best = Z[m, c, s], c
+            for c in range(k):
+                Z[m, c, s] -= top
+            total += Z[m, y[s], s]
+            right += best == y[s]
+        picked[m], correct[m] = total, right
+
+
+@_jit
+def column_sums(E: np.ndarray, column: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``column[m, 0, s]`` = Σ_j E[m, j, s] for a stack ``E`` (M, k, S): the log-sum-exp's sums of e^{z − m}."""
+    M, k, S = E.shape
+    for m in range(M):
+        for s in range(S):
+            column[m, 0, s] = E[m, 0, s]
+        for c in range(1, k):
+            for s in range(S):
+                column[m, 0, s] += E[m, c, s]
+
+
+@_jit
+def softmax_delta(E: np.ndarray, column: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover - compiled
+    """(F3, B1) ``E`` (M, k, S), holding e^{z − m} with column sums ``column``, becomes dZ_L = (Ŷ − Y)/S."""
+    M, k, S = E.shape
+    inv_S = 1.0 / S
+    for m in range(M):
+        for c in range(k):
+            for s in range(S):
+                E[m, c, s] = E[m, c, s] / column[m, 0, s] * inv_S
+        for s in range(S):
+            E[m, y[s], s] -= inv_S
+
+
+@_jit
 def _weight_gradient(x_grad: np.ndarray, k: int, w0: int, dZ: np.ndarray, A: np.ndarray) -> None:  # pragma: no cover
     """(B2, B3) ∂L/∂W = dZ Aᵀ and ∂L/∂b = Σ_s dZ of model k into ``x_grad[k]`` at W's and b's offsets."""
     n, S = dZ.shape
@@ -187,6 +233,16 @@ def _back_product(x: np.ndarray, k: int, w0: int, dZ: np.ndarray, dA: np.ndarray
 
 
 @_jit
+def _products_back(x: np.ndarray, k: int, w0: int, A: np.ndarray, dZ: np.ndarray, x_grad: np.ndarray,
+                   dA: np.ndarray) -> None:  # pragma: no cover - compiled
+    """(B2–B4) of model k from its dZ (n, S): ∂L/∂W and ∂L/∂b into ``x_grad[k]`` and, when ``dA`` has rows,
+    ∂L/∂a = Wᵀ dZ into ``dA[k]``; ``A`` may be shared."""
+    _weight_gradient(x_grad, k, w0, dZ, A[k if A.shape[0] > 1 else 0])
+    if dA.shape[1]:
+        _back_product(x, k, w0, dZ, dA[k])
+
+
+@_jit
 def output_layer(
     x: np.ndarray, w0: int, A: np.ndarray, y: np.ndarray, Z: np.ndarray, gradient: bool, x_grad: np.ndarray,
     dA: np.ndarray, loss: np.ndarray, correct: np.ndarray,
@@ -199,9 +255,7 @@ def output_layer(
         total, correct[k] = _softmax_loss(Z[k], y, gradient)
         loss[k] = total / Z.shape[2]  # (L1) the mean over the S samples
         if gradient:
-            _weight_gradient(x_grad, k, w0, Z[k], A[k if A.shape[0] > 1 else 0])
-            if dA.shape[1]:
-                _back_product(x, k, w0, Z[k], dA[k])
+            _products_back(x, k, w0, A, Z[k], x_grad, dA)
 
 
 @_jit
@@ -215,9 +269,7 @@ def hidden_backward(
         for i in range(n):
             for s in range(S):
                 dZ[k, i, s] *= dh[k, i, s]  # (B5)
-        _weight_gradient(x_grad, k, w0, dZ[k], A[k if A.shape[0] > 1 else 0])
-        if dA.shape[1]:
-            _back_product(x, k, w0, dZ[k], dA[k])
+        _products_back(x, k, w0, A, dZ[k], x_grad, dA)
 
 
 # -- the simd engine's softplus: exp and log1p as polynomials the compiler vectorises ----------------------------

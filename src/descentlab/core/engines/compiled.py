@@ -2,8 +2,10 @@
 
 For a stack whose forward pass is at most ``FUSED_MAX_MACS`` multiply-adds, the products, the output layer and
 the backward pass run in the kernels of :mod:`descentlab.core.engines._numba` (three calls per layer instead of
-about a dozen NumPy calls), and the activation is its one NumPy formula. Larger stacks are BLAS's business: they
-go to the NumPy engine, whose GEMMs no loop nest beats.
+about a dozen NumPy calls), and the activation is its one NumPy formula. Larger stacks go to the NumPy engine,
+whose one GEMM over the shared data no loop nest beats; when one model alone is that small, the kernels still
+make its backward products, each model's in cache, where BLAS would take one call per model
+(docs/performance.md, "The backward pass of small models").
 
 numba is optional (``pip install numba``; in a clone, ``pip install -e '.[fast]'``). Its cache of compiled
 kernels goes to :func:`numba_cache_dir`, outside the package folder (site-packages may be read-only), unless the
@@ -13,6 +15,7 @@ user chose one.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache, partial
 from types import ModuleType
 from typing import Any
@@ -22,7 +25,7 @@ import numpy as np
 from ..activations import ACTIVATIONS, Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
 from .cache import numba_cache_dir, numba_cache_problem
-from .fused import FusedEngine, Workspace
+from .fused import Activate, FusedEngine, Workspace
 
 SOFTPLUS = ACTIVATIONS["softplus"]
 FUSED_MAX_MACS = 1 << 16  # multiply-adds of one forward pass of the stack up to which the kernels do everything
@@ -93,6 +96,29 @@ class CacheError(ValueError):
     """The compiled kernels have nowhere to be cached."""
 
 
+class KernelOutput(FusedEngine):
+    """The NumPy engine as the compiled engine runs it on large stacks: the output layer's steps over k classes
+    per sample (the max, the shift, the sums, the correct counts, (Ŷ − Y)/S) in kernels, one pass each, around
+    NumPy's ``exp`` and ``log``, where the NumPy engine makes about a dozen passes over the (M, k, S) arrays."""
+
+    def __init__(self, kernels: ModuleType, net: Network, batch: Batch, activate: Activate | None,
+                 products_back: Callable[[Workspace], None] | None) -> None:
+        super().__init__(net, batch, activate, products_back)
+        self.kernels = kernels
+
+    def output(self, work: Workspace, want_correct: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """(F3, L1) as :meth:`FusedEngine.output`: L = (1/S) Σ_s (ln Σ_j e^{z_js − m_s} − (z_{y_s s} − m_s))."""
+        z_L, correct = work.z3[-1], np.empty(work.M, np.int64)
+        self.kernels.shift_by_max(z_L, self.batch.y, work.picked, correct)
+        self.exp(z_L, out=z_L)
+        self.kernels.column_sums(z_L, work.column)
+        np.log(work.column, out=work.log_column)
+        return (np.add.reduce(work.log_column, axis=(-2, -1)) - work.picked) / self.S, correct if want_correct else None
+
+    def output_delta(self, work: Workspace) -> None:
+        self.kernels.softmax_delta(work.z3[-1], work.column, self.batch.y)  # (F3, B1)
+
+
 class CompiledEngine:
     """The numba kernels for small stacks, the NumPy engine for large ones; see the module docstring."""
 
@@ -107,10 +133,12 @@ class CompiledEngine:
         simd = simd and softplus
         # larger stacks: BLAS's products, with softplus's elementwise lines fused around them
         activate = self.kernels.bias_softplus_simd if simd else partial(bias_softplus, self.kernels)
-        self.fused = FusedEngine(net, batch, activate if softplus else None)
+        self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
+        # models this small: the kernels' hidden layers backward, each model's in cache, beat a BLAS call per model
+        products_back = self._products_back if self.macs <= FUSED_MAX_MACS and net.n_layers > 1 else None
+        self.fused = KernelOutput(self.kernels, net, batch, activate if softplus else None, products_back)
         if simd:
             self.fused.exp = self.kernels.exp_nonpositive
-        self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
         self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one
         self.offsets = [W.start for W in net.slots[0::2]]
         self.no_rows = np.empty((0, 0, batch.S), batch.A0.dtype)  # stands in for the ∂L/∂a_0 nobody needs
@@ -142,6 +170,12 @@ class CompiledEngine:
         if gradient:
             self._backward_hidden(x, z, a, dh, work.gradient)
         return Evaluation(loss, work.gradient if gradient else None, correct if correct_wanted else None)
+
+    def _products_back(self, work: Workspace) -> None:
+        """(B2–B5) of a stack the NumPy engine evaluates, from dZ_L in ``z[-1]``: the output layer's products by
+        BLAS, then each hidden layer's, from the ∂L/∂a they leave, by the kernels."""
+        self.fused.layer_products_back(work, self.L)
+        self._backward_hidden(work.x, work.z3, [self.A0] + work.a3[1:], work.dh3, work.gradient)
 
     def _backward_hidden(self, x: np.ndarray, z: list, a: list, dh: list, x_grad: np.ndarray) -> None:
         for l in range(self.L - 1, -1, -1):  # noqa: E741 - the derivation's layer index

@@ -81,9 +81,11 @@ class FusedEngine:
     """The buffered NumPy kernel; see the module docstring. ``activate`` replaces :func:`bias_then` (the compiled
     engine passes its fused softplus)."""
 
-    def __init__(self, net: Network, batch: Batch, activate: Activate | None = None) -> None:
+    def __init__(self, net: Network, batch: Batch, activate: Activate | None = None,
+                 products_back: Callable[[Workspace], None] | None = None) -> None:
         self.net, self.batch = net, batch
         self.activate = activate or bias_then(net.activation.fill)
+        self.products_back = products_back or self.blas_products_back
         self.exp: Callable[..., object] = np.exp  # e^x of x ≤ 0 in place (the simd engine passes its own)
         self.S = batch.S
         self.Y_flat = batch.Y.reshape(-1)
@@ -157,19 +159,32 @@ class FusedEngine:
 
     def backward(self, work: Workspace) -> None:
         """(B1–B5) from the output layer down, with e^{z_L − m} in ``z[-1]``; ∂L/∂x into ``work.gradient``."""
-        z, a_T = work.z, work.a_T
+        self.output_delta(work)
+        self.products_back(work)
+
+    def output_delta(self, work: Workspace) -> None:
+        """(F3, B1) dZ_L = (Ŷ − Y)/S into ``z[-1]``, from e^{z_L − m} there and its sums in ``column``."""
         dZ = work.z3[-1]
         np.divide(dZ, work.column, out=dZ)  # (F3) ŷ = softmax(z_L)
         np.subtract(dZ, self.batch.Y, out=dZ)
         np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) dZ_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
+
+    def blas_products_back(self, work: Workspace) -> None:
+        """(B2–B5) from dZ_L in ``z[-1]``: each layer's products by BLAS, the first layer's for all models in one
+        GEMM."""
+        z, a_T = work.z, work.a_T
         for l in range(len(z) - 1, 0, -1):  # noqa: E741 - the derivation's layer index
-            dZ = z[l]
-            work.product(dZ, a_T[l], out=work.dW[l])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
-            np.add.reduce(dZ, axis=-1, out=work.db[l])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
-            back = z[l - 1]  # z_l is no longer needed: it receives ∂L/∂a_l, then dZ_l
-            work.product(work.W_T[l], dZ, out=back)  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
-            np.multiply(back, work.dh[l - 1], out=back)  # (B5) dZ_l = ∂L/∂a_l ⊙ h′(z_l)
+            self.layer_products_back(work, l)
+            np.multiply(z[l - 1], work.dh[l - 1], out=z[l - 1])  # (B5) dZ_l = ∂L/∂a_l ⊙ h′(z_l)
         np.dot(work.z1_rows, a_T[0], out=work.dW0_rows)  # (B2) of the first layer, all models in one GEMM
         if work.M > 1:
             np.copyto(work.dW[0], work.dW0_rows.reshape(work.dW[0].shape))
         np.add.reduce(z[0], axis=-1, out=work.db[0])  # (B3)
+
+    def layer_products_back(self, work: Workspace, l: int) -> None:  # noqa: E741 - the derivation's layer index
+        """(B2–B4) of layer l ≥ 1 from dZ_{l+1} in ``z[l]``; z_l is no longer needed: ``z[l − 1]`` receives
+        ∂L/∂a_l."""
+        dZ = work.z[l]
+        work.product(dZ, work.a_T[l], out=work.dW[l])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
+        np.add.reduce(dZ, axis=-1, out=work.db[l])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
+        work.product(work.W_T[l], dZ, out=work.z[l - 1])  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
