@@ -4,6 +4,7 @@
     python bench/micro.py iris64     # or one of them
     python bench/micro.py metrics    # the single run: what recording every metric adds to an iteration
     python bench/micro.py chunks     # a loss + gradient of the digits and 1 024-model stacks by chunk size
+    python bench/micro.py parts      # a chunk of 1 024 models: the output layer and the backward pass, step by step
 
 For each stack: the FLOPs and transcendental calls of one evaluation; the time of ``Objective.evaluate`` (loss
 and gradient; loss alone) with the compiled and the simd engine; the activation alone (softplus and σ of every
@@ -14,6 +15,7 @@ its repeats, the least disturbed moment of a shared machine; the load average is
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import timeit
@@ -108,6 +110,54 @@ def chunks() -> None:
     fused.CHUNK_BYTES = chosen
 
 
+def parts() -> None:
+    """One chunk of the 1 024-model stack (one BLAS thread), step by step: the output layer and the backward pass
+    as the NumPy engine makes them, and the compiled engine's kernel for the hidden layer's backward; µs per step,
+    the mean of 400 or 800 passes."""
+    import time
+    from collections import defaultdict
+
+    from threadpoolctl import threadpool_limits
+
+    from descentlab.core.engines import fused
+
+    problem = STACKS["iris1024"]()
+    engine = dl.Objective(problem.net, problem.X, problem.y, engine="compiled")._engine
+    stack, M = engine.fused, fused.models_per_chunk(problem.net.sizes, problem.X.shape[0], 8)
+    work, x, spent = stack.workspace(M), problem.p0[:M], defaultdict(float)
+
+    def timed(label, call, *args, **kwargs):
+        start = time.perf_counter()
+        call(*args, **kwargs)
+        spent[label] += time.perf_counter() - start
+
+    def one_pass(numpy_way: bool) -> None:
+        np.copyto(work.x, x)
+        stack.forward(work, True)
+        z_L, Y, S = work.z3[-1], stack.batch.Y, stack.S
+        timed("log-sum-exp, loss (7 NumPy calls)", stack.output, work, False)
+        timed("(Ŷ − Y)/S (3 NumPy calls)", lambda: (np.divide(z_L, work.column, out=z_L),
+                                                   np.subtract(z_L, Y, out=z_L), np.multiply(z_L, 1 / S, out=z_L)))
+        timed("output layer's products (3 BLAS and NumPy calls)", stack.layer_products_back, work, 1)
+        if numpy_way:
+            timed("hidden layer's backward: h′ ⊙, GEMM, bias sum", lambda: (
+                np.multiply(work.z[0], work.dh[0], out=work.z[0]),
+                np.dot(work.z1_rows, work.a_T[0], out=work.dW0_rows),
+                np.add.reduce(work.z[0], axis=-1, out=work.db[0])))
+        else:
+            timed("hidden layer's backward, the kernel (1 call)", engine._backward_hidden, work.x, work.z3,
+                  [engine.A0] + work.a3[1:], work.dh3, work.gradient)
+
+    with threadpool_limits(1, user_api="blas"):
+        one_pass(True), one_pass(False), spent.clear()  # warm: the kernels compiled or read from numba's cache
+        for numpy_way in (True, False) * 2:
+            for _ in range(200):
+                one_pass(numpy_way)
+    print(f"iris1024, a chunk of {M} models:")
+    for label, seconds in spent.items():
+        print(f"  {label:50} {seconds / (400 if 'hidden' in label else 800) * 1e6:7.1f} µs")
+
+
 def rates() -> None:
     a, b, c = np.ones((2048, 64)), np.ones((64, 1797)), np.empty((2048, 1797))
     gemm = fastest(lambda: np.dot(a, b, out=c))
@@ -119,9 +169,13 @@ def rates() -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", nargs="*", choices=[*STACKS, "metrics", "chunks", "parts"], metavar="what",
+                        help=f"any of {', '.join([*STACKS, 'metrics', 'chunks', 'parts'])} (default: the three stacks)")
+    names = parser.parse_args().what or list(STACKS)
     rates()
-    for name in sys.argv[1:] or STACKS:
-        {"metrics": metrics, "chunks": chunks}.get(name, lambda n=name: profile(n))()
+    for name in names:
+        {"metrics": metrics, "chunks": chunks, "parts": parts}.get(name, lambda n=name: profile(n))()
     print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 

@@ -83,6 +83,23 @@ def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_n
     assert chunked.evaluate(x, Want.LOSS).gradient is None and chunked.evaluate(x, Want.LOSS).correct is None
 
 
+@pytest.mark.parametrize("engine", FAST)
+@pytest.mark.parametrize("models", [2, 6000])
+def test_a_nan_logit_is_the_prediction_as_in_numpy_argmax(engine, models):
+    # z_L = (1, NaN, 0) for every model: the first NaN is the maximum (np.argmax), so label 1 counts as correct;
+    # 2 models go through the compiled kernels' output layer, 6 000 through the NumPy engine's
+    net = dl.MLP([4, 3], "tanh")
+    x = np.zeros((models, net.n_params))
+    x[:, -3:] = [1.0, np.nan, 0.0]
+    X, y = np.zeros((1, 4)), np.array([1])
+    reference = dl.Objective(net, X, y, engine="reference").evaluate(x, EVERYTHING)
+    with np.errstate(invalid="ignore"):
+        result = dl.Objective(net, X, y, engine=engine).evaluate(x, EVERYTHING)
+    assert reference.correct is not None and set(reference.correct) == {1}
+    np.testing.assert_array_equal(result.correct, reference.correct)
+    assert np.isnan(result.loss).all()
+
+
 @pytest.mark.skipif(not engines.compiled_available(), reason="needs numba")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("derivative", [True, False])

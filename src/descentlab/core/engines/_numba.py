@@ -121,7 +121,7 @@ def _column_loss(Z: np.ndarray, s: int, label: int) -> tuple[float, float, int]:
     m = Z[0, s]
     best = 0
     for c in range(1, k):
-        if Z[c, s] > m:
+        if Z[c, s] > m or (Z[c, s] != Z[c, s] and m == m):  # the first NaN is the maximum, as in np.argmax
             m = Z[c, s]
             best = c
     picked = Z[label, s]
@@ -151,52 +151,6 @@ def _softmax_loss(Z: np.ndarray, y: np.ndarray, gradient: bool) -> tuple[float, 
                 Z[c, s] *= scale
             Z[y[s], s] -= inv_S
     return total, correct
-
-
-@_jit
-def shift_by_max(Z: np.ndarray, y: np.ndarray, picked: np.ndarray, correct: np.ndarray) -> None:  # pragma: no cover
-    """(F3, L1) the first steps of the log-sum-exp for a stack ``Z`` (M, k, S) of z_L: each column becomes
-    z − m_s (every exponent ≤ 0), ``picked[m]`` = Σ_s (z_{y_s s} − m_s), and ``correct[m]`` counts the columns
-    whose first maximum is at y_s."""
-    M, k, S = Z.shape
-    for m in range(M):
-        total = 0.0
-        right = 0
-        for s in range(S):
-            top, best = Z[m, 0, s], 0
-            for c in range(1, k):
-                if Z[m, c, s] > top:
-                    top, best = Z[m, c, s], c
-            for c in range(k):
-                Z[m, c, s] -= top
-            total += Z[m, y[s], s]
-            right += best == y[s]
-        picked[m], correct[m] = total, right
-
-
-@_jit
-def column_sums(E: np.ndarray, column: np.ndarray) -> None:  # pragma: no cover - compiled
-    """``column[m, 0, s]`` = Σ_j E[m, j, s] for a stack ``E`` (M, k, S): the log-sum-exp's sums of e^{z − m}."""
-    M, k, S = E.shape
-    for m in range(M):
-        for s in range(S):
-            column[m, 0, s] = E[m, 0, s]
-        for c in range(1, k):
-            for s in range(S):
-                column[m, 0, s] += E[m, c, s]
-
-
-@_jit
-def softmax_delta(E: np.ndarray, column: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover - compiled
-    """(F3, B1) ``E`` (M, k, S), holding e^{z − m} with column sums ``column``, becomes dZ_L = (Ŷ − Y)/S."""
-    M, k, S = E.shape
-    inv_S = 1.0 / S
-    for m in range(M):
-        for c in range(k):
-            for s in range(S):
-                E[m, c, s] = E[m, c, s] / column[m, 0, s] * inv_S
-        for s in range(S):
-            E[m, y[s], s] -= inv_S
 
 
 @_jit

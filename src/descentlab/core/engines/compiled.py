@@ -15,7 +15,6 @@ user chose one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from functools import cache, partial
 from types import ModuleType
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 from ..activations import ACTIVATIONS, Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
 from .cache import numba_cache_dir, numba_cache_problem
-from .fused import Activate, FusedEngine, Workspace
+from .fused import FusedEngine, Workspace
 
 SOFTPLUS = ACTIVATIONS["softplus"]
 FUSED_MAX_MACS = 1 << 16  # multiply-adds of one forward pass of the stack up to which the kernels do everything
@@ -96,29 +95,6 @@ class CacheError(ValueError):
     """The compiled kernels have nowhere to be cached."""
 
 
-class KernelOutput(FusedEngine):
-    """The NumPy engine as the compiled engine runs it on large stacks: the output layer's steps over k classes
-    per sample (the max, the shift, the sums, the correct counts, (Ŷ − Y)/S) in kernels, one pass each, around
-    NumPy's ``exp`` and ``log``, where the NumPy engine makes about a dozen passes over the (M, k, S) arrays."""
-
-    def __init__(self, kernels: ModuleType, net: Network, batch: Batch, activate: Activate | None,
-                 products_back: Callable[[Workspace], None] | None) -> None:
-        super().__init__(net, batch, activate, products_back)
-        self.kernels = kernels
-
-    def output(self, work: Workspace, want_correct: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """(F3, L1) as :meth:`FusedEngine.output`: L = (1/S) Σ_s (ln Σ_j e^{z_js − m_s} − (z_{y_s s} − m_s))."""
-        z_L, correct = work.z3[-1], np.empty(work.M, np.int64)
-        self.kernels.shift_by_max(z_L, self.batch.y, work.picked, correct)
-        self.exp(z_L, out=z_L)
-        self.kernels.column_sums(z_L, work.column)
-        np.log(work.column, out=work.log_column)
-        return (np.add.reduce(work.log_column, axis=(-2, -1)) - work.picked) / self.S, correct if want_correct else None
-
-    def output_delta(self, work: Workspace) -> None:
-        self.kernels.softmax_delta(work.z3[-1], work.column, self.batch.y)  # (F3, B1)
-
-
 class CompiledEngine:
     """The numba kernels for small stacks, the NumPy engine for large ones; see the module docstring."""
 
@@ -136,7 +112,7 @@ class CompiledEngine:
         self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
         # models this small: the kernels' hidden layers backward, each model's in cache, beat a BLAS call per model
         products_back = self._products_back if self.macs <= FUSED_MAX_MACS and net.n_layers > 1 else None
-        self.fused = KernelOutput(self.kernels, net, batch, activate if softplus else None, products_back)
+        self.fused = FusedEngine(net, batch, activate if softplus else None, products_back)
         if simd:
             self.fused.exp = self.kernels.exp_nonpositive
         self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one

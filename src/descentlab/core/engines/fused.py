@@ -159,15 +159,11 @@ class FusedEngine:
 
     def backward(self, work: Workspace) -> None:
         """(B1–B5) from the output layer down, with e^{z_L − m} in ``z[-1]``; ∂L/∂x into ``work.gradient``."""
-        self.output_delta(work)
-        self.products_back(work)
-
-    def output_delta(self, work: Workspace) -> None:
-        """(F3, B1) dZ_L = (Ŷ − Y)/S into ``z[-1]``, from e^{z_L − m} there and its sums in ``column``."""
         dZ = work.z3[-1]
         np.divide(dZ, work.column, out=dZ)  # (F3) ŷ = softmax(z_L)
         np.subtract(dZ, self.batch.Y, out=dZ)
         np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) dZ_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
+        self.products_back(work)
 
     def blas_products_back(self, work: Workspace) -> None:
         """(B2–B5) from dZ_L in ``z[-1]``: each layer's products by BLAS, the first layer's for all models in one
