@@ -5,7 +5,7 @@ the backward pass run in the kernels of :mod:`descentlab.core.engines._numba` (t
 about a dozen NumPy calls), and the activation is its one NumPy formula. Larger stacks go to the NumPy engine,
 whose one GEMM over the shared data no loop nest beats; when one model alone is that small, the kernels still
 make its backward products, each model's in cache, where BLAS would take one call per model
-(docs/performance.md, "The output layer and the backward pass of small models").
+(docs/performance.md, "The backward pass of small models").
 
 numba is optional (``pip install numba``; in a clone, ``pip install -e '.[fast]'``). Its cache of compiled
 kernels goes to :func:`numba_cache_dir`, outside the package folder (site-packages may be read-only), unless the
