@@ -8,6 +8,7 @@ import numpy as np
 from problems import Problem
 
 import descentlab as dl
+from descentlab.training.fit import blas_threads
 
 
 def _optimizer(method: str, lr: np.ndarray | float) -> dl.GD | dl.NAG:
@@ -52,9 +53,11 @@ def steps_only(problem: Problem, method: str, engine: str = "numpy"):
 
     optimizer = _optimizer(method, problem.lr)
     state = optimizer.init(problem.p0)
+    models = 1 if one else problem.p0.shape[0]
     start = time.perf_counter()
-    for _ in range(problem.iterations):
-        state = optimizer.step(state, oracle)
+    with blas_threads(problem.net, problem.X.shape[0], models, problem.p0.itemsize):  # as fit chooses them
+        for _ in range(problem.iterations):
+            state = optimizer.step(state, oracle)
     return losses, state.x, time.perf_counter() - start
 
 

@@ -83,6 +83,86 @@ def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_n
     assert chunked.evaluate(x, Want.LOSS).gradient is None and chunked.evaluate(x, Want.LOSS).correct is None
 
 
+def _chunked_case(monkeypatch):
+    """11 models of 3 → 6 → 5 → 4 on 1 000 rows, 3 models to a chunk: four chunks."""
+    from descentlab.core.engines import fused
+
+    net, _, _, x = _case([3, 6, 5, 4], "softplus", 11, np.float64)
+    X, y = np.random.default_rng(1).normal(size=(1000, 3)), np.arange(1000) % 4
+    monkeypatch.setattr(fused, "CHUNK_BYTES", 3 * 6 * len(y) * 8)
+    return net, X, y, x
+
+
+def _on_threads(objective, threads, chunk):
+    """``objective``'s engine with its chunks evaluated by ``chunk(evaluate_chunk, x, want)``, on ``threads``."""
+    from descentlab.core.engines import fused
+
+    kernel = getattr(objective._engine, "fused", objective._engine)
+    evaluate_chunk = kernel.evaluate_chunk
+    kernel.evaluate_chunk = lambda x, want: chunk(evaluate_chunk, x, want)
+    return fused.CHUNK_THREADS.set(threads)
+
+
+@pytest.mark.parametrize("engine", FAST)
+def test_the_chunks_shared_out_among_threads_give_the_numbers_of_one_thread(engine, monkeypatch):
+    import threading
+    import time
+
+    from descentlab.core.engines import fused
+
+    net, X, y, x = _chunked_case(monkeypatch)
+    one = dl.Objective(net, X, y, 0.05, engine=engine).evaluate(x, EVERYTHING)
+    shared, seen = dl.Objective(net, X, y, 0.05, engine=engine), set()
+
+    def slowly(evaluate_chunk, x, want):  # long enough for each helper to take a chunk of the four
+        seen.add(threading.get_ident())
+        time.sleep(0.2)
+        return evaluate_chunk(x, want)
+
+    token = _on_threads(shared, 3, slowly)
+    try:
+        result = shared.evaluate(x, EVERYTHING)
+    finally:
+        fused.CHUNK_THREADS.reset(token)
+    assert len(seen) == 3
+    assert np.array_equal(result.loss, one.loss) and np.array_equal(result.correct, one.correct)
+    assert np.array_equal(result.gradient, one.gradient)
+
+
+@pytest.mark.parametrize("failing", ["caller", "helper"])
+def test_an_error_in_a_chunk_ends_the_others_and_reaches_the_caller_once_no_thread_is_working(failing, monkeypatch):
+    import threading
+    import time
+
+    from descentlab.core.engines import fused
+
+    net, X, y, x = _chunked_case(monkeypatch)
+    objective, caller, lock = dl.Objective(net, X, y, engine="numpy"), threading.get_ident(), threading.Lock()
+    started, working = [], [0]
+
+    def chunk(evaluate_chunk, part, want):  # the failing thread's first chunk fails after 0.1 s; others take 0.3 s
+        with lock:
+            started.append(part.shape[0])
+        if (threading.get_ident() == caller) == (failing == "caller"):
+            time.sleep(0.1)
+            raise RuntimeError("this chunk failed")
+        with lock:
+            working[0] += 1
+        time.sleep(0.3)
+        with lock:
+            working[0] -= 1
+        return evaluate_chunk(part, want)
+
+    token = _on_threads(objective, 2, chunk)
+    try:
+        with pytest.raises(RuntimeError, match="this chunk failed"):
+            objective.evaluate(x, EVERYTHING)
+    finally:
+        fused.CHUNK_THREADS.reset(token)
+    assert working[0] == 0  # the other thread's chunk was finished before the error came back
+    assert len(started) == 2  # and no chunk was begun after the error: four there were
+
+
 @pytest.mark.parametrize("engine", FAST)
 @pytest.mark.parametrize("models", [2, 6000])
 def test_a_nan_logit_is_the_prediction_as_in_numpy_argmax(engine, models):

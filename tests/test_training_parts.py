@@ -135,14 +135,16 @@ rng = np.random.default_rng(0)
 X, y = rng.standard_normal((1347, 64)), rng.integers(0, 10, 1347)
 data = dl.Dataset(X, y, tuple(f"x{i}" for i in range(64)), tuple(str(i) for i in range(10)))
 net = dl.MLP([64, 16, 10])
-result = dl.fit(net, net.init(seed=0), data, dl.NAG(lr=0.05), iterations=60, engine="numpy")
+stack = dl.Params(np.stack([net.init(seed=seed).flat for seed in range(30)]), net.slots)  # 3 chunks of 10
+result = dl.fit(net, stack, data, dl.NAG(lr=0.05), iterations=20, engine="numpy")
 print(hashlib.sha256(result.params.flat.tobytes() + result.history.grad_norm.tobytes()).hexdigest())
 """
 
 
 def test_a_small_problem_gives_the_same_bits_whatever_threads_blas_is_given():
     """As in process (BLAS on every core) and on a Dask worker (one thread): OpenBLAS's reductions split
-    differently by thread count, so fit itself chooses one thread for matrices this small."""
+    differently by thread count, so fit itself chooses one thread for matrices this small, and gives BLAS's threads
+    to the stack's chunks (1, 2 or 3 here), whose numbers do not depend on the thread that makes them."""
     import os
     import subprocess
     import sys
@@ -154,11 +156,12 @@ def test_a_small_problem_gives_the_same_bits_whatever_threads_blas_is_given():
 
 
 def test_a_stack_evaluated_in_chunks_trains_on_one_blas_thread_and_a_large_problem_on_blas_own():
-    """64 digits-sized models are evaluated a few at a time, whose products are small: one thread (with a core busy
-    elsewhere, two threads waiting on each other made such a sweep 2.7× slower; bench/RESULTS.md). One model on
-    60000 × 784 → 256 keeps BLAS's own threads, whose GEMMs pay."""
+    """64 digits-sized models are evaluated a few at a time, whose products are small: one BLAS thread (with a core
+    busy elsewhere, two threads waiting on each other made such a sweep 2.7× slower; bench/RESULTS.md), and BLAS's
+    threads take the chunks instead. One model on 60000 × 784 → 256 keeps BLAS's own threads, whose GEMMs pay."""
     from threadpoolctl import threadpool_info
 
+    from descentlab.core.engines.fused import CHUNK_THREADS
     from descentlab.training.fit import blas_threads
 
     def blas_thread_counts() -> set[int]:
@@ -167,6 +170,7 @@ def test_a_stack_evaluated_in_chunks_trains_on_one_blas_thread_and_a_large_probl
     default = blas_thread_counts()
     with blas_threads(dl.MLP([64, 32, 10]), 1797, 64, 8):
         assert blas_thread_counts() == {1}
+        assert CHUNK_THREADS.get() == max(default)  # BLAS's threads go to the chunks
     with blas_threads(dl.MLP([784, 256, 10]), 60000, 1, 8):
-        assert blas_thread_counts() == default
-    assert blas_thread_counts() == default
+        assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
+    assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1

@@ -9,15 +9,15 @@ one model is M = 1.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..core.engines import DEFAULT_ENGINE, choose_engine
-from ..core.engines.fused import models_per_chunk
+from ..core.engines.fused import CHUNK_THREADS, models_per_chunk
 from ..core.network import MLP
 from ..core.objective import Objective
 from ..core.params import Params
@@ -101,16 +101,27 @@ def blas_threads(net: MLP, rows: int, models: int, itemsize: int) -> AbstractCon
     """One BLAS thread while training on matrices this small (``rows × parameters × models`` below
     :data:`SMALL_WORK`, counting the models one evaluation takes at a time: the NumPy engine evaluates a large
     stack in chunks): threads there cost more than they bring, a busy core elsewhere would stall every product,
-    and the numbers would depend on how many threads a machine (or a Dask worker) gives BLAS. The choice depends
-    on the problem alone, so a result is bit-identical in process, on workers, resumed or not, whatever the core
-    count.
-    Larger problems keep BLAS's own threads."""
+    and the numbers would depend on how many threads a machine (or a Dask worker) gives BLAS. BLAS's threads go
+    to the chunks instead, each chunk a thread's, whose numbers do not depend on which thread or how many (a
+    Dask worker's BLAS has one). So a result is bit-identical in process, on workers, resumed or not, whatever
+    the core count. Larger problems keep BLAS's own threads."""
     at_a_time = min(models, models_per_chunk(net.sizes, rows, itemsize))
     if rows * net.n_params * at_a_time >= SMALL_WORK:
         return nullcontext()
-    from threadpoolctl import threadpool_limits
+    return _chunks_take_blas_threads()
 
-    return threadpool_limits(1, user_api="blas")
+
+@contextmanager
+def _chunks_take_blas_threads() -> Iterator[None]:
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController().select(user_api="blas")
+    token = CHUNK_THREADS.set(max((library["num_threads"] for library in blas.info()), default=1))
+    try:
+        with blas.limit(limits=1):
+            yield
+    finally:
+        CHUNK_THREADS.reset(token)
 
 
 @dataclass

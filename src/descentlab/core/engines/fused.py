@@ -8,14 +8,21 @@ of a probability); and the first layer of all M models meets the shared data in 
 call sees are each model's own, ``(n, S)``: with one model they are 2-D views (``np.dot``), with several a
 stack (``np.matmul``); every other line is the same for both. A stack whose hidden layers would not stay in a
 core's caches (``CHUNK_BYTES``) is evaluated a few models at a time, each chunk in the same buffers (what that
-saves: docs/performance.md, "Chunks of models"). Same labels as
+saves: docs/performance.md, "Chunks of models"); the chunks are shared out among :data:`CHUNK_THREADS` threads,
+each with buffers of its own, and every chunk's numbers are the same whichever thread makes them. Same labels as
 :mod:`descentlab.core.engines.reference`; ``z[l]`` here holds z_{l+1} (and, on the way back, dZ_{l+1}),
 ``a[l]`` is a_l and ``dh[l]`` is h′(z_{l+1}).
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from functools import cache
 
 import numpy as np
 
@@ -23,6 +30,10 @@ from ..activations import Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
 
 CHUNK_BYTES = 1 << 21  # the widest layer's (models, units, samples) array of a chunk at most this large
+# How many threads evaluate a stack's chunks at once: fit gives them the threads it takes from BLAS while the
+# products are small (training/fit.py, blas_threads). The chunks do not depend on it, so neither do the numbers.
+CHUNK_THREADS: ContextVar[int] = ContextVar("CHUNK_THREADS", default=1)
+
 
 class Workspace:
     """Every array one evaluation of M models reads or writes, made once and reused by every call."""
@@ -90,16 +101,25 @@ class FusedEngine:
         self.S = batch.S
         self.Y_flat = batch.Y.reshape(-1)
         self.chunk = models_per_chunk(net.sizes, batch.S, batch.A0.dtype.itemsize)
-        self._works: dict[int, Workspace] = {}
+        self._local = threading.local()  # each thread's workspaces
         self._stack_gradient = np.empty((0, net.n_params), batch.A0.dtype)
 
+    @property
+    def _works(self) -> dict[int, Workspace]:
+        """This thread's workspaces, by number of models."""
+        works = getattr(self._local, "works", None)
+        if works is None:
+            works = self._local.works = {}
+        return works
+
     def workspace(self, M: int) -> Workspace:
-        """The buffers for a stack of M models (kept for two sizes: a stack's chunks have at most two)."""
-        work = self._works.get(M)
+        """This thread's buffers for a stack of M models (kept for two sizes: a stack's chunks have at most two)."""
+        works = self._works
+        work = works.get(M)
         if work is None:
-            if len(self._works) == 2:
-                self._works.clear()
-            work = self._works[M] = Workspace(self.net, M, self.batch.A0)
+            if len(works) == 2:
+                works.clear()
+            work = works[M] = Workspace(self.net, M, self.batch.A0)
         return work
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
@@ -107,18 +127,25 @@ class FusedEngine:
         return self.evaluate_chunk(x, want) if chunks <= 1 else self._in_chunks(x, want, chunks)
 
     def _in_chunks(self, x: np.ndarray, want: Want, chunks: int) -> Evaluation:
-        """The stack evaluated ``chunks`` slices of models at a time; the gradient copied into one stack array."""
+        """The stack evaluated ``chunks`` slices of models at a time, by up to :data:`CHUNK_THREADS` threads; each
+        chunk's results copied into arrays of the whole stack."""
         M, (gradient, correct_wanted) = x.shape[0], WANTS[want]
         if self._stack_gradient.shape[0] != M:
             self._stack_gradient = np.empty((M, self.net.n_params), x.dtype)
-        results = []
-        for part in (slice(i * M // chunks, (i + 1) * M // chunks) for i in range(chunks)):  # sizes ⌊M/c⌋ or ⌈M/c⌉
-            results.append(self.evaluate_chunk(x[part], want))
-            if results[-1].gradient is not None:  # before the next chunk of this size overwrites it
-                np.copyto(self._stack_gradient[part], results[-1].gradient)
-        loss = np.concatenate([r.loss for r in results])
-        correct = np.concatenate([r.correct for r in results]) if correct_wanted else None
-        return Evaluation(loss, self._stack_gradient if gradient else None, correct)
+        loss, correct = np.empty(M, x.dtype), np.empty(M, np.int64)
+        todo = deque(slice(i * M // chunks, (i + 1) * M // chunks) for i in range(chunks))  # ⌊M/c⌋ or ⌈M/c⌉ models
+
+        def evaluate_chunks() -> None:  # the next chunk no thread has taken, until none is left
+            while (part := _take(todo)) is not None:
+                result = self.evaluate_chunk(x[part], want)
+                loss[part] = result.loss
+                if result.correct is not None:
+                    correct[part] = result.correct
+                if result.gradient is not None:  # before this thread's next chunk of this size overwrites it
+                    np.copyto(self._stack_gradient[part], result.gradient)
+
+        share_out(evaluate_chunks, min(CHUNK_THREADS.get(), chunks), todo)
+        return Evaluation(loss, self._stack_gradient if gradient else None, correct if correct_wanted else None)
 
     def evaluate_chunk(self, x: np.ndarray, want: Want) -> Evaluation:
         """One evaluation of the stack ``x`` in one workspace."""
@@ -184,3 +211,34 @@ class FusedEngine:
         work.product(dZ, work.a_T[l], out=work.dW[l])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
         np.add.reduce(dZ, axis=-1, out=work.db[l])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
         work.product(work.W_T[l], dZ, out=work.z[l - 1])  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
+
+
+def _take(todo: deque[slice]) -> slice | None:
+    try:
+        return todo.popleft()  # a deque's pops are atomic: no two threads take the same chunk
+    except IndexError:
+        return None
+
+
+@cache
+def _helpers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="descentlab-chunks")
+
+
+def share_out(work: Callable[[], None], threads: int, todo: deque[slice]) -> None:
+    """``work`` on this thread and on ``threads − 1`` helpers at once, each taking chunks from ``todo``; returns
+    when all have finished. An error in one ends the others after the chunk they hold, then reaches the caller."""
+
+    def work_or_stop_all() -> None:
+        try:
+            work()
+        except BaseException:
+            todo.clear()
+            raise
+
+    helpers = [_helpers().submit(work_or_stop_all) for _ in range(threads - 1)]
+    try:
+        work_or_stop_all()
+    finally:
+        for helper in helpers:
+            helper.result()
