@@ -295,11 +295,9 @@ def large_worker(impl: str, dtype_name: str, steps: int) -> None:
     elif impl == "jax":
         import impl_jax  # noqa: F401
     elif impl == "descentlab":
-        import descentlab  # noqa: F401  (the library, as above)
+        import impl_descentlab  # noqa: F401  (the library, as above)
     before = _reset_peak_rss()
     if impl == "descentlab":
-        import impl_descentlab
-
         losses, times = impl_descentlab.large_steps(problem, steps + 1)
     elif impl == "numpy":
         import impl_numpy

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -111,11 +112,16 @@ def blas_threads(net: MLP, rows: int, models: int, itemsize: int) -> AbstractCon
     return _chunks_take_blas_threads()
 
 
-@contextmanager
-def _chunks_take_blas_threads() -> Iterator[None]:
+@cache  # looking for the loaded BLAS libraries takes about a millisecond; NumPy's is loaded with NumPy
+def _blas() -> Any:
     from threadpoolctl import ThreadpoolController
 
-    blas = ThreadpoolController().select(user_api="blas")
+    return ThreadpoolController().select(user_api="blas")
+
+
+@contextmanager
+def _chunks_take_blas_threads() -> Iterator[None]:
+    blas = _blas()
     token = CHUNK_THREADS.set(max((library["num_threads"] for library in blas.info()), default=1))
     try:
         with blas.limit(limits=1):
