@@ -20,14 +20,17 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..activations import Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 CHUNK_BYTES = 1 << 21  # the widest layer's (models, units, samples) array of a chunk at most this large
 # How many threads evaluate a stack's chunks at once: fit gives them the threads it takes from BLAS while the
@@ -222,6 +225,8 @@ def _take(todo: deque[slice]) -> slice | None:
 
 @cache
 def _helpers() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor  # imported by the first stack in chunks on threads
+
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="descentlab-chunks")
 
 
