@@ -129,8 +129,17 @@ def test_the_chunks_shared_out_among_threads_give_the_numbers_of_one_thread(engi
     assert np.array_equal(result.gradient, one.gradient)
 
 
-@pytest.mark.parametrize("failing", ["caller", "helper"])
+class _Interrupted(BaseException):
+    """A Ctrl-C of the test's own (pytest keeps KeyboardInterrupt for itself)."""
+
+
+@pytest.mark.parametrize("failing", ["caller", "first helper", "interrupt while waiting"])
 def test_an_error_in_a_chunk_ends_the_others_and_reaches_the_caller_once_no_thread_is_working(failing, monkeypatch):
+    # three threads, four chunks; the caller's chunks take 0.2 s, the helpers' 0.6 s. The caller's first chunk or
+    # the first helper's fails after 0.1 s, or a Ctrl-C comes at 0.5 s while the caller (its two chunks done)
+    # waits for the helpers. Nothing may be left working (writing into the stack's arrays) when the error
+    # reaches the caller, and no chunk may be begun after it
+    import signal
     import threading
     import time
 
@@ -138,29 +147,67 @@ def test_an_error_in_a_chunk_ends_the_others_and_reaches_the_caller_once_no_thre
 
     net, X, y, x = _chunked_case(monkeypatch)
     objective, caller, lock = dl.Objective(net, X, y, engine="numpy"), threading.get_ident(), threading.Lock()
-    started, working = [], [0]
+    started, working, helpers = [], [0], []
 
-    def chunk(evaluate_chunk, part, want):  # the failing thread's first chunk fails after 0.1 s; others take 0.3 s
+    def chunk(evaluate_chunk, part, want):
+        on_caller = threading.get_ident() == caller
         with lock:
             started.append(part.shape[0])
-        if (threading.get_ident() == caller) == (failing == "caller"):
+            first_helper = not on_caller and not helpers
+            helpers.extend([] if on_caller else [threading.get_ident()])
+        if (failing == "caller" and on_caller) or (failing == "first helper" and first_helper):
             time.sleep(0.1)
             raise RuntimeError("this chunk failed")
         with lock:
             working[0] += 1
-        time.sleep(0.3)
-        with lock:
-            working[0] -= 1
+        try:
+            time.sleep(0.2 if on_caller else 0.6)
+        finally:
+            with lock:
+                working[0] -= 1
         return evaluate_chunk(part, want)
 
-    token = _on_threads(objective, 2, chunk)
+    def interrupt(signum, frame):
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    if failing == "interrupt while waiting":
+        threading.Timer(0.5, signal.pthread_kill, (caller, signal.SIGUSR1)).start()
+    token = _on_threads(objective, 3, chunk)
     try:
-        with pytest.raises(RuntimeError, match="this chunk failed"):
+        with pytest.raises(_Interrupted if failing.startswith("interrupt") else RuntimeError):
             objective.evaluate(x, EVERYTHING)
     finally:
         fused.CHUNK_THREADS.reset(token)
-    assert working[0] == 0  # the other thread's chunk was finished before the error came back
-    assert len(started) == 2  # and no chunk was begun after the error: four there were
+        signal.signal(signal.SIGUSR1, previous)
+    assert working[0] == 0
+    assert len(started) == (4 if failing.startswith("interrupt") else 3)
+
+
+def test_the_helpers_keep_the_callers_numpy_error_settings(monkeypatch):
+    # overflowing models under np.errstate(all="ignore"), as fit evaluates them: no warning from any thread (the
+    # tests turn warnings into errors, so a helper's would come back as the evaluation's error)
+    import time
+    import warnings
+
+    from descentlab.core.engines import fused
+
+    net, X, y, x = _chunked_case(monkeypatch)
+    objective = dl.Objective(net, X, y, engine="numpy")
+
+    def slowly(evaluate_chunk, part, want):  # every thread takes a chunk
+        time.sleep(0.1)
+        return evaluate_chunk(part, want)
+
+    token = _on_threads(objective, 3, slowly)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = objective.evaluate(x * 1e300, EVERYTHING)
+    finally:
+        fused.CHUNK_THREADS.reset(token)
+    assert not np.isfinite(result.loss).all()  # the inputs did overflow
+    assert [str(w.message) for w in caught] == []
 
 
 @pytest.mark.parametrize("engine", FAST)

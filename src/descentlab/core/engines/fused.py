@@ -20,7 +20,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,7 @@ from ..activations import Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 CHUNK_BYTES = 1 << 21  # the widest layer's (models, units, samples) array of a chunk at most this large
 # How many threads evaluate a stack's chunks at once: fit gives them the threads it takes from BLAS while the
@@ -231,8 +231,14 @@ def _helpers() -> ThreadPoolExecutor:
 
 
 def share_out(work: Callable[[], None], threads: int, todo: deque[slice]) -> None:
-    """``work`` on this thread and on ``threads − 1`` helpers at once, each taking chunks from ``todo``; returns
-    when all have finished. An error in one ends the others after the chunk they hold, then reaches the caller."""
+    """``work`` on this thread and on ``threads − 1`` helpers at once, each taking chunks from ``todo``, the
+    helpers in this thread's context (NumPy's error settings among it); returns when all have finished. An
+    error in one, or an interrupt while this thread waits, ends the others after the chunk they hold (which
+    writes into the arrays the caller gets back) and then reaches the caller."""
+    if threads <= 1:
+        work()
+        return
+    from concurrent.futures import wait
 
     def work_or_stop_all() -> None:
         try:
@@ -241,9 +247,24 @@ def share_out(work: Callable[[], None], threads: int, todo: deque[slice]) -> Non
             todo.clear()
             raise
 
-    helpers = [_helpers().submit(work_or_stop_all) for _ in range(threads - 1)]
+    helpers = [_helpers().submit(copy_context().run, work_or_stop_all) for _ in range(threads - 1)]
     try:
         work_or_stop_all()
-    finally:
-        for helper in helpers:
-            helper.result()
+        wait(helpers)
+    except BaseException:
+        todo.clear()
+        _wait_whatever_comes(helpers)
+        raise
+    for helper in helpers:
+        helper.result()  # a helper's error
+
+
+def _wait_whatever_comes(helpers: list[Future[None]]) -> None:
+    from concurrent.futures import wait
+
+    while True:
+        try:
+            wait(helpers)
+            return
+        except BaseException:  # a second Ctrl-C: the helpers still hold chunks that write into the caller's arrays
+            continue
