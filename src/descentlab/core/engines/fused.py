@@ -77,6 +77,11 @@ def models_per_chunk(sizes: Sequence[int], samples: int, itemsize: int) -> int:
     return max(1, CHUNK_BYTES // (max(sizes[1:]) * samples * itemsize))
 
 
+class _ThreadWorkspaces(threading.local):
+    def __init__(self) -> None:  # in each thread that uses them
+        self.by_models: dict[int, Workspace] = {}
+
+
 # (z, b, a, dh, derivative) on stacks (M, n, S), b (M, n, 1): z += b (F1's bias), then a = h(z), dh = h′(z) (F2)
 Activate = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool], None]
 
@@ -104,16 +109,13 @@ class FusedEngine:
         self.S = batch.S
         self.Y_flat = batch.Y.reshape(-1)
         self.chunk = models_per_chunk(net.sizes, batch.S, batch.A0.dtype.itemsize)
-        self._local = threading.local()  # each thread's workspaces
+        self._local = _ThreadWorkspaces()
         self._stack_gradient = np.empty((0, net.n_params), batch.A0.dtype)
 
     @property
     def _works(self) -> dict[int, Workspace]:
         """This thread's workspaces, by number of models."""
-        works = getattr(self._local, "works", None)
-        if works is None:
-            works = self._local.works = {}
-        return works
+        return self._local.by_models
 
     def workspace(self, M: int) -> Workspace:
         """This thread's buffers for a stack of M models (kept for two sizes: a stack's chunks have at most two)."""
@@ -238,7 +240,6 @@ def share_out(work: Callable[[], None], threads: int, todo: deque[slice]) -> Non
     if threads <= 1:
         work()
         return
-    from concurrent.futures import wait
 
     def work_or_stop_all() -> None:
         try:
@@ -250,21 +251,23 @@ def share_out(work: Callable[[], None], threads: int, todo: deque[slice]) -> Non
     helpers = [_helpers().submit(copy_context().run, work_or_stop_all) for _ in range(threads - 1)]
     try:
         work_or_stop_all()
-        wait(helpers)
-    except BaseException:
-        todo.clear()
-        _wait_whatever_comes(helpers)
-        raise
+    finally:
+        _wait_for(helpers, todo)
     for helper in helpers:
         helper.result()  # a helper's error
 
 
-def _wait_whatever_comes(helpers: list[Future[None]]) -> None:
+def _wait_for(helpers: list[Future[None]], todo: deque[slice]) -> None:
+    """Until every helper has finished; a Ctrl-C meanwhile leaves them no chunk to take and is raised after."""
     from concurrent.futures import wait
 
+    interrupted: BaseException | None = None
     while True:
         try:
             wait(helpers)
-            return
-        except BaseException:  # a second Ctrl-C: the helpers still hold chunks that write into the caller's arrays
-            continue
+            break
+        except BaseException as error:
+            todo.clear()
+            interrupted = interrupted or error
+    if interrupted is not None:
+        raise interrupted
