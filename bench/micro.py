@@ -5,6 +5,7 @@
     python bench/micro.py metrics    # the single run: what recording every metric adds to an iteration
     python bench/micro.py chunks     # a loss + gradient of the digits and 1 024-model stacks by chunk size
     python bench/micro.py parts      # a chunk of 1 024 models: the output layer and the backward pass, step by step
+    python bench/micro.py threads    # the 64-model stack as one chunk or two on two threads; fit's BLAS search
 
 For each stack: the FLOPs and transcendental calls of one evaluation; the time of ``Objective.evaluate`` (loss
 and gradient; loss alone) with the compiled and the simd engine; the activation alone (softplus and σ of every
@@ -164,6 +165,55 @@ def parts() -> None:
     print(f"  {'a loss + gradient, the NumPy way':50} {sum(per_pass.values()) - kernel:7.1f} µs")
 
 
+def threads() -> None:
+    """Why the 64-model Iris stack stays one chunk: ``fit`` (GD and NAG, 350 iterations, compiled engine; fastest and
+    median of 5) with the stack as one chunk and as two chunks of 32 shared by two threads; one chunk of 32 alone
+    and two at once on two threads (µs each, medians); and the search for the loaded BLAS libraries that ``fit``
+    made on every call before it was kept once per process. Run it idle and again with a core kept busy."""
+    import statistics
+    import threading
+    import time
+
+    import impl_descentlab
+    from threadpoolctl import threadpool_limits
+
+    from descentlab.core.engines import fused
+
+    problem, chosen = problems.sweep(64), fused.CHUNK_BYTES
+    for label, chunk_bytes in (("one chunk of 64", chosen), ("two chunks of 32, two threads", chosen // 4)):
+        fused.CHUNK_BYTES = chunk_bytes
+        for method in ("gd", "nag"):
+            runs = [impl_descentlab.fit(problem, method, "loss", "compiled")[2] for _ in range(5)]
+            median = statistics.median(runs)
+            print(f"  fit, {method.upper()}, {label:30} fastest {min(runs):.3f} s, median {median:.3f} s")
+    fused.CHUNK_BYTES = chosen
+    objective = dl.Objective(problem.net, problem.X, problem.y, engine="compiled")
+    halves = [problem.p0[:32].copy(), problem.p0[32:].copy()]
+    evaluate = objective._engine.fused.evaluate_chunk
+
+    def timed(x: np.ndarray, spent: list[float]) -> None:
+        for _ in range(200):
+            start = time.perf_counter()
+            evaluate(x, dl.Want.GRADIENT)
+            spent.append(time.perf_counter() - start)
+
+    with threadpool_limits(1, user_api="blas"):
+        alone: list[float] = []
+        timed(halves[0], alone)
+        together: list[list[float]] = [[], []]
+        pair = [threading.Thread(target=timed, args=(x, spent)) for x, spent in zip(halves, together, strict=True)]
+        for thread in pair:
+            thread.start()
+        for thread in pair:
+            thread.join()
+    print(f"  a chunk of 32 models, loss + gradient: alone {1e6 * statistics.median(alone):.0f} µs, two at once on two "
+          f"threads {1e6 * statistics.median(together[0] + together[1]):.0f} µs each")
+    search = timeit.timeit("threadpool_limits(1, user_api='blas').restore_original_limits()", number=200,
+                           setup="from threadpoolctl import threadpool_limits") / 200
+    print(f"  finding and limiting the loaded BLAS libraries (threadpool_limits): {1e3 * search:.2f} ms a call, "
+          f"{1e6 * search / problem.iterations:.1f} µs per iteration of a {problem.iterations}-iteration run")
+
+
 def rates() -> None:
     a, b, c = np.ones((2048, 64)), np.ones((64, 1797)), np.empty((2048, 1797))
     gemm = fastest(lambda: np.dot(a, b, out=c))
@@ -174,14 +224,17 @@ def rates() -> None:
           f"{1e3 * exp / u.size:.1f} ns, log1p {1e3 * log1p / u.size:.1f} ns per element")
 
 
+EXTRA = {"metrics": metrics, "chunks": chunks, "parts": parts, "threads": threads}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", nargs="*", choices=[*STACKS, "metrics", "chunks", "parts"], metavar="what",
-                        help=f"any of {', '.join([*STACKS, 'metrics', 'chunks', 'parts'])} (default: the three stacks)")
+    parser.add_argument("what", nargs="*", choices=[*STACKS, *EXTRA], metavar="what",
+                        help=f"any of {', '.join([*STACKS, *EXTRA])} (default: the three stacks)")
     names = parser.parse_args().what or list(STACKS)
     rates()
     for name in names:
-        {"metrics": metrics, "chunks": chunks, "parts": parts}.get(name, lambda n=name: profile(n))()
+        EXTRA.get(name, lambda n=name: profile(n))()
     print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
