@@ -4,6 +4,7 @@ numba's cache lands outside the package folder."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -59,12 +60,10 @@ def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_n
     # chunk evaluated alone, bit for bit; the whole stack's those of the reference engine to rounding. Beyond the
     # compiled kernels' whole-stack size; with 600 rows one model is within it (the kernels' backward pass for each
     # chunk), with 1000 not (BLAS's)
-    from descentlab.core.engines import compiled, fused
+    from descentlab.core.engines import compiled
 
-    net, _, _, x = _case([3, 6, 5, 4], "softplus", 11, np.float64)
-    X, y = np.random.default_rng(1).normal(size=(rows, 3)), np.arange(rows) % 4
+    net, X, y, x = _chunked_case(monkeypatch, rows)
     assert (rows * (3 * 6 + 6 * 5 + 5 * 4) <= compiled.FUSED_MAX_MACS) == (rows == 600)
-    monkeypatch.setattr(fused, "CHUNK_BYTES", 3 * 6 * len(y) * 8)
     chunked = dl.Objective(net, X, y, 0.05, engine=engine)
     alone = dl.Objective(net, X, y, 0.05, engine=engine)
     reference = dl.Objective(net, X, y, 0.05, engine="reference").evaluate(x, EVERYTHING)
@@ -83,16 +82,17 @@ def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_n
     assert chunked.evaluate(x, Want.LOSS).gradient is None and chunked.evaluate(x, Want.LOSS).correct is None
 
 
-def _chunked_case(monkeypatch):
-    """11 models of 3 → 6 → 5 → 4 on 1 000 rows, 3 models to a chunk: four chunks."""
+def _chunked_case(monkeypatch, rows=1000):
+    """11 models of 3 → 6 → 5 → 4 on ``rows`` rows, 3 models to a chunk: four chunks of 2 or 3 models."""
     from descentlab.core.engines import fused
 
     net, _, _, x = _case([3, 6, 5, 4], "softplus", 11, np.float64)
-    X, y = np.random.default_rng(1).normal(size=(1000, 3)), np.arange(1000) % 4
+    X, y = np.random.default_rng(1).normal(size=(rows, 3)), np.arange(rows) % 4
     monkeypatch.setattr(fused, "CHUNK_BYTES", 3 * 6 * len(y) * 8)
     return net, X, y, x
 
 
+@contextlib.contextmanager
 def _on_threads(objective, threads, chunk):
     """``objective``'s engine with its chunks evaluated by ``chunk(evaluate_chunk, x, want)``, on ``threads``."""
     from descentlab.core.engines import fused
@@ -100,7 +100,11 @@ def _on_threads(objective, threads, chunk):
     kernel = getattr(objective._engine, "fused", objective._engine)
     evaluate_chunk = kernel.evaluate_chunk
     kernel.evaluate_chunk = lambda x, want: chunk(evaluate_chunk, x, want)
-    return fused.CHUNK_THREADS.set(threads)
+    token = fused.CHUNK_THREADS.set(threads)
+    try:
+        yield
+    finally:
+        fused.CHUNK_THREADS.reset(token)
 
 
 @pytest.mark.parametrize("engine", FAST)
@@ -108,7 +112,6 @@ def test_the_chunks_shared_out_among_threads_give_the_numbers_of_one_thread(engi
     import threading
     import time
 
-    from descentlab.core.engines import fused
 
     net, X, y, x = _chunked_case(monkeypatch)
     one = dl.Objective(net, X, y, 0.05, engine=engine).evaluate(x, EVERYTHING)
@@ -119,11 +122,8 @@ def test_the_chunks_shared_out_among_threads_give_the_numbers_of_one_thread(engi
         time.sleep(0.2)
         return evaluate_chunk(x, want)
 
-    token = _on_threads(shared, 3, slowly)
-    try:
+    with _on_threads(shared, 3, slowly):
         result = shared.evaluate(x, EVERYTHING)
-    finally:
-        fused.CHUNK_THREADS.reset(token)
     assert len(seen) == 3
     assert np.array_equal(result.loss, one.loss) and np.array_equal(result.correct, one.correct)
     assert np.array_equal(result.gradient, one.gradient)
@@ -143,7 +143,6 @@ def test_an_error_in_a_chunk_ends_the_others_and_reaches_the_caller_once_no_thre
     import threading
     import time
 
-    from descentlab.core.engines import fused
 
     net, X, y, x = _chunked_case(monkeypatch)
     objective, caller, lock = dl.Objective(net, X, y, engine="numpy"), threading.get_ident(), threading.Lock()
@@ -173,12 +172,11 @@ def test_an_error_in_a_chunk_ends_the_others_and_reaches_the_caller_once_no_thre
     previous = signal.signal(signal.SIGUSR1, interrupt)
     if failing == "interrupt while waiting":
         threading.Timer(0.5, signal.pthread_kill, (caller, signal.SIGUSR1)).start()
-    token = _on_threads(objective, 3, chunk)
+    expected = _Interrupted if failing.startswith("interrupt") else RuntimeError
     try:
-        with pytest.raises(_Interrupted if failing.startswith("interrupt") else RuntimeError):
+        with _on_threads(objective, 3, chunk), pytest.raises(expected):
             objective.evaluate(x, EVERYTHING)
     finally:
-        fused.CHUNK_THREADS.reset(token)
         signal.signal(signal.SIGUSR1, previous)
     assert working[0] == 0
     assert len(started) == (4 if failing.startswith("interrupt") else 3)
@@ -190,7 +188,6 @@ def test_the_helpers_keep_the_callers_numpy_error_settings(monkeypatch):
     import time
     import warnings
 
-    from descentlab.core.engines import fused
 
     net, X, y, x = _chunked_case(monkeypatch)
     objective = dl.Objective(net, X, y, engine="numpy")
@@ -199,13 +196,9 @@ def test_the_helpers_keep_the_callers_numpy_error_settings(monkeypatch):
         time.sleep(0.1)
         return evaluate_chunk(part, want)
 
-    token = _on_threads(objective, 3, slowly)
-    try:
-        with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = objective.evaluate(x * 1e300, EVERYTHING)
-    finally:
-        fused.CHUNK_THREADS.reset(token)
+    with _on_threads(objective, 3, slowly), np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = objective.evaluate(x * 1e300, EVERYTHING)
     assert not np.isfinite(result.loss).all()  # the inputs did overflow
     assert [str(w.message) for w in caught] == []
 
