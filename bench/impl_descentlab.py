@@ -85,15 +85,16 @@ def fit_one_by_one(problem: Problem, method: str, engine: str = "numpy"):
 
 def large_steps(problem: Problem, steps: int, engine: str = "numpy") -> tuple[list[float], list[float]]:
     """``steps`` full-batch GD iterations (forward, backward, update) with ``dl.Objective`` in the data's
-    dtype; returns the loss at each iterate and the time of each iteration."""
+    dtype, on the threads ``fit`` would choose; returns the loss at each iterate and the time of each iteration."""
     objective = dl.Objective(problem.net, problem.X, problem.y, dtype=problem.X.dtype, engine=engine)
     x = problem.p0.copy()
     losses, times = [], []
-    for _ in range(steps):
-        start = time.perf_counter()
-        result = objective.evaluate(x[None], dl.Want.GRADIENT)
-        loss, grad = result.loss[0], result.gradient[0]
-        x -= problem.lr * grad
-        times.append(time.perf_counter() - start)
-        losses.append(float(loss))
+    with blas_threads(problem.net, problem.X.shape[0], 1, problem.X.dtype.itemsize):
+        for _ in range(steps):
+            start = time.perf_counter()
+            result = objective.evaluate(x[None], dl.Want.GRADIENT)
+            loss, grad = result.loss[0], result.gradient[0]
+            x -= problem.lr * grad
+            times.append(time.perf_counter() - start)
+            losses.append(float(loss))
     return losses, times

@@ -6,6 +6,8 @@
     python bench/micro.py chunks     # a loss + gradient of the digits and 1 024-model stacks by chunk size
     python bench/micro.py parts      # a chunk of 1 024 models: the output layer and the backward pass, step by step
     python bench/micro.py threads    # the 64-model stack as one chunk or two on two threads; fit's BLAS search
+    python bench/micro.py large      # the large problem on one BLAS thread or two; its products in blocks
+    python bench/micro.py --busy …   # any of them with one core kept busy by a spinning child process
 
 For each stack: the FLOPs and transcendental calls of one evaluation; the time of ``Objective.evaluate`` (loss
 and gradient; loss alone) with the compiled and the simd engine; the activation alone (softplus and σ of every
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import timeit
 from pathlib import Path
@@ -140,7 +143,7 @@ def parts() -> None:
         timed("second layer's batched product and bias", lambda: (work.product(work.W[1], work.a[1], out=work.z[1]),
                                                                  np.add(work.z[1], work.b[1], out=work.z[1])))
         z_L, Y, S = work.z3[-1], stack.batch.Y, stack.S
-        timed("log-sum-exp, loss (7 NumPy calls)", stack.output, work, False)
+        timed("log-sum-exp, loss (7 NumPy calls)", stack.output, work, False, stack.whole)
         timed("(Ŷ − Y)/S (3 NumPy calls)", lambda: (np.divide(z_L, work.column, out=z_L),
                                                    np.subtract(z_L, Y, out=z_L), np.multiply(z_L, 1 / S, out=z_L)))
         timed("output layer's products (3 BLAS and NumPy calls)", stack.layer_products_back, work, 1)
@@ -214,6 +217,77 @@ def threads() -> None:
           f"{1e6 * search / problem.iterations:.1f} µs per iteration of a {problem.iterations}-iteration run")
 
 
+def large() -> None:
+    """The large problem (60000 × 784 → 256 → 10), float32 and float64: a loss + gradient as ``fit`` runs it (its
+    blocks of samples shared out among threads, BLAS on one thread each) and with the blocks one after another on
+    BLAS's two threads (medians of 5); the two big products over all samples alone, W_0 a_0 (F1) and dZ_1 a_0ᵀ (B2),
+    on two BLAS threads and on one; the first one as 24 blocks of samples that two threads take as they come free;
+    and whether each product has the same bits on one BLAS thread as on two."""
+    for dtype in (np.float32, np.float64):
+        _large_profile(np.dtype(dtype))
+
+
+def _median_ms(call, repeats: int = 5) -> float:
+    import statistics
+    import time
+
+    call()
+    spent = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        spent.append(time.perf_counter() - start)
+    return statistics.median(spent) * 1e3
+
+
+def _large_profile(dtype: np.dtype) -> None:
+    from collections import deque
+
+    from threadpoolctl import threadpool_limits
+
+    from descentlab.core.engines.fused import share_out
+    from descentlab.training.fit import blas_threads
+
+    problem = problems.large(dtype.type)
+    objective = dl.Objective(problem.net, problem.X, problem.y, dtype=dtype)
+    x, (W0, _) = problem.p0[None].copy(), problem.net.layers(problem.p0)[0]
+    a0, S = problem.X.T, problem.X.shape[0]
+    z1 = np.empty((W0.shape[0], S), dtype)
+    dZ1 = np.random.default_rng(1).standard_normal(z1.shape).astype(dtype)
+    dW0 = np.empty_like(W0)
+
+    def forward_in_blocks() -> None:
+        todo = deque(slice(i * S // 24, (i + 1) * S // 24) for i in range(24))
+
+        def take() -> None:
+            while todo:
+                part = todo.popleft()
+                np.matmul(W0, a0[:, part], out=z1[:, part])
+
+        share_out(take, 2, todo)
+
+    with blas_threads(problem.net, S, 1, dtype.itemsize):
+        as_fit = _median_ms(lambda: objective.evaluate(x, dl.Want.GRADIENT))
+    with threadpool_limits(2, user_api="blas"):
+        in_turn = _median_ms(lambda: objective.evaluate(x, dl.Want.GRADIENT))
+    blocks = len(objective._engine.blocks)
+    print(f"large {dtype.name}, a loss + gradient in {blocks} blocks of samples: as fit runs it {as_fit:5.0f} ms, "
+          f"one block after another on two BLAS threads {in_turn:5.0f} ms")
+    products = {}
+    for threads in (2, 1):
+        with threadpool_limits(threads, user_api="blas"):
+            forward = _median_ms(lambda: np.dot(W0, a0, out=z1))
+            products[threads] = (z1.copy(), np.dot(dZ1, a0.T, out=dW0).copy())
+            gradient = _median_ms(lambda: np.dot(dZ1, a0.T, out=dW0))
+        print(f"  over all samples, BLAS on {threads} thread{'s' * (threads > 1)}: W_0 a_0 {forward:5.0f} ms, "
+              f"dZ_1 a_0ᵀ {gradient:5.0f} ms")
+    with threadpool_limits(1, user_api="blas"):
+        blocked = _median_ms(forward_in_blocks)
+    same = [np.array_equal(products[1][i], products[2][i]) for i in (0, 1)]
+    print(f"  W_0 a_0 in 24 blocks of samples taken by two threads: {blocked:5.0f} ms; the same bits on one BLAS "
+          f"thread as on two: W_0 a_0 {same[0]}, dZ_1 a_0ᵀ {same[1]}")
+
+
 def rates() -> None:
     a, b, c = np.ones((2048, 64)), np.ones((64, 1797)), np.empty((2048, 1797))
     gemm = fastest(lambda: np.dot(a, b, out=c))
@@ -224,18 +298,25 @@ def rates() -> None:
           f"{1e3 * exp / u.size:.1f} ns, log1p {1e3 * log1p / u.size:.1f} ns per element")
 
 
-EXTRA = {"metrics": metrics, "chunks": chunks, "parts": parts, "threads": threads}
+EXTRA = {"metrics": metrics, "chunks": chunks, "parts": parts, "threads": threads, "large": large}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="*", choices=[*STACKS, *EXTRA], metavar="what",
                         help=f"any of {', '.join([*STACKS, *EXTRA])} (default: the three stacks)")
-    names = parser.parse_args().what or list(STACKS)
-    rates()
-    for name in names:
-        EXTRA.get(name, lambda n=name: profile(n))()
-    print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    parser.add_argument("--busy", action="store_true", help="keep one core busy (a spinning child) meanwhile")
+    args = parser.parse_args()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    try:
+        rates()
+        for name in args.what or list(STACKS):
+            EXTRA.get(name, lambda n=name: profile(n))()
+    finally:
+        if busy is not None:
+            busy.kill()
+    print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+          + ("; one core kept busy (--busy)" if busy is not None else ""))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def test_a_stack_too_large_for_the_caches_is_evaluated_in_chunks_with_the_same_n
         np.testing.assert_allclose(result.gradient, reference.gradient, rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(result.loss, reference.loss, rtol=1e-12)
     kernel = getattr(chunked._engine, "fused", chunked._engine)  # the compiled engine hands large stacks to NumPy's
-    assert sorted(kernel._works) == [2, 3]  # it did work in chunks
+    assert sorted(kernel._works) == [(2, rows), (3, rows)]  # it did work in chunks
     assert np.array_equal(chunked.evaluate(x, Want.LOSS).loss, result.loss)
     assert chunked.evaluate(x, Want.LOSS).gradient is None and chunked.evaluate(x, Want.LOSS).correct is None
 
@@ -92,14 +92,49 @@ def _chunked_case(monkeypatch, rows=1000):
     return net, X, y, x
 
 
+def _blocked_case(monkeypatch):
+    """3 models of 3 → 6 → 5 → 4 on 1000 rows, one model's widest layer too large: 4 blocks of 250 samples."""
+    from descentlab.core.engines import fused
+
+    net, _, _, x = _case([3, 6, 5, 4], "softplus", 3, np.float64)
+    X, y = np.random.default_rng(1).normal(size=(1000, 3)), np.arange(1000) % 4
+    monkeypatch.setattr(fused, "CHUNK_BYTES", 6 * 250 * 8)
+    return net, X, y, x
+
+
+@pytest.mark.parametrize("engine", FAST)
+def test_a_model_too_large_for_the_caches_is_evaluated_in_blocks_of_samples_that_add_up(engine, monkeypatch):
+    # each model's loss and gradient are the sums of four blocks' parts: the reference engine's numbers to
+    # rounding, the correct counts exactly, and each model's the same bits in the stack as alone
+    net, X, y, x = _blocked_case(monkeypatch)
+    blocked = dl.Objective(net, X, y, 0.05, engine=engine)
+    kernel = getattr(blocked._engine, "fused", blocked._engine)
+    assert [block.batch.S for block in kernel.blocks] == [250] * 4
+    reference = dl.Objective(net, X, y, 0.05, engine="reference").evaluate(x, EVERYTHING)
+    for _ in range(2):  # the second call reuses the blocks' buffers
+        result = blocked.evaluate(x, EVERYTHING)
+        np.testing.assert_array_equal(result.correct, reference.correct)
+        np.testing.assert_allclose(result.gradient, reference.gradient, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(result.loss, reference.loss, rtol=1e-12)
+    assert sorted(kernel._works) == [(1, 250)]
+    for m in range(3):
+        alone = blocked.evaluate(x[m:m + 1], EVERYTHING)
+        assert np.array_equal(alone.loss, result.loss[m:m + 1])
+        assert np.array_equal(alone.gradient, result.gradient[m:m + 1])
+    loss_only = blocked.evaluate(x, Want.LOSS)
+    assert np.array_equal(loss_only.loss, result.loss) and loss_only.gradient is None and loss_only.correct is None
+    assert np.array_equal(blocked.evaluate(x, Want.CORRECT).correct, result.correct)
+
+
 @contextlib.contextmanager
 def _on_threads(objective, threads, chunk):
-    """``objective``'s engine with its chunks evaluated by ``chunk(evaluate_chunk, x, want)``, on ``threads``."""
+    """``objective``'s engine with its chunks (or blocks) evaluated by ``chunk(evaluate_chunk, x, want, *block)``,
+    on ``threads``."""
     from descentlab.core.engines import fused
 
     kernel = getattr(objective._engine, "fused", objective._engine)
     evaluate_chunk = kernel.evaluate_chunk
-    kernel.evaluate_chunk = lambda x, want: chunk(evaluate_chunk, x, want)
+    kernel.evaluate_chunk = lambda x, want, *block: chunk(evaluate_chunk, x, want, *block)
     token = fused.CHUNK_THREADS.set(threads)
     try:
         yield
@@ -108,19 +143,19 @@ def _on_threads(objective, threads, chunk):
 
 
 @pytest.mark.parametrize("engine", FAST)
-def test_the_chunks_shared_out_among_threads_give_the_numbers_of_one_thread(engine, monkeypatch):
+@pytest.mark.parametrize("split", ["chunks of models", "blocks of samples"])
+def test_the_chunks_shared_out_among_threads_give_the_numbers_of_one_thread(engine, split, monkeypatch):
     import threading
     import time
 
-
-    net, X, y, x = _chunked_case(monkeypatch)
+    net, X, y, x = (_chunked_case if split == "chunks of models" else _blocked_case)(monkeypatch)
     one = dl.Objective(net, X, y, 0.05, engine=engine).evaluate(x, EVERYTHING)
     shared, seen = dl.Objective(net, X, y, 0.05, engine=engine), set()
 
-    def slowly(evaluate_chunk, x, want):  # long enough for each helper to take a chunk of the four
+    def slowly(evaluate_chunk, x, want, *block):  # long enough for each helper to take a chunk of the four
         seen.add(threading.get_ident())
-        time.sleep(0.2)
-        return evaluate_chunk(x, want)
+        time.sleep(0.2 if split == "chunks of models" else 0.05)
+        return evaluate_chunk(x, want, *block)
 
     with _on_threads(shared, 3, slowly):
         result = shared.evaluate(x, EVERYTHING)
@@ -148,7 +183,7 @@ def test_an_error_in_a_chunk_ends_the_others_and_reaches_the_caller_once_no_thre
     objective, caller, lock = dl.Objective(net, X, y, engine="numpy"), threading.get_ident(), threading.Lock()
     started, working, helpers = [], [0], []
 
-    def chunk(evaluate_chunk, part, want):
+    def chunk(evaluate_chunk, part, want, *block):
         on_caller = threading.get_ident() == caller
         with lock:
             started.append(part.shape[0])
@@ -164,7 +199,7 @@ def test_an_error_in_a_chunk_ends_the_others_and_reaches_the_caller_once_no_thre
         finally:
             with lock:
                 working[0] -= 1
-        return evaluate_chunk(part, want)
+        return evaluate_chunk(part, want, *block)
 
     def interrupt(signum, frame):
         raise _Interrupted
@@ -192,9 +227,9 @@ def test_the_helpers_keep_the_callers_numpy_error_settings(monkeypatch):
     net, X, y, x = _chunked_case(monkeypatch)
     objective = dl.Objective(net, X, y, engine="numpy")
 
-    def slowly(evaluate_chunk, part, want):  # every thread takes a chunk
+    def slowly(evaluate_chunk, part, want, *block):  # every thread takes a chunk
         time.sleep(0.1)
-        return evaluate_chunk(part, want)
+        return evaluate_chunk(part, want, *block)
 
     with _on_threads(objective, 3, slowly), np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

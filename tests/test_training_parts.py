@@ -128,49 +128,60 @@ def test_batches_resume_where_they_stopped():
 
 
 _DIGITS_SIZED_FIT = """
-import hashlib
+import hashlib, sys
 import numpy as np
 import descentlab as dl
+from descentlab.core.engines import fused
 rng = np.random.default_rng(0)
 X, y = rng.standard_normal((1347, 64)), rng.integers(0, 10, 1347)
 data = dl.Dataset(X, y, tuple(f"x{i}" for i in range(64)), tuple(str(i) for i in range(10)))
 net = dl.MLP([64, 16, 10])
 stack = dl.Params(np.stack([net.init(seed=seed).flat for seed in range(30)]), net.slots)  # 3 chunks of 10
+if sys.argv[1] == "blocks":  # one model, its samples in 5 blocks of 269 or 270
+    fused.CHUNK_BYTES, stack = 16 * 270 * 8, dl.Params(stack.flat[0], net.slots)
 result = dl.fit(net, stack, data, dl.NAG(lr=0.05), iterations=20, engine="numpy")
 print(hashlib.sha256(result.params.flat.tobytes() + result.history.grad_norm.tobytes()).hexdigest())
 """
 
 
-def test_a_small_problem_gives_the_same_bits_whatever_threads_blas_is_given():
+@pytest.mark.parametrize("split", ["chunks", "blocks"])
+def test_a_small_problem_gives_the_same_bits_whatever_threads_blas_is_given(split):
     """As in process (BLAS on every core) and on a Dask worker (one thread): OpenBLAS's reductions split
     differently by thread count, so fit itself chooses one thread for matrices this small, and gives BLAS's threads
-    to the stack's chunks (1, 2 or 3 here), whose numbers do not depend on the thread that makes them."""
+    to the stack's chunks, or to a model's blocks of samples (1, 2 or 3 threads here), whose numbers do not depend
+    on the thread that makes them."""
     import os
     import subprocess
     import sys
 
-    digests = {subprocess.run([sys.executable, "-c", _DIGITS_SIZED_FIT], capture_output=True, text=True, check=True,
-                              env={**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads},
+    digests = {subprocess.run([sys.executable, "-c", _DIGITS_SIZED_FIT, split], capture_output=True, text=True,
+                              check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": threads,
+                                               "OMP_NUM_THREADS": threads},
                               timeout=300).stdout for threads in ("1", "2", "3")}
     assert len(digests) == 1, digests
 
 
-def test_a_stack_evaluated_in_chunks_trains_on_one_blas_thread_and_a_large_problem_on_blas_own():
-    """64 digits-sized models are evaluated a few at a time, whose products are small: one BLAS thread (with a core
-    busy elsewhere, two threads waiting on each other made such a sweep 2.7× slower; bench/RESULTS.md), and BLAS's
-    threads take the chunks instead. One model on 60000 × 784 → 256 keeps BLAS's own threads, whose GEMMs pay."""
+def test_an_evaluation_in_chunks_trains_on_one_blas_thread_and_one_large_product_on_blas_own():
+    """64 digits-sized models are evaluated a few at a time, and one model on 60000 × 784 → 256 a block of samples
+    at a time, whose products are small: one BLAS thread (with a core busy elsewhere, two threads waiting on each
+    other made such a sweep 2.7× slower; bench/RESULTS.md), and BLAS's threads take the chunks instead. A model
+    evaluated whole whose products are large (100 samples, 3000 → 1000 → 10) keeps BLAS's own threads."""
     from threadpoolctl import threadpool_info
 
     from descentlab.core.engines.fused import CHUNK_THREADS
-    from descentlab.training.fit import blas_threads
+    from descentlab.training.fit import SMALL_WORK, blas_threads
 
     def blas_thread_counts() -> set[int]:
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
     default = blas_thread_counts()
-    with blas_threads(dl.MLP([64, 32, 10]), 1797, 64, 8):
-        assert blas_thread_counts() == {1}
-        assert CHUNK_THREADS.get() == max(default)  # BLAS's threads go to the chunks
-    with blas_threads(dl.MLP([784, 256, 10]), 60000, 1, 8):
+    for net, rows, models in ((dl.MLP([64, 32, 10]), 1797, 64), (dl.MLP([784, 256, 10]), 60000, 1)):
+        with blas_threads(net, rows, models, 8):
+            assert blas_thread_counts() == {1}
+            assert CHUNK_THREADS.get() == max(default)  # BLAS's threads go to the chunks
+    wide = dl.MLP([3000, 1000, 10])
+    assert 100 * wide.n_params >= SMALL_WORK
+    with blas_threads(wide, 100, 1, 8):
         assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
+    assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
     assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1

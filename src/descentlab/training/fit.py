@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..core.engines import DEFAULT_ENGINE, choose_engine
-from ..core.engines.fused import CHUNK_THREADS, models_per_chunk
+from ..core.engines.fused import CHUNK_THREADS, models_per_chunk, samples_per_block
 from ..core.network import MLP
 from ..core.objective import Objective
 from ..core.params import Params
@@ -99,15 +99,15 @@ SMALL_WORK = 1 << 27  # rows × parameters × models below which an evaluation's
 
 
 def blas_threads(net: MLP, rows: int, models: int, itemsize: int) -> AbstractContextManager[Any]:
-    """One BLAS thread while training on matrices this small (``rows × parameters × models`` below
-    :data:`SMALL_WORK`, counting the models one evaluation takes at a time: the NumPy engine evaluates a large
-    stack in chunks): threads there cost more than they bring, a busy core elsewhere would stall every product,
-    and the numbers would depend on how many threads a machine (or a Dask worker) gives BLAS. BLAS's threads go
-    to the chunks instead, each chunk a thread's, whose numbers do not depend on which thread or how many (a
-    Dask worker's BLAS has one). So a result is bit-identical in process, on workers, resumed or not, whatever
-    the core count. Larger problems keep BLAS's own threads."""
-    at_a_time = min(models, models_per_chunk(net.sizes, rows, itemsize))
-    if rows * net.n_params * at_a_time >= SMALL_WORK:
+    """One BLAS thread while training, unless one evaluation is a single product too large for threads to cost
+    more than they bring (``rows × parameters × models`` from :data:`SMALL_WORK`). An evaluation the NumPy engine
+    splits (a stack in chunks of models, a model in blocks of samples: ``core/engines/fused.py``) gives BLAS's
+    threads to its chunks instead, each chunk a thread's, taken as threads come free, whose numbers do not depend
+    on which thread or how many (a Dask worker's BLAS has one). So such a result, and a small problem's, is
+    bit-identical in process, on workers, resumed or not, whatever the core count; and a busy core costs a run
+    its share and no more, where BLAS's threads would wait for it at every product."""
+    split = models > models_per_chunk(net.sizes, rows, itemsize) or samples_per_block(net.sizes, rows, itemsize) < rows
+    if not split and rows * net.n_params * models >= SMALL_WORK:
         return nullcontext()
     return _chunks_take_blas_threads()
 

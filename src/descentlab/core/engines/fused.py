@@ -8,8 +8,10 @@ of a probability); and the first layer of all M models meets the shared data in 
 call sees are each model's own, ``(n, S)``: with one model they are 2-D views (``np.dot``), with several a
 stack (``np.matmul``); every other line is the same for both. A stack whose hidden layers would not stay in a
 core's caches (``CHUNK_BYTES``) is evaluated a few models at a time, each chunk in the same buffers (what that
-saves: docs/performance.md, "Chunks of models"); the chunks are shared out among :data:`CHUNK_THREADS` threads,
-each with buffers of its own, and every chunk's numbers are the same whichever thread makes them. Same labels as
+saves: docs/performance.md, "Chunks of models"); a model whose layers alone would not stay there is evaluated a
+fixed block of samples at a time, its loss and gradient the sums of the blocks' parts, added in block order. The
+chunks (or blocks) are shared out among :data:`CHUNK_THREADS` threads, each with buffers of its own, and every
+chunk's numbers are the same whichever thread makes them. Same labels as
 :mod:`descentlab.core.engines.reference`; ``z[l]`` here holds z_{l+1} (and, on the way back, dZ_{l+1}),
 ``a[l]`` is a_l and ``dh[l]`` is h′(z_{l+1}).
 """
@@ -22,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar, copy_context
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -39,7 +41,8 @@ CHUNK_THREADS: ContextVar[int] = ContextVar("CHUNK_THREADS", default=1)
 
 
 class Workspace:
-    """Every array one evaluation of M models reads or writes, made once and reused by every call."""
+    """Every array one evaluation of M models reads or writes, made once and reused by every call (for every block
+    of samples of its size: :meth:`read` points it at one)."""
 
     def __init__(self, net: Network, M: int, A0: np.ndarray) -> None:
         dtype, S, d, n1 = A0.dtype, A0.shape[1], net.sizes[0], net.sizes[1]
@@ -70,6 +73,10 @@ class Workspace:
         self.db = [model(db)[..., 0] for _, db in net.layers(self.gradient)]
         self.dW0_rows = self.dW[0] if one else np.empty((M * n1, d), dtype)  # like W0_rows
 
+    def read(self, A0: np.ndarray) -> None:
+        """Take the samples ``A0`` (d, S), of the size this workspace was made for, as a_0."""
+        self.a3[0], self.a[0], self.a_T[0] = A0[None], A0, A0.mT
+
 
 def models_per_chunk(sizes: Sequence[int], samples: int, itemsize: int) -> int:
     """How many models of a stack one evaluation takes at a time: as many as keep the widest layer's
@@ -77,9 +84,32 @@ def models_per_chunk(sizes: Sequence[int], samples: int, itemsize: int) -> int:
     return max(1, CHUNK_BYTES // (max(sizes[1:]) * samples * itemsize))
 
 
+def samples_per_block(sizes: Sequence[int], samples: int, itemsize: int) -> int:
+    """How many samples one evaluation of a model takes at a time: all of them when its widest layer's
+    (units, samples) array is within ``CHUNK_BYTES``, else as many as keep it there."""
+    return min(samples, max(1, CHUNK_BYTES // (max(sizes[1:]) * itemsize)))
+
+
+def even_slices(n: int, parts: int) -> list[slice]:
+    """``range(n)`` cut into ``parts`` consecutive slices of ⌊n/parts⌋ or ⌈n/parts⌉."""
+    return [slice(i * n // parts, (i + 1) * n // parts) for i in range(parts)]
+
+
+class Columns(NamedTuple):
+    """The samples one evaluation reads: the whole batch, or a block of it (``Y_flat``: ``Y`` as one row)."""
+
+    batch: Batch
+    Y_flat: np.ndarray
+
+
+def columns(batch: Batch, part: slice) -> Columns:
+    Y = np.ascontiguousarray(batch.Y[:, part])
+    return Columns(Batch(batch.A0[:, part], Y, batch.y[part]), Y.reshape(-1))
+
+
 class _ThreadWorkspaces(threading.local):
     def __init__(self) -> None:  # in each thread that uses them
-        self.by_models: dict[int, Workspace] = {}
+        self.by_size: dict[tuple[int, int], Workspace] = {}
 
 
 # (z, b, a, dh, derivative) on stacks (M, n, S), b (M, n, 1): z += b (F1's bias), then a = h(z), dh = h′(z) (F2)
@@ -106,28 +136,39 @@ class FusedEngine:
         self.activate = activate or bias_then(net.activation.fill)
         self.products_back = products_back or self.blas_products_back
         self.exp: Callable[..., object] = np.exp  # e^x of x ≤ 0 in place (the simd engine passes its own)
-        self.S = batch.S
-        self.Y_flat = batch.Y.reshape(-1)
-        self.chunk = models_per_chunk(net.sizes, batch.S, batch.A0.dtype.itemsize)
+        self.S = batch.S  # every block's sums are divided by the whole batch's S: its parts add up to the loss
+        self.whole = Columns(batch, batch.Y.reshape(-1))
+        itemsize = batch.A0.dtype.itemsize
+        self.chunk = models_per_chunk(net.sizes, batch.S, itemsize)
+        per_block = samples_per_block(net.sizes, batch.S, itemsize)
+        self.blocks = [] if per_block == batch.S else [columns(batch, part)
+                                                       for part in even_slices(batch.S, -(-batch.S // per_block))]
         self._local = _ThreadWorkspaces()
         self._stack_gradient = np.empty((0, net.n_params), batch.A0.dtype)
+        self._block_gradients = np.empty((0, net.n_params), batch.A0.dtype)  # made when a gradient is asked for
 
     @property
-    def _works(self) -> dict[int, Workspace]:
-        """This thread's workspaces, by number of models."""
-        return self._local.by_models
+    def _works(self) -> dict[tuple[int, int], Workspace]:
+        """This thread's workspaces, by number of models and of samples."""
+        return self._local.by_size
 
-    def workspace(self, M: int) -> Workspace:
-        """This thread's buffers for a stack of M models (kept for two sizes: a stack's chunks have at most two)."""
+    def workspace(self, M: int, A0: np.ndarray | None = None) -> Workspace:
+        """This thread's buffers for a stack of M models on the samples ``A0`` (default: the whole batch's), kept
+        for two sizes: a stack's chunks, or a model's blocks, have at most two."""
+        A0 = self.batch.A0 if A0 is None else A0
         works = self._works
-        work = works.get(M)
+        work = works.get((M, A0.shape[1]))
         if work is None:
             if len(works) == 2:
                 works.clear()
-            work = works[M] = Workspace(self.net, M, self.batch.A0)
+            work = works[M, A0.shape[1]] = Workspace(self.net, M, A0)
+        if work.a[0] is not A0:
+            work.read(A0)
         return work
 
     def evaluate(self, x: np.ndarray, want: Want) -> Evaluation:
+        if self.blocks:
+            return self._in_blocks(x, want)
         chunks = -(-x.shape[0] // self.chunk)
         return self.evaluate_chunk(x, want) if chunks <= 1 else self._in_chunks(x, want, chunks)
 
@@ -138,7 +179,7 @@ class FusedEngine:
         if self._stack_gradient.shape[0] != M:
             self._stack_gradient = np.empty((M, self.net.n_params), x.dtype)
         loss, correct = np.empty(M, x.dtype), np.empty(M, np.int64)
-        todo = deque(slice(i * M // chunks, (i + 1) * M // chunks) for i in range(chunks))  # ⌊M/c⌋ or ⌈M/c⌉ models
+        todo = deque(even_slices(M, chunks))
 
         def evaluate_chunks() -> None:  # the next chunk no thread has taken, until none is left
             while (part := _take(todo)) is not None:
@@ -152,16 +193,47 @@ class FusedEngine:
         share_out(evaluate_chunks, min(CHUNK_THREADS.get(), chunks), todo)
         return Evaluation(loss, self._stack_gradient if gradient else None, correct if correct_wanted else None)
 
-    def evaluate_chunk(self, x: np.ndarray, want: Want) -> Evaluation:
-        """One evaluation of the stack ``x`` in one workspace."""
-        work = self.workspace(x.shape[0])
+    def _in_blocks(self, x: np.ndarray, want: Want) -> Evaluation:
+        """Each model's loss, gradient and correct count as sums over :attr:`blocks`, one model at a time, its
+        blocks shared out among up to :data:`CHUNK_THREADS` threads and their parts added in block order."""
+        M, (gradient, correct_wanted) = x.shape[0], WANTS[want]
+        if self._stack_gradient.shape[0] != M:
+            self._stack_gradient = np.empty((M, self.net.n_params), x.dtype)
+        if gradient and len(self._block_gradients) != len(self.blocks):
+            self._block_gradients = np.empty((len(self.blocks), self.net.n_params), x.dtype)
+        losses, corrects = np.empty((len(self.blocks), M), x.dtype), np.empty((len(self.blocks), M), np.int64)
+        for m in range(M):
+            self._model_in_blocks(x[m:m + 1], want, losses[:, m], corrects[:, m])
+            if gradient:
+                np.add.reduce(self._block_gradients, axis=0, out=self._stack_gradient[m])
+        return Evaluation(np.add.reduce(losses, axis=0), self._stack_gradient if gradient else None,
+                          np.add.reduce(corrects, axis=0) if correct_wanted else None)
+
+    def _model_in_blocks(self, x: np.ndarray, want: Want, losses: np.ndarray, corrects: np.ndarray) -> None:
+        todo = deque(range(len(self.blocks)))
+
+        def evaluate_blocks() -> None:  # the next block no thread has taken, until none is left
+            while (b := _take(todo)) is not None:
+                result = self.evaluate_chunk(x, want, self.blocks[b])
+                losses[b] = result.loss[0]
+                if result.correct is not None:
+                    corrects[b] = result.correct[0]
+                if result.gradient is not None:  # before this thread's next block overwrites it
+                    np.copyto(self._block_gradients[b], result.gradient[0])
+
+        share_out(evaluate_blocks, min(CHUNK_THREADS.get(), len(self.blocks)), todo)
+
+    def evaluate_chunk(self, x: np.ndarray, want: Want, samples: Columns | None = None) -> Evaluation:
+        """One evaluation of the stack ``x`` on ``samples`` (default: the whole batch) in one workspace."""
+        samples = samples or self.whole
+        work = self.workspace(x.shape[0], samples.batch.A0)
         np.copyto(work.x, x)
         gradient, correct_wanted = WANTS[want]
         self.forward(work, gradient)
-        loss, correct = self.output(work, correct_wanted)
+        loss, correct = self.output(work, correct_wanted, samples)
         if not gradient:
             return Evaluation(loss, None, correct)
-        self.backward(work)
+        self.backward(work, samples.batch)
         return Evaluation(loss, work.gradient, correct)
 
     def forward(self, work: Workspace, gradient: bool) -> None:
@@ -175,25 +247,25 @@ class FusedEngine:
             work.product(work.W[l], a[l], out=z[l])  # (F1) z_{l+1} = W_l a_l (+ b_l)
         np.add(z[-1], work.b[-1], out=z[-1])
 
-    def output(self, work: Workspace, want_correct: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def output(self, work: Workspace, want_correct: bool, samples: Columns) -> tuple[np.ndarray, np.ndarray | None]:
         """The loss (L1) and the correct counts from z_L; leaves e^{z_L − m} in ``z[-1]`` and Σ_j in ``column``."""
         z_L = work.z3[-1]
-        correct = (np.argmax(z_L, axis=-2) == self.batch.y).sum(axis=-1) if want_correct else None
+        correct = (np.argmax(z_L, axis=-2) == samples.batch.y).sum(axis=-1) if want_correct else None
         # (F3, L1) log-sum-exp: L = (1/S) Σ_s (m_s + ln Σ_j e^{z_js − m_s} − z_{y_s s}), every exponent ≤ 0.
         np.maximum.reduce(z_L, axis=-2, keepdims=True, out=work.column)
         np.subtract(z_L, work.column, out=z_L)
         # Σ_s (z_{y_s s} − m_s), one BLAS dot per model: the same sum whatever the size of the stack
-        picked = np.vecdot(work.z_L_rows, self.Y_flat, out=work.picked)
+        picked = np.vecdot(work.z_L_rows, samples.Y_flat, out=work.picked)
         self.exp(z_L, out=z_L)
         np.add.reduce(z_L, axis=-2, keepdims=True, out=work.column)
         np.log(work.column, out=work.log_column)
         return (np.add.reduce(work.log_column, axis=(-2, -1)) - picked) / self.S, correct
 
-    def backward(self, work: Workspace) -> None:
+    def backward(self, work: Workspace, batch: Batch) -> None:
         """(B1–B5) from the output layer down, with e^{z_L − m} in ``z[-1]``; ∂L/∂x into ``work.gradient``."""
         dZ = work.z3[-1]
         np.divide(dZ, work.column, out=dZ)  # (F3) ŷ = softmax(z_L)
-        np.subtract(dZ, self.batch.Y, out=dZ)
+        np.subtract(dZ, batch.Y, out=dZ)
         np.multiply(dZ, 1.0 / self.S, out=dZ)  # (B1) dZ_L = (Ŷ − Y)/S: the softmax Jacobian collapsed
         self.products_back(work)
 
@@ -218,7 +290,10 @@ class FusedEngine:
         work.product(work.W_T[l], dZ, out=work.z[l - 1])  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
 
 
-def _take(todo: deque[slice]) -> slice | None:
+Task = TypeVar("Task")
+
+
+def _take(todo: deque[Task]) -> Task | None:
     try:
         return todo.popleft()  # a deque's pops are atomic: no two threads take the same chunk
     except IndexError:
@@ -232,7 +307,7 @@ def _helpers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="descentlab-chunks")
 
 
-def share_out(work: Callable[[], None], threads: int, todo: deque[slice]) -> None:
+def share_out(work: Callable[[], None], threads: int, todo: deque[Any]) -> None:
     """``work`` on this thread and on ``threads − 1`` helpers at once, each taking chunks from ``todo``, the
     helpers in this thread's context (NumPy's error settings among it); returns when all have finished. An
     error in one, or an interrupt while this thread waits, ends the others after the chunk they hold (which
@@ -257,7 +332,7 @@ def share_out(work: Callable[[], None], threads: int, todo: deque[slice]) -> Non
         helper.result()  # a helper's error
 
 
-def _wait_for(helpers: list[Future[None]], todo: deque[slice]) -> None:
+def _wait_for(helpers: list[Future[None]], todo: deque[Any]) -> None:
     """Until every helper has finished; a Ctrl-C meanwhile leaves them no chunk to take and is raised after."""
     from concurrent.futures import wait
 
