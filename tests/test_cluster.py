@@ -361,9 +361,10 @@ def test_a_second_sweep_into_a_folder_in_use_is_refused_in_one_line(tmp_path, ca
 
     with claim_run_folder(tmp_path, "sweep", overwrite=False, resuming=True):  # as a running sweep holds it
         assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert err.startswith(f"error: {tmp_path} is in use by another descentlab run (process {os.getpid()})")
     assert err.count("\n") == 1 and not list(tmp_path.glob("cells/*"))
+    assert out == ""  # refused before it says anything of a plan it will not run
     assert main(["sweep", "--seeds", "1", "--iterations", "5", "--quiet", "--out", str(tmp_path)]) == 0  # let go
 
 

@@ -70,8 +70,9 @@ def _quiet_dask() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _claim(run_dir: Path, args: argparse.Namespace) -> Any:
-    """Hold the run folder for this sweep: a second sweep into it at the same time is refused in one line. A
+def claim_sweep_folder(run_dir: Path, args: argparse.Namespace) -> Any:
+    """Hold the run folder for this sweep, before it says anything of its plan: a second sweep into it at the same
+    time is refused in one line. A
     previous sweep there is not (its saved cells are what --resume, or the same sweep again, finishes; another
     sweep's manifest is refused when the sweep starts); any other previous run (a compare's or train's files) is
     refused unless ``--overwrite`` replaces it as a whole."""
@@ -136,32 +137,31 @@ def _progress(quiet: bool, err: Console) -> Any:
 def _stoppable(args: argparse.Namespace, out: Console, err: Console, run_dir: Path, meter: _Meter, cells: int,
                work: Callable[[Any], Any], finish: Callable[[Any], str]) -> tuple[Any, str]:
     """``work(client)`` (client None in process) with progress shown, then ``finish(result)`` (the files it
-    writes), all with the run folder held; Ctrl-C at any point, or a lost cluster, is said, with what is kept,
-    and raised as :class:`SweepStopped`."""
+    writes), the caller holding the run folder (:func:`claim_sweep_folder`); Ctrl-C at any point, or a lost
+    cluster, is said, with what is kept, and raised as :class:`SweepStopped`."""
     remote = args.workers is not None or args.scheduler is not None
     started = time.perf_counter()
-    with _claim(run_dir, args):
+    try:
         try:
-            try:
-                with _client(args, out) if remote else nullcontext() as client, meter.progress:
-                    result = work(client)
-            except Exception as error:
-                if not (remote and _lost_cluster(error)):
-                    raise
-                _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells,
-                            run_dir)
-                raise SweepStopped(1) from None
-            _write_timings(run_dir, meter, time.perf_counter() - started)
-            return result, finish(result)
-        except KeyboardInterrupt:
-            _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
-            raise SweepStopped(130) from None
+            with _client(args, out) if remote else nullcontext() as client, meter.progress:
+                result = work(client)
+        except Exception as error:
+            if not (remote and _lost_cluster(error)):
+                raise
+            _stopped(err, f"lost the Dask cluster ({type(error).__name__})", meter.cells_done, cells, run_dir)
+            raise SweepStopped(1) from None
+        _write_timings(run_dir, meter, time.perf_counter() - started)
+        return result, finish(result)
+    except KeyboardInterrupt:
+        _stopped(err, "interrupted", meter.cells_done, cells, run_dir)
+        raise SweepStopped(130) from None
 
 
 def run_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir: Path, cell_size: int, layout: Any,
                       out: Console, err: Console, finish: Callable[[Any], str]) -> tuple[Any, str]:
-    """Run (or, with ``--resume``, finish) the sweep, plain or tuned, in ``run_dir`` here or on a cluster, showing
-    progress, then write its files by ``finish``: the result and the files written. Raises :class:`SweepStopped`
+    """Run (or, with ``--resume``, finish) the sweep, plain or tuned, in ``run_dir`` (held by the caller) here or on
+    a cluster, showing progress, then write its files by ``finish``: the result and the files written. Raises
+    :class:`SweepStopped`
     after saying what was kept when Ctrl-C or a lost cluster stops it."""
     from ..experiments.sweeprun import CellRunner, assemble, sweep_layout
     from ..experiments.tuning import run_tuned

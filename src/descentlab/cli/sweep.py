@@ -96,7 +96,7 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     from ..experiments.config import TuneConfig
     from ..experiments.tuning import tuned_models
     from . import tuned
-    from .cells import reported_errors, run_with_progress
+    from .cells import claim_sweep_folder, reported_errors, run_with_progress
     from .hints import say_grid_hints, say_scale_hint
 
     started = time.perf_counter()
@@ -109,19 +109,20 @@ def run_sweep_command(args: argparse.Namespace, out: Console, err: Console) -> i
     check_grid(data, config.base, models=tuned_models(config) if is_tuned else
                len(config.lrs) * config.seeds * len(config.optimizers))
     layout = tuned.layout(config, cell_size) if is_tuned else _layout(config, cell_size)
-    if args.resume is not None:
-        say(out, f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
-    data_line, plan = (tuned.describe if is_tuned else _describe)(data, config, run_dir, cell_size)
-    out.print(data_line)
-    out.print(network_line(network_for(data, config.base)))
-    hinted = say_scale_hint(err, data, config.base)
-    say(out, plan)
 
     def finish(result: Any) -> str:
         return (tuned.finish if is_tuned else _finish)(result, run_dir, out, err, args.show_runs)
 
-    with reported_errors(), explained_start(config.base):
-        result, files = run_with_progress(args, data, config, run_dir, cell_size, layout, out, err, finish)
+    with reported_errors(), claim_sweep_folder(run_dir, args):
+        if args.resume is not None:
+            say(out, f"Resuming the sweep in {args.resume} (its options, not this command's, apply)")
+        data_line, plan = (tuned.describe if is_tuned else _describe)(data, config, run_dir, cell_size)
+        out.print(data_line)
+        out.print(network_line(network_for(data, config.base)))
+        hinted = say_scale_hint(err, data, config.base)
+        say(out, plan)
+        with explained_start(config.base):
+            result, files = run_with_progress(args, data, config, run_dir, cell_size, layout, out, err, finish)
     say_grid_hints(err, result, scaled=not hinted)
     say(out, f"Wrote {run_dir}/ ({files}, cells/) in {time.perf_counter() - started:.2f} s")
     return 0
