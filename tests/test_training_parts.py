@@ -185,3 +185,47 @@ def test_an_evaluation_in_chunks_trains_on_one_blas_thread_and_one_large_product
         assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
     assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
     assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
+
+
+def test_two_fits_in_two_threads_keep_blas_on_one_thread_until_both_end_and_then_give_its_threads_back():
+    """BLAS's thread count is the process's: fit A ends while fit B, in another thread, still trains; B must go on
+    with one BLAS thread (its numbers those of a fit alone), and BLAS must have its own count again after both."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_thread_counts() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    iris = dl.load_iris()
+    net = dl.MLP([4, 16, 3])
+    alone = dl.fit(net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=30, engine="numpy")
+    default, b_started, a_done, seen_by_b = blas_thread_counts(), threading.Event(), threading.Event(), []
+
+    def a_waits_for_b(k, history):
+        if k == 1:
+            assert b_started.wait(60)
+
+    def b_outlives_a(k, history):
+        if k == 1:
+            b_started.set()
+            assert a_done.wait(60)
+        if k == 2:
+            seen_by_b.append(blas_thread_counts())
+
+    def fit_a():
+        dl.fit(net, net.init(seed=1), iris, dl.GD(lr=0.05), iterations=5, callback=a_waits_for_b, engine="numpy")
+        a_done.set()
+
+    results = []
+    threads = [threading.Thread(target=fit_a),
+               threading.Thread(target=lambda: results.append(dl.fit(
+                   net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=30, callback=b_outlives_a,
+                   engine="numpy")))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert seen_by_b == [{1}]  # A had ended: BLAS still on one thread for B
+    assert blas_thread_counts() == default
+    assert results[0].params.flat.tobytes() == alone.params.flat.tobytes()

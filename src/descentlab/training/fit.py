@@ -8,6 +8,7 @@ one model is M = 1.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -119,15 +120,56 @@ def _blas() -> Any:
     return ThreadpoolController().select(user_api="blas")
 
 
+class _OneBlasThread:
+    """BLAS held to one thread while any fit of this process needs it. BLAS's thread count belongs to the process,
+    not to a thread: with a limit per fit, a fit in a second thread would take the first one's limit for BLAS's
+    count and restore that, and the first fit to end would give BLAS its threads back while the other still
+    trained. So the first fit in sets the limit and the last one out restores it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fits = 0
+        self._limit: Any = None
+        self.threads = 1  # BLAS's own count, from before the first fit in
+
+    def enter(self) -> int:
+        """Hold BLAS to one thread; returns the threads it had."""
+        with self._lock:
+            if self._fits == 0:
+                blas = _blas()
+                self.threads = max((library["num_threads"] for library in blas.info()), default=1)
+                _take_blas_control()
+                self._limit = blas.limit(limits=1)
+            self._fits += 1
+            return self.threads
+
+    def leave(self) -> None:
+        with self._lock:
+            self._fits -= 1
+            if self._fits == 0:
+                _take_blas_control()
+                self._limit.restore_original_limits()
+
+
+def _take_blas_control() -> None:
+    """threadpoolctl lets one thread at a time set OpenBLAS's process-wide count (the one that last did, until
+    its limits are undone); the fits' own changes are serialised by :class:`_OneBlasThread`'s lock."""
+    from threadpoolctl import OpenBLASController
+
+    OpenBLASController.clear_controlling_thread(force=True)
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
 @contextmanager
 def _chunks_take_blas_threads() -> Iterator[None]:
-    blas = _blas()
-    token = CHUNK_THREADS.set(max((library["num_threads"] for library in blas.info()), default=1))
+    token = CHUNK_THREADS.set(_ONE_BLAS_THREAD.enter())
     try:
-        with blas.limit(limits=1):
-            yield
+        yield
     finally:
         CHUNK_THREADS.reset(token)
+        _ONE_BLAS_THREAD.leave()
 
 
 @dataclass
