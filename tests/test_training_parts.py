@@ -1,6 +1,8 @@
 """The parts of the training loop (descentlab.training: oracle, guard, recorder, batches) and what fit makes of
 them: one model in, one model out; a stack in, a stack out; a stack interrupted and resumed like one model."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -129,6 +131,8 @@ def test_batches_resume_where_they_stopped():
 
 _DIGITS_SIZED_FIT = """
 import hashlib, sys
+import contextlib
+
 import numpy as np
 import descentlab as dl
 from descentlab.core.engines import fused
@@ -184,7 +188,6 @@ def test_an_evaluation_in_chunks_trains_on_one_blas_thread_and_one_large_product
     with blas_threads(wide, 100, 1, 8):
         assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
     assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
-    assert blas_thread_counts() == default and CHUNK_THREADS.get() == 1
 
 
 def test_two_fits_in_two_threads_keep_blas_on_one_thread_until_both_end_and_then_give_its_threads_back():
@@ -229,3 +232,24 @@ def test_two_fits_in_two_threads_keep_blas_on_one_thread_until_both_end_and_then
     assert seen_by_b == [{1}]  # A had ended: BLAS still on one thread for B
     assert blas_thread_counts() == default
     assert results[0].params.flat.tobytes() == alone.params.flat.tobytes()
+
+
+def test_fit_chooses_blas_threads_for_the_rows_its_steps_see(monkeypatch):
+    """A mini-batch of 1000 rows of 60000 × 784 → 256 is one large product, not split: BLAS's threads pay for it
+    (1.6× per step against one thread), though the whole set, measured at every iterate, is split in blocks."""
+    from descentlab.training import fit as fit_module
+
+    seen, chosen = [], fit_module.blas_threads
+
+    def recorded(net, rows, models, itemsize):
+        seen.append(rows)
+        return chosen(net, rows, models, itemsize)
+
+    monkeypatch.setattr(fit_module, "blas_threads", recorded)
+    iris, net = dl.load_iris(), dl.MLP([4, 16, 3])
+    dl.fit(net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=2, batch_size=32)
+    dl.fit(net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=2)
+    assert seen == [32, iris.n_samples]
+    large = dl.MLP([784, 256, 10])
+    assert isinstance(chosen(large, 1000, 1, 4), contextlib.nullcontext)
+    assert not isinstance(chosen(large, 60000, 1, 4), contextlib.nullcontext)

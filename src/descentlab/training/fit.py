@@ -80,7 +80,7 @@ def fit(
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
     clock = Clock(first, *((resume.step_seconds, resume.record_seconds) if resume is not None else ()))
     done, interrupted, start = first - 1, False, time.perf_counter()
-    threads = blas_threads(run.net, run.train.n_samples, len(run.x0), run.x0.dtype.itemsize)
+    threads = blas_threads(run.net, run.step_rows, len(run.x0), run.x0.dtype.itemsize)  # chosen for the steps
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads:  # divergence: the guard judges
         for k in range(first, iterations + 1):
             state = clock.step(optimizer, state, sampler) if k > 0 else state
@@ -106,7 +106,9 @@ def blas_threads(net: MLP, rows: int, models: int, itemsize: int) -> AbstractCon
     threads to its chunks instead, each chunk a thread's, taken as threads come free, whose numbers do not depend
     on which thread or how many (a Dask worker's BLAS has one). So such a result, and a small problem's, is
     bit-identical in process, on workers, resumed or not, whatever the core count; and a busy core costs a run
-    its share and no more, where BLAS's threads would wait for it at every product."""
+    its share and no more, where BLAS's threads would wait for it at every product. ``rows`` are those of a
+    step's evaluation: a run on mini-batches that are each one large product keeps BLAS's threads for them, and
+    its numbers, like every large product's, then depend on BLAS's thread count."""
     split = models > models_per_chunk(net.sizes, rows, itemsize) or samples_per_block(net.sizes, rows, itemsize) < rows
     if not split and rows * net.n_params * models >= SMALL_WORK:
         return nullcontext()
@@ -204,6 +206,7 @@ class _Run:
         test_objective = Objective(self.net, test.X, test.y, **settings) if test is not None and scored else None
         self.recorder = Recorder(objective.S, test_objective, self.metrics, self.iterations, len(x0), self.one_model)
         minibatch = self.batch_size is not None and self.batch_size < self.train.n_samples
+        self.step_rows = self.batch_size if self.batch_size is not None and minibatch else self.train.n_samples
         # measures the exported iterates, and serves the steps when they see the full batch
         self.oracle = CountingOracle(objective, serves_steps=not minibatch)
         self.sampler: FullBatch | MiniBatches = sampler(

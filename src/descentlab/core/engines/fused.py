@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 CHUNK_BYTES = 1 << 21  # the widest layer's (models, units, samples) array of a chunk at most this large
-# How many threads evaluate a stack's chunks at once: fit gives them the threads it takes from BLAS while the
-# products are small (training/fit.py, blas_threads). The chunks do not depend on it, so neither do the numbers.
+# How many threads evaluate a stack's chunks, or a model's blocks of samples, at once: fit gives them the threads
+# it takes from BLAS (training/fit.py, blas_threads). The chunks do not depend on it, so neither do the numbers.
 CHUNK_THREADS: ContextVar[int] = ContextVar("CHUNK_THREADS", default=1)
 
 
@@ -145,7 +145,6 @@ class FusedEngine:
                                                        for part in even_slices(batch.S, -(-batch.S // per_block))]
         self._local = _ThreadWorkspaces()
         self._stack_gradient = np.empty((0, net.n_params), batch.A0.dtype)
-        self._block_gradients = np.empty((0, net.n_params), batch.A0.dtype)  # made when a gradient is asked for
 
     @property
     def _works(self) -> dict[tuple[int, int], Workspace]:
@@ -199,18 +198,15 @@ class FusedEngine:
         M, (gradient, correct_wanted) = x.shape[0], WANTS[want]
         if self._stack_gradient.shape[0] != M:
             self._stack_gradient = np.empty((M, self.net.n_params), x.dtype)
-        if gradient and len(self._block_gradients) != len(self.blocks):
-            self._block_gradients = np.empty((len(self.blocks), self.net.n_params), x.dtype)
         losses, corrects = np.empty((len(self.blocks), M), x.dtype), np.empty((len(self.blocks), M), np.int64)
         for m in range(M):
-            self._model_in_blocks(x[m:m + 1], want, losses[:, m], corrects[:, m])
-            if gradient:
-                np.add.reduce(self._block_gradients, axis=0, out=self._stack_gradient[m])
-        return Evaluation(np.add.reduce(losses, axis=0), self._stack_gradient if gradient else None,
-                          np.add.reduce(corrects, axis=0) if correct_wanted else None)
+            self._model_in_blocks(x[m:m + 1], want, losses[:, m], corrects[:, m], self._stack_gradient[m])
+        return Evaluation(in_order_sum(losses), self._stack_gradient if gradient else None,
+                          in_order_sum(corrects) if correct_wanted else None)
 
-    def _model_in_blocks(self, x: np.ndarray, want: Want, losses: np.ndarray, corrects: np.ndarray) -> None:
-        todo = deque(range(len(self.blocks)))
+    def _model_in_blocks(self, x: np.ndarray, want: Want, losses: np.ndarray, corrects: np.ndarray,
+                         gradient: np.ndarray) -> None:
+        todo, gradients = deque(range(len(self.blocks))), InOrder(gradient)
 
         def evaluate_blocks() -> None:  # the next block no thread has taken, until none is left
             while (b := _take(todo)) is not None:
@@ -219,7 +215,7 @@ class FusedEngine:
                 if result.correct is not None:
                     corrects[b] = result.correct[0]
                 if result.gradient is not None:  # before this thread's next block overwrites it
-                    np.copyto(self._block_gradients[b], result.gradient[0])
+                    gradients.add(b, result.gradient[0])
 
         share_out(evaluate_blocks, min(CHUNK_THREADS.get(), len(self.blocks)), todo)
 
@@ -288,6 +284,40 @@ class FusedEngine:
         work.product(dZ, work.a_T[l], out=work.dW[l])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
         np.add.reduce(dZ, axis=-1, out=work.db[l])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
         work.product(work.W_T[l], dZ, out=work.z[l - 1])  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
+
+
+def in_order_sum(parts: np.ndarray) -> np.ndarray:
+    """``parts[0] + parts[1] + …`` along the first axis, in that order (NumPy's own sum of one contiguous row
+    would pair them up, so a model would get other bits alone than in a stack)."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+class InOrder:
+    """Adds the blocks' gradients into ``total`` in block order as threads finish them: a block finished before
+    one ahead of it waits, copied, until that one is added (the blocks are taken in order, so at most one per other
+    thread waits)."""
+
+    def __init__(self, total: np.ndarray) -> None:
+        self.total, self.next, self.early, self._lock = total, 0, dict[int, np.ndarray](), threading.Lock()
+
+    def add(self, block: int, gradient: np.ndarray) -> None:
+        with self._lock:
+            if block != self.next:
+                self.early[block] = gradient.copy()
+                return
+            self._add(gradient)
+            while self.next in self.early:
+                self._add(self.early.pop(self.next))
+
+    def _add(self, gradient: np.ndarray) -> None:
+        if self.next == 0:
+            np.copyto(self.total, gradient)
+        else:
+            np.add(self.total, gradient, out=self.total)
+        self.next += 1
 
 
 Task = TypeVar("Task")
