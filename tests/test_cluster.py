@@ -120,9 +120,13 @@ def test_a_cluster_sweep_equals_the_in_process_sweep_bit_for_bit(cluster, in_pro
     assert saved.cell.method == "nag" and saved.history.train_loss.shape == (41, saved.cell.size)
 
 
-def test_a_worker_killed_mid_sweep_changes_nothing(cluster, in_process, tmp_path):
+def test_a_worker_killed_mid_sweep_changes_nothing(cluster, tmp_path):
+    # cells of one model and 400 iterations, long enough that a worker is still busy when the client hears of
+    # the first finished cell on a loaded machine (with the module's 40 iterations all were often done by then)
     local, client = cluster
-    result, folder = in_process
+    config = SweepConfig(base=dataclasses.replace(CONFIG.base, iterations=400), optimizers=("gd", "nag"),
+                         lrs=(0.01, 0.3), seeds=3)
+    result = sweep(config=config, out=tmp_path / "in-process", cell_size=4)
     pids = client.run(os.getpid)
     killed: list[int] = []
 
@@ -134,8 +138,7 @@ def test_a_worker_killed_mid_sweep_changes_nothing(cluster, in_process, tmp_path
             killed.append(pids[busy[0]])
             os.kill(pids[busy[0]], signal.SIGKILL)
 
-    config = SweepConfig(base=CONFIG.base, optimizers=CONFIG.optimizers, lrs=CONFIG.lrs, seeds=CONFIG.seeds)
-    remote = sweep(config=config, client=client, out=tmp_path, cell_size=1, on_cell=kill_a_busy_worker)
+    remote = sweep(config=config, client=client, out=tmp_path / "remote", cell_size=1, on_cell=kill_a_busy_worker)
     assert killed, "no worker was busy when the first cell finished"
     client.wait_for_workers(2, timeout=30)
     assert killed[0] not in client.run(os.getpid).values()  # the nanny replaced the killed worker
