@@ -228,16 +228,11 @@ def large() -> None:
 
 
 def _median_ms(call, repeats: int = 5) -> float:
+    """ms per call: the median of ``repeats`` calls after a warm-up."""
     import statistics
-    import time
 
     call()
-    spent = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        spent.append(time.perf_counter() - start)
-    return statistics.median(spent) * 1e3
+    return statistics.median(timeit.repeat(call, number=1, repeat=repeats)) * 1e3
 
 
 def _large_profile(dtype: np.dtype) -> None:
