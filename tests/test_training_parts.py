@@ -248,8 +248,83 @@ def test_fit_chooses_blas_threads_for_the_rows_its_steps_see(monkeypatch):
     monkeypatch.setattr(fit_module, "blas_threads", recorded)
     iris, net = dl.load_iris(), dl.MLP([4, 16, 3])
     dl.fit(net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=2, batch_size=32)
+    assert seen == [32] + [iris.n_samples] * 3  # the steps', then the whole set's at each of the 3 measurings
+    seen.clear()
     dl.fit(net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=2)
-    assert seen == [32, iris.n_samples]
+    assert seen == [iris.n_samples]
     large = dl.MLP([784, 256, 10])
     assert isinstance(chosen(large, 1000, 1, 4), contextlib.nullcontext)
     assert not isinstance(chosen(large, 60000, 1, 4), contextlib.nullcontext)
+
+
+def test_a_fit_gives_other_threads_their_blas_limits_back_and_an_interrupt_on_entry_leaves_blas_as_it_was(
+        monkeypatch):
+    """threadpoolctl lets one thread at a time set OpenBLAS's count until it gives control back: after a fit, a
+    limit set in another thread (scikit-learn's, say) must still work; and a Ctrl-C right after fit limited BLAS
+    must not leave it limited."""
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from descentlab.training import fit as fit_module
+
+    def blas_thread_counts() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    iris, net = dl.load_iris(), dl.MLP([4, 16, 3])
+    default = blas_thread_counts()
+    dl.fit(net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=2, engine="numpy")
+    seen = []
+
+    def limited_elsewhere():
+        with threadpool_limits(1, user_api="blas"):
+            seen.append(blas_thread_counts())
+
+    other = threading.Thread(target=limited_elsewhere)
+    other.start()
+    other.join(60)
+    assert seen == [{1}] and blas_thread_counts() == default
+
+    class Interrupting:
+        def set(self, threads):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "CHUNK_THREADS", Interrupting())
+    with pytest.raises(KeyboardInterrupt):
+        dl.fit(net, net.init(seed=0), iris, dl.GD(lr=0.05), iterations=2, engine="numpy")
+    assert blas_thread_counts() == default and fit_module._ONE_BLAS_THREAD._fits == 0
+
+
+def test_with_mini_batches_of_one_large_product_the_steps_keep_blas_threads_and_the_measuring_takes_them(
+        monkeypatch):
+    """1000-row batches of 784 → 256 → 10 are one product each, which BLAS's threads make faster; the whole
+    training set of 1200 rows, measured at every iterate, is split into blocks, which the threads take instead."""
+    from threadpoolctl import threadpool_info
+
+    from descentlab.core.engines.fused import CHUNK_THREADS
+    from descentlab.training.recorder import Clock
+
+    def threads_now() -> tuple[set[int], int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}, CHUNK_THREADS.get()
+
+    seen: dict[str, set] = {"step": set(), "measure": set()}
+    step, measure = Clock.step, Clock.measure
+
+    def stepping(self, *args):
+        seen["step"].add(str(threads_now()))
+        return step(self, *args)
+
+    def measuring(self, *args):
+        seen["measure"].add(str(threads_now()))
+        return measure(self, *args)
+
+    monkeypatch.setattr(Clock, "step", stepping)
+    monkeypatch.setattr(Clock, "measure", measuring)
+    rng = np.random.default_rng(0)
+    data = dl.Dataset(rng.standard_normal((1200, 784)), rng.integers(0, 10, 1200), tuple(f"x{i}" for i in range(784)),
+                      tuple(str(i) for i in range(10)))
+    net = dl.MLP([784, 256, 10])
+    default = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    dl.fit(net, net.init(seed=0, sigma=0.05), data, dl.GD(lr=0.1), iterations=2, batch_size=1000, engine="numpy")
+    assert seen["step"] == {str((default, 1))}
+    assert seen["measure"] == {str(({1}, max(default)))}

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -80,11 +80,11 @@ def fit(
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
     clock = Clock(first, *((resume.step_seconds, resume.record_seconds) if resume is not None else ()))
     done, interrupted, start = first - 1, False, time.perf_counter()
-    threads = blas_threads(run.net, run.step_rows, len(run.x0), run.x0.dtype.itemsize)  # chosen for the steps
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threads:  # divergence: the guard judges
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), run.stepping_threads():  # the guard judges
         for k in range(first, iterations + 1):
             state = clock.step(optimizer, state, sampler) if k > 0 else state
-            clock.measure(recorder, k, oracle, state.x)
+            with run.measuring_threads():  # the whole training set's, when the steps see mini-batches
+                clock.measure(recorder, k, oracle, state.x)
             if not guard.check(k, state.x, recorder.loss, recorder.grad_norm):
                 break
             recorder.write(k, sampler.oracle, guard.dead)
@@ -139,9 +139,10 @@ class _OneBlasThread:
         with self._lock:
             if self._fits == 0:
                 blas = _blas()
-                self.threads = max((library["num_threads"] for library in blas.info()), default=1)
-                _take_blas_control()
-                self._limit = blas.limit(limits=1)
+                threads = max((library["num_threads"] for library in blas.info()), default=1)
+                with _blas_control():
+                    self._limit = blas.limit(limits=1)
+                self.threads = threads
             self._fits += 1
             return self.threads
 
@@ -149,16 +150,22 @@ class _OneBlasThread:
         with self._lock:
             self._fits -= 1
             if self._fits == 0:
-                _take_blas_control()
-                self._limit.restore_original_limits()
+                with _blas_control():
+                    self._limit.restore_original_limits()
 
 
-def _take_blas_control() -> None:
-    """threadpoolctl lets one thread at a time set OpenBLAS's process-wide count (the one that last did, until
-    its limits are undone); the fits' own changes are serialised by :class:`_OneBlasThread`'s lock."""
+@contextmanager
+def _blas_control() -> Iterator[None]:
+    """threadpoolctl lets one thread at a time set OpenBLAS's process-wide count, the first that does, until it
+    gives control back: this thread takes it (the fits' own changes are serialised by :class:`_OneBlasThread`'s
+    lock) and gives it back, so that other threads' limits, scikit-learn's say, still work."""
     from threadpoolctl import OpenBLASController
 
     OpenBLASController.clear_controlling_thread(force=True)
+    try:
+        yield
+    finally:
+        OpenBLASController.clear_controlling_thread(force=True)
 
 
 _ONE_BLAS_THREAD = _OneBlasThread()
@@ -166,11 +173,14 @@ _ONE_BLAS_THREAD = _OneBlasThread()
 
 @contextmanager
 def _chunks_take_blas_threads() -> Iterator[None]:
-    token = CHUNK_THREADS.set(_ONE_BLAS_THREAD.enter())
+    threads = _ONE_BLAS_THREAD.enter()
     try:
-        yield
+        token = CHUNK_THREADS.set(threads)
+        try:
+            yield
+        finally:
+            CHUNK_THREADS.reset(token)
     finally:
-        CHUNK_THREADS.reset(token)
         _ONE_BLAS_THREAD.leave()
 
 
@@ -207,6 +217,11 @@ class _Run:
         self.recorder = Recorder(objective.S, test_objective, self.metrics, self.iterations, len(x0), self.one_model)
         minibatch = self.batch_size is not None and self.batch_size < self.train.n_samples
         self.step_rows = self.batch_size if self.batch_size is not None and minibatch else self.train.n_samples
+        # BLAS's threads chosen for the steps' evaluations, and for the whole training set's when they differ
+        self.stepping_threads = partial(blas_threads, self.net, self.step_rows, len(x0), x0.dtype.itemsize)
+        self.measuring_threads: Callable[[], AbstractContextManager[Any]] = (
+            partial(blas_threads, self.net, self.train.n_samples, len(x0), x0.dtype.itemsize) if minibatch
+            else nullcontext)
         # measures the exported iterates, and serves the steps when they see the full batch
         self.oracle = CountingOracle(objective, serves_steps=not minibatch)
         self.sampler: FullBatch | MiniBatches = sampler(

@@ -297,8 +297,8 @@ def in_order_sum(parts: np.ndarray) -> np.ndarray:
 
 class InOrder:
     """Adds the blocks' gradients into ``total`` in block order as threads finish them: a block finished before
-    one ahead of it waits, copied, until that one is added (the blocks are taken in order, so at most one per other
-    thread waits)."""
+    one ahead of it waits, copied, until that one is added: those finished while an earlier block is still being
+    computed, few since the blocks are taken in order, more only while a thread stalls."""
 
     def __init__(self, total: np.ndarray) -> None:
         self.total, self.next, self.early, self._lock = total, 0, dict[int, np.ndarray](), threading.Lock()
