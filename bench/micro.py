@@ -143,7 +143,7 @@ def parts() -> None:
         timed("second layer's batched product and bias", lambda: (work.product(work.W[1], work.a[1], out=work.z[1]),
                                                                  np.add(work.z[1], work.b[1], out=work.z[1])))
         z_L, Y, S = work.z3[-1], stack.batch.Y, stack.S
-        timed("log-sum-exp, loss (7 NumPy calls)", stack.output, work, False, stack.whole)
+        timed("log-sum-exp, loss (7 NumPy calls)", stack.output, work, False, stack.batch)
         timed("(Ŷ − Y)/S (3 NumPy calls)", lambda: (np.divide(z_L, work.column, out=z_L),
                                                    np.subtract(z_L, Y, out=z_L), np.multiply(z_L, 1 / S, out=z_L)))
         timed("output layer's products (3 BLAS and NumPy calls)", stack.layer_products_back, work, 1)

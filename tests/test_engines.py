@@ -112,7 +112,7 @@ def test_a_model_too_large_for_the_caches_is_evaluated_in_blocks_of_samples_that
     net, X, y, x = _blocked_case(monkeypatch, rows)
     blocked = dl.Objective(net, X, y, 0.05, engine=engine)
     kernel = getattr(blocked._engine, "fused", blocked._engine)
-    sizes = [block.batch.S for block in kernel.blocks]
+    sizes = [block.S for block in kernel.blocks]
     assert sum(sizes) == rows and len(sizes) == -(-rows // 60) and max(sizes) - min(sizes) <= 1
     reference = dl.Objective(net, X, y, 0.05, engine="reference").evaluate(x, EVERYTHING)
     for _ in range(2):  # the second call reuses the blocks' buffers

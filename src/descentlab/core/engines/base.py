@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -72,6 +73,15 @@ class Batch:
     def S(self) -> int:
         """The number of samples."""
         return int(self.y.shape[0])
+
+    @cached_property
+    def Y_flat(self) -> np.ndarray:
+        """``Y`` as one row (a view: ``Y`` is contiguous)."""
+        return self.Y.reshape(-1)
+
+    def block(self, part: slice) -> Batch:
+        """The samples ``part`` as a batch of their own."""
+        return Batch(self.A0[:, part], np.ascontiguousarray(self.Y[:, part]), self.y[part])
 
 
 class Network(Protocol):

@@ -24,7 +24,7 @@ import numpy as np
 from ..activations import ACTIVATIONS, Fill
 from .base import WANTS, Batch, Evaluation, Network, Want
 from .cache import numba_cache_dir, numba_cache_problem
-from .fused import FusedEngine, Workspace, samples_per_block
+from .fused import FusedEngine, Workspace
 
 SOFTPLUS = ACTIVATIONS["softplus"]
 FUSED_MAX_MACS = 1 << 16  # multiply-adds of one forward pass of the stack up to which the kernels do everything
@@ -110,11 +110,11 @@ class CompiledEngine:
         # larger stacks: BLAS's products, with softplus's elementwise lines fused around them
         activate = self.kernels.bias_softplus_simd if simd else partial(bias_softplus, self.kernels)
         self.macs = batch.S * sum(n * m for n, m in zip(net.sizes[:-1], net.sizes[1:], strict=True))
+        self.fused = FusedEngine(net, batch, activate if softplus else None)
         # models this small: the kernels' hidden layers backward, each model's in cache, beat a BLAS call per model
-        # (on all the samples: the kernels read the whole batch's a_0)
-        whole = samples_per_block(net.sizes, batch.S, batch.A0.dtype.itemsize) == batch.S
-        products_back = self._products_back if self.macs <= FUSED_MAX_MACS and net.n_layers > 1 and whole else None
-        self.fused = FusedEngine(net, batch, activate if softplus else None, products_back)
+        # (on all the samples, not in blocks: the kernels read the whole batch's a_0)
+        if self.macs <= FUSED_MAX_MACS and net.n_layers > 1 and not self.fused.blocks:
+            self.fused.products_back = self._products_back
         if simd:
             self.fused.exp = self.kernels.exp_nonpositive
         self.A0 = np.ascontiguousarray(batch.A0)[None]  # the kernels read the shared data as a stack of one

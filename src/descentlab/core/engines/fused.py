@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar, copy_context
 from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -95,18 +95,6 @@ def even_slices(n: int, parts: int) -> list[slice]:
     return [slice(i * n // parts, (i + 1) * n // parts) for i in range(parts)]
 
 
-class Columns(NamedTuple):
-    """The samples one evaluation reads: the whole batch, or a block of it (``Y_flat``: ``Y`` as one row)."""
-
-    batch: Batch
-    Y_flat: np.ndarray
-
-
-def columns(batch: Batch, part: slice) -> Columns:
-    Y = np.ascontiguousarray(batch.Y[:, part])
-    return Columns(Batch(batch.A0[:, part], Y, batch.y[part]), Y.reshape(-1))
-
-
 class _ThreadWorkspaces(threading.local):
     def __init__(self) -> None:  # in each thread that uses them
         self.by_size: dict[tuple[int, int], Workspace] = {}
@@ -128,20 +116,18 @@ def bias_then(fill: Fill) -> Activate:
 
 class FusedEngine:
     """The buffered NumPy kernel; see the module docstring. ``activate`` replaces :func:`bias_then` (the compiled
-    engine passes its fused softplus)."""
+    engine passes its fused softplus; it may also replace ``products_back`` and ``exp``)."""
 
-    def __init__(self, net: Network, batch: Batch, activate: Activate | None = None,
-                 products_back: Callable[[Workspace], None] | None = None) -> None:
+    def __init__(self, net: Network, batch: Batch, activate: Activate | None = None) -> None:
         self.net, self.batch = net, batch
         self.activate = activate or bias_then(net.activation.fill)
-        self.products_back = products_back or self.blas_products_back
+        self.products_back: Callable[[Workspace], None] = self.blas_products_back  # (B2–B5) from dZ_L
         self.exp: Callable[..., object] = np.exp  # e^x of x ≤ 0 in place (the simd engine passes its own)
         self.S = batch.S  # every block's sums are divided by the whole batch's S: its parts add up to the loss
-        self.whole = Columns(batch, batch.Y.reshape(-1))
         itemsize = batch.A0.dtype.itemsize
         self.chunk = models_per_chunk(net.sizes, batch.S, itemsize)
         per_block = samples_per_block(net.sizes, batch.S, itemsize)
-        self.blocks = [] if per_block == batch.S else [columns(batch, part)
+        self.blocks = [] if per_block == batch.S else [batch.block(part)
                                                        for part in even_slices(batch.S, -(-batch.S // per_block))]
         self._local = _ThreadWorkspaces()
         self._stack_gradient = np.empty((0, net.n_params), batch.A0.dtype)
@@ -175,8 +161,7 @@ class FusedEngine:
         """The stack evaluated ``chunks`` slices of models at a time, by up to :data:`CHUNK_THREADS` threads; each
         chunk's results copied into arrays of the whole stack."""
         M, (gradient, correct_wanted) = x.shape[0], WANTS[want]
-        if self._stack_gradient.shape[0] != M:
-            self._stack_gradient = np.empty((M, self.net.n_params), x.dtype)
+        stack_gradient = self._stack_gradient_of(x)
         loss, correct = np.empty(M, x.dtype), np.empty(M, np.int64)
         todo = deque(even_slices(M, chunks))
 
@@ -187,22 +172,29 @@ class FusedEngine:
                 if result.correct is not None:
                     correct[part] = result.correct
                 if result.gradient is not None:  # before this thread's next chunk of this size overwrites it
-                    np.copyto(self._stack_gradient[part], result.gradient)
+                    np.copyto(stack_gradient[part], result.gradient)
 
         share_out(evaluate_chunks, min(CHUNK_THREADS.get(), chunks), todo)
-        return Evaluation(loss, self._stack_gradient if gradient else None, correct if correct_wanted else None)
+        return Evaluation(loss, stack_gradient if gradient else None, correct if correct_wanted else None)
+
+    def _stack_gradient_of(self, x: np.ndarray) -> np.ndarray:
+        """The (M, P) array a stack's gradient is gathered in, kept for the next stack of the same size."""
+        if self._stack_gradient.shape[0] != x.shape[0]:
+            self._stack_gradient = np.empty(x.shape, x.dtype)
+        return self._stack_gradient
 
     def _in_blocks(self, x: np.ndarray, want: Want) -> Evaluation:
         """Each model's loss, gradient and correct count as sums over :attr:`blocks`, one model at a time, its
         blocks shared out among up to :data:`CHUNK_THREADS` threads and their parts added in block order."""
         M, (gradient, correct_wanted) = x.shape[0], WANTS[want]
-        if self._stack_gradient.shape[0] != M:
-            self._stack_gradient = np.empty((M, self.net.n_params), x.dtype)
+        stack_gradient = self._stack_gradient_of(x)
         losses, corrects = np.empty((len(self.blocks), M), x.dtype), np.empty((len(self.blocks), M), np.int64)
         for m in range(M):
-            self._model_in_blocks(x[m:m + 1], want, losses[:, m], corrects[:, m], self._stack_gradient[m])
-        return Evaluation(in_order_sum(losses), self._stack_gradient if gradient else None,
-                          in_order_sum(corrects) if correct_wanted else None)
+            self._model_in_blocks(x[m:m + 1], want, losses[:, m], corrects[:, m], stack_gradient[m])
+        # accumulate adds the blocks one after another (NumPy's sum of one model's row would pair them up, and a
+        # model would get other bits alone than in a stack)
+        return Evaluation(np.add.accumulate(losses)[-1], stack_gradient if gradient else None,
+                          np.add.accumulate(corrects)[-1] if correct_wanted else None)
 
     def _model_in_blocks(self, x: np.ndarray, want: Want, losses: np.ndarray, corrects: np.ndarray,
                          gradient: np.ndarray) -> None:
@@ -219,17 +211,17 @@ class FusedEngine:
 
         share_out(evaluate_blocks, min(CHUNK_THREADS.get(), len(self.blocks)), todo)
 
-    def evaluate_chunk(self, x: np.ndarray, want: Want, samples: Columns | None = None) -> Evaluation:
+    def evaluate_chunk(self, x: np.ndarray, want: Want, samples: Batch | None = None) -> Evaluation:
         """One evaluation of the stack ``x`` on ``samples`` (default: the whole batch) in one workspace."""
-        samples = samples or self.whole
-        work = self.workspace(x.shape[0], samples.batch.A0)
+        samples = samples or self.batch
+        work = self.workspace(x.shape[0], samples.A0)
         np.copyto(work.x, x)
         gradient, correct_wanted = WANTS[want]
         self.forward(work, gradient)
         loss, correct = self.output(work, correct_wanted, samples)
         if not gradient:
             return Evaluation(loss, None, correct)
-        self.backward(work, samples.batch)
+        self.backward(work, samples)
         return Evaluation(loss, work.gradient, correct)
 
     def forward(self, work: Workspace, gradient: bool) -> None:
@@ -243,10 +235,10 @@ class FusedEngine:
             work.product(work.W[l], a[l], out=z[l])  # (F1) z_{l+1} = W_l a_l (+ b_l)
         np.add(z[-1], work.b[-1], out=z[-1])
 
-    def output(self, work: Workspace, want_correct: bool, samples: Columns) -> tuple[np.ndarray, np.ndarray | None]:
+    def output(self, work: Workspace, want_correct: bool, samples: Batch) -> tuple[np.ndarray, np.ndarray | None]:
         """The loss (L1) and the correct counts from z_L; leaves e^{z_L − m} in ``z[-1]`` and Σ_j in ``column``."""
         z_L = work.z3[-1]
-        correct = (np.argmax(z_L, axis=-2) == samples.batch.y).sum(axis=-1) if want_correct else None
+        correct = (np.argmax(z_L, axis=-2) == samples.y).sum(axis=-1) if want_correct else None
         # (F3, L1) log-sum-exp: L = (1/S) Σ_s (m_s + ln Σ_j e^{z_js − m_s} − z_{y_s s}), every exponent ≤ 0.
         np.maximum.reduce(z_L, axis=-2, keepdims=True, out=work.column)
         np.subtract(z_L, work.column, out=z_L)
@@ -284,15 +276,6 @@ class FusedEngine:
         work.product(dZ, work.a_T[l], out=work.dW[l])  # (B2) ∂L/∂W_l = dZ_{l+1} a_lᵀ
         np.add.reduce(dZ, axis=-1, out=work.db[l])  # (B3) ∂L/∂b_l = Σ_s dZ_{l+1}
         work.product(work.W_T[l], dZ, out=work.z[l - 1])  # (B4) ∂L/∂a_l = W_lᵀ dZ_{l+1}
-
-
-def in_order_sum(parts: np.ndarray) -> np.ndarray:
-    """``parts[0] + parts[1] + …`` along the first axis, in that order (NumPy's own sum of one contiguous row
-    would pair them up, so a model would get other bits alone than in a stack)."""
-    total = parts[0].copy()
-    for part in parts[1:]:
-        total += part
-    return total
 
 
 class InOrder:
