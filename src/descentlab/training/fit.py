@@ -79,12 +79,11 @@ def fit(
     after = after_each(callback, should_stop, iterations)  # before the loop's error state is set
     oracle, recorder, guard, sampler = run.oracle, run.recorder, run.guard, run.sampler
     clock = Clock(first, *((resume.step_seconds, resume.record_seconds) if resume is not None else ()))
-    done, interrupted, start = first - 1, False, time.perf_counter()
+    done, interrupted, start, measure = first - 1, False, time.perf_counter(), run.measuring(clock.measure)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), run.stepping_threads():  # the guard judges
         for k in range(first, iterations + 1):
             state = clock.step(optimizer, state, sampler) if k > 0 else state
-            with run.measuring_threads():  # the whole training set's, when the steps see mini-batches
-                clock.measure(recorder, k, oracle, state.x)
+            measure(recorder, k, oracle, state.x)
             if not guard.check(k, state.x, recorder.loss, recorder.grad_norm):
                 break
             recorder.write(k, sampler.oracle, guard.dead)
@@ -216,12 +215,10 @@ class _Run:
         test_objective = Objective(self.net, test.X, test.y, **settings) if test is not None and scored else None
         self.recorder = Recorder(objective.S, test_objective, self.metrics, self.iterations, len(x0), self.one_model)
         minibatch = self.batch_size is not None and self.batch_size < self.train.n_samples
-        self.step_rows = self.batch_size if self.batch_size is not None and minibatch else self.train.n_samples
-        # BLAS's threads chosen for the steps' evaluations, and for the whole training set's when they differ
-        self.stepping_threads = partial(blas_threads, self.net, self.step_rows, len(x0), x0.dtype.itemsize)
-        self.measuring_threads: Callable[[], AbstractContextManager[Any]] = (
-            partial(blas_threads, self.net, self.train.n_samples, len(x0), x0.dtype.itemsize) if minibatch
-            else nullcontext)
+        self.minibatch_rows = self.batch_size if minibatch else None
+        # BLAS's threads chosen for the rows the steps see (the whole set's: see measuring)
+        self.stepping_threads = partial(blas_threads, self.net, self.minibatch_rows or self.train.n_samples, len(x0),
+                                        x0.dtype.itemsize)
         # measures the exported iterates, and serves the steps when they see the full batch
         self.oracle = CountingOracle(objective, serves_steps=not minibatch)
         self.sampler: FullBatch | MiniBatches = sampler(
@@ -229,6 +226,19 @@ class _Run:
             weight_decay=self.weight_decay, **settings
         )
         self.guard = DivergenceGuard(x0, self.one_model)
+
+    def measuring(self, measure: Callable[..., None]) -> Callable[..., None]:
+        """``measure`` (of the whole training set) as the loop calls it: in the steps' choice of BLAS threads, or in
+        the whole set's own when the steps see mini-batches."""
+        if self.minibatch_rows is None:
+            return measure
+        threads = partial(blas_threads, self.net, self.train.n_samples, len(self.x0), self.x0.dtype.itemsize)
+
+        def measured(*args: Any) -> None:
+            with threads():
+                measure(*args)
+
+        return measured
 
     def result(self, optimizer: Optimizer, state: Any, done: int, interrupted: bool, seconds: float,
                clock: Clock) -> FitResult:
