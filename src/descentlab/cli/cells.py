@@ -72,10 +72,9 @@ def _quiet_dask() -> Iterator[None]:
 
 def claim_sweep_folder(run_dir: Path, args: argparse.Namespace) -> Any:
     """Hold the run folder for this sweep, before it says anything of its plan: a second sweep into it at the same
-    time is refused in one line. A
-    previous sweep there is not (its saved cells are what --resume, or the same sweep again, finishes; another
-    sweep's manifest is refused when the sweep starts); any other previous run (a compare's or train's files) is
-    refused unless ``--overwrite`` replaces it as a whole."""
+    time is refused in one line. A previous sweep there is not (its saved cells are what --resume, or the same
+    sweep again, finishes; another sweep's manifest is refused when the sweep starts); any other previous run (a
+    compare's or train's files) is refused unless ``--overwrite`` replaces it as a whole."""
     from ..experiments.runfolder import MANIFEST
     from .outputs import LOCK_NAME, RunLock, acquire_checked, check_no_previous_run, clear_previous_run, remove_tree
 
@@ -161,8 +160,7 @@ def run_with_progress(args: argparse.Namespace, data: Any, config: Any, run_dir:
                       out: Console, err: Console, finish: Callable[[Any], str]) -> tuple[Any, str]:
     """Run (or, with ``--resume``, finish) the sweep, plain or tuned, in ``run_dir`` (held by the caller) here or on
     a cluster, showing progress, then write its files by ``finish``: the result and the files written. Raises
-    :class:`SweepStopped`
-    after saying what was kept when Ctrl-C or a lost cluster stops it."""
+    :class:`SweepStopped` after saying what was kept when Ctrl-C or a lost cluster stops it."""
     from ..experiments.sweeprun import CellRunner, assemble, sweep_layout
     from ..experiments.tuning import run_tuned
 
