@@ -127,6 +127,22 @@ def test_a_ctrl_c_inside_code_python_cannot_raise_from_is_not_lost():
     assert (run.returncode, run.stdout, run.stderr) == (130, "", ""), run
 
 
+
+def test_a_ctrl_c_inside_an_import_that_a_library_swallows_is_not_lost(tmp_path):
+    """A press while pyarrow imports pandas (reading a CSV) came out as an ImportError that pyarrow's ``except
+    ImportError`` around its optional import swallowed: the command ran to the end. The press now waits for the
+    import to finish and then stops the command (130, silent)."""
+    (tmp_path / "optional.py").write_text(
+        "import os, signal, time\ntry:\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(0.2)\n"
+        "except KeyboardInterrupt:\n    raise ImportError('could not import module datetime') from None\n")
+    code = ("import sys, time\nimport descentlab.__main__ as entry\nimport descentlab.cli as cli\n"
+            f"sys.path.insert(0, {str(tmp_path)!r})\n"
+            "def main():\n    try:\n        import optional\n    except ImportError:\n        pass\n"
+            "    time.sleep(5)\n    print('ran to the end')\n    return 0\n"
+            "cli.main = main\nsys.exit(entry.run())\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (run.returncode, run.stdout, run.stderr) == (130, "", ""), run
+
 def _ctrl_c_works() -> None:
     import signal
 

@@ -8,6 +8,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import FrameType
     from typing import TextIO
 
 INTERRUPTED = 130  # 128 + SIGINT: main's code for a command Ctrl-C stopped
@@ -19,15 +20,36 @@ _pressed = False  # Ctrl-C was pressed (or SIGTERM sent) while these handlers we
 _terminated = False  # SIGTERM was sent
 
 
-def _on_ctrl_c(signum: int, frame: object) -> None:
-    """Python's own handler until the command has returned (KeyboardInterrupt); after that a press does nothing."""
+def _on_ctrl_c(signum: int, frame: "FrameType | None") -> None:
+    """Python's own handler until the command has returned (KeyboardInterrupt); after that a press does nothing.
+    Inside an import the press waits until the import is done: raised there, it can come out as another error
+    (NumPy's C code makes an ImportError of it), which the ``except ImportError`` around an optional import
+    (pyarrow's of pandas, while a CSV is read) swallows, and the command would run to the end."""
     global _pressed
-    if not _returned:
-        _pressed = True
-        raise KeyboardInterrupt
+    if _returned:
+        return
+    _pressed = True
+    if _importing(frame):
+        _raise_again_soon()
+        return
+    raise KeyboardInterrupt
 
 
-def _on_terminate(signum: int, frame: object) -> None:
+def _importing(frame: "FrameType | None") -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_again_soon() -> None:
+    """The press again in a millisecond, through :func:`_on_ctrl_c`."""
+    signal.signal(signal.SIGALRM, _on_ctrl_c)
+    signal.setitimer(signal.ITIMER_REAL, 0.001)
+
+
+def _on_terminate(signum: int, frame: "FrameType | None") -> None:
     """SIGTERM is Ctrl-C: handed to whatever handles Ctrl-C at this moment (the command's count of presses, a wait
     on a cluster, :func:`_on_ctrl_c`), so it stops the command as a press does, with the same lines and nothing
     lost. Where Ctrl-C is ignored only because the shell started the command so, SIGTERM still stops it."""
@@ -80,8 +102,7 @@ def _unraisable(info: "sys.UnraisableHookArgs") -> None:
     if not isinstance(info.exc_value, KeyboardInterrupt):
         sys.__unraisablehook__(info)
     elif not _returned:
-        signal.signal(signal.SIGALRM, _on_ctrl_c)
-        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        _raise_again_soon()
 
 
 def run() -> int:
