@@ -141,21 +141,16 @@ def _configuration(args: argparse.Namespace, methods: MethodList) -> _Plan:
     return _Plan(config, info, checkpoint)
 
 
-def _resolve(args: argparse.Namespace, out: Console, err: Console, plan: _Plan) -> _Plan:
+def _resolve(args: argparse.Namespace, plan: _Plan) -> _Plan:
     """Read the data, check the sizes, prepare the problem once and check its start (and, resuming, that the data
-    are the run's and its checkpoint loads): everything before the output is claimed."""
+    are the run's and its checkpoint loads): everything before the output is claimed, said by :func:`_train`
+    once it is."""
     from ..experiments.checkpoint import checkpoint_results
     from ..experiments.compare import network_for, prepare
-    from .hints import say_scale_hint
 
     config = plan.config
-    if plan.checkpoint is None:
-        data, _ = load_data(args)
-    else:
-        data = load_source(_resumed_source(config, plan.info), config.target)
-        say(out, f"Resuming the run checkpointed in {plan.checkpoint} (its options, not this command's, apply)")
-    say(out, f"Data: {config.data}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
-    say_scale_hint(err, data, config)
+    data = load_data(args)[0] if plan.checkpoint is None else load_source(_resumed_source(config, plan.info),
+                                                                          config.target)
     check_size(network_for(data, config).sizes, data.n_samples, config.iterations, methods=len(config.optimizers))
     plan.data, plan.problem = data, prepare(data, config)
     check_start(plan.problem, config)
@@ -168,15 +163,21 @@ def _resolve(args: argparse.Namespace, out: Console, err: Console, plan: _Plan) 
 
 
 def _train(plan: _Plan, out: Console, err: Console, quiet: bool, should_stop: Callable[[], bool]) -> Comparison:
-    """Train every method of the plan with a progress bar (set up once the output is claimed and Ctrl-C is
-    counted, so the network line tells that training begins): what compare and train share."""
+    """Say what is about to be trained, then train every method of the plan with a progress bar (once the output is
+    claimed and Ctrl-C is counted, so that a run refused its output says only why): what compare and train
+    share."""
     from ..experiments.compare import compare
-    from .hints import say_status_hints
+    from .hints import say_scale_hint, say_status_hints
 
+    config, data = plan.config, plan.data
+    if plan.checkpoint is not None:
+        say(out, f"Resuming the run checkpointed in {plan.checkpoint} (its options, not this command's, apply)")
+    say(out, f"Data: {config.data}, {data.n_samples} samples, {data.n_features} features, {data.n_classes} classes")
+    say_scale_hint(err, data, config)
     out.print(network_line(plan.problem.net))
-    progress, on_step = _progress_bars(err, plan.config.iterations, quiet)
-    with progress, explained_start(plan.config):
-        comparison = compare(plan.data, plan.config, callback=on_step, should_stop=should_stop, resume=plan.earlier,
+    progress, on_step = _progress_bars(err, config.iterations, quiet)
+    with progress, explained_start(config):
+        comparison = compare(data, config, callback=on_step, should_stop=should_stop, resume=plan.earlier,
                              problem=plan.problem)
     if comparison.engine_load_seconds is not None:
         out.print(f"Compiled engine: kernels loaded in {comparison.engine_load_seconds:.2f} s, once per "
@@ -233,7 +234,7 @@ def run_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
     started = time.perf_counter()
     plan = _configuration(args, args.optimizers)
     folder = _compare_folder(args, plan)
-    _resolve(args, out, err, plan)
+    _resolve(args, plan)
     folder = folder if folder is not None else new_run_folder()
     checkpoint = folder / "checkpoint"
     with claim_run_folder(folder, "compare", args.overwrite, plan.checkpoint is not None), Interrupt() as interrupt:
@@ -306,7 +307,7 @@ def run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     check_file_output(target, "--out", {"--data": data_path(plan.config)})
     if not (args.overwrite or plan.checkpoint is not None):
         check_no_interrupted_run(target, checkpoint)
-    _resolve(args, out, err, plan)
+    _resolve(args, plan)
     with claim_model_file(target, checkpoint, args.overwrite, plan.checkpoint is not None), \
             Interrupt() as interrupt:  # nothing interrupts until the model or the checkpoint is on disk
         comparison = _train(plan, out, err, args.quiet, interrupt)
